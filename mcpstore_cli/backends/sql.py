@@ -1,0 +1,491 @@
+"""The SQL shared by the SQLite and PostgreSQL backends (SQLAlchemy Core, async engines).
+
+A dialect module supplies the engine, the JSON column handling, the DDL of its layout and its
+fast paths (bulk loading, notifications); the queries themselves are written once here.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mcpstore_cli.backends.jsoncodec import BadJSON, loads_any, loads_object, loads_optional
+from mcpstore_cli.errors import McpStoreError
+from mcpstore_cli.records import (
+    AGE_BUCKETS,
+    CorruptRow,
+    Cursor,
+    Event,
+    Session,
+    SessionFilter,
+    Stats,
+    percentiles_from_distribution,
+)
+from mcpstore_cli.store import ProgressCallback, Store, StoreOptions
+from mcpstore_cli.urls import StoreURL
+
+SESSION_COLUMNS = (
+    "session_id",
+    "client_capabilities",
+    "server_capabilities",
+    "state",
+    "created_at",
+    "last_activity",
+    "is_initialized",
+    "metadata",
+)
+EVENT_COLUMNS = ("id", "session_id", "timestamp", "event_type", "data", "retry")
+
+
+def build_tables(
+    json_type: sa.types.TypeEngine[Any], id_type: sa.types.TypeEngine[Any], *, versioned: bool
+) -> tuple[sa.Table, sa.Table]:
+    """Core tables for DML; the DDL that creates them is each dialect's exact layout text."""
+    md = sa.MetaData()
+    cols: list[sa.Column[Any]] = [
+        sa.Column("session_id", sa.String, primary_key=True),
+        sa.Column("client_capabilities", json_type, nullable=True),
+        sa.Column("server_capabilities", json_type, nullable=False),
+        sa.Column("state", json_type, nullable=False),
+        sa.Column("created_at", sa.BigInteger, nullable=False),
+        sa.Column("last_activity", sa.BigInteger, nullable=False),
+        sa.Column("is_initialized", sa.Boolean(create_constraint=False), nullable=False),
+        sa.Column("metadata", json_type, nullable=False),
+    ]
+    if versioned:
+        cols.append(sa.Column("version", sa.Integer, nullable=False))
+    sessions = sa.Table("sessions", md, *cols)
+    events = sa.Table(
+        "events",
+        md,
+        sa.Column("id", id_type, primary_key=True, autoincrement=True),
+        sa.Column("session_id", sa.String, sa.ForeignKey("sessions.session_id"), nullable=False),
+        sa.Column("timestamp", sa.BigInteger, nullable=False),
+        sa.Column("event_type", sa.String, nullable=False),
+        sa.Column("data", json_type, nullable=False),
+        sa.Column("retry", sa.Integer, nullable=True),
+    )
+    return sessions, events
+
+
+class SqlStore(Store, abc.ABC):
+    """Queries shared by the SQL backends."""
+
+    versioned: ClassVar[bool] = False
+
+    def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(url, options)
+        self._engine: AsyncEngine | None = None
+        self.sessions, self.events = build_tables(
+            self._json_type(), self._id_type(), versioned=self.versioned
+        )
+
+    # -- dialect hooks ------------------------------------------------------------------
+    @abc.abstractmethod
+    def _make_engine(self) -> AsyncEngine: ...
+
+    @abc.abstractmethod
+    def _json_type(self) -> sa.types.TypeEngine[Any]: ...
+
+    def _id_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.BigInteger()
+
+    def _json_read(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """How a JSON column is selected so that it arrives as text (decoded here)."""
+        return column
+
+    @abc.abstractmethod
+    def _json_write(self, value: Any) -> Any:
+        """A bind value for a JSON column."""
+
+    @abc.abstractmethod
+    def _terminated_expr(self) -> sa.ColumnElement[bool]:
+        """True where state.terminated is JSON true (false for unreadable state)."""
+
+    @abc.abstractmethod
+    def _translate_error(self, exc: BaseException) -> McpStoreError | None:
+        """A clear error for a driver/connection failure, or None to re-raise."""
+
+    async def _preflight(self) -> None:
+        """Checks before the first connection (e.g. the SQLite file exists)."""
+
+    # -- connections --------------------------------------------------------------------
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = self._make_engine()
+        return self._engine
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    @contextlib.asynccontextmanager
+    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A connection (in a transaction when ``write``), with driver errors made clear."""
+        try:
+            if write:
+                async with self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self.engine.connect() as conn:
+                    yield conn
+        except McpStoreError:
+            raise
+        except Exception as exc:
+            translated = self._translate_error(exc)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    # -- decoding -----------------------------------------------------------------------
+    def _session_columns(self) -> list[sa.ColumnElement[Any]]:
+        s = self.sessions.c
+        cols: list[sa.ColumnElement[Any]] = [
+            s.session_id,
+            self._json_read(s.client_capabilities).label("client_capabilities"),
+            self._json_read(s.server_capabilities).label("server_capabilities"),
+            self._json_read(s.state).label("state"),
+            s.created_at,
+            s.last_activity,
+            s.is_initialized,
+            self._json_read(s.metadata).label("metadata"),
+        ]
+        if self.versioned:
+            cols.append(s.version)
+        return cols
+
+    def _event_count_subquery(self) -> sa.ScalarSelect[Any]:
+        e = self.events.c
+        return (
+            sa.select(sa.func.count())
+            .where(e.session_id == self.sessions.c.session_id)
+            .scalar_subquery()
+            .label("event_count")
+        )
+
+    def decode_session(self, row: Any) -> Session | CorruptRow:
+        m = row._mapping
+        sid = str(m["session_id"])
+        try:
+            created = m["created_at"]
+            activity = m["last_activity"]
+            if not isinstance(created, int) or not isinstance(activity, int):
+                raise BadJSON("created_at/last_activity is not an integer")
+            return Session(
+                session_id=sid,
+                created_at=created,
+                last_activity=activity,
+                is_initialized=bool(m["is_initialized"]),
+                client_capabilities=loads_optional(m["client_capabilities"], "client_capabilities"),
+                server_capabilities=loads_optional(m["server_capabilities"], "server_capabilities"),
+                state=loads_object(m["state"], "state"),
+                metadata=loads_object(m["metadata"], "metadata"),
+                version=m.get("version"),
+                event_count=m.get("event_count"),
+            )
+        except BadJSON as exc:
+            activity = m["last_activity"]
+            place = Cursor(activity, sid) if isinstance(activity, int) else None
+            return CorruptRow("sessions", sid, str(exc), place)
+
+    def decode_event(self, row: Any) -> Event | CorruptRow:
+        m = row._mapping
+        try:
+            return Event(
+                session_id=str(m["session_id"]),
+                id=int(m["id"]),
+                timestamp=int(m["timestamp"]),
+                event_type=str(m["event_type"]),
+                data=loads_any(m["data"], "data"),
+                retry=None if m["retry"] is None else int(m["retry"]),
+            )
+        except (BadJSON, TypeError, ValueError) as exc:
+            return CorruptRow("events", f"{m['session_id']}#{m['id']}", str(exc))
+
+    def _event_columns(self) -> list[sa.ColumnElement[Any]]:
+        e = self.events.c
+        return [
+            e.id,
+            e.session_id,
+            e.timestamp,
+            e.event_type,
+            self._json_read(e.data).label("data"),
+            e.retry,
+        ]
+
+    # -- reading ------------------------------------------------------------------------
+    def filter_clauses(self, flt: SessionFilter) -> list[sa.ColumnElement[bool]]:
+        s = self.sessions.c
+        where: list[sa.ColumnElement[bool]] = []
+        if flt.idle_over_ms is not None:
+            where.append(s.last_activity < flt.now_ms - flt.idle_over_ms)
+        if flt.active:
+            where.append(s.last_activity >= flt.now_ms - flt.timeout_ms)
+            where.append(sa.not_(self._terminated_expr()))
+        if flt.terminated is True:
+            where.append(self._terminated_expr())
+        elif flt.terminated is False:
+            where.append(sa.not_(self._terminated_expr()))
+        if flt.initialized is not None:
+            where.append(
+                s.is_initialized == sa.true() if flt.initialized else s.is_initialized == sa.false()
+            )
+        if flt.created_after is not None:
+            where.append(s.created_at > flt.created_after)
+        if flt.created_before is not None:
+            where.append(s.created_at < flt.created_before)
+        return where
+
+    def list_statement(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
+    ) -> sa.Select[Any]:
+        s = self.sessions.c
+        where = self.filter_clauses(flt)
+        if cursor is not None:
+            # Written so that the range on last_activity can use its index.
+            where.append(s.last_activity <= cursor.last_activity)
+            where.append(
+                sa.or_(s.last_activity < cursor.last_activity, s.session_id < cursor.session_id)
+            )
+        stmt = (
+            sa.select(*self._session_columns(), self._event_count_subquery())
+            .where(*where)
+            .order_by(s.last_activity.desc(), s.session_id.desc())
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return stmt
+
+    async def iter_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    ) -> AsyncIterator[Session | CorruptRow]:
+        await self.ensure_readable()
+        stmt = self.list_statement(flt, limit=limit, cursor=cursor)
+        async with self.connect() as conn:
+            if limit is not None and limit <= 1000:
+                result = await conn.execute(stmt)
+                for row in result:
+                    yield self.decode_session(row)
+                return
+            streamed = await conn.stream(stmt.execution_options(yield_per=1000))
+            async for row in streamed:
+                yield self.decode_session(row)
+
+    async def get_session(self, session_id: str) -> Session | CorruptRow | None:
+        await self.ensure_readable()
+        stmt = sa.select(*self._session_columns(), self._event_count_subquery()).where(
+            self.sessions.c.session_id == session_id
+        )
+        async with self.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return None if row is None else self.decode_session(row)
+
+    async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
+        await self.ensure_readable()
+        s = self.sessions.c
+        # A range on the primary key rather than LIKE, so that it is an index seek.
+        stmt = (
+            sa.select(s.session_id)
+            .where(s.session_id >= prefix, s.session_id < prefix + "\x7f")
+            .order_by(s.session_id)
+            .limit(limit)
+        )
+        async with self.connect() as conn:
+            return [row[0] for row in await conn.execute(stmt)]
+
+    async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
+        await self.ensure_readable()
+        e = self.events.c
+        stmt = (
+            sa.select(*self._event_columns())
+            .where(e.session_id == session_id)
+            .order_by(e.id.desc())
+            .limit(limit)
+        )
+        async with self.connect() as conn:
+            rows = list(await conn.execute(stmt))
+        return [self.decode_event(row) for row in reversed(rows)]
+
+    def stats_statements(self, now_ms: int, timeout_ms: int) -> tuple[sa.Select[Any], ...]:
+        """The aggregate queries behind ``stats`` (also run by the benchmarks' baseline)."""
+        s = self.sessions.c
+
+        def count_if(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+            return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+        bounds = [b for _, b in AGE_BUCKETS if b is not None]
+        terminated = self._terminated_expr()
+        cols: list[sa.ColumnElement[Any]] = [
+            sa.func.count().label("sessions"),
+            count_if(s.is_initialized == sa.true()).label("initialized"),
+            count_if(terminated).label("terminated"),
+            count_if(sa.and_(s.last_activity < now_ms - timeout_ms, sa.not_(terminated))).label(
+                "idle"
+            ),
+            sa.func.min(s.created_at).label("oldest_created"),
+            sa.func.max(s.created_at).label("newest_created"),
+            sa.func.min(s.last_activity).label("oldest_activity"),
+            sa.func.max(s.last_activity).label("newest_activity"),
+        ]
+        # Cumulative counts: sessions younger than each bucket's upper bound.
+        cols += [
+            count_if(s.created_at > now_ms - b).label(f"age_{i}") for i, b in enumerate(bounds)
+        ]
+        cols += [
+            count_if(s.last_activity > now_ms - b).label(f"act_{i}") for i, b in enumerate(bounds)
+        ]
+        sessions_stmt = sa.select(*cols)
+        e = self.events.c
+        per_session = (
+            sa.select(e.session_id.label("sid"), sa.func.count().label("n"))
+            .group_by(e.session_id)
+            .subquery("per_session")
+        )
+        orphan = sa.case((self.sessions.c.session_id.is_(None), 1), else_=0)
+        dist_stmt = (
+            sa.select(
+                per_session.c.n,
+                sa.func.count().label("groups"),
+                sa.func.coalesce(sa.func.sum(orphan), 0).label("orphan_groups"),
+            )
+            .select_from(
+                per_session.outerjoin(
+                    self.sessions, self.sessions.c.session_id == per_session.c.sid
+                )
+            )
+            .group_by(per_session.c.n)
+        )
+        return sessions_stmt, dist_stmt
+
+    async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
+        await self.ensure_readable()
+        sessions_stmt, dist_stmt = self.stats_statements(now_ms, timeout_ms)
+        async with self.connect() as conn:
+            agg = (await conn.execute(sessions_stmt)).one()._mapping
+            dist_rows = list(await conn.execute(dist_stmt))
+            facts = await self._backend_facts(conn)
+        stats = Stats(
+            backend=self.backend,
+            store=self.url.masked(),
+            now_ms=now_ms,
+            timeout_ms=timeout_ms,
+            sessions=int(agg["sessions"]),
+            initialized=int(agg["initialized"]),
+            terminated=int(agg["terminated"]),
+            idle=int(agg["idle"]),
+            oldest_created_at=agg["oldest_created"],
+            newest_created_at=agg["newest_created"],
+            oldest_activity=agg["oldest_activity"],
+            newest_activity=agg["newest_activity"],
+        )
+        distribution: dict[int, int] = {}
+        events = orphans = with_events = 0
+        for n, groups, orphan_groups in dist_rows:
+            n, groups, orphan_groups = int(n), int(groups), int(orphan_groups)
+            events += n * groups
+            orphans += n * orphan_groups
+            live = groups - orphan_groups
+            if live:
+                distribution[n] = distribution.get(n, 0) + live
+                with_events += live
+        if stats.sessions > with_events:
+            distribution[0] = stats.sessions - with_events
+        stats.events = events
+        stats.orphaned_events = orphans
+        stats.events_per_session = percentiles_from_distribution(distribution)
+        stats.age_histogram = _histogram(agg, "age", stats.sessions)
+        stats.activity_histogram = _histogram(agg, "act", stats.sessions)
+        stats.storage, stats.backend_facts = facts
+        stats.storage_bytes = stats.storage.get("total")
+        return stats
+
+    async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
+        return {}, {}
+
+    # -- writing ------------------------------------------------------------------------
+    def session_params(self, session: Session) -> dict[str, Any]:
+        params = {
+            "session_id": session.session_id,
+            "client_capabilities": None
+            if session.client_capabilities is None
+            else self._json_write(session.client_capabilities),
+            "server_capabilities": self._json_write(session.server_capabilities),
+            "state": self._json_write(session.state),
+            "created_at": session.created_at,
+            "last_activity": session.last_activity,
+            "is_initialized": session.is_initialized,
+            "metadata": self._json_write(session.metadata),
+        }
+        if self.versioned:
+            params["version"] = session.version or 1
+        return params
+
+    def event_params(self, event: Event) -> dict[str, Any]:
+        return {
+            "session_id": event.session_id,
+            "timestamp": event.timestamp,
+            "event_type": event.event_type,
+            "data": self._json_write(event.data),
+            "retry": event.retry,
+        }
+
+    async def write_demo(
+        self,
+        batches: Any,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[int, int]:
+        total_sessions = total_events = 0
+        async for sessions, events in batches:
+            async with self.connect(write=True) as conn:
+                await self._bulk_insert(conn, sessions, events)
+            total_sessions += len(sessions)
+            total_events += len(events)
+            if progress is not None:
+                progress(len(sessions) + len(events))
+        return total_sessions, total_events
+
+    async def _bulk_insert(
+        self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
+    ) -> None:
+        """Insert new rows; dialects override this with their fast path."""
+        if sessions:
+            await conn.execute(sa.insert(self.sessions), [self.session_params(s) for s in sessions])
+        if events:
+            await conn.execute(sa.insert(self.events), [self.event_params(e) for e in events])
+
+    def touch_values(self, last_activity: int) -> dict[str, Any]:
+        """Column values for a session update (PostgreSQL also bumps ``version``)."""
+        values: dict[str, Any] = {"last_activity": last_activity}
+        if self.versioned:
+            values["version"] = self.sessions.c.version + 1
+        return values
+
+    async def append_event(self, event: Event, *, touch: bool = True) -> Event:
+        stmt = sa.insert(self.events).values(self.event_params(event)).returning(self.events.c.id)
+        async with self.connect(write=True) as conn:
+            new_id = (await conn.execute(stmt)).scalar_one()
+            if touch:
+                await conn.execute(
+                    sa.update(self.sessions)
+                    .where(self.sessions.c.session_id == event.session_id)
+                    .values(self.touch_values(event.timestamp))
+                )
+        event.id = int(new_id)
+        return event
+
+
+def _histogram(agg: Any, prefix: str, total: int) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    below = 0
+    for i, (label, bound) in enumerate(AGE_BUCKETS):
+        cumulative = total if bound is None else int(agg[f"{prefix}_{i}"])
+        out.append((label, max(cumulative - below, 0)))
+        below = cumulative
+    return out

@@ -1,0 +1,382 @@
+"""SQLite: the embedded default, in exactly the layout turul's SqliteSessionStorage writes."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from mcpstore_cli.backends.jsoncodec import dumps
+from mcpstore_cli.backends.sql import SqlStore
+from mcpstore_cli.errors import (
+    LayoutError,
+    McpStoreError,
+    StoreConnectionError,
+    StoreMissingError,
+    UsageError,
+)
+from mcpstore_cli.records import Event, Finding, Session, SetupStep
+
+SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    client_capabilities TEXT,
+    server_capabilities TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT '{}',
+    created_at INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
+    is_initialized BOOLEAN NOT NULL DEFAULT FALSE,
+    metadata TEXT NOT NULL DEFAULT '{}'
+)"""
+
+EVENTS_DDL = """CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    retry INTEGER,
+    FOREIGN KEY (session_id) REFERENCES sessions(session_id) ON DELETE CASCADE
+)"""
+
+INDEXES = {
+    "idx_sessions_last_activity": ("sessions", ("last_activity",)),
+    "idx_events_session_id": ("events", ("session_id",)),
+    "idx_events_session_id_id": ("events", ("session_id", "id")),
+}
+
+# (name, declared type, not null, default as SQLite reports it, primary key)
+EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None, bool]]] = {
+    "sessions": [
+        ("session_id", "TEXT", False, None, True),
+        ("client_capabilities", "TEXT", False, None, False),
+        ("server_capabilities", "TEXT", True, None, False),
+        ("state", "TEXT", True, "'{}'", False),
+        ("created_at", "INTEGER", True, None, False),
+        ("last_activity", "INTEGER", True, None, False),
+        ("is_initialized", "BOOLEAN", True, "FALSE", False),
+        ("metadata", "TEXT", True, "'{}'", False),
+    ],
+    "events": [
+        ("id", "INTEGER", False, None, True),
+        ("session_id", "TEXT", True, None, False),
+        ("timestamp", "INTEGER", True, None, False),
+        ("event_type", "TEXT", True, None, False),
+        ("data", "TEXT", True, None, False),
+        ("retry", "INTEGER", False, None, False),
+    ],
+}
+
+# Columns a reader needs; a table without them is in another layout.
+REQUIRED = {
+    "sessions": {"session_id", "state", "created_at", "last_activity", "is_initialized"},
+    "events": {"id", "session_id", "timestamp", "event_type", "data"},
+}
+
+
+def ddl_statements() -> list[str]:
+    out = [SESSIONS_DDL, EVENTS_DDL]
+    for name, (table, cols) in INDEXES.items():
+        out.append(f"CREATE INDEX IF NOT EXISTS {name} ON {table}({', '.join(cols)})")
+    return out
+
+
+class SqliteStore(SqlStore):
+    backend = "sqlite"
+
+    @property
+    def path(self) -> Path:
+        assert self.url.path is not None
+        return Path(self.url.path).expanduser()
+
+    # -- dialect hooks ------------------------------------------------------------------
+    def _make_engine(self) -> AsyncEngine:
+        path = self.path.absolute()
+        target = f"file:{path}?mode=ro&uri=true" if self.options.read_only else str(path)
+        engine = create_async_engine(
+            f"sqlite+aiosqlite:///{target}",
+            connect_args={"timeout": self.options.connect_timeout},
+        )
+
+        @sa_event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            # The server's own connections have foreign keys on; without it, deleting a
+            # session would leave its events behind.
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+
+    def _json_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Text()
+
+    def _id_type(self) -> sa.types.TypeEngine[Any]:
+        return sa.Integer()
+
+    def _json_write(self, value: Any) -> Any:
+        return dumps(value)
+
+    def _terminated_expr(self) -> sa.ColumnElement[bool]:
+        state = self.sessions.c.state
+        # json_valid first: one corrupt row must not abort a whole query.
+        return sa.and_(
+            sa.func.json_valid(state) == 1,
+            sa.func.json_type(state, "$.terminated") == "true",
+        )
+
+    def _translate_error(self, exc: BaseException) -> McpStoreError | None:
+        text = str(getattr(exc, "orig", None) or exc)
+        where = self.path
+        if "file is not a database" in text or "file is encrypted" in text:
+            return StoreConnectionError(f"{where} is not a SQLite database.")
+        if "unable to open database file" in text:
+            return StoreConnectionError(f"Cannot open {where}: check the path and its permissions.")
+        if "database is locked" in text:
+            return StoreConnectionError(
+                f"{where} is locked by another writer; try again, or raise --connect-timeout."
+            )
+        if "readonly database" in text or "read-only" in text:
+            return StoreConnectionError(f"{where} is read-only for this user.")
+        if "no such table" in text:
+            return StoreMissingError(f"{where} lacks a table ({text}); run mcpstore setup.")
+        if "malformed" in text:
+            return StoreConnectionError(f"{where} is damaged ({text}); restore it from a backup.")
+        if isinstance(exc, sa.exc.DBAPIError | sqlite3.Error):
+            return StoreConnectionError(f"SQLite error on {where}: {text}.")
+        return None
+
+    # -- provisioning -------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        return ["sessions", "events"]
+
+    def setup_plan(self, **options: Any) -> list[str]:
+        return ["PRAGMA journal_mode=WAL", *ddl_statements()]
+
+    def _require_file(self) -> None:
+        path = self.path
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory; name the database file inside it.")
+        if not path.exists():
+            raise StoreMissingError(
+                f"No SQLite store at {path}; create it with mcpstore setup --url "
+                f"{self.url.masked()}."
+            )
+
+    async def _existing_objects(self, conn: AsyncConnection) -> dict[str, str]:
+        rows = await conn.exec_driver_sql("SELECT name, type FROM sqlite_master")
+        return {name: kind for name, kind in rows}
+
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        path = self.path
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory; name the database file inside it.")
+        parent = path.absolute().parent
+        if not parent.is_dir():
+            raise UsageError(f"The directory {parent} does not exist; create it first.")
+        created_file = not path.exists()
+        steps: list[SetupStep] = []
+        async with self.connect(write=True) as conn:
+            before = await self._existing_objects(conn)
+            for statement in ddl_statements():
+                await conn.exec_driver_sql(statement)
+        async with self.connect() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode=WAL")).scalar()
+        steps.append(SetupStep(str(path), "created" if created_file else "exists", "file"))
+        for name in ["sessions", "events", *INDEXES]:
+            kind = "table" if name in ("sessions", "events") else "index"
+            steps.append(SetupStep(name, "exists" if name in before else "created", kind))
+        steps.append(SetupStep("journal_mode", f"set to {str(mode).lower()}", "pragma"))
+        if not created_file and "sessions" in before:
+            drift = [f for f in await self.check() if f.severity == "error"]
+            if drift:
+                raise LayoutError(
+                    f"{path} has tables that differ from the layout ({drift[0].object}: "
+                    f"{drift[0].problem}); see mcpstore setup --check."
+                )
+        return steps
+
+    async def _columns(self, conn: AsyncConnection, table: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await conn.exec_driver_sql(f"PRAGMA table_info({table})")]
+
+    async def ensure_readable(self) -> None:
+        if getattr(self, "_readable", False):
+            return
+        self._require_file()
+        async with self.connect() as conn:
+            objects = await self._existing_objects(conn)
+            for table in ("sessions", "events"):
+                if objects.get(table) != "table":
+                    raise StoreMissingError(
+                        f"{self.path} has no {table} table; run mcpstore setup --url "
+                        f"{self.url.masked()}."
+                    )
+                have = {row[1] for row in await self._columns(conn, table)}
+                missing = sorted(REQUIRED[table] - have)
+                if missing:
+                    raise LayoutError(
+                        f"{self.path} is in another layout: table {table} has no column "
+                        f"{missing[0]}; see mcpstore setup --check."
+                    )
+        self._readable = True
+
+    async def check(self) -> list[Finding]:
+        self._require_file()
+        findings: list[Finding] = []
+        async with self.connect() as conn:
+            objects = await self._existing_objects(conn)
+            for table, expected in EXPECTED_COLUMNS.items():
+                if objects.get(table) != "table":
+                    findings.append(Finding(f"table {table}", "missing"))
+                    continue
+                findings += _compare_columns(table, expected, await self._columns(conn, table))
+            if objects.get("events") == "table":
+                sql = (
+                    await conn.exec_driver_sql(
+                        "SELECT sql FROM sqlite_master WHERE type='table' AND name='events'"
+                    )
+                ).scalar() or ""
+                if not re.search(r"\bAUTOINCREMENT\b", sql, re.IGNORECASE):
+                    findings.append(
+                        Finding("column events.id", "not AUTOINCREMENT (ids could be reused)")
+                    )
+                fks = list(await conn.exec_driver_sql("PRAGMA foreign_key_list(events)"))
+                good = [
+                    fk
+                    for fk in fks
+                    if fk[2] == "sessions" and fk[3] == "session_id" and fk[4] == "session_id"
+                ]
+                if not good:
+                    findings.append(
+                        Finding("foreign key events.session_id", "missing (→ sessions)")
+                    )
+                elif str(good[0][6]).upper() != "CASCADE":
+                    findings.append(
+                        Finding(
+                            "foreign key events.session_id",
+                            f"ON DELETE {good[0][6]}, expected CASCADE",
+                        )
+                    )
+            for name, (table, cols) in INDEXES.items():
+                if objects.get(table) != "table":
+                    continue
+                if objects.get(name) != "index":
+                    findings.append(Finding(f"index {name}", "missing"))
+                    continue
+                have_cols = tuple(
+                    r[2] for r in await conn.exec_driver_sql(f"PRAGMA index_info({name})")
+                )
+                if have_cols != cols:
+                    findings.append(
+                        Finding(
+                            f"index {name}",
+                            f"on ({', '.join(have_cols)}), expected ({', '.join(cols)})",
+                        )
+                    )
+        return findings
+
+    async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
+        page_size = (await conn.exec_driver_sql("PRAGMA page_size")).scalar() or 0
+        page_count = (await conn.exec_driver_sql("PRAGMA page_count")).scalar() or 0
+        freelist = (await conn.exec_driver_sql("PRAGMA freelist_count")).scalar() or 0
+        journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        version = (await conn.exec_driver_sql("SELECT sqlite_version()")).scalar()
+        size = _file_size(self.path)
+        wal = _file_size(Path(f"{self.path}-wal"))
+        storage = {"database": size, "wal": wal, "total": size + wal}
+        facts = {
+            "file": str(self.path),
+            "sqlite_version": version,
+            "journal_mode": journal,
+            "page_size": page_size,
+            "pages": page_count,
+            "free_pages": freelist,
+        }
+        return storage, facts
+
+    # -- writing ------------------------------------------------------------------------
+    async def _bulk_insert(
+        self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
+    ) -> None:
+        # Fast path: plain tuples straight to the driver's executemany.
+        if sessions:
+            await conn.exec_driver_sql(
+                "INSERT INTO sessions (session_id, client_capabilities, server_capabilities, "
+                "state, created_at, last_activity, is_initialized, metadata) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        s.session_id,
+                        None if s.client_capabilities is None else dumps(s.client_capabilities),
+                        dumps(s.server_capabilities),
+                        dumps(s.state),
+                        s.created_at,
+                        s.last_activity,
+                        1 if s.is_initialized else 0,
+                        dumps(s.metadata),
+                    )
+                    for s in sessions
+                ],
+            )
+        if events:
+            await conn.exec_driver_sql(
+                "INSERT INTO events (session_id, timestamp, event_type, data, retry) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(e.session_id, e.timestamp, e.event_type, dumps(e.data), e.retry) for e in events],
+            )
+
+
+def _compare_columns(
+    table: str,
+    expected: list[tuple[str, str, bool, str | None, bool]],
+    actual: list[tuple[Any, ...]],
+) -> list[Finding]:
+    out: list[Finding] = []
+    have = {row[1]: row for row in actual}
+    for name, decl, notnull, default, pk in expected:
+        obj = f"column {table}.{name}"
+        row = have.get(name)
+        if row is None:
+            out.append(Finding(obj, "missing"))
+            continue
+        _cid, _name, got_type, got_notnull, got_default, got_pk = row
+        if str(got_type).upper() != decl:
+            out.append(Finding(obj, f"declared {got_type or 'without a type'}, expected {decl}"))
+        if bool(got_notnull) != notnull and not pk:
+            out.append(
+                Finding(
+                    obj,
+                    "NOT NULL, expected nullable" if got_notnull else "nullable, expected NOT NULL",
+                )
+            )
+        if bool(got_pk) != pk:
+            out.append(Finding(obj, "not the primary key" if pk else "part of the primary key"))
+        if default is not None and str(got_default).upper() != default.upper():
+            out.append(Finding(obj, f"default {got_default}, expected {default}"))
+    expected_names = {e[0] for e in expected}
+    for name, row in have.items():
+        if name not in expected_names:
+            blocking = bool(row[3]) and row[4] is None
+            out.append(
+                Finding(
+                    f"column {table}.{name}",
+                    "extra, NOT NULL without a default: server inserts will fail"
+                    if blocking
+                    else "extra (the server ignores it)",
+                    "error" if blocking else "note",
+                )
+            )
+    return out
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

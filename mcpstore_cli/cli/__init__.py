@@ -1,0 +1,1 @@
+"""The Typer command layer: parses options, calls the library, renders through output."""

@@ -1,0 +1,102 @@
+"""The ``mcpstore`` command: a thin Typer layer over the library.
+
+Start-up imports only Typer and this package's light modules: database drivers, SQLAlchemy,
+boto3, questionary and rich load inside the commands that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from contextlib import redirect_stderr, redirect_stdout
+
+import click
+import typer
+
+from mcpstore_cli import __version__
+from mcpstore_cli.cli import demo_cmd, inspect_cmds, setup_cmd
+from mcpstore_cli.env import Environment
+from mcpstore_cli.exitcodes import ExitStatus
+
+HELP = """Provision, inspect and maintain the session stores of MCP servers.
+
+Works on SQLite files, PostgreSQL databases and DynamoDB tables in the layouts turul MCP
+servers write. The store comes from --url, else --backend with its usual variables, else
+MCPSTORE_URL, else sqlite:///mcp_sessions.db in the current directory.
+
+Exit status: 0 ok, 1 error, 2 usage, 3 check failed (store missing or layout drift),
+4 confirmation refused or needed, 5 partial, 130 interrupted.
+"""
+
+app = typer.Typer(
+    name="mcpstore",
+    help=HELP,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mcpstore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Provision, inspect and maintain the session stores of MCP servers."""
+
+
+setup_cmd.register(app)
+inspect_cmds.register(app)
+demo_cmd.register(app)
+
+
+def get_command() -> click.Command:
+    return typer.main.get_command(app)
+
+
+def main(args: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run mcpstore and return its exit status (the test helper calls this)."""
+    env = env or Environment()
+    command = get_command()
+    argv = list(sys.argv[1:] if args is None else args)
+    with redirect_stdout(env.stdout), redirect_stderr(env.stderr):
+        try:
+            result = command.main(args=argv, prog_name="mcpstore", standalone_mode=False, obj=env)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.UsageError as exc:
+            hint = ""
+            if exc.ctx is not None:
+                hint = f" (see {exc.ctx.command_path} --help)"
+            env.stderr.write(f"mcpstore: {exc.format_message()}{hint}\n")
+            return int(ExitStatus.USAGE)
+        except (click.Abort, KeyboardInterrupt):
+            env.stderr.write("\nmcpstore: interrupted.\n")
+            return int(ExitStatus.INTERRUPTED)
+        except click.ClickException as exc:
+            env.stderr.write(f"mcpstore: {exc.format_message()}\n")
+            return int(exc.exit_code)
+    return int(result) if isinstance(result, int) else 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (| head): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = 0
+    sys.exit(status)

@@ -1,0 +1,217 @@
+"""What every command shares: the store options, the format option, and the runner that
+turns library errors into one sentence on stderr and a documented exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from mcpstore_cli.env import Environment
+from mcpstore_cli.errors import McpStoreError, UsageError
+from mcpstore_cli.exitcodes import ExitStatus
+from mcpstore_cli.urls import StoreURL, mask_url, resolve_store_url
+
+T = TypeVar("T")
+_URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
+
+
+class Backend(StrEnum):
+    sqlite = "sqlite"
+    postgres = "postgres"
+    dynamodb = "dynamodb"
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+STORE = "Store"
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, "
+        "dynamodb://TABLE?region=R&endpoint=URL.",
+        rich_help_panel=STORE,
+        show_default=False,
+    ),
+]
+BackendOpt = Annotated[
+    Backend | None,
+    typer.Option(
+        "--backend",
+        help="Use this backend's usual variables (SQLITE_PATH; DATABASE_URL; "
+        "MCP_SESSION_TABLE, AWS_REGION, AWS_ENDPOINT_URL).",
+        rich_help_panel=STORE,
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+ConnectTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--connect-timeout",
+        help="Seconds to wait for the store to answer.",
+        rich_help_panel=STORE,
+        min=0.1,
+    ),
+]
+FormatOpt = Annotated[
+    Format | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Output format [default: table on a terminal, jsonl otherwise].",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+SegmentsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--segments",
+        help="DynamoDB: parallel scan segments [default: chosen from the table size].",
+        rich_help_panel=STORE,
+        min=1,
+        max=1000,
+        show_default=False,
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but data and errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+TimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--timeout",
+        help="Session timeout that separates active from idle (the server's default: 30m).",
+    ),
+]
+
+
+@dataclass
+class Command:
+    """One invocation: the environment plus the options every command shares."""
+
+    env: Environment
+    url_option: str | None = None
+    backend_option: str | None = None
+    fmt_option: str | None = None
+    quiet: bool = False
+    debug: bool = False
+    connect_timeout: float = 10.0
+    segments: int | None = None
+    _url: StoreURL | None = None
+
+    @classmethod
+    def from_ctx(cls, ctx: typer.Context, **kwargs: Any) -> Command:
+        env = ctx.obj if isinstance(ctx.obj, Environment) else Environment()
+        for key in ("backend_option", "fmt_option"):
+            value = kwargs.get(key)
+            if isinstance(value, Enum):
+                kwargs[key] = value.value
+        cmd = cls(env=env, **kwargs)
+        if env.environ.get("MCPSTORE_DEBUG"):
+            cmd.debug = True
+        return cmd
+
+    @property
+    def url(self) -> StoreURL:
+        if self._url is None:
+            self._url = resolve_store_url(self.url_option, self.backend_option, self.env.environ)
+        return self._url
+
+    @property
+    def fmt(self) -> str:
+        from mcpstore_cli.output import choose_format
+
+        return choose_format(self.fmt_option, self.env)
+
+    def open_store(self, *, read_only: bool = False) -> Any:
+        from mcpstore_cli.store import StoreOptions, open_store
+
+        return open_store(
+            self.url,
+            StoreOptions(
+                connect_timeout=self.connect_timeout, read_only=read_only, segments=self.segments
+            ),
+        )
+
+    # -- messages ------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        secret = self._url.password if self._url is not None else None
+        if secret:
+            text = text.replace(secret, "***")
+        return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
+
+    def error(self, message: str) -> None:
+        self.env.stderr.write(f"mcpstore: {self._scrub(message)}\n")
+        self.env.stderr.flush()
+
+    def warn(self, message: str) -> None:
+        self.env.stderr.write(f"mcpstore: warning: {self._scrub(message)}\n")
+        self.env.stderr.flush()
+
+    def info(self, message: str) -> None:
+        """A progress or summary line on stderr, unless --quiet."""
+        if not self.quiet:
+            self.env.stderr.write(f"{self._scrub(message)}\n")
+            self.env.stderr.flush()
+
+    # -- running -------------------------------------------------------------------------
+    def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run async work; library errors become a message and an exit status."""
+        try:
+            return asyncio.run(_call(work))
+        except McpStoreError as exc:
+            self.error(exc.message)
+            if self.debug:
+                self._traceback()
+            raise typer.Exit(int(exc.exit_status)) from None
+        except KeyboardInterrupt:
+            self.env.stderr.write("\nmcpstore: interrupted.\n")
+            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+        except BrokenPipeError:
+            raise
+        except Exception as exc:
+            self.error(
+                f"unexpected error: {type(exc).__name__}: {exc}"
+                + ("" if self.debug else " (run again with --debug for details)")
+            )
+            if self.debug:
+                self._traceback()
+            raise typer.Exit(int(ExitStatus.ERROR)) from None
+
+    def check(self, fn: Callable[[], T]) -> T:
+        """Validate options synchronously: a UsageError exits 2 with its sentence."""
+        try:
+            return fn()
+        except McpStoreError as exc:
+            self.error(exc.message)
+            raise typer.Exit(int(exc.exit_status)) from None
+
+    def _traceback(self) -> None:
+        self.env.stderr.write(self._scrub(traceback.format_exc()))
+
+    def exit(self, status: ExitStatus) -> None:
+        if status != ExitStatus.OK:
+            raise typer.Exit(int(status))
+
+
+async def _call(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()
+
+
+def require_positive(value: int, option: str) -> int:
+    if value <= 0:
+        raise UsageError(f"{option} must be a positive whole number, not {value}.")
+    return value

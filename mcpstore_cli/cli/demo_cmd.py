@@ -1,0 +1,203 @@
+"""``mcpstore demo``: fill a store with realistic, server-shaped sessions and events."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import typer
+
+from mcpstore_cli.cli.common import (
+    BackendOpt,
+    Command,
+    ConnectTimeoutOpt,
+    DebugOpt,
+    QuietOpt,
+    UrlOpt,
+)
+from mcpstore_cli.durations import format_duration, parse_duration
+from mcpstore_cli.errors import StoreMissingError, UsageError
+from mcpstore_cli.exitcodes import ExitStatus
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    ctx: typer.Context,
+    sessions: Annotated[int, typer.Option("--sessions", "-s", help="Sessions to create.")] = 100,
+    events_per_session: Annotated[
+        int,
+        typer.Option("--events-per-session", "-e", help="Mean events per session (exact total)."),
+    ] = 10,
+    idle_share: Annotated[
+        float, typer.Option("--idle-share", help="Share of sessions idle past 30m.")
+    ] = 0.3,
+    terminated_share: Annotated[
+        float, typer.Option("--terminated-share", help="Share of sessions the client ended.")
+    ] = 0.1,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Make the data reproducible.", show_default=False)
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Then keep adding events like a running server.")
+    ] = False,
+    rate: Annotated[float, typer.Option("--rate", help="With --live: events per second.")] = 10.0,
+    duration: Annotated[
+        str | None,
+        typer.Option(
+            "--duration",
+            help="With --live: stop after this long (default: Ctrl-C).",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Fill a store with realistic sessions and events (creating the store if needed)."""
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+    )
+
+    def validate() -> int | None:
+        if sessions < 0:
+            raise UsageError(f"--sessions must be 0 or more, not {sessions}.")
+        if events_per_session < 0:
+            raise UsageError(f"--events-per-session must be 0 or more, not {events_per_session}.")
+        for name, share in (("--idle-share", idle_share), ("--terminated-share", terminated_share)):
+            if not 0 <= share <= 1:
+                raise UsageError(f"{name} must be between 0 and 1, not {share}.")
+        if idle_share + terminated_share > 1:
+            raise UsageError("--idle-share and --terminated-share add up to more than 1.")
+        if rate <= 0:
+            raise UsageError(f"--rate must be more than 0, not {rate}.")
+        if (duration is not None or rate != 10.0) and not live:
+            raise UsageError("--rate and --duration go with --live.")
+        return parse_duration(duration, option="--duration") if duration else None
+
+    live_ms = cmd.check(validate)
+    cmd.check(lambda: cmd.url)
+    store = cmd.check(cmd.open_store)
+
+    from mcpstore_cli.demo import DemoPlan, generate
+    from mcpstore_cli.timeutil import now_ms
+
+    plan = DemoPlan(
+        sessions=sessions,
+        events_per_session=events_per_session,
+        idle_share=idle_share,
+        terminated_share=terminated_share,
+        seed=seed,
+    )
+    total_rows = sessions + sessions * events_per_session
+    show_bar = bool(cmd.env.stderr_isatty) and not quiet
+
+    async def batches(advance: Any) -> AsyncIterator[Any]:
+        for batch in generate(plan, now_ms()):
+            yield batch
+            await asyncio.sleep(0)
+
+    async def work() -> tuple[int, int, float, int]:
+        async with store:
+            try:
+                await store.ensure_readable()
+            except StoreMissingError:
+                await store.setup()
+                cmd.info(f"created the store {store.url.masked()}.")
+            started = time.perf_counter()
+            if show_bar and total_rows:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TimeRemainingColumn,
+                )
+
+                with Progress(
+                    "[progress.description]{task.description}",
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeRemainingColumn(),
+                    console=cmd.env.console("stderr"),
+                    transient=True,
+                ) as bar:
+                    task = bar.add_task("writing rows", total=total_rows)
+                    written = await store.write_demo(
+                        batches(None), progress=lambda n: bar.advance(task, n)
+                    )
+            else:
+                written = await store.write_demo(batches(None))
+            elapsed = time.perf_counter() - started
+            events_live = 0
+            if live:
+                events_live = await _live(cmd, store, rate, live_ms, seed)
+            return written[0], written[1], elapsed, events_live
+
+    try:
+        n_sessions, n_events, elapsed, live_events = cmd.run(work)
+    except typer.Exit as exc:
+        raise exc
+    rows = n_sessions + n_events
+    cmd.info(
+        f"demo: wrote {n_sessions:,} sessions and {n_events:,} events to "
+        f"{cmd.url.masked()} in {elapsed:.2f} s ({rows / max(elapsed, 1e-9):,.0f} rows/s)."
+    )
+    if live and live_events:
+        cmd.info(f"demo --live: added {live_events:,} events.")
+
+
+async def _live(
+    cmd: Command, store: Any, rate: float, limit_ms: int | None, seed: int | None
+) -> int:
+    """Append events to active sessions at ``rate`` per second until stopped."""
+    from mcpstore_cli.demo import DemoPlan, live_event, make_session
+    from mcpstore_cli.records import CorruptRow, SessionFilter
+    from mcpstore_cli.timeutil import now_ms
+
+    rng = random.Random(seed)
+    now = now_ms()
+    ids = [
+        s.session_id
+        async for s in store.iter_sessions(SessionFilter(now_ms=now, active=True), limit=50)
+        if not isinstance(s, CorruptRow)
+    ]
+    if not ids:
+        fresh = make_session(rng, now, DemoPlan(), "active")
+        await store.write_demo(_single(fresh))
+        ids = [fresh.session_id]
+    cmd.info(
+        f"demo --live: adding about {rate:g} events/s to {len(ids)} active sessions"
+        + (f" for {format_duration(limit_ms)}" if limit_ms else "; Ctrl-C stops")
+        + "."
+    )
+    interval = 1.0 / rate
+    start = time.monotonic()
+    count = 0
+    try:
+        while limit_ms is None or (time.monotonic() - start) * 1000 < limit_ms:
+            event = live_event(rng, rng.choice(ids), now_ms(), count)
+            await store.append_event(event)
+            count += 1
+            delay = start + count * interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        cmd.info(f"demo --live: added {count:,} events.")
+        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+    return count
+
+
+async def _single(session: Any) -> AsyncIterator[Any]:
+    yield [session], []

@@ -1,0 +1,286 @@
+"""Reading commands: ``list``, ``show`` and ``stats``. They never create or change a store."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mcpstore_cli.cli.common import (
+    BackendOpt,
+    Command,
+    ConnectTimeoutOpt,
+    DebugOpt,
+    FormatOpt,
+    QuietOpt,
+    SegmentsOpt,
+    TimeoutOpt,
+    UrlOpt,
+)
+from mcpstore_cli.durations import parse_duration
+from mcpstore_cli.errors import SessionNotFoundError, UsageError
+from mcpstore_cli.records import CorruptRow, Cursor, SessionFilter, validate_session_id
+from mcpstore_cli.timeutil import now_ms, parse_point_in_time
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(list_sessions)
+    app.command("show")(show)
+    app.command("stats")(stats)
+
+
+def _common(ctx: typer.Context, **kw: Any) -> Command:
+    return Command.from_ctx(ctx, **kw)
+
+
+def list_sessions(
+    ctx: typer.Context,
+    idle_over: Annotated[
+        str | None,
+        typer.Option(
+            "--idle-over", help="Only sessions idle longer than this (e.g. 2h).", show_default=False
+        ),
+    ] = None,
+    active: Annotated[
+        bool, typer.Option("--active", help="Only sessions active within --timeout, not ended.")
+    ] = False,
+    terminated: Annotated[
+        bool | None,
+        typer.Option(
+            "--terminated/--not-terminated",
+            help="Only sessions the client ended / not.",
+            show_default=False,
+        ),
+    ] = None,
+    initialized: Annotated[
+        bool | None,
+        typer.Option(
+            "--initialized/--not-initialized",
+            help="Only (not) initialized sessions.",
+            show_default=False,
+        ),
+    ] = None,
+    created_after: Annotated[
+        str | None,
+        typer.Option(
+            "--created-after",
+            help="Created after: 2026-11-21, an ISO time, Unix ms, or a duration ago (2h).",
+            show_default=False,
+        ),
+    ] = None,
+    created_before: Annotated[
+        str | None,
+        typer.Option("--created-before", help="Created before (same forms).", show_default=False),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", help="Sessions per page; 0 lists all (streamed).")
+    ] = 50,
+    cursor: Annotated[
+        str | None,
+        typer.Option(
+            "--cursor",
+            help="Continue after this position (printed by the last page).",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: TimeoutOpt = "30m",
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    segments: SegmentsOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List sessions, newest activity first, a page at a time (keyset pagination)."""
+    cmd = _common(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+        segments=segments,
+    )
+    now = now_ms()
+
+    def build() -> tuple[SessionFilter, Cursor | None]:
+        if limit < 0:
+            raise UsageError(f"--limit must be 0 (all) or more, not {limit}.")
+        if active and terminated:
+            raise UsageError("--active and --terminated exclude each other.")
+        if active and idle_over:
+            raise UsageError("--active and --idle-over exclude each other.")
+        flt = SessionFilter(
+            now_ms=now,
+            timeout_ms=parse_duration(timeout, option="--timeout"),
+            idle_over_ms=parse_duration(idle_over, option="--idle-over", allow_zero=True)
+            if idle_over is not None
+            else None,
+            active=active,
+            terminated=terminated,
+            initialized=initialized,
+            created_after=parse_point_in_time(created_after, option="--created-after", now=now)
+            if created_after is not None
+            else None,
+            created_before=parse_point_in_time(created_before, option="--created-before", now=now)
+            if created_before is not None
+            else None,
+        )
+        return flt, Cursor.decode(cursor) if cursor is not None else None
+
+    flt, position = cmd.check(build)
+    cmd.check(lambda: cmd.url)
+    store = cmd.check(lambda: cmd.open_store(read_only=True))
+
+    from mcpstore_cli.output import session_json, session_writer
+
+    writer = session_writer(cmd.env, cmd.fmt, now_ms=now)
+
+    async def work() -> tuple[int, Cursor | None, bool, int]:
+        shown = skipped = 0
+        last: Cursor | None = None
+        more = False
+        page = limit if limit else None
+        async with store:
+            async for item in store.iter_sessions(
+                flt, limit=None if page is None else page + 1, cursor=position
+            ):
+                if page is not None and shown + skipped >= page:
+                    more = True
+                    break
+                if isinstance(item, CorruptRow):
+                    skipped += 1
+                    cmd.warn(f"skipped session {item.key}: {item.problem}.")
+                    last = item.cursor or last
+                    continue
+                writer.write(session_json(item, now_ms=now, timeout_ms=flt.timeout_ms))
+                last = Cursor.after(item)
+                shown += 1
+        writer.close()
+        return shown, last, more, skipped
+
+    shown, last, more, skipped = cmd.run(work)
+    if more and last is not None:
+        cmd.info(f"more sessions: mcpstore list --cursor {last.encode()}  (same filters)")
+    elif cmd.fmt == "table" and shown == 0:
+        cmd.info("no sessions match.")
+    if skipped:
+        cmd.warn(f"{skipped} corrupt row{'s' if skipped != 1 else ''} skipped.")
+
+
+def show(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id, or a unique prefix of one.")],
+    events: Annotated[
+        int, typer.Option("--events", "-e", help="How many of the last events to show.")
+    ] = 10,
+    timeout: TimeoutOpt = "30m",
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """One session: capabilities, state, metadata, event count and its last events."""
+    cmd = _common(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+    )
+    now = now_ms()
+
+    def validate() -> int:
+        validate_session_id(session_id)
+        if events < 0:
+            raise UsageError(f"--events must be 0 or more, not {events}.")
+        return parse_duration(timeout, option="--timeout")
+
+    timeout_ms = cmd.check(validate)
+    cmd.check(lambda: cmd.url)
+    store = cmd.check(lambda: cmd.open_store(read_only=True))
+
+    async def work() -> tuple[Any, list[Any]]:
+        async with store:
+            found = await store.get_session(session_id)
+            if found is None and len(session_id) >= 4:
+                candidates = await store.find_session_ids(session_id, limit=6)
+                if len(candidates) == 1:
+                    found = await store.get_session(candidates[0])
+                elif len(candidates) > 1:
+                    listed = ", ".join(candidates[:5]) + (" …" if len(candidates) > 5 else "")
+                    raise UsageError(
+                        f"{session_id!r} is the start of several session ids ({listed}); "
+                        "give more of it."
+                    )
+            if found is None:
+                raise SessionNotFoundError(
+                    f"No session {session_id!r} in {store.url.masked()}; mcpstore list shows "
+                    "the ids."
+                )
+            if isinstance(found, CorruptRow):
+                raise SessionNotFoundError(f"Session {found.key} cannot be read: {found.problem}.")
+            recent = await store.recent_events(found.session_id, events) if events else []
+            return found, recent
+
+    session, recent = cmd.run(work)
+    from mcpstore_cli.output import draw_session, event_json, session_json, write_object
+
+    evs = []
+    for item in recent:
+        if isinstance(item, CorruptRow):
+            cmd.warn(f"skipped event {item.key}: {item.problem}.")
+        else:
+            evs.append(event_json(item))
+    obj = session_json(session, now_ms=now, timeout_ms=timeout_ms, with_cursor=False)
+    obj["events"] = evs
+    write_object(cmd.env, cmd.fmt, obj, lambda: draw_session(cmd.env, obj, evs, now_ms=now))
+
+
+def stats(
+    ctx: typer.Context,
+    timeout: TimeoutOpt = "30m",
+    approximate: Annotated[
+        bool,
+        typer.Option("--approximate", help="DynamoDB: use the tables' item counts, no scan."),
+    ] = False,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    segments: SegmentsOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Counts, events per session, age histograms, storage size and backend facts."""
+    cmd = _common(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+        segments=segments,
+    )
+    timeout_ms = cmd.check(lambda: parse_duration(timeout, option="--timeout"))
+    cmd.check(lambda: cmd.url)
+    store = cmd.check(lambda: cmd.open_store(read_only=True))
+
+    async def work() -> Any:
+        async with store:
+            return await store.stats(
+                now_ms=now_ms(), timeout_ms=timeout_ms, approximate=approximate
+            )
+
+    result = cmd.run(work)
+    from mcpstore_cli.output import draw_stats, stats_json, write_object
+
+    obj = stats_json(result)
+    write_object(cmd.env, cmd.fmt, obj, lambda: draw_stats(cmd.env, obj))

@@ -1,0 +1,459 @@
+"""The one place that renders records: sessions, events, stats, setup steps and findings,
+in every format (``table``, ``json``, ``jsonl``, ``csv``).
+
+Each record type has one JSON form (documented in the README); tables and CSV are drawn from
+it, so the formats cannot disagree. Rich is imported only when a table is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mcpstore_cli.durations import format_duration
+from mcpstore_cli.env import Environment
+from mcpstore_cli.records import Cursor, Event, Finding, Session, SetupStep, Stats
+from mcpstore_cli.timeutil import ago, short_time
+
+FORMATS = ("table", "json", "jsonl", "csv")
+
+
+def choose_format(requested: str | None, env: Environment) -> str:
+    """Table on a terminal, JSON Lines when stdout is not a terminal."""
+    if requested:
+        return requested
+    return "table" if env.stdout_isatty else "jsonl"
+
+
+def compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- JSON forms ------------------------------------------------------------------------
+def session_json(
+    session: Session, *, now_ms: int, timeout_ms: int, with_cursor: bool = True
+) -> dict[str, Any]:
+    info = session.state.get("client_info")
+    out: dict[str, Any] = {
+        "session_id": session.session_id,
+        "status": session.status(now_ms, timeout_ms),
+        "created_at": session.created_at,
+        "last_activity": session.last_activity,
+        "is_initialized": session.is_initialized,
+        "terminated": session.terminated,
+        "terminated_at": session.terminated_at,
+        "client_info": info if isinstance(info, dict) else None,
+        "protocol_version": session.protocol_version,
+        "event_count": session.event_count,
+        "client_capabilities": session.client_capabilities,
+        "server_capabilities": session.server_capabilities,
+        "state": session.state,
+        "metadata": session.metadata,
+    }
+    if session.version is not None:
+        out["version"] = session.version
+    if session.ttl is not None:
+        out["ttl"] = session.ttl
+    if with_cursor:
+        out["cursor"] = Cursor.after(session).encode()
+    return out
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "session_id": event.session_id,
+        "id": event.id,
+        "timestamp": event.timestamp,
+        "event_type": event.event_type,
+        "data": event.data,
+        "retry": event.retry,
+    }
+
+
+def stats_json(stats: Stats) -> dict[str, Any]:
+    return {
+        "backend": stats.backend,
+        "store": stats.store,
+        "generated_at": stats.now_ms,
+        "timeout_ms": stats.timeout_ms,
+        "approximate": stats.approximate,
+        "sessions": {
+            "total": stats.sessions,
+            "initialized": stats.initialized,
+            "active": stats.active,
+            "idle": stats.idle,
+            "terminated": stats.terminated,
+        },
+        "events": {
+            "total": stats.events,
+            "orphaned": stats.orphaned_events,
+            "per_session": stats.events_per_session,
+        },
+        "created_at": {"oldest": stats.oldest_created_at, "newest": stats.newest_created_at},
+        "last_activity": {"oldest": stats.oldest_activity, "newest": stats.newest_activity},
+        "storage_bytes": stats.storage_bytes,
+        "storage": stats.storage,
+        "backend_facts": stats.backend_facts,
+        "age_histogram": [{"bucket": b, "sessions": n} for b, n in stats.age_histogram],
+        "activity_histogram": [{"bucket": b, "sessions": n} for b, n in stats.activity_histogram],
+    }
+
+
+def finding_json(finding: Finding) -> dict[str, Any]:
+    return {"object": finding.object, "problem": finding.problem, "severity": finding.severity}
+
+
+def step_json(step: SetupStep) -> dict[str, Any]:
+    return {"object": step.object, "action": step.action, "kind": step.detail}
+
+
+# -- streaming record writer -----------------------------------------------------------
+@dataclass
+class Column:
+    header: str
+    key: str | Callable[[dict[str, Any]], Any]
+    style: str | None = None
+    justify: str = "left"
+    no_wrap: bool = False
+
+    def value(self, obj: dict[str, Any]) -> Any:
+        return self.key(obj) if callable(self.key) else obj.get(self.key)
+
+
+class RecordWriter:
+    """Writes a stream of records (JSON forms) in one format, holding at most a chunk."""
+
+    CHUNK = 500
+
+    def __init__(
+        self,
+        env: Environment,
+        fmt: str,
+        columns: list[Column],
+        csv_fields: list[str],
+        *,
+        title: str | None = None,
+    ) -> None:
+        self.env = env
+        self.fmt = fmt
+        self.columns = columns
+        self.csv_fields = csv_fields
+        self.title = title
+        self.count = 0
+        self._rows: list[dict[str, Any]] = []
+        self._csv: Any = None
+        self._tables = 0
+
+    def write(self, obj: dict[str, Any]) -> None:
+        out = self.env.stdout
+        if self.fmt == "jsonl":
+            out.write(compact(obj) + "\n")
+        elif self.fmt == "json":
+            out.write(("[\n  " if self.count == 0 else ",\n  ") + compact(obj))
+        elif self.fmt == "csv":
+            if self._csv is None:
+                self._csv = csv.writer(out, lineterminator="\n")
+                self._csv.writerow(self.csv_fields)
+            self._csv.writerow([_csv_cell(obj.get(f)) for f in self.csv_fields])
+        else:
+            self._rows.append(obj)
+            if len(self._rows) >= self.CHUNK:
+                self._flush_table()
+        self.count += 1
+
+    def _flush_table(self) -> None:
+        from rich.table import Table
+
+        table = Table(
+            title=self.title if self._tables == 0 else None,
+            show_header=self._tables == 0,
+            header_style="bold",
+            box=None,
+            pad_edge=False,
+        )
+        for col in self.columns:
+            table.add_column(col.header, justify=col.justify, no_wrap=col.no_wrap)  # type: ignore[arg-type]
+        for obj in self._rows:
+            cells = []
+            for col in self.columns:
+                value = col.value(obj)
+                text = "-" if value is None else str(value)
+                cells.append(f"[{col.style}]{_escape(text)}[/]" if col.style else _escape(text))
+            table.add_row(*cells)
+        self.env.console().print(table)
+        self._rows = []
+        self._tables += 1
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.env.stdout.write("\n]\n" if self.count else "[]\n")
+        elif self.fmt == "csv" and self._csv is None:
+            csv.writer(self.env.stdout, lineterminator="\n").writerow(self.csv_fields)
+        elif self.fmt == "table" and self._rows:
+            self._flush_table()
+        self.env.stdout.flush()
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return compact(value)
+    return value
+
+
+STATUS_STYLE = {"active": "green", "idle": "yellow", "terminated": "red"}
+
+
+def session_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
+    def client(obj: dict[str, Any]) -> str | None:
+        info = obj.get("client_info")
+        if not isinstance(info, dict):
+            return None
+        return " ".join(str(v) for v in (info.get("name"), info.get("version")) if v)
+
+    def status(obj: dict[str, Any]) -> str:
+        st = obj["status"]
+        return f"{st}" if obj.get("is_initialized") else f"{st} (uninit.)"
+
+    columns = [
+        Column("SESSION", "session_id", "cyan", no_wrap=True),
+        Column("STATUS", status),
+        Column("CLIENT", client),
+        Column("PROTOCOL", "protocol_version"),
+        Column("EVENTS", "event_count", justify="right"),
+        Column("CREATED (UTC)", lambda o: short_time(o["created_at"]), no_wrap=True),
+        Column("LAST ACTIVITY", lambda o: ago(o["last_activity"], now_ms), no_wrap=True),
+    ]
+    fields = [
+        "session_id",
+        "status",
+        "created_at",
+        "last_activity",
+        "is_initialized",
+        "terminated",
+        "terminated_at",
+        "client_info",
+        "protocol_version",
+        "event_count",
+        "client_capabilities",
+        "server_capabilities",
+        "state",
+        "metadata",
+        "cursor",
+    ]
+    return RecordWriter(env, fmt, columns, fields)
+
+
+def event_writer(env: Environment, fmt: str, *, title: str | None = None) -> RecordWriter:
+    columns = [
+        Column("ID", "id", justify="right"),
+        Column("TIME (UTC)", lambda o: short_time(o["timestamp"]), no_wrap=True),
+        Column("TYPE", "event_type", "magenta"),
+        Column("RETRY", "retry", justify="right"),
+        Column("DATA", lambda o: _clip(compact(o["data"]), 90)),
+    ]
+    fields = ["session_id", "id", "timestamp", "event_type", "data", "retry"]
+    return RecordWriter(env, fmt, columns, fields, title=title)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def write_records(
+    env: Environment, fmt: str, records: Iterable[dict[str, Any]], columns: list[Column]
+) -> None:
+    writer = RecordWriter(env, fmt, columns, [str(c.key) for c in columns])
+    for obj in records:
+        writer.write(obj)
+    writer.close()
+
+
+def write_steps(env: Environment, fmt: str, steps: list[SetupStep]) -> None:
+    write_records(
+        env,
+        fmt,
+        (step_json(s) for s in steps),
+        [Column("object", "object", "cyan"), Column("kind", "kind"), Column("action", "action")],
+    )
+
+
+def write_findings(env: Environment, fmt: str, findings: list[Finding]) -> None:
+    write_records(
+        env,
+        fmt,
+        (finding_json(f) for f in findings),
+        [
+            Column("severity", "severity"),
+            Column("object", "object", "cyan"),
+            Column("problem", "problem"),
+        ],
+    )
+
+
+# -- single objects ----------------------------------------------------------------------
+def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
+    if isinstance(value, dict) and value and prefix.count(".") < 1:
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    else:
+        out.append((prefix, value))
+
+
+def write_object(
+    env: Environment, fmt: str, obj: dict[str, Any], draw_table: Callable[[], None]
+) -> None:
+    """One record: pretty JSON, one JSON line, ``field,value`` CSV rows, or a drawn view."""
+    if fmt == "json":
+        env.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    elif fmt == "jsonl":
+        env.stdout.write(compact(obj) + "\n")
+    elif fmt == "csv":
+        rows: list[tuple[str, Any]] = []
+        _flatten("", obj, rows)
+        writer = csv.writer(env.stdout, lineterminator="\n")
+        writer.writerow(["field", "value"])
+        for key, value in rows:
+            writer.writerow([key, _csv_cell(value)])
+    else:
+        draw_table()
+    env.stdout.flush()
+
+
+def draw_session(
+    env: Environment, obj: dict[str, Any], events: list[dict[str, Any]], *, now_ms: int
+) -> None:
+    from rich.json import JSON
+    from rich.table import Table
+
+    console = env.console()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    status = obj["status"]
+    info = obj.get("client_info") or {}
+    rows = [
+        ("session", f"[cyan]{_escape(obj['session_id'])}[/]"),
+        ("status", f"[{STATUS_STYLE.get(status, '')}]{status}[/]"),
+        ("initialized", "yes" if obj["is_initialized"] else "no"),
+        ("client", _escape(" ".join(str(v) for v in info.values() if v)) if info else "-"),
+        ("protocol", _escape(obj.get("protocol_version") or "-")),
+        ("created", f"{short_time(obj['created_at'])} UTC ({ago(obj['created_at'], now_ms)})"),
+        (
+            "last activity",
+            f"{short_time(obj['last_activity'])} UTC ({ago(obj['last_activity'], now_ms)})",
+        ),
+    ]
+    if obj.get("terminated_at"):
+        rows.append(("terminated", f"{short_time(obj['terminated_at'])} UTC"))
+    if "version" in obj:
+        rows.append(("row version", str(obj["version"])))
+    if "ttl" in obj:
+        rows.append(("ttl", f"{short_time(obj['ttl'] * 1000)} UTC"))
+    rows.append(("events", str(obj.get("event_count"))))
+    for key, value in rows:
+        grid.add_row(key, value)
+    console.print(grid)
+    for key in ("client_capabilities", "server_capabilities", "state", "metadata"):
+        console.print(f"\n[bold]{key}[/]")
+        value = obj.get(key)
+        console.print(JSON(json.dumps(value)) if value is not None else "-")
+    console.print()
+    writer = event_writer(env, "table", title=f"last {len(events)} events" if events else None)
+    for event in events:
+        writer.write(event)
+    writer.close()
+    if not events:
+        console.print("no events")
+
+
+def draw_stats(env: Environment, obj: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = env.console()
+    s = obj["sessions"]
+    e = obj["events"]
+    per = e["per_session"]
+    now = obj["generated_at"]
+    timeout = format_duration(obj["timeout_ms"])
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(justify="right")
+    grid.add_column()
+    approx = " (approximate)" if obj.get("approximate") else ""
+    grid.add_row("store", "", f"{_escape(obj['store'])}{approx}")
+    grid.add_row("sessions", f"{s['total']:,}", "")
+    grid.add_row("  initialized", f"{s['initialized']:,}", "")
+    grid.add_row("  active", f"[green]{s['active']:,}[/]", f"activity within {timeout}")
+    grid.add_row("  idle", f"[yellow]{s['idle']:,}[/]", f"no activity for over {timeout}")
+    grid.add_row("  terminated", f"[red]{s['terminated']:,}[/]", "ended by the client")
+    grid.add_row("events", f"{e['total']:,}", "")
+    if e.get("orphaned") is not None:
+        grid.add_row("  orphaned", f"{e['orphaned']:,}", "their session is gone")
+    if per:
+        grid.add_row(
+            "  per session",
+            "",
+            f"mean {per['mean']}  p50 {per['p50']}  p95 {per['p95']}  max {per['max']}",
+        )
+    for label, key in (("created", "created_at"), ("last activity", "last_activity")):
+        span = obj[key]
+        if span["oldest"] is not None:
+            grid.add_row(
+                label,
+                "",
+                f"oldest {ago(span['oldest'], now)}, newest {ago(span['newest'], now)}",
+            )
+    if obj.get("storage_bytes") is not None:
+        detail = ", ".join(
+            f"{k} {human_bytes(v)}" for k, v in obj["storage"].items() if k != "total"
+        )
+        grid.add_row("storage", human_bytes(obj["storage_bytes"]), detail)
+    for key, value in obj.get("backend_facts", {}).items():
+        grid.add_row(f"{key.replace('_', ' ')}", "", _escape(str(value)))
+    console.print(grid)
+    for title, key in (
+        ("sessions by age (since created)", "age_histogram"),
+        ("sessions by time since last activity", "activity_histogram"),
+    ):
+        console.print(f"\n[bold]{title}[/]")
+        draw_histogram(env, [(b["bucket"], b["sessions"]) for b in obj[key]])
+
+
+def draw_histogram(env: Environment, buckets: list[tuple[str, int]], width: int = 40) -> None:
+    console = env.console()
+    peak = max((n for _, n in buckets), default=0)
+    total = sum(n for _, n in buckets) or 1
+    label_width = max((len(b) for b, _ in buckets), default=0)
+    for label, n in buckets:
+        cells = 0.0 if peak == 0 else n / peak * width
+        full = int(cells)
+        part = " ▏▎▍▌▋▊▉"[int((cells - full) * 8)] if full < width else ""
+        bar = "█" * full + (part.strip() if n else "")
+        console.print(
+            f"  {label:>{label_width}} [blue]{bar:<{width}}[/] {n:>10,} {n / total:6.1%}",
+            highlight=False,
+        )
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"

@@ -1,0 +1,247 @@
+"""Backend-neutral records: what every store reads and writes, whatever its layout.
+
+Times are Unix milliseconds, as the stores keep them. JSON fields hold decoded values;
+``None`` means absent (NULL, a missing attribute, JSON ``null`` or SQLite's ``""``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcpstore_cli.errors import UsageError
+
+JSON = Any
+SESSION_ID_MAX = 255
+
+
+def validate_session_id(value: str, *, option: str = "session id") -> str:
+    """Session ids are visible ASCII (0x21-0x7E); raise :class:`UsageError` otherwise."""
+    if not value:
+        raise UsageError(f"The {option} is empty.")
+    if len(value) > SESSION_ID_MAX:
+        raise UsageError(f"The {option} is {len(value)} characters long; ids are at most 255.")
+    bad = next((ch for ch in value if not 0x21 <= ord(ch) <= 0x7E), None)
+    if bad is not None:
+        raise UsageError(
+            f"The {option} {value!r} contains {bad!r}; session ids are visible ASCII characters."
+        )
+    return value
+
+
+@dataclass(slots=True)
+class Session:
+    session_id: str
+    created_at: int
+    last_activity: int
+    is_initialized: bool = False
+    client_capabilities: JSON | None = None
+    server_capabilities: JSON | None = None
+    state: dict[str, JSON] = field(default_factory=dict)
+    metadata: dict[str, JSON] = field(default_factory=dict)
+    version: int | None = None  # PostgreSQL's row version
+    ttl: int | None = None  # DynamoDB's expiry, epoch seconds
+    event_count: int | None = None
+
+    @property
+    def terminated(self) -> bool:
+        return self.state.get("terminated") is True
+
+    @property
+    def terminated_at(self) -> int | None:
+        value = self.state.get("terminated_at")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def client_name(self) -> str | None:
+        info = self.state.get("client_info")
+        if isinstance(info, dict):
+            name = info.get("name")
+            version = info.get("version")
+            if isinstance(name, str):
+                return f"{name} {version}" if isinstance(version, str) and version else name
+        return None
+
+    @property
+    def protocol_version(self) -> str | None:
+        for key in ("negotiated_version", "mcp_version"):
+            value = self.state.get(key)
+            if isinstance(value, str):
+                return value
+        return None
+
+    def status(self, now_ms: int, timeout_ms: int) -> str:
+        """``terminated``, ``idle`` (past the timeout) or ``active``."""
+        if self.terminated:
+            return "terminated"
+        if now_ms - self.last_activity > timeout_ms:
+            return "idle"
+        return "active"
+
+
+@dataclass(slots=True)
+class Event:
+    session_id: str
+    id: int
+    timestamp: int
+    event_type: str
+    data: JSON
+    retry: int | None = None
+    ttl: int | None = None
+
+
+@dataclass(slots=True)
+class CorruptRow:
+    """A row that cannot be read as the layout says; reported and skipped."""
+
+    table: str
+    key: str
+    problem: str
+    cursor: Cursor | None = None  # its place in list order, so paging can step past it
+
+
+@dataclass(slots=True)
+class SessionFilter:
+    now_ms: int
+    timeout_ms: int = 30 * 60 * 1000
+    idle_over_ms: int | None = None
+    active: bool = False
+    terminated: bool | None = None
+    initialized: bool | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+
+    def matches(self, session: Session) -> bool:
+        """The same predicate the SQL backends push down, for stores that filter in Python."""
+        if self.idle_over_ms is not None and not (
+            session.last_activity < self.now_ms - self.idle_over_ms
+        ):
+            return False
+        if self.active and (
+            session.terminated or session.last_activity < self.now_ms - self.timeout_ms
+        ):
+            return False
+        if self.terminated is not None and session.terminated != self.terminated:
+            return False
+        if self.initialized is not None and session.is_initialized != self.initialized:
+            return False
+        if self.created_after is not None and not session.created_at > self.created_after:
+            return False
+        return not (
+            self.created_before is not None and not session.created_at < self.created_before
+        )
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Cursor:
+    """A keyset position in the newest-activity-first order: list rows strictly after it."""
+
+    last_activity: int
+    session_id: str
+
+    def encode(self) -> str:
+        body = json.dumps([self.last_activity, self.session_id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        problem = f"--cursor {text!r} is not a cursor printed by mcpstore list."
+        try:
+            padded = text.strip() + "=" * (-len(text.strip()) % 4)
+            value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        except (ValueError, binascii.Error, UnicodeError):
+            raise UsageError(problem) from None
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not isinstance(value[0], int)
+            or not isinstance(value[1], str)
+        ):
+            raise UsageError(problem)
+        return cls(value[0], value[1])
+
+    @classmethod
+    def after(cls, session: Session) -> Cursor:
+        return cls(session.last_activity, session.session_id)
+
+
+@dataclass(slots=True)
+class Stats:
+    backend: str
+    store: str
+    now_ms: int
+    timeout_ms: int
+    sessions: int = 0
+    initialized: int = 0
+    terminated: int = 0
+    idle: int = 0  # past the timeout (and not terminated)
+    events: int = 0
+    orphaned_events: int | None = None  # None: not counted by this backend
+    events_per_session: dict[str, float | int] = field(default_factory=dict)
+    oldest_created_at: int | None = None
+    newest_created_at: int | None = None
+    oldest_activity: int | None = None
+    newest_activity: int | None = None
+    storage_bytes: int | None = None
+    storage: dict[str, int] = field(default_factory=dict)
+    backend_facts: dict[str, JSON] = field(default_factory=dict)
+    age_histogram: list[tuple[str, int]] = field(default_factory=list)
+    activity_histogram: list[tuple[str, int]] = field(default_factory=list)
+    approximate: bool = False
+
+    @property
+    def active(self) -> int:
+        return max(self.sessions - self.terminated - self.idle, 0)
+
+
+@dataclass(slots=True)
+class Finding:
+    """One difference between a live store and the layout (``setup --check``)."""
+
+    object: str
+    problem: str
+    severity: str = "error"  # error: drift that breaks a server; note: harmless extra
+
+
+@dataclass(slots=True)
+class SetupStep:
+    """One thing ``setup`` did or would do."""
+
+    object: str
+    action: str  # created, exists, updated, would create, ...
+    detail: str = ""
+
+
+# Age buckets for histograms: (label, upper bound in ms; None = no bound).
+AGE_BUCKETS: list[tuple[str, int | None]] = [
+    ("< 1m", 60_000),
+    ("1m-5m", 300_000),
+    ("5m-30m", 1_800_000),
+    ("30m-1h", 3_600_000),
+    ("1h-6h", 21_600_000),
+    ("6h-1d", 86_400_000),
+    ("1d-7d", 604_800_000),
+    (">= 7d", None),
+]
+
+
+def percentiles_from_distribution(counts: dict[int, int]) -> dict[str, float | int]:
+    """mean, p50, p95 and max from a {value: how many} distribution (nearest rank)."""
+    total = sum(counts.values())
+    if total == 0:
+        return {"mean": 0, "p50": 0, "p95": 0, "max": 0}
+    mean = sum(value * n for value, n in counts.items()) / total
+    out: dict[str, float | int] = {"mean": round(mean, 2)}
+    for name, q in (("p50", 0.50), ("p95", 0.95)):
+        rank = max(1, -(-int(q * total * 1000) // 1000))  # ceil(q * total)
+        seen = 0
+        for value in sorted(counts):
+            seen += counts[value]
+            if seen >= rank:
+                out[name] = value
+                break
+    out["max"] = max(counts)
+    return out

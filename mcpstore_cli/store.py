@@ -1,0 +1,168 @@
+"""The one async store interface every backend implements, and the factory that opens one.
+
+Backends live in :mod:`mcpstore_cli.backends`, one module each, imported only when a store of
+that kind is opened (so the CLI starts without SQLAlchemy, drivers or boto3).
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mcpstore_cli.errors import not_supported
+from mcpstore_cli.records import (
+    CorruptRow,
+    Cursor,
+    Event,
+    Finding,
+    Session,
+    SessionFilter,
+    SetupStep,
+    Stats,
+)
+from mcpstore_cli.urls import StoreURL
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class StoreOptions:
+    """Connection settings shared by the backends (each reads what applies to it)."""
+
+    connect_timeout: float = 10.0
+    read_only: bool = False
+    segments: int | None = None
+
+
+class Store(abc.ABC):
+    """An MCP session store in the turul layout.
+
+    Use as ``async with open_store(url) as store: ...``. Reading methods never create
+    anything: on a missing store they raise :class:`~mcpstore_cli.errors.StoreMissingError`.
+    """
+
+    backend: ClassVar[str]
+
+    def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
+        self.url = url
+        self.options = options or StoreOptions()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    # -- provisioning -------------------------------------------------------------------
+    @abc.abstractmethod
+    def setup_plan(self, **options: Any) -> list[str]:
+        """The DDL statements or API calls ``setup`` runs, for ``--dry-run``."""
+
+    @abc.abstractmethod
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        """Create whatever of the layout is missing; idempotent."""
+
+    @abc.abstractmethod
+    async def check(self) -> list[Finding]:
+        """Compare the live store with the layout. Raises StoreMissingError if absent."""
+
+    @abc.abstractmethod
+    async def ensure_readable(self) -> None:
+        """Raise StoreMissingError / LayoutError unless the store can be read."""
+
+    @abc.abstractmethod
+    def tables(self) -> list[str]:
+        """The names of the store's tables (or the file), for messages and previews."""
+
+    # -- reading ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def iter_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    ) -> AsyncIterator[Session | CorruptRow]:
+        """Sessions newest activity first (ties: larger id first), strictly after ``cursor``.
+
+        ``limit=None`` streams every matching session. Rows that cannot be decoded come as
+        :class:`CorruptRow` in their place.
+        """
+
+    @abc.abstractmethod
+    async def get_session(self, session_id: str) -> Session | CorruptRow | None:
+        """One session with its ``event_count``, or None."""
+
+    @abc.abstractmethod
+    async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
+        """Ids that start with ``prefix`` (for ``show`` with an abbreviated id)."""
+
+    @abc.abstractmethod
+    async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
+        """The last ``limit`` events of a session, oldest first."""
+
+    @abc.abstractmethod
+    async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
+        """Counts, distributions, sizes and backend facts."""
+
+    # -- writing ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def write_demo(
+        self,
+        batches: AsyncIterator[tuple[Sequence[Session], Sequence[Event]]] | Any,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[int, int]:
+        """Insert batches of new sessions with their events, as a server writes them.
+
+        Event ids are assigned by the store the way the server's own writes get them.
+        Returns (sessions, events) written.
+        """
+
+    @abc.abstractmethod
+    async def append_event(self, event: Event, *, touch: bool = True) -> Event:
+        """Store one event as the server does (and bump the session's last activity)."""
+
+    # -- later work: every backend inherits a clear refusal until it implements these ---
+    async def expire(self, **options: Any) -> Any:
+        raise not_supported("expire", self.backend)
+
+    async def clear(self, **options: Any) -> Any:
+        raise not_supported("clear", self.backend)
+
+    async def teardown(self, **options: Any) -> Any:
+        raise not_supported("teardown", self.backend)
+
+    def tail_events(self, **options: Any) -> AsyncIterator[Event]:
+        raise not_supported("tail-events", self.backend)
+
+    async def backup(self, **options: Any) -> Any:
+        raise not_supported("backup", self.backend)
+
+    async def restore(self, **options: Any) -> Any:
+        raise not_supported("restore", self.backend)
+
+
+_BACKEND_MODULES = {
+    "sqlite": ("mcpstore_cli.backends.sqlite", "SqliteStore"),
+    "postgres": ("mcpstore_cli.backends.postgres", "PostgresStore"),
+    "dynamodb": ("mcpstore_cli.backends.dynamodb", "DynamoDBStore"),
+}
+
+
+def store_class(backend: str) -> type[Store]:
+    module_name, class_name = _BACKEND_MODULES[backend]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise not_supported("this store", backend) from None
+        raise
+    cls: type[Store] = getattr(module, class_name)
+    return cls
+
+
+def open_store(url: StoreURL, options: StoreOptions | None = None) -> Store:
+    """The store object for a URL; nothing is connected until the first operation."""
+    return store_class(url.backend)(url, options)
