@@ -17,6 +17,9 @@ import pytest
 from tests.helpers import Result, run_cli
 from tests.server_writers import ServerWriter, SqliteServerWriter
 
+# Fixture modules of the backends that run a server.
+pytest_plugins = ["tests.pg_fixtures"]
+
 # Backends that have joined the parity suite.
 PARITY_BACKENDS = ["sqlite"]
 

@@ -95,6 +95,10 @@ class SqlStore(Store, abc.ABC):
     def _id_type(self) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
 
+    def _id_key(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A session id as it is compared and ordered: byte order on every backend."""
+        return column
+
     def _json_read(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """How a JSON column is selected so that it arrives as text (decoded here)."""
         return column
@@ -111,8 +115,9 @@ class SqlStore(Store, abc.ABC):
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
         """A clear error for a driver/connection failure, or None to re-raise."""
 
-    async def _preflight(self) -> None:
-        """Checks before the first connection (e.g. the SQLite file exists)."""
+    def terminated_clause(self) -> sa.ColumnElement[bool]:
+        """The dialect's predicate made two-valued: a missing key is false, never NULL."""
+        return sa.func.coalesce(self._terminated_expr(), sa.false())
 
     # -- connections --------------------------------------------------------------------
     @property
@@ -228,11 +233,11 @@ class SqlStore(Store, abc.ABC):
             where.append(s.last_activity < flt.now_ms - flt.idle_over_ms)
         if flt.active:
             where.append(s.last_activity >= flt.now_ms - flt.timeout_ms)
-            where.append(sa.not_(self._terminated_expr()))
+            where.append(sa.not_(self.terminated_clause()))
         if flt.terminated is True:
-            where.append(self._terminated_expr())
+            where.append(self.terminated_clause())
         elif flt.terminated is False:
-            where.append(sa.not_(self._terminated_expr()))
+            where.append(sa.not_(self.terminated_clause()))
         if flt.initialized is not None:
             where.append(
                 s.is_initialized == sa.true() if flt.initialized else s.is_initialized == sa.false()
@@ -252,12 +257,15 @@ class SqlStore(Store, abc.ABC):
             # Written so that the range on last_activity can use its index.
             where.append(s.last_activity <= cursor.last_activity)
             where.append(
-                sa.or_(s.last_activity < cursor.last_activity, s.session_id < cursor.session_id)
+                sa.or_(
+                    s.last_activity < cursor.last_activity,
+                    self._id_key(s.session_id) < cursor.session_id,
+                )
             )
         stmt = (
             sa.select(*self._session_columns(), self._event_count_subquery())
             .where(*where)
-            .order_by(s.last_activity.desc(), s.session_id.desc())
+            .order_by(s.last_activity.desc(), self._id_key(s.session_id).desc())
         )
         if limit is not None:
             stmt = stmt.limit(limit)
@@ -321,7 +329,7 @@ class SqlStore(Store, abc.ABC):
             return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
 
         bounds = [b for _, b in AGE_BUCKETS if b is not None]
-        terminated = self._terminated_expr()
+        terminated = self.terminated_clause()
         cols: list[sa.ColumnElement[Any]] = [
             sa.func.count().label("sessions"),
             count_if(s.is_initialized == sa.true()).label("initialized"),

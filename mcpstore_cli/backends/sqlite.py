@@ -74,10 +74,7 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None, bool]]] = {
 }
 
 # Columns a reader needs; a table without them is in another layout.
-REQUIRED = {
-    "sessions": {"session_id", "state", "created_at", "last_activity", "is_initialized"},
-    "events": {"id", "session_id", "timestamp", "event_type", "data"},
-}
+REQUIRED = {table: {c[0] for c in cols} for table, cols in EXPECTED_COLUMNS.items()}
 
 
 def ddl_statements() -> list[str]:
@@ -125,10 +122,14 @@ class SqliteStore(SqlStore):
 
     def _terminated_expr(self) -> sa.ColumnElement[bool]:
         state = self.sessions.c.state
-        # json_valid first: one corrupt row must not abort a whole query.
-        return sa.and_(
-            sa.func.json_valid(state) == 1,
-            sa.func.json_type(state, "$.terminated") == "true",
+        # CASE guards json_type: one corrupt row must not abort a whole query (AND does not
+        # short-circuit in SQLite).
+        return (
+            sa.case(
+                (sa.func.json_valid(state) == 1, sa.func.json_type(state, "$.terminated")),
+                else_=None,
+            )
+            == "true"
         )
 
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
