@@ -371,7 +371,10 @@ def draw_session(
         value = obj.get(key)
         console.print(JSON(json.dumps(value)) if value is not None else "-")
     console.print()
-    writer = event_writer(env, "table", title=f"last {len(events)} events" if events else None)
+    title = None
+    if events:
+        title = "the last event" if len(events) == 1 else f"the last {len(events)} events"
+    writer = event_writer(env, "table", title=title)
     for event in events:
         writer.write(event)
     writer.close()

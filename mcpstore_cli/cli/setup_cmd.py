@@ -139,7 +139,8 @@ def setup(
             return await store.setup(**options)
 
     steps = cmd.run(_setup)
-    write_steps(cmd.env, cmd.fmt, steps)
+    if not quiet or cmd.fmt_option:
+        write_steps(cmd.env, cmd.fmt, steps)
     created = sum(1 for s in steps if s.action.startswith("created"))
     cmd.info(
         f"{store_url.masked()} is ready"
