@@ -23,6 +23,8 @@ def parse_duration(text: str, *, option: str = "duration", allow_zero: bool = Fa
         raise UsageError(f"{option} must be positive, not {text!r}; {HINT}.")
     if not raw:
         raise UsageError(f"{option} is empty; {HINT}.")
+    if raw.isdigit() and int(raw) == 0 and not allow_zero:
+        raise UsageError(f"{option} must be longer than zero, not {text!r}.")
     if raw.isdigit():
         raise UsageError(f"{option} {text!r} has no unit; {HINT}.")
     pos = 0

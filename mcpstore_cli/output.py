@@ -460,3 +460,26 @@ def human_bytes(n: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+def draw_expire(env: Environment, obj: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(justify="right")
+    title = "would remove" if obj["dry_run"] else "removed"
+    grid.add_row(title, "")
+    grid.add_row("  sessions", f"{obj['sessions']:,}")
+    grid.add_row("  their events", f"{obj['events']:,}")
+    grid.add_row("  orphaned events", f"{obj['orphans']:,}")
+    grid.add_row("  trimmed events", f"{obj['trimmed']:,}")
+    if obj.get("skipped_active"):
+        grid.add_row("left (active again)", f"{obj['skipped_active']:,}")
+    if obj["partial"]:
+        grid.add_row("partial", "yes: time budget reached")
+        for key, value in obj["remaining"].items():
+            grid.add_row(f"  {key} left", f"{value:,}")
+    env.console().print(grid)
+    if obj["sample"]:
+        env.console().print("[bold]sample[/]  " + "  ".join(obj["sample"]))

@@ -245,3 +245,59 @@ def percentiles_from_distribution(counts: dict[int, int]) -> dict[str, float | i
                 break
     out["max"] = max(counts)
     return out
+
+
+@dataclass(slots=True)
+class ExpireOptions:
+    """What ``expire`` removes and how gently (see ``mcpstore expire --help``)."""
+
+    now_ms: int
+    idle_ms: int = 30 * 60 * 1000
+    terminated: bool = False
+    terminated_grace_ms: int = 0
+    max_events_per_session: int | None = None
+    orphans: bool = True
+    batch_size: int = 1000
+    rate: float | None = None  # rows deleted per second, at most
+    time_budget_ms: int | None = None
+    dry_run: bool = False
+    segment: tuple[int, int] | None = None  # (index, total), 0-based index: DynamoDB only
+    sample_size: int = 5
+
+    @property
+    def idle_cutoff(self) -> int:
+        """Sessions whose last activity is before this are idle-expired."""
+        return self.now_ms - self.idle_ms
+
+    @property
+    def terminated_cutoff(self) -> int:
+        """Ended sessions whose end (or last activity) is before this go with --terminated."""
+        return self.now_ms - self.terminated_grace_ms
+
+    def session_expired(self, session: Session) -> bool:
+        """The predicate every backend applies, in Python form (and re-checks on delete)."""
+        if session.last_activity < self.idle_cutoff:
+            return True
+        if self.terminated and session.terminated:
+            ended = session.terminated_at or session.last_activity
+            return ended < self.terminated_cutoff
+        return False
+
+
+@dataclass(slots=True)
+class ExpireResult:
+    dry_run: bool = False
+    sessions: int = 0  # sessions removed (or that would be)
+    events: int = 0  # events removed with those sessions
+    orphans: int = 0  # events whose session was already gone
+    trimmed: int = 0  # events over --max-events-per-session
+    skipped: int = 0  # selected, but active again when deleted (left alone)
+    partial: bool = False  # stopped by --time-budget with work left
+    remaining: dict[str, int] = field(default_factory=dict)
+    sample: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.sessions + self.events + self.orphans + self.trimmed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,6 +17,8 @@ from mcpstore_cli.records import (
     CorruptRow,
     Cursor,
     Event,
+    ExpireOptions,
+    ExpireResult,
     Finding,
     Session,
     SessionFilter,
@@ -35,6 +37,8 @@ class StoreOptions:
     connect_timeout: float = 10.0
     read_only: bool = False
     segments: int | None = None
+    # The command's environment (credentials, profiles); None means the process environment.
+    environ: Mapping[str, str] | None = None
 
 
 class Store(abc.ABC):
@@ -125,7 +129,14 @@ class Store(abc.ABC):
         """Store one event as the server does (and bump the session's last activity)."""
 
     # -- later work: every backend inherits a clear refusal until it implements these ---
-    async def expire(self, **options: Any) -> Any:
+    async def expire(
+        self, opts: ExpireOptions, progress: ProgressCallback | None = None
+    ) -> ExpireResult:
+        """Remove expired sessions with their events, trim, and drop orphaned events.
+
+        Safe against a live server: a session that becomes active after it was selected is
+        never removed. Raises ExpireBusyError when another expire holds the store's lock.
+        """
         raise not_supported("expire", self.backend)
 
     async def clear(self, **options: Any) -> Any:

@@ -42,6 +42,10 @@ class ServerWriter(Protocol):
         """Delete a session row the way a careless client would (events may stay behind)."""
         ...
 
+    def touch(self, session_id: str, last_activity: int) -> bool:
+        """A request on the session, as the server records it; False if the row is gone."""
+        ...
+
     def corrupt_session(self, session_id: str, *, created_at: int, last_activity: int) -> bool:
         """Write a session row whose state cannot be decoded; False if the store forbids it."""
         ...
@@ -113,6 +117,13 @@ class SqliteServerWriter:
         self.conn.execute("PRAGMA foreign_keys=OFF")
         self.conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
         self.conn.execute("PRAGMA foreign_keys=ON")
+
+    def touch(self, session_id: str, last_activity: int) -> bool:
+        cur = self.conn.execute(
+            "UPDATE sessions SET last_activity = ? WHERE session_id = ?",
+            (last_activity, session_id),
+        )
+        return cur.rowcount == 1
 
     def corrupt_session(self, session_id: str, *, created_at: int, last_activity: int) -> bool:
         self.conn.execute(

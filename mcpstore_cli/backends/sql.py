@@ -21,6 +21,8 @@ from mcpstore_cli.records import (
     CorruptRow,
     Cursor,
     Event,
+    ExpireOptions,
+    ExpireResult,
     Session,
     SessionFilter,
     Stats,
@@ -114,6 +116,21 @@ class SqlStore(Store, abc.ABC):
     @abc.abstractmethod
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
         """A clear error for a driver/connection failure, or None to re-raise."""
+
+    def _terminated_at_expr(self) -> sa.ColumnElement[Any]:
+        """state.terminated_at as an integer, or NULL when absent or not a number."""
+        raise NotImplementedError
+
+    def expire_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held for a whole expire run so that a second one exits instead of competing."""
+        raise NotImplementedError
+
+    async def expire(
+        self, opts: ExpireOptions, progress: ProgressCallback | None = None
+    ) -> ExpireResult:
+        from mcpstore_cli.backends import sql_expire
+
+        return await sql_expire.expire(self, opts, progress)
 
     def terminated_clause(self) -> sa.ColumnElement[bool]:
         """The dialect's predicate made two-valued: a missing key is false, never NULL."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,19 @@ class SqliteStore(SqlStore):
             == "true"
         )
 
+    def _terminated_at_expr(self) -> sa.ColumnElement[Any]:
+        state = self.sessions.c.state
+        value = sa.func.json_extract(state, "$.terminated_at")
+        is_number = sa.func.json_type(state, "$.terminated_at").in_(["integer", "real"])
+        return sa.case((sa.func.json_valid(state) == 1, sa.case((is_number, value))), else_=None)
+
+    @contextlib.asynccontextmanager
+    async def expire_lock(self) -> AsyncIterator[None]:
+        from mcpstore_cli.expire import file_lock
+
+        with file_lock(self.path, str(self.path)):
+            yield
+
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
         text = str(getattr(exc, "orig", None) or exc)
         where = self.path
@@ -152,6 +166,26 @@ class SqliteStore(SqlStore):
         if isinstance(exc, sa.exc.DBAPIError | sqlite3.Error):
             return StoreConnectionError(f"SQLite error on {where}: {text}.")
         return None
+
+    @contextlib.asynccontextmanager
+    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """Write transactions start with BEGIN IMMEDIATE: they take the write lock before
+        they read, so what a batch selects cannot change under it (a live server's writes
+        wait for the busy timeout instead of invalidating the batch's snapshot)."""
+        if not write:
+            async with super().connect() as conn:
+                yield conn
+            return
+        async with super().connect() as conn:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await conn.exec_driver_sql("ROLLBACK")
+                raise
+            await conn.exec_driver_sql("COMMIT")
+            await conn.commit()
 
     # -- provisioning -------------------------------------------------------------------
     def tables(self) -> list[str]:

@@ -142,7 +142,10 @@ class Command:
         return open_store(
             self.url,
             StoreOptions(
-                connect_timeout=self.connect_timeout, read_only=read_only, segments=self.segments
+                connect_timeout=self.connect_timeout,
+                read_only=read_only,
+                segments=self.segments,
+                environ=self.env.environ,
             ),
         )
 

@@ -1,0 +1,233 @@
+"""``expire`` for the SQL backends, written once for SQLite and PostgreSQL.
+
+Every batch is one short transaction: select up to ``batch_size`` expired sessions (locking
+them on PostgreSQL; SQLite's write transactions hold the write lock from their start), count
+their events, and delete the sessions with the cutoff checked again in the DELETE itself, so a
+session the server touched after it was selected stays. Events go with their session through
+the foreign key's ON DELETE CASCADE.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from mcpstore_cli.expire import Pacer
+from mcpstore_cli.records import ExpireOptions, ExpireResult
+from mcpstore_cli.store import ProgressCallback
+
+if TYPE_CHECKING:
+    from mcpstore_cli.backends.sql import SqlStore
+
+
+def expired_clause(store: SqlStore, opts: ExpireOptions, *, idle: bool, ended: bool) -> Any:
+    """The expiry predicate: idle sessions, and/or ended ones past the grace period."""
+    s = store.sessions.c
+    parts = []
+    if idle:
+        parts.append(s.last_activity < opts.idle_cutoff)
+    if ended and opts.terminated:
+        ended_at = sa.func.coalesce(store._terminated_at_expr(), s.last_activity)
+        parts.append(sa.and_(store.terminated_clause(), ended_at < opts.terminated_cutoff))
+    return sa.or_(*parts) if len(parts) > 1 else parts[0]
+
+
+async def _session_batch(
+    store: SqlStore, opts: ExpireOptions, limit: int, *, idle: bool, ended: bool
+) -> tuple[int, int, int, int]:
+    """One transaction: returns (selected, sessions deleted, events deleted, skipped)."""
+    s, e = store.sessions.c, store.events.c
+    where = expired_clause(store, opts, idle=idle, ended=ended)
+    if not idle:
+        # Ended sessions that are not idle are recent: the index range keeps this cheap.
+        where = sa.and_(s.last_activity >= opts.idle_cutoff, where)
+    pick = (
+        sa.select(s.session_id)
+        .where(where)
+        .order_by(s.last_activity)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    async with store.connect(write=True) as conn:
+        ids = [row[0] for row in await conn.execute(pick)]
+        if not ids:
+            return 0, 0, 0, 0
+        per_session = dict(
+            (
+                await conn.execute(
+                    sa.select(e.session_id, sa.func.count())
+                    .where(e.session_id.in_(ids))
+                    .group_by(e.session_id)
+                )
+            ).all()
+        )
+        deleted = await conn.execute(
+            sa.delete(store.sessions)
+            .where(s.session_id.in_(ids), expired_clause(store, opts, idle=idle, ended=ended))
+            .returning(s.session_id)
+        )
+        gone = [row[0] for row in deleted]
+        events = sum(int(per_session.get(sid, 0)) for sid in gone)
+        return len(ids), len(gone), events, len(ids) - len(gone)
+
+
+async def _trim_batch(store: SqlStore, keep: int, after: str, limit: int) -> tuple[int, str | None]:
+    """Trim sessions (in id order after ``after``) to their newest ``keep`` events."""
+    e = store.events.c
+    over = (
+        sa.select(e.session_id)
+        .where(e.session_id > after)
+        .group_by(e.session_id)
+        .having(sa.func.count() > keep)
+        .order_by(e.session_id)
+        .limit(limit)
+    )
+    async with store.connect() as conn:
+        ids = [row[0] for row in await conn.execute(over)]
+    if not ids:
+        return 0, None
+    inner = store.events.alias("newer")
+    boundary = (
+        sa.select(inner.c.id)
+        .where(inner.c.session_id == e.session_id)
+        .order_by(inner.c.id.desc())
+        .limit(1)
+        .offset(keep)
+        .scalar_subquery()
+    )
+    async with store.connect(write=True) as conn:
+        result = await conn.execute(
+            sa.delete(store.events).where(e.session_id.in_(ids), e.id <= boundary)
+        )
+    return int(result.rowcount or 0), ids[-1]
+
+
+async def _orphan_batch(store: SqlStore, after: str, limit: int) -> tuple[int, str | None]:
+    """Delete events whose session is gone, for the next ``limit`` orphaned session ids."""
+    s, e = store.sessions.c, store.events.c
+    missing = ~sa.exists().where(s.session_id == e.session_id)
+    pick = (
+        sa.select(e.session_id)
+        .where(e.session_id > after, missing)
+        .group_by(e.session_id)
+        .order_by(e.session_id)
+        .limit(limit)
+    )
+    async with store.connect() as conn:
+        ids = [row[0] for row in await conn.execute(pick)]
+    if not ids:
+        return 0, None
+    async with store.connect(write=True) as conn:
+        result = await conn.execute(sa.delete(store.events).where(e.session_id.in_(ids), missing))
+    return int(result.rowcount or 0), ids[-1]
+
+
+async def preview(store: SqlStore, opts: ExpireOptions) -> ExpireResult:
+    """--dry-run: what a run now would remove, and a sample of the sessions."""
+    s, e = store.sessions.c, store.events.c
+    result = ExpireResult(dry_run=True)
+    both = expired_clause(store, opts, idle=True, ended=True)
+    async with store.connect() as conn:
+        doomed = sa.select(s.session_id).where(both).subquery()
+        result.sessions = (
+            await conn.execute(sa.select(sa.func.count()).select_from(doomed))
+        ).scalar_one()
+        result.events = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(e.session_id.in_(sa.select(doomed.c.session_id)))
+            )
+        ).scalar_one()
+        result.sample = [
+            row[0]
+            for row in await conn.execute(
+                sa.select(s.session_id)
+                .where(both)
+                .order_by(s.last_activity)
+                .limit(opts.sample_size)
+            )
+        ]
+        if opts.orphans:
+            result.orphans = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(store.events)
+                    .where(~sa.exists().where(s.session_id == e.session_id))
+                )
+            ).scalar_one()
+        if opts.max_events_per_session is not None:
+            keep = opts.max_events_per_session
+            counts = (
+                sa.select(sa.func.count().label("n"))
+                .where(~e.session_id.in_(sa.select(doomed.c.session_id)))
+                .group_by(e.session_id)
+                .having(sa.func.count() > keep)
+                .subquery()
+            )
+            result.trimmed = int(
+                (
+                    await conn.execute(
+                        sa.select(sa.func.coalesce(sa.func.sum(counts.c.n - keep), 0))
+                    )
+                ).scalar_one()
+            )
+    return result
+
+
+async def expire(
+    store: SqlStore, opts: ExpireOptions, progress: ProgressCallback | None = None
+) -> ExpireResult:
+    await store.ensure_readable()
+    started = time.perf_counter()
+    async with store.expire_lock():
+        if opts.dry_run:
+            result = await preview(store, opts)
+            result.duration_s = time.perf_counter() - started
+            return result
+        result = ExpireResult()
+        pacer = Pacer(opts)
+        limit = pacer.batch_limit(opts.batch_size)
+
+        def tick(rows: int) -> None:
+            if progress is not None:
+                progress(rows)
+
+        phases = [(True, False)] + ([(False, True)] if opts.terminated else [])
+        for idle, ended in phases:
+            while not pacer.out_of_time():
+                selected, gone, events, skipped = await _session_batch(
+                    store, opts, limit, idle=idle, ended=ended
+                )
+                result.sessions += gone
+                result.events += events
+                result.skipped += skipped
+                tick(gone + events)
+                await pacer.done(gone + events)
+                if selected < limit:
+                    break
+        if opts.max_events_per_session is not None:
+            after: str | None = ""
+            while after is not None and not pacer.out_of_time():
+                trimmed, after = await _trim_batch(store, opts.max_events_per_session, after, limit)
+                result.trimmed += trimmed
+                tick(trimmed)
+                await pacer.done(trimmed)
+        if opts.orphans:
+            after = ""
+            while after is not None and not pacer.out_of_time():
+                orphans, after = await _orphan_batch(store, after, limit)
+                result.orphans += orphans
+                tick(orphans)
+                await pacer.done(orphans)
+        if pacer.out_of_time():
+            left = await preview(store, opts)
+            result.remaining = {
+                "sessions": left.sessions,
+                "events": left.events,
+                "orphans": left.orphans,
+                "trimmed": left.trimmed,
+            }
+            result.partial = any(result.remaining.values())
+        result.duration_s = time.perf_counter() - started
+        return result

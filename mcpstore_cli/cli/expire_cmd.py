@@ -1,0 +1,208 @@
+"""``mcpstore expire``: the cron job that keeps session stores small. It asks nothing."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import typer
+
+from mcpstore_cli.cli.common import (
+    BackendOpt,
+    Command,
+    ConnectTimeoutOpt,
+    DebugOpt,
+    FormatOpt,
+    QuietOpt,
+    SegmentsOpt,
+    UrlOpt,
+)
+from mcpstore_cli.durations import format_duration, parse_duration
+from mcpstore_cli.errors import UsageError
+from mcpstore_cli.exitcodes import ExitStatus
+
+
+def register(app: typer.Typer) -> None:
+    app.command("expire")(expire)
+
+
+def parse_segment(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise UsageError(f"--segment {text!r} is not I/N (for example 0/4: the first of four).")
+    index, total = int(match.group(1)), int(match.group(2))
+    if total < 1 or total > 1_000_000:
+        raise UsageError(f"--segment {text!r}: N must be between 1 and 1000000.")
+    if index >= total:
+        raise UsageError(f"--segment {text!r}: I counts from 0 and must be below N ({total}).")
+    return index, total
+
+
+def expire(
+    ctx: typer.Context,
+    idle: Annotated[
+        str,
+        typer.Option(
+            "--idle",
+            help="Remove sessions idle longer than this (the server's default timeout is 30m).",
+        ),
+    ] = "30m",
+    terminated: Annotated[
+        bool, typer.Option("--terminated", help="Also remove sessions the client ended.")
+    ] = False,
+    terminated_grace: Annotated[
+        str,
+        typer.Option(
+            "--terminated-grace", help="With --terminated: only those ended longer ago than this."
+        ),
+    ] = "0s",
+    max_events: Annotated[
+        int | None,
+        typer.Option(
+            "--max-events-per-session",
+            help="Trim every session to its newest N events.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Count what would go and show a sample; change nothing."),
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Sessions per transaction (bounded transactions).")
+    ] = 1000,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate",
+            help="At most this many rows deleted per second (caps DynamoDB write units).",
+            show_default=False,
+        ),
+    ] = None,
+    time_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--time-budget",
+            help="Stop cleanly after this long; exit 5 and say what is left.",
+            show_default=False,
+        ),
+    ] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            "--segment",
+            help="DynamoDB: do scan segment I of N (0-based), so N hosts share one pass.",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    segments: SegmentsOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove idle (and ended) sessions with their events, trim, drop orphaned events.
+
+    Safe to run against a live server: a session that becomes active after it was selected is
+    never removed. A second expire started while one runs exits at once (status 5).
+    """
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+        segments=segments,
+    )
+    from mcpstore_cli.records import ExpireOptions
+    from mcpstore_cli.timeutil import now_ms
+
+    def build() -> ExpireOptions:
+        if batch_size < 1 or batch_size > 10_000:
+            raise UsageError(f"--batch-size must be between 1 and 10000, not {batch_size}.")
+        if max_events is not None and max_events < 1:
+            raise UsageError(f"--max-events-per-session must be 1 or more, not {max_events}.")
+        if rate is not None and rate <= 0:
+            raise UsageError(f"--rate must be more than 0, not {rate}.")
+        part = parse_segment(segment) if segment is not None else None
+        grace = parse_duration(terminated_grace, option="--terminated-grace", allow_zero=True)
+        if terminated_grace != "0s" and not terminated:
+            raise UsageError("--terminated-grace goes with --terminated.")
+        return ExpireOptions(
+            now_ms=now_ms(),
+            idle_ms=parse_duration(idle, option="--idle"),
+            terminated=terminated,
+            terminated_grace_ms=grace,
+            max_events_per_session=max_events,
+            batch_size=batch_size,
+            rate=rate,
+            time_budget_ms=parse_duration(time_budget, option="--time-budget")
+            if time_budget is not None
+            else None,
+            dry_run=dry_run,
+            segment=part,
+        )
+
+    opts = cmd.check(build)
+    store_url = cmd.check(lambda: cmd.url)
+    if opts.segment is not None and store_url.backend != "dynamodb":
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    f"--segment applies to DynamoDB stores; a {store_url.backend} store is "
+                    "expired in one pass."
+                )
+            )
+        )
+    store = cmd.check(cmd.open_store)
+    show_bar = bool(cmd.env.stderr_isatty) and not quiet and not dry_run
+
+    async def work() -> Any:
+        async with store:
+            if not show_bar:
+                return await store.expire(opts)
+            from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
+
+            with Progress(
+                SpinnerColumn(),
+                "[progress.description]{task.description}",
+                "{task.completed:,} rows",
+                TimeElapsedColumn(),
+                console=cmd.env.console("stderr"),
+                transient=True,
+            ) as bar:
+                task = bar.add_task("expiring", total=None)
+                return await store.expire(opts, progress=lambda n: bar.advance(task, n))
+
+    result = cmd.run(work)
+    from mcpstore_cli.expire import result_json
+    from mcpstore_cli.output import draw_expire, write_object
+
+    obj = result_json(result, opts, store_url.masked())
+    if not quiet or cmd.fmt_option:
+        write_object(cmd.env, cmd.fmt, obj, lambda: draw_expire(cmd.env, obj))
+    verb = "would remove" if result.dry_run else "removed"
+    rate_text = f" ({obj['rate']:,.0f} rows/s)" if obj["rate"] and not result.dry_run else ""
+    cmd.info(
+        f"expire: {verb} {result.sessions:,} sessions with {result.events:,} events, "
+        f"{result.orphans:,} orphaned events and {result.trimmed:,} trimmed events "
+        f"in {result.duration_s:.2f} s{rate_text}."
+    )
+    if result.skipped:
+        cmd.info(f"expire: left {result.skipped:,} sessions that became active meanwhile.")
+    if result.partial:
+        left = result.remaining
+        cmd.warn(
+            f"time budget of {format_duration(opts.time_budget_ms or 0)} reached; left "
+            f"{left.get('sessions', 0):,} sessions, {left.get('orphans', 0):,} orphaned and "
+            f"{left.get('trimmed', 0):,} over-limit events for the next run."
+        )
+        cmd.exit(ExitStatus.PARTIAL)
+
+
+def _raise(exc: Exception) -> None:
+    raise exc

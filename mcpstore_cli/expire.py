@@ -1,0 +1,101 @@
+"""What every backend's ``expire`` shares: pacing (--rate, --time-budget), the run lock for
+stores without one of their own, and the summary's JSON form."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mcpstore_cli.errors import PartialError
+from mcpstore_cli.records import ExpireOptions, ExpireResult
+
+
+class Pacer:
+    """Caps the delete rate and notices when the time budget is spent."""
+
+    def __init__(self, opts: ExpireOptions) -> None:
+        self.rate = opts.rate
+        self.deadline = (
+            None if opts.time_budget_ms is None else time.monotonic() + opts.time_budget_ms / 1000
+        )
+        self.started = time.monotonic()
+        self.rows = 0
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    async def done(self, rows: int) -> None:
+        """Account for ``rows`` deleted; sleep as long as --rate asks (not past the budget)."""
+        self.rows += rows
+        if not self.rate:
+            return
+        ahead = self.started + self.rows / self.rate - time.monotonic()
+        if self.deadline is not None:
+            ahead = min(ahead, self.deadline - time.monotonic())
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+    def batch_limit(self, batch_size: int) -> int:
+        """A batch no larger than one second of --rate, so pacing stays smooth."""
+        if self.rate:
+            return max(1, min(batch_size, int(self.rate)))
+        return batch_size
+
+
+class ExpireBusyError(PartialError):
+    """Another expire holds the store's lock: this run does nothing (exit 5)."""
+
+
+@contextlib.contextmanager
+def file_lock(database: Path, what: str) -> Iterator[None]:
+    """An exclusive, non-blocking lock beside the database file (or in the temp directory
+    when that directory is not writable); the OS drops it if the process dies."""
+    target = Path(f"{database}.mcpstore-expire.lock")
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        digest = hashlib.sha1(str(database.resolve()).encode()).hexdigest()[:16]
+        target = Path(tempfile.gettempdir()) / f"mcpstore-expire-{digest}.lock"
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExpireBusyError(
+                f"Another mcpstore expire is running on {what} (lock {target}); "
+                "this run did nothing."
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def result_json(result: ExpireResult, opts: ExpireOptions, store: str) -> dict[str, Any]:
+    duration = round(result.duration_s, 3)
+    return {
+        "store": store,
+        "dry_run": result.dry_run,
+        "idle_cutoff": opts.idle_cutoff,
+        "terminated": opts.terminated,
+        "sessions": result.sessions,
+        "events": result.events,
+        "orphans": result.orphans,
+        "trimmed": result.trimmed,
+        "skipped_active": result.skipped,
+        "duration_s": duration,
+        "rate": round(result.rows / result.duration_s, 1)
+        if result.duration_s > 0 and not result.dry_run
+        else None,
+        "partial": result.partial,
+        "remaining": result.remaining,
+        "sample": result.sample,
+        "notes": result.notes,
+    }
