@@ -1,0 +1,837 @@
+"""PostgreSQL: multi-instance deployments, in exactly the layout turul's PostgresSessionStorage
+writes (JSONB, BIGINT milliseconds, a row ``version`` every write increments).
+
+The queries are shared with SQLite (:mod:`mcpstore_cli.backends.sql`); this module adds the
+connection handling (asyncpg through SQLAlchemy, libpq-style URLs), the exact DDL, the drift
+check against the system catalogs, clear connection errors and the COPY fast path for ``demo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+import socket
+import ssl
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from mcpstore_cli.backends.jsoncodec import dumps
+from mcpstore_cli.backends.sql import SqlStore
+from mcpstore_cli.errors import (
+    LayoutError,
+    McpStoreError,
+    StoreConnectionError,
+    StoreMissingError,
+    UsageError,
+    not_supported,
+)
+from mcpstore_cli.records import Event, Finding, Session, SetupStep
+
+SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
+    session_id VARCHAR(36) PRIMARY KEY,
+    client_capabilities JSONB,
+    server_capabilities JSONB NOT NULL,
+    state JSONB NOT NULL DEFAULT '{}',
+    created_at BIGINT NOT NULL,
+    last_activity BIGINT NOT NULL,
+    is_initialized BOOLEAN NOT NULL DEFAULT FALSE,
+    metadata JSONB NOT NULL DEFAULT '{}',
+    version INTEGER NOT NULL DEFAULT 1
+)"""
+
+EVENTS_DDL = """CREATE TABLE IF NOT EXISTS events (
+    id BIGSERIAL PRIMARY KEY,
+    session_id VARCHAR(36) NOT NULL REFERENCES sessions(session_id) ON DELETE CASCADE,
+    timestamp BIGINT NOT NULL,
+    event_type VARCHAR(100) NOT NULL,
+    data JSONB NOT NULL,
+    retry INTEGER
+)"""
+
+# name: (table, columns, partial-index predicate)
+INDEXES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+    "idx_sessions_last_activity": ("sessions", ("last_activity",), None),
+    "idx_sessions_created_at": ("sessions", ("created_at",), None),
+    "idx_events_session_id": ("events", ("session_id",), None),
+    "idx_events_session_timestamp": ("events", ("session_id", "timestamp"), None),
+    "idx_events_session_id_id": ("events", ("session_id", "id"), None),
+    "idx_events_timestamp": ("events", ("timestamp",), None),
+    "idx_sessions_active": ("sessions", ("last_activity",), "is_initialized = TRUE"),
+}
+
+# (name, type as format_type() prints it, NOT NULL, default as pg_get_expr() prints it)
+# A default of "nextval(" means any sequence default (BIGSERIAL).
+EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
+    "sessions": [
+        ("session_id", "character varying(36)", True, None),
+        ("client_capabilities", "jsonb", False, None),
+        ("server_capabilities", "jsonb", True, None),
+        ("state", "jsonb", True, "'{}'::jsonb"),
+        ("created_at", "bigint", True, None),
+        ("last_activity", "bigint", True, None),
+        ("is_initialized", "boolean", True, "false"),
+        ("metadata", "jsonb", True, "'{}'::jsonb"),
+        ("version", "integer", True, "1"),
+    ],
+    "events": [
+        ("id", "bigint", True, "nextval("),
+        ("session_id", "character varying(36)", True, None),
+        ("timestamp", "bigint", True, None),
+        ("event_type", "character varying(100)", True, None),
+        ("data", "jsonb", True, None),
+        ("retry", "integer", False, None),
+    ],
+}
+PRIMARY_KEYS = {"sessions": ("session_id",), "events": ("id",)}
+
+# Columns a reader needs; a table without them is in another layout.
+REQUIRED = {
+    "sessions": {"session_id", "state", "created_at", "last_activity", "is_initialized"},
+    "events": {"id", "session_id", "timestamp", "event_type", "data"},
+}
+
+SESSION_COPY_COLUMNS = (
+    "session_id",
+    "client_capabilities",
+    "server_capabilities",
+    "state",
+    "created_at",
+    "last_activity",
+    "is_initialized",
+    "metadata",
+    "version",
+)
+EVENT_COPY_COLUMNS = ("session_id", "timestamp", "event_type", "data", "retry")
+
+# libpq parameters that asyncpg does not take and that have no server-side meaning: accepted
+# (so that a DATABASE_URL written for libpq works) and left out of the connection.
+_CLIENT_ONLY_PARAMS = {
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "gssencmode",
+    "channel_binding",
+    "requirepeer",
+    "sslcompression",
+    "sslsni",
+    "require_auth",
+    "load_balance_hosts",
+    "hostaddr",
+}
+
+_COLUMNS_SQL = """
+SELECT c.relname, c.relkind::text, a.attname, format_type(a.atttypid, a.atttypmod),
+       a.attnotnull, pg_get_expr(d.adbin, d.adrelid)
+FROM pg_class c
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE c.oid IN (to_regclass('sessions'), to_regclass('events'))
+ORDER BY c.relname, a.attnum
+"""
+
+_INDEXES_SQL = """
+SELECT i.relname, t.relname, ix.indisvalid, ix.indisunique,
+       array(SELECT a.attname FROM unnest(ix.indkey::int2[]) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = ix.indrelid AND a.attnum = k.num
+             ORDER BY k.ord) AS cols,
+       pg_get_expr(ix.indpred, ix.indrelid), ix.indnkeyatts = array_length(ix.indkey::int2[], 1)
+FROM pg_index ix
+JOIN pg_class i ON i.oid = ix.indexrelid
+JOIN pg_class t ON t.oid = ix.indrelid
+WHERE ix.indrelid IN (to_regclass('sessions'), to_regclass('events'))
+"""
+
+_CONSTRAINTS_SQL = """
+SELECT con.conname, con.contype::text, t.relname,
+       array(SELECT a.attname FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+             ORDER BY k.ord),
+       f.relname,
+       array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
+             ORDER BY k.ord),
+       con.confdeltype::text
+FROM pg_constraint con
+JOIN pg_class t ON t.oid = con.conrelid
+LEFT JOIN pg_class f ON f.oid = con.confrelid
+WHERE con.conrelid IN (to_regclass('sessions'), to_regclass('events'))
+  AND con.contype IN ('p', 'f')
+"""
+
+_ON_DELETE = {
+    "a": "NO ACTION",
+    "r": "RESTRICT",
+    "c": "CASCADE",
+    "n": "SET NULL",
+    "d": "SET DEFAULT",
+}
+
+
+def index_ddl(name: str) -> str:
+    table, cols, where = INDEXES[name]
+    text = f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table}({', '.join(cols)})"
+    return f"{text} WHERE {where}" if where else text
+
+
+def ddl_statements() -> list[str]:
+    return [SESSIONS_DDL, EVENTS_DDL, *(index_ddl(name) for name in INDEXES)]
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _normalize_expr(text: str | None) -> str:
+    """A predicate or default without parentheses, spaces or case, for comparison."""
+    return re.sub(r"[\s()]", "", (text or "")).lower()
+
+
+class _Target:
+    """Where a PostgreSQL URL points, for connecting and for messages (no password)."""
+
+    def __init__(self, raw: str) -> None:
+        parts = urlsplit(raw)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        params = {k: v for k, v in query}
+        host = parts.hostname or params.get("host") or "localhost"
+        self.host = host
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if port is None:
+            given = params.get("port", "")
+            port = int(given) if given.isdigit() else 5432
+        self.port = port
+        self.user = unquote(parts.username) if parts.username else params.get("user")
+        path_db = unquote(parts.path.lstrip("/")) if parts.path else ""
+        self.database = path_db or params.get("dbname") or params.get("database") or self.user or ""
+        self.url_timeout: float | None = None
+        server_settings: dict[str, str] = {}
+        kept: list[tuple[str, str]] = []
+        for key, value in query:
+            low = key.lower()
+            if low == "connect_timeout":
+                try:
+                    seconds = float(value)
+                except ValueError:
+                    raise UsageError(
+                        f"connect_timeout={value!r} in the PostgreSQL URL is not a number of "
+                        "seconds."
+                    ) from None
+                self.url_timeout = seconds if seconds > 0 else None
+            elif low == "options":
+                server_settings.update(_parse_options(value))
+            elif low == "fallback_application_name":
+                server_settings.setdefault("application_name", value)
+            elif low in _CLIENT_ONLY_PARAMS:
+                continue
+            else:
+                kept.append((key, value))
+        if not any(k.lower() == "application_name" for k, _ in kept):
+            server_settings.setdefault("application_name", "mcpstore")
+        self.server_settings = server_settings
+        self.dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(kept), ""))
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _parse_options(value: str) -> dict[str, str]:
+    """libpq's ``options`` (``-c name=value`` and ``--name=value``) as server settings."""
+    out: dict[str, str] = {}
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        raise UsageError(f"options={value!r} in the PostgreSQL URL cannot be parsed.") from None
+    it = iter(words)
+    for word in it:
+        if word == "-c":
+            word = next(it, "")
+        elif word.startswith("-c") or word.startswith("--"):
+            word = word[2:]
+        else:
+            raise UsageError(
+                f"options={value!r} in the PostgreSQL URL: only -c name=value settings are "
+                "supported."
+            )
+        name, eq, setting = word.partition("=")
+        if not eq or not name:
+            raise UsageError(f"options={value!r} in the PostgreSQL URL: expected name=value.")
+        out[name.replace("-", "_")] = setting
+    return out
+
+
+class PostgresStore(SqlStore):
+    backend = "postgres"
+    versioned = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._target: _Target | None = None
+        self._readable = False
+
+    @property
+    def target(self) -> _Target:
+        if self._target is None:
+            self._target = _Target(self.url.raw)
+        return self._target
+
+    @property
+    def connect_timeout(self) -> float:
+        default = type(self.options).__dataclass_fields__["connect_timeout"].default
+        url_timeout = self.target.url_timeout
+        if url_timeout is not None and self.options.connect_timeout == default:
+            return url_timeout
+        return self.options.connect_timeout
+
+    # -- connections --------------------------------------------------------------------
+    async def raw_connect(self, database: str | None = None) -> asyncpg.Connection:
+        """A plain asyncpg connection to the store (or another database on its server)."""
+        target = self.target
+        settings = dict(target.server_settings)
+        if self.options.read_only and database is None:
+            settings.setdefault("default_transaction_read_only", "on")
+        kwargs: dict[str, Any] = {
+            "dsn": target.dsn,
+            "timeout": self.connect_timeout,
+            "server_settings": settings,
+        }
+        if database is not None:
+            kwargs["database"] = database
+        try:
+            return await asyncpg.connect(**kwargs)
+        except TimeoutError:
+            raise StoreConnectionError(
+                f"PostgreSQL at {target.where} did not answer within "
+                f"{self.connect_timeout:g} s; check the host and port, or raise "
+                "--connect-timeout."
+            ) from None
+
+    def _make_engine(self) -> AsyncEngine:
+        return create_async_engine(
+            "postgresql+asyncpg://",
+            async_creator=self.raw_connect,
+            pool_size=2,
+            max_overflow=4,
+        )
+
+    def _json_type(self) -> sa.types.TypeEngine[Any]:
+        return JSONB(none_as_null=True)
+
+    def _json_read(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # As text, so that every row is decoded (and judged) by SqlStore.decode_session.
+        return sa.cast(column, sa.Text)
+
+    def _json_write(self, value: Any) -> Any:
+        return value
+
+    def _id_key(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # Byte order whatever the database's collation, as on SQLite.
+        return column.collate("C")
+
+    def _terminated_expr(self) -> sa.ColumnElement[bool]:
+        return self.sessions.c.state.op("@>", is_comparison=True)(
+            sa.cast(sa.literal('{"terminated": true}', sa.Text), JSONB)
+        )
+
+    def _translate_error(self, exc: BaseException) -> McpStoreError | None:
+        return translate_error(exc, self)
+
+    # -- provisioning -------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        return ["sessions", "events"]
+
+    def setup_plan(self, **options: Any) -> list[str]:
+        if options.get("notify"):
+            raise not_supported("setup --notify", self.backend)
+        plan: list[str] = []
+        if options.get("create_database"):
+            plan.append(
+                f"-- on database postgres, only if {self.target.database} does not exist\n"
+                f"CREATE DATABASE {quote_ident(self.target.database)}"
+            )
+        plan.append("BEGIN")
+        plan += [SESSIONS_DDL, EVENTS_DDL]
+        plan.append("COMMIT")
+        plan += [index_ddl(name) for name in INDEXES]
+        return plan
+
+    async def _create_database(self) -> bool:
+        """Create the store's database if missing; True if it was created."""
+        name = self.target.database
+        if not name:
+            raise UsageError(f"{self.url.masked()} names no database to create.")
+        conn = None
+        last: BaseException | None = None
+        for maintenance in ("postgres", "template1"):
+            try:
+                conn = await self.raw_connect(database=maintenance)
+                break
+            except asyncpg.InvalidCatalogNameError as exc:
+                last = exc
+            except McpStoreError:
+                raise
+            except Exception as exc:
+                raise self._wrap(exc) from exc
+        if conn is None:
+            raise StoreConnectionError(
+                f"Cannot create database {name}: the server at {self.target.where} has no "
+                f"postgres or template1 database to connect to ({last})."
+            )
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if exists:
+                return False
+            try:
+                await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+            except asyncpg.DuplicateDatabaseError:
+                return False
+            except asyncpg.InsufficientPrivilegeError:
+                raise StoreConnectionError(
+                    f"User {self.target.user or '(default)'} may not create database {name} "
+                    f"on {self.target.where}; ask an administrator to create it, or to grant "
+                    "CREATEDB."
+                ) from None
+            return True
+        finally:
+            await conn.close()
+
+    def _wrap(self, exc: BaseException) -> McpStoreError:
+        translated = self._translate_error(exc)
+        if translated is None:
+            return StoreConnectionError(f"PostgreSQL error on {self.url.masked()}: {exc}.")
+        return translated
+
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        if options.get("notify"):
+            raise not_supported("setup --notify", self.backend)
+        steps: list[SetupStep] = []
+        if options.get("create_database"):
+            created = await self._create_database()
+            steps.append(
+                SetupStep(self.target.database, "created" if created else "exists", "database")
+            )
+        async with self.connect(write=True) as conn:
+            before = await self._relations(conn)
+            for table in ("sessions", "events"):
+                kind = before.get(table)
+                if kind is not None and kind not in ("r", "p"):
+                    raise LayoutError(
+                        f"{self.url.masked()} has a {table} that is not a table; "
+                        "see mcpstore setup --check."
+                    )
+            if before:
+                # A store in another layout is refused before anything is changed; what
+                # setup can add (missing tables, missing or invalid indexes) is not drift.
+                await self._refuse_drift(conn, repairable=True)
+            # Serialise concurrent setups of the same store on this transaction.
+            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7367200201)")
+            await conn.exec_driver_sql(SESSIONS_DDL)
+            await conn.exec_driver_sql(EVENTS_DDL)
+        for table in ("sessions", "events"):
+            steps.append(SetupStep(table, "exists" if table in before else "created", "table"))
+        # CREATE INDEX CONCURRENTLY cannot run in a transaction: autocommit, one at a time.
+        async with self.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            existing = {row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)}
+            for name in INDEXES:
+                row = existing.get(name)
+                if row is not None and not row[2]:
+                    # A CONCURRENTLY build that failed leaves an invalid index behind, which
+                    # IF NOT EXISTS would keep forever: rebuild it.
+                    await auto.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                    await auto.exec_driver_sql(index_ddl(name))
+                    steps.append(SetupStep(name, "rebuilt (was invalid)", "index"))
+                    continue
+                await auto.exec_driver_sql(index_ddl(name))
+                steps.append(SetupStep(name, "exists" if row is not None else "created", "index"))
+        self._readable = False
+        if before:
+            async with self.connect() as conn:
+                await self._refuse_drift(conn, repairable=False)
+        return steps
+
+    async def _refuse_drift(self, conn: AsyncConnection, *, repairable: bool) -> None:
+        drift = [f for f in await self._findings(conn) if f.severity == "error"]
+        if repairable:
+            drift = [
+                f
+                for f in drift
+                if not (
+                    f.object.startswith(("table ", "index "))
+                    and (f.problem == "missing" or f.problem.startswith("invalid"))
+                )
+            ]
+        if drift:
+            raise LayoutError(
+                f"{self.url.masked()} has tables that differ from the layout "
+                f"({drift[0].object}: {drift[0].problem}); see mcpstore setup --check."
+            )
+
+    async def _relations(self, conn: AsyncConnection) -> dict[str, str]:
+        rows = await conn.exec_driver_sql(
+            "SELECT c.relname, c.relkind::text FROM pg_class c "
+            "WHERE c.oid IN (to_regclass('sessions'), to_regclass('events'))"
+        )
+        return {name: kind for name, kind in rows}
+
+    async def _columns(
+        self, conn: AsyncConnection
+    ) -> tuple[dict[str, str], dict[str, list[tuple[str, str, bool, str | None]]]]:
+        kinds: dict[str, str] = {}
+        columns: dict[str, list[tuple[str, str, bool, str | None]]] = {}
+        for relname, relkind, attname, typ, notnull, default in await conn.exec_driver_sql(
+            _COLUMNS_SQL
+        ):
+            kinds[relname] = relkind
+            if attname is not None:
+                columns.setdefault(relname, []).append((attname, typ, bool(notnull), default))
+        return kinds, columns
+
+    async def ensure_readable(self) -> None:
+        if self._readable:
+            return
+        async with self.connect() as conn:
+            kinds, columns = await self._columns(conn)
+        for table in ("sessions", "events"):
+            if table not in kinds:
+                raise StoreMissingError(
+                    f"Database {self.target.database} on {self.target.where} has no {table} "
+                    f"table; run mcpstore setup --url {self.url.masked()}."
+                )
+            if kinds[table] not in ("r", "p", "v", "m", "f"):
+                raise LayoutError(
+                    f"{self.url.masked()} is in another layout: {table} is not a table; "
+                    "see mcpstore setup --check."
+                )
+            have = {c[0] for c in columns.get(table, [])}
+            missing = sorted(REQUIRED[table] - have)
+            if missing:
+                raise LayoutError(
+                    f"{self.url.masked()} is in another layout: table {table} has no column "
+                    f"{missing[0]}; see mcpstore setup --check."
+                )
+        self._readable = True
+
+    async def check(self) -> list[Finding]:
+        async with self.connect() as conn:
+            return await self._findings(conn)
+
+    async def _findings(self, conn: AsyncConnection) -> list[Finding]:
+        findings: list[Finding] = []
+        kinds, columns = await self._columns(conn)
+        indexes = list(await conn.exec_driver_sql(_INDEXES_SQL))
+        constraints = list(await conn.exec_driver_sql(_CONSTRAINTS_SQL))
+        present = [t for t in ("sessions", "events") if kinds.get(t) in ("r", "p")]
+        for table in ("sessions", "events"):
+            kind = kinds.get(table)
+            if kind is None:
+                findings.append(Finding(f"table {table}", "missing"))
+            elif kind not in ("r", "p"):
+                findings.append(Finding(f"table {table}", f"is not a table (relkind {kind})"))
+        for table in present:
+            findings += _compare_columns(table, EXPECTED_COLUMNS[table], columns.get(table, []))
+            pk = [c for c in constraints if c[1] == "p" and c[2] == table]
+            if not pk:
+                findings.append(Finding(f"primary key {table}", "missing"))
+            elif tuple(pk[0][3]) != PRIMARY_KEYS[table]:
+                findings.append(
+                    Finding(
+                        f"primary key {table}",
+                        f"on ({', '.join(pk[0][3])}), expected ({', '.join(PRIMARY_KEYS[table])})",
+                    )
+                )
+        if "events" in present:
+            fks = [
+                c
+                for c in constraints
+                if c[1] == "f"
+                and c[2] == "events"
+                and list(c[3]) == ["session_id"]
+                and c[4] == "sessions"
+                and list(c[5]) == ["session_id"]
+            ]
+            if not fks:
+                findings.append(Finding("foreign key events.session_id", "missing (→ sessions)"))
+            elif fks[0][6] != "c":
+                findings.append(
+                    Finding(
+                        "foreign key events.session_id",
+                        f"ON DELETE {_ON_DELETE.get(fks[0][6], fks[0][6])}, expected CASCADE",
+                    )
+                )
+        by_name = {row[0]: row for row in indexes}
+        for name, (table, cols, where) in INDEXES.items():
+            if table not in present:
+                continue
+            row = by_name.get(name)
+            if row is None:
+                findings.append(Finding(f"index {name}", "missing"))
+                continue
+            _name, on_table, valid, _unique, have_cols, pred, _keys = row
+            if on_table != table:
+                findings.append(Finding(f"index {name}", f"on table {on_table}, expected {table}"))
+                continue
+            if tuple(have_cols) != cols:
+                findings.append(
+                    Finding(
+                        f"index {name}",
+                        f"on ({', '.join(have_cols)}), expected ({', '.join(cols)})",
+                    )
+                )
+            if _normalize_expr(pred) != _normalize_expr(where):
+                expected = f"WHERE {where}" if where else "no WHERE clause"
+                findings.append(
+                    Finding(
+                        f"index {name}",
+                        f"{'WHERE ' + pred if pred else 'no WHERE clause'}, expected {expected}",
+                    )
+                )
+            if not valid:
+                findings.append(
+                    Finding(
+                        f"index {name}", "invalid (a failed concurrent build); run mcpstore setup"
+                    )
+                )
+        return findings
+
+    # -- reading ------------------------------------------------------------------------
+    async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
+        await self.ensure_readable()
+        s = self.sessions.c
+        # LIKE 'prefix%' is byte-wise whatever the collation, and an index seek where the
+        # collation allows it.
+        stmt = (
+            sa.select(s.session_id)
+            .where(s.session_id.startswith(prefix, autoescape=True))
+            .order_by(self._id_key(s.session_id))
+            .limit(limit)
+        )
+        async with self.connect() as conn:
+            return [row[0] for row in await conn.execute(stmt)]
+
+    async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
+        row = (
+            await conn.exec_driver_sql(
+                "SELECT pg_total_relation_size('sessions'), pg_total_relation_size('events'), "
+                "current_setting('server_version'), current_database(), current_user"
+            )
+        ).one()
+        sessions_size, events_size, version, database, user = row
+        storage = {
+            "sessions": int(sessions_size),
+            "events": int(events_size),
+            "total": int(sessions_size) + int(events_size),
+        }
+        facts = {
+            "server_version": version,
+            "database": database,
+            "user": user,
+            "host": self.target.where,
+        }
+        return storage, facts
+
+    # -- writing ------------------------------------------------------------------------
+    async def _bulk_insert(
+        self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
+    ) -> None:
+        # Demo rows only: a lost commit after a crash costs nothing, so do not wait for the
+        # WAL flush (this also opens the transaction the COPYs run in).
+        await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        assert driver is not None
+        if sessions:
+            await driver.copy_records_to_table(
+                "sessions",
+                columns=SESSION_COPY_COLUMNS,
+                records=[
+                    (
+                        s.session_id,
+                        None if s.client_capabilities is None else dumps(s.client_capabilities),
+                        dumps(s.server_capabilities),
+                        dumps(s.state),
+                        s.created_at,
+                        s.last_activity,
+                        s.is_initialized,
+                        dumps(s.metadata),
+                        s.version or 1,
+                    )
+                    for s in sessions
+                ],
+            )
+        if events:
+            # Without the id column: ids come from the BIGSERIAL sequence, as the server's do.
+            await driver.copy_records_to_table(
+                "events",
+                columns=EVENT_COPY_COLUMNS,
+                records=[
+                    (e.session_id, e.timestamp, e.event_type, dumps(e.data), e.retry)
+                    for e in events
+                ],
+            )
+
+
+def _compare_columns(
+    table: str,
+    expected: list[tuple[str, str, bool, str | None]],
+    actual: list[tuple[str, str, bool, str | None]],
+) -> list[Finding]:
+    out: list[Finding] = []
+    have = {row[0]: row for row in actual}
+    for name, typ, notnull, default in expected:
+        obj = f"column {table}.{name}"
+        row = have.get(name)
+        if row is None:
+            out.append(Finding(obj, "missing"))
+            continue
+        _name, got_type, got_notnull, got_default = row
+        if got_type != typ:
+            out.append(Finding(obj, f"type {got_type}, expected {typ}"))
+        if got_notnull != notnull:
+            out.append(
+                Finding(
+                    obj,
+                    "NOT NULL, expected nullable" if got_notnull else "nullable, expected NOT NULL",
+                )
+            )
+        if default is not None:
+            if default.endswith("("):
+                ok = (got_default or "").startswith(default)
+            else:
+                ok = _normalize_expr(got_default) == _normalize_expr(default)
+            if not ok:
+                out.append(
+                    Finding(obj, f"default {got_default or 'none'}, expected {default.rstrip('(')}")
+                )
+    expected_names = {e[0] for e in expected}
+    for name, row in have.items():
+        if name not in expected_names:
+            blocking = row[2] and row[3] is None
+            out.append(
+                Finding(
+                    f"column {table}.{name}",
+                    "extra, NOT NULL without a default: server inserts will fail"
+                    if blocking
+                    else "extra (the server ignores it)",
+                    "error" if blocking else "note",
+                )
+            )
+    return out
+
+
+def _walk(exc: BaseException) -> list[BaseException]:
+    """The exception, what SQLAlchemy wrapped, and its causes."""
+    seen: list[BaseException] = []
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        item = stack.pop(0)
+        if item is None or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        stack += [getattr(item, "orig", None), item.__cause__, item.__context__]
+    return seen
+
+
+def translate_error(exc: BaseException, store: PostgresStore) -> McpStoreError | None:
+    """One clear sentence for a driver or connection failure (never with the password)."""
+    target = store.target
+    where = target.where
+    url = store.url.masked()
+    chain = _walk(exc)
+    for item in chain:
+        if isinstance(item, McpStoreError):
+            return item
+    for item in chain:
+        if isinstance(item, asyncpg.InvalidPasswordError):
+            return StoreConnectionError(
+                f"PostgreSQL at {where} rejected the password of user "
+                f"{target.user or '(default)'}; check the password in the URL."
+            )
+        if isinstance(item, asyncpg.InvalidCatalogNameError):
+            return StoreMissingError(
+                f"Database {target.database} does not exist on {where}; run mcpstore setup "
+                f"--create-database --url {url}."
+            )
+        if isinstance(item, asyncpg.InvalidAuthorizationSpecificationError):
+            return StoreConnectionError(
+                f"PostgreSQL at {where} refused user {target.user or '(default)'}: "
+                f"{_server_message(item)}."
+            )
+        if isinstance(item, asyncpg.UndefinedTableError):
+            return StoreMissingError(
+                f"{url} lacks a table ({_server_message(item)}); run mcpstore setup."
+            )
+        if isinstance(item, asyncpg.UndefinedColumnError):
+            return LayoutError(
+                f"{url} is in another layout ({_server_message(item)}); see mcpstore setup --check."
+            )
+        if isinstance(item, asyncpg.InsufficientPrivilegeError):
+            return StoreConnectionError(
+                f"User {target.user or '(default)'} lacks a privilege on {url}: "
+                f"{_server_message(item)}."
+            )
+        if isinstance(item, asyncpg.ReadOnlySQLTransactionError):
+            return StoreConnectionError(f"{url} is read-only for this command or user.")
+        if isinstance(item, asyncpg.CannotConnectNowError):
+            return StoreConnectionError(
+                f"PostgreSQL at {where} is not accepting connections yet "
+                f"({_server_message(item)}); try again shortly."
+            )
+        if isinstance(item, asyncpg.TooManyConnectionsError):
+            return StoreConnectionError(
+                f"PostgreSQL at {where} has no free connection slots; try again later."
+            )
+        if isinstance(item, asyncpg.StringDataRightTruncationError):
+            return UsageError(
+                f"A value is too long for its column on {url} ({_server_message(item)})."
+            )
+        if isinstance(item, asyncpg.ClientConfigurationError):
+            return UsageError(f"The PostgreSQL URL {url} has a bad setting: {item}.")
+    for item in chain:
+        if isinstance(item, TimeoutError | asyncio.TimeoutError):
+            return StoreConnectionError(
+                f"PostgreSQL at {where} did not answer within {store.connect_timeout:g} s; "
+                "check the host and port, or raise --connect-timeout."
+            )
+        if isinstance(item, socket.gaierror):
+            return StoreConnectionError(
+                f"Cannot resolve the PostgreSQL host {target.host}; check the URL."
+            )
+        if isinstance(item, ssl.SSLError):
+            return StoreConnectionError(
+                f"TLS with PostgreSQL at {where} failed ({item.reason or item}); check sslmode "
+                "and the certificates."
+            )
+        if isinstance(item, ConnectionRefusedError):
+            return StoreConnectionError(
+                f"Cannot reach PostgreSQL at {where}: connection refused; check the host and "
+                "port, and that the server is running."
+            )
+        if isinstance(item, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            return StoreConnectionError(f"The connection to PostgreSQL at {where} failed: {item}.")
+        if isinstance(item, ConnectionError | OSError):
+            return StoreConnectionError(
+                f"Cannot reach PostgreSQL at {where} ({item.strerror or item}); check the host "
+                "and port."
+            )
+    for item in chain:
+        if isinstance(item, asyncpg.PostgresError):
+            return StoreConnectionError(f"PostgreSQL error on {url}: {_server_message(item)}.")
+    return None
+
+
+def _server_message(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return str(text).rstrip(".")
