@@ -94,7 +94,8 @@ class PgServer:
         self.host = "127.0.0.1"
 
     # -- a server of our own -------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, settings: dict[str, str] | None = None) -> None:
+        """initdb and start; ``settings`` are extra ``-c name=value`` server settings."""
         bindir = _bindir()
         if bindir is None:
             raise RuntimeError(
@@ -149,6 +150,8 @@ class PgServer:
             f"-c unix_socket_directories={self.base} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=200 -c shared_buffers=128MB"
         )
+        for name, value in (settings or {}).items():
+            options += f" -c {name}={value}"
         subprocess.run(
             [
                 *prefix,
@@ -303,6 +306,17 @@ class PgServerWriter:
                 await self.conn.execute("DELETE FROM sessions WHERE session_id = $1", session_id)
 
         self._run(work())
+
+    def touch(self, session_id: str, last_activity: int) -> bool:
+        status = self._run(
+            self.conn.execute(
+                "UPDATE sessions SET last_activity = $1, version = version + 1 "
+                "WHERE session_id = $2",
+                last_activity,
+                session_id,
+            )
+        )
+        return str(status) == "UPDATE 1"
 
     def corrupt_session(self, session_id: str, *, created_at: int, last_activity: int) -> bool:
         return False  # JSONB only holds valid JSON

@@ -555,3 +555,18 @@ def test_ids_order_bytewise_whatever_the_collation(
     shown = postgres_store.run("show", "abc_", "--format", "json")
     assert shown.exit_code == 0, shown
     assert shown.json()["session_id"] == "abc_d1"
+
+
+def test_unix_socket_through_the_host_parameter(
+    pg_server: PgServer, postgres_store: StoreHandle
+) -> None:
+    if pg_server.base is None:
+        pytest.skip("the given server's socket directory is unknown")
+    postgres_store.setup()
+    url = (
+        f"postgresql:///{postgres_store.name}?host={pg_server.base}&port={pg_server.port}"
+        "&user=postgres"
+    )
+    result = run_cli(["stats", "--format", "json", "--url", url])
+    assert result.exit_code == 0, result
+    assert result.json()["backend_facts"]["database"] == postgres_store.name

@@ -9,13 +9,14 @@ check against the system catalogs, clear connection errors and the COPY fast pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shlex
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import asyncpg
 import sqlalchemy as sa
@@ -32,7 +33,16 @@ from mcpstore_cli.errors import (
     UsageError,
     not_supported,
 )
-from mcpstore_cli.records import Event, Finding, Session, SetupStep
+from mcpstore_cli.records import (
+    CorruptRow,
+    Cursor,
+    Event,
+    Finding,
+    Session,
+    SessionFilter,
+    SetupStep,
+)
+from mcpstore_cli.store import ProgressCallback
 
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id VARCHAR(36) PRIMARY KEY,
@@ -240,7 +250,8 @@ class _Target:
         if not any(k.lower() == "application_name" for k, _ in kept):
             server_settings.setdefault("application_name", "mcpstore")
         self.server_settings = server_settings
-        self.dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(kept), ""))
+        query_text = urlencode(kept)
+        self.dsn = f"postgresql://{parts.netloc}{parts.path}" + (f"?{query_text}" if kept else "")
 
     @property
     def where(self) -> str:
@@ -318,6 +329,72 @@ class PostgresStore(SqlStore):
                 "--connect-timeout."
             ) from None
 
+    @contextlib.asynccontextmanager
+    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """Reads run in autocommit: one round trip per query, no BEGIN/ROLLBACK around it
+        (psql's way); writes get a transaction as usual. ``conn.stream()`` (a server-side
+        cursor) needs a transaction: use :meth:`read_transaction` for it."""
+        if write:
+            async with super().connect(write=True) as conn:
+                yield conn
+            return
+        async with super().connect() as conn:
+            try:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            except McpStoreError:
+                raise
+            except Exception as exc:
+                raise self._wrap(exc) from exc
+            yield auto
+
+    def read_transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A connection in a transaction (one snapshot) that is rolled back at the end."""
+        return SqlStore.connect(self)
+
+    async def iter_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    ) -> AsyncIterator[Session | CorruptRow]:
+        if limit is not None and limit <= 1000:
+            # A page: one autocommit round trip.
+            async for item in super().iter_sessions(flt, limit=limit, cursor=cursor):
+                yield item
+            return
+        # Everything: streamed through a server-side cursor, which lives in a transaction.
+        await self.ensure_readable()
+        stmt = self.list_statement(flt, limit=limit, cursor=cursor)
+        async with self.read_transaction() as conn:
+            streamed = await conn.stream(stmt.execution_options(yield_per=1000))
+            async for row in streamed:
+                yield self.decode_session(row)
+
+    @contextlib.asynccontextmanager
+    async def expire_lock(self) -> AsyncIterator[None]:
+        """A session-level advisory lock on a connection of its own, held for the whole run
+        (the server drops it if this process dies)."""
+        from mcpstore_cli.expire import ExpireBusyError
+
+        try:
+            conn = await self.raw_connect()
+        except McpStoreError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc) from exc
+        try:
+            got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", EXPIRE_LOCK_KEY)
+            if not got:
+                raise ExpireBusyError(
+                    f"Another mcpstore expire is running on {self.url.masked()} (advisory lock "
+                    f"{EXPIRE_LOCK_KEY}); this run did nothing."
+                )
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.fetchval("SELECT pg_advisory_unlock($1)", EXPIRE_LOCK_KEY)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
+
     def _make_engine(self) -> AsyncEngine:
         return create_async_engine(
             "postgresql+asyncpg://",
@@ -343,6 +420,16 @@ class PostgresStore(SqlStore):
     def _terminated_expr(self) -> sa.ColumnElement[bool]:
         return self.sessions.c.state.op("@>", is_comparison=True)(
             sa.cast(sa.literal('{"terminated": true}', sa.Text), JSONB)
+        )
+
+    def _terminated_at_expr(self) -> sa.ColumnElement[Any]:
+        value = self.sessions.c.state.op("->")(sa.literal("terminated_at", sa.Text))
+        return sa.case(
+            (
+                sa.func.jsonb_typeof(value) == "number",
+                sa.cast(sa.cast(value, sa.Text), sa.Numeric),
+            ),
+            else_=None,
         )
 
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
@@ -436,7 +523,9 @@ class PostgresStore(SqlStore):
                 # setup can add (missing tables, missing or invalid indexes) is not drift.
                 await self._refuse_drift(conn, repairable=True)
             # Serialise concurrent setups of the same store on this transaction.
-            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7367200201)")
+            await conn.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(7367200201)  -- mcpstore setup"
+            )
             await conn.exec_driver_sql(SESSIONS_DDL)
             await conn.exec_driver_sql(EVENTS_DDL)
         for table in ("sessions", "events"):
@@ -643,8 +732,59 @@ class PostgresStore(SqlStore):
         return storage, facts
 
     # -- writing ------------------------------------------------------------------------
-    async def _bulk_insert(
-        self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
+    async def write_demo(
+        self,
+        batches: Any,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[int, int]:
+        """COPY each batch (sessions, then their events) in a transaction of its own.
+
+        Two batches are in flight on two connections, so that the server's work (heap, five
+        indexes, the foreign key) runs on two cores while the next batch is generated here.
+        A session and all its events are always in the same batch, so each session's event
+        ids still increase with its timestamps.
+        """
+        lanes = DEMO_LANES
+        running: set[asyncio.Task[tuple[int, int]]] = set()
+        total_sessions = total_events = 0
+
+        async def settle(wait_for: int) -> None:
+            nonlocal running, total_sessions, total_events
+            while len(running) > wait_for:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    n_sessions, n_events = task.result()
+                    total_sessions += n_sessions
+                    total_events += n_events
+                    if progress is not None:
+                        progress(n_sessions + n_events)
+
+        try:
+            async for sessions, events in batches:
+                # In key order, so that the index inserts of a batch walk each b-tree once
+                # (a stable sort: each session's events keep their order, hence their ids').
+                session_rows = sorted(_session_records(sessions), key=_first)
+                event_rows = sorted(_event_records(events), key=_first)
+                rows = (session_rows, event_rows)
+                await settle(lanes - 1)
+                running.add(asyncio.create_task(self._copy_batch(*rows)))
+            await settle(0)
+        except BaseException:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        return total_sessions, total_events
+
+    async def _copy_batch(
+        self, sessions: list[tuple[Any, ...]], events: list[tuple[Any, ...]]
+    ) -> tuple[int, int]:
+        async with self.connect(write=True) as conn:
+            await self._copy(conn, sessions, events)
+        return len(sessions), len(events)
+
+    async def _copy(
+        self, conn: AsyncConnection, sessions: list[tuple[Any, ...]], events: list[tuple[Any, ...]]
     ) -> None:
         # Demo rows only: a lost commit after a crash costs nothing, so do not wait for the
         # WAL flush (this also opens the transaction the COPYs run in).
@@ -654,33 +794,73 @@ class PostgresStore(SqlStore):
         assert driver is not None
         if sessions:
             await driver.copy_records_to_table(
-                "sessions",
-                columns=SESSION_COPY_COLUMNS,
-                records=[
-                    (
-                        s.session_id,
-                        None if s.client_capabilities is None else dumps(s.client_capabilities),
-                        dumps(s.server_capabilities),
-                        dumps(s.state),
-                        s.created_at,
-                        s.last_activity,
-                        s.is_initialized,
-                        dumps(s.metadata),
-                        s.version or 1,
-                    )
-                    for s in sessions
-                ],
+                "sessions", columns=SESSION_COPY_COLUMNS, records=sessions
             )
         if events:
             # Without the id column: ids come from the BIGSERIAL sequence, as the server's do.
-            await driver.copy_records_to_table(
-                "events",
-                columns=EVENT_COPY_COLUMNS,
-                records=[
-                    (e.session_id, e.timestamp, e.event_type, dumps(e.data), e.retry)
-                    for e in events
-                ],
+            await driver.copy_records_to_table("events", columns=EVENT_COPY_COLUMNS, records=events)
+
+    async def _bulk_insert(
+        self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
+    ) -> None:
+        await self._copy(conn, _session_records(sessions), _event_records(events))
+
+
+DEMO_LANES = 2
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+EXPIRE_LOCK_KEY = 7367200202  # "mcpstore expire", per database
+
+
+def _session_records(sessions: Sequence[Session]) -> list[tuple[Any, ...]]:
+    """COPY rows; JSON as compact text (pre-rendered by the demo generator when it can)."""
+    out = []
+    for s in sessions:
+        pre = getattr(s, "state_json", None)
+        if pre:
+            client = s.client_capabilities_json  # type: ignore[attr-defined]
+            server = s.server_capabilities_json  # type: ignore[attr-defined]
+            state = pre
+            metadata = s.metadata_json  # type: ignore[attr-defined]
+        else:
+            client = None if s.client_capabilities is None else dumps(s.client_capabilities)
+            server = dumps(s.server_capabilities)
+            state = dumps(s.state)
+            metadata = dumps(s.metadata)
+        out.append(
+            (
+                s.session_id,
+                client,
+                server,
+                state,
+                s.created_at,
+                s.last_activity,
+                s.is_initialized,
+                metadata,
+                s.version or 1,
             )
+        )
+    return out
+
+
+def _event_records(events: Sequence[Event]) -> list[tuple[Any, ...]]:
+    out = []
+    for e in events:
+        data = getattr(e, "data_json", None)
+        out.append(
+            (
+                e.session_id,
+                e.timestamp,
+                e.event_type,
+                data if data is not None else dumps(e.data),
+                e.retry,
+            )
+        )
+    return out
 
 
 def _compare_columns(
