@@ -257,7 +257,7 @@ class ExpireOptions:
     terminated_grace_ms: int = 0
     max_events_per_session: int | None = None
     orphans: bool = True
-    batch_size: int = 1000
+    batch_size: int = 5000
     rate: float | None = None  # rows deleted per second, at most
     time_budget_ms: int | None = None
     dry_run: bool = False

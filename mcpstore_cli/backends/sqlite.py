@@ -6,7 +6,8 @@ import contextlib
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.backends.sql import SqlStore
+from mcpstore_cli.demo import DemoEvent, DemoSession
 from mcpstore_cli.errors import (
     LayoutError,
     McpStoreError,
@@ -24,6 +26,7 @@ from mcpstore_cli.errors import (
     UsageError,
 )
 from mcpstore_cli.records import Event, Finding, Session, SetupStep
+from mcpstore_cli.store import ProgressCallback
 
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -108,6 +111,13 @@ class SqliteStore(SqlStore):
             # The server's own connections have foreign keys on; without it, deleting a
             # session would leave its events behind.
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode")
+            mode = cursor.fetchone()
+            if mode and str(mode[0]).lower() == "wal":
+                # In WAL mode NORMAL cannot corrupt the file (a power cut may only lose the
+                # last commits); it spares an fsync per batch. Checkpoint less often, too.
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA wal_autocheckpoint=10000")
             cursor.close()
 
         return engine
@@ -342,29 +352,155 @@ class SqliteStore(SqlStore):
         # Fast path: plain tuples straight to the driver's executemany.
         if sessions:
             await conn.exec_driver_sql(
-                "INSERT INTO sessions (session_id, client_capabilities, server_capabilities, "
-                "state, created_at, last_activity, is_initialized, metadata) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        s.session_id,
-                        None if s.client_capabilities is None else dumps(s.client_capabilities),
-                        dumps(s.server_capabilities),
-                        dumps(s.state),
-                        s.created_at,
-                        s.last_activity,
-                        1 if s.is_initialized else 0,
-                        dumps(s.metadata),
-                    )
-                    for s in sessions
-                ],
+                _INSERT_SESSIONS + _SESSION_VALUES, [_session_row(s) for s in sessions]
             )
         if events:
             await conn.exec_driver_sql(
-                "INSERT INTO events (session_id, timestamp, event_type, data, retry) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(e.session_id, e.timestamp, e.event_type, dumps(e.data), e.retry) for e in events],
+                _INSERT_EVENTS + _EVENT_VALUES, [_event_row(e) for e in events]
             )
+
+    async def write_demo(
+        self, batches: Any, progress: ProgressCallback | None = None
+    ) -> tuple[int, int]:
+        """Bulk load, pipelined: a worker thread inserts one batch while the next is made.
+
+        The worker has a connection of its own (foreign keys on, like every connection), so
+        the settings that speed up a bulk load stay on it and end with it: synchronous=OFF
+        and a large page cache. Each batch is one transaction; multi-row INSERTs keep the
+        driver's calls (and the worker's turns at the GIL) few.
+        """
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
+        await self.ensure_readable()
+        loop = asyncio.get_running_loop()
+        total_sessions = total_events = 0
+        pending: asyncio.Future[int] | None = None
+        switch = sys.getswitchinterval()
+        with ThreadPoolExecutor(1, thread_name_prefix="mcpstore-demo") as pool:
+            loader = _BulkLoader(self.path, self.options.connect_timeout)
+            try:
+                await loop.run_in_executor(pool, loader.open)
+                # The generator holds the GIL most of the time: hand it over sooner, so the
+                # worker is not kept waiting between statements.
+                sys.setswitchinterval(0.0005)
+                async for sessions, events in batches:
+                    if pending is not None:
+                        done = await pending
+                        if progress is not None:
+                            progress(done)
+                    pending = loop.run_in_executor(pool, loader.insert, sessions, events)
+                    total_sessions += len(sessions)
+                    total_events += len(events)
+                if pending is not None:
+                    done = await pending
+                    pending = None
+                    if progress is not None:
+                        progress(done)
+            except sqlite3.Error as exc:
+                translated = self._translate_error(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
+            finally:
+                sys.setswitchinterval(switch)
+                if pending is not None:
+                    with contextlib.suppress(BaseException):
+                        await pending
+                await loop.run_in_executor(pool, loader.close)
+        return total_sessions, total_events
+
+
+_INSERT_SESSIONS = (
+    "INSERT INTO sessions (session_id, client_capabilities, server_capabilities, state, "
+    "created_at, last_activity, is_initialized, metadata) VALUES "
+)
+_SESSION_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENTS = "INSERT INTO events (session_id, timestamp, event_type, data, retry) VALUES "
+_EVENT_VALUES = "(?, ?, ?, ?, ?)"
+
+
+def _session_row(s: Session) -> tuple[Any, ...]:
+    if isinstance(s, DemoSession):  # JSON already rendered, exactly as dumps would
+        return (
+            s.session_id,
+            s.client_capabilities_json,
+            s.server_capabilities_json,
+            s.state_json,
+            s.created_at,
+            s.last_activity,
+            1 if s.is_initialized else 0,
+            s.metadata_json,
+        )
+    return (
+        s.session_id,
+        None if s.client_capabilities is None else dumps(s.client_capabilities),
+        dumps(s.server_capabilities),
+        dumps(s.state),
+        s.created_at,
+        s.last_activity,
+        1 if s.is_initialized else 0,
+        dumps(s.metadata),
+    )
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    text = e.data_json if isinstance(e, DemoEvent) else dumps(e.data)
+    return (e.session_id, e.timestamp, e.event_type, text, e.retry)
+
+
+class _BulkLoader:
+    """The demo's private writer connection, used only from its worker thread."""
+
+    ROWS_PER_STATEMENT = 500  # 4,000 parameters at most: under every SQLite's limit
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA cache_size=-262144")  # 256 MiB of pages, for this connection
+        self.conn = conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()  # an unfinished transaction rolls back
+            self.conn = None
+
+    def insert(self, sessions: Sequence[Session], events: Sequence[Event]) -> int:
+        conn = self.conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._many(conn, _INSERT_SESSIONS, _SESSION_VALUES, map(_session_row, sessions))
+            self._many(conn, _INSERT_EVENTS, _EVENT_VALUES, map(_event_row, events))
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return len(sessions) + len(events)
+
+    def _many(
+        self, conn: sqlite3.Connection, head: str, one: str, rows: Iterator[tuple[Any, ...]]
+    ) -> None:
+        per = self.ROWS_PER_STATEMENT
+        full = head + ", ".join([one] * per)
+        params: list[Any] = []
+        count = 0
+        for row in rows:
+            params.extend(row)
+            count += 1
+            if count == per:
+                conn.execute(full, params)
+                params = []
+                count = 0
+        if count:
+            conn.execute(head + ", ".join([one] * count), params)
 
 
 def _compare_columns(

@@ -70,7 +70,7 @@ def expire(
     ] = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Sessions per transaction (bounded transactions).")
-    ] = 1000,
+    ] = 5000,
     rate: Annotated[
         float | None,
         typer.Option(
