@@ -7,10 +7,13 @@ idle past the timeout and a share was ended by the client (``state.terminated``)
 
 from __future__ import annotations
 
+import heapq
+import json
 import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from mcpstore_cli.records import Event, Session
 
@@ -52,7 +55,79 @@ class DemoPlan:
     uninitialized_share: float = 0.05
     span_ms: int = 24 * 3_600_000  # how far back sessions were created
     seed: int | None = None
-    batch_rows: int = 20_000
+    batch_rows: int = 50_000
+
+
+# Records that also carry their JSON columns already rendered, compact as the server writes
+# them (byte for byte what ``jsoncodec.dumps`` gives for the decoded values next to them). A
+# backend that stores JSON text can skip encoding; every other backend uses the values.
+@dataclass(slots=True)
+class DemoSession(Session):
+    client_capabilities_json: str | None = None
+    server_capabilities_json: str = ""
+    state_json: str = ""
+    metadata_json: str = ""
+
+
+_EVENT_DATA = Event.__dict__["data"]  # the slot that holds decoded data
+
+
+class DemoEvent(Event):
+    """An event made from its JSON text; ``data`` is decoded only if a backend asks for it."""
+
+    __slots__ = ("data_json",)
+
+    def __init__(
+        self, session_id: str, timestamp: int, event_type: str, data_json: str, retry: int | None
+    ) -> None:
+        self.session_id = session_id
+        self.id = 0
+        self.timestamp = timestamp
+        self.event_type = event_type
+        _EVENT_DATA.__set__(self, None)
+        self.retry = retry
+        self.ttl = None
+        self.data_json = data_json
+
+    @property  # type: ignore[override]
+    def data(self) -> Any:
+        value = _EVENT_DATA.__get__(self)
+        if value is None:
+            value = json.loads(self.data_json)
+            _EVENT_DATA.__set__(self, value)
+        return value
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        _EVENT_DATA.__set__(self, value)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+SERVER_CAPS_JSON = _dumps(SERVER_CAPS)
+CLIENT_CAPS_JSON = [_dumps(c) for c in CLIENT_CAPS]
+# The fixed head of each client's state object, ready to splice.
+_STATE_HEADS = [
+    [
+        (
+            {"name": name, "version": version},
+            caps,
+            caps_json,
+            '{"client_info":'
+            + _dumps({"name": name, "version": version})
+            + ',"client_capabilities":'
+            + caps_json,
+        )
+        for caps, caps_json in zip(CLIENT_CAPS, CLIENT_CAPS_JSON, strict=True)
+    ]
+    for name, version in CLIENTS
+]
+_USER_AGENTS = [
+    ({"__meta__:user_agent": f"{n}/{v}"}, _dumps({"__meta__:user_agent": f"{n}/{v}"}))
+    for n, v in CLIENTS
+]
 
 
 def uuid7_simple(ms: int, rng: random.Random) -> str:
@@ -63,56 +138,67 @@ def uuid7_simple(ms: int, rng: random.Random) -> str:
     return f"{value:032x}"
 
 
-def _event_payload(rng: random.Random, kind: int, step: int, total: int) -> tuple[str, dict]:
+PROGRESS_HEAD = '{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-'
+MESSAGE_HEAD = '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"'
+UPDATED_HEAD = (
+    '{"jsonrpc":"2.0","method":"notifications/resources/updated","params":'
+    '{"uri":"file:///workspace/notes/'
+)
+LIST_CHANGED = '{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}'
+
+
+def _event_text(rng: random.Random, kind: int, step: int, total: int) -> tuple[str, str]:
+    """One notification a server streams, as (method, compact JSON of the message).
+
+    ``kind`` (0-99) picks it: 55% progress, 35% log messages, 6% resource updates, 4% tool
+    list changes.
+    """
     if kind < 55:
-        token = f"tok-{rng.getrandbits(32):08x}"
         progress = min(total, step * max(total // 10, 1))
-        return "notifications/progress", {
-            "jsonrpc": "2.0",
-            "method": "notifications/progress",
-            "params": {
-                "progressToken": token,
-                "progress": progress,
-                "total": total,
-                "message": f"{rng.choice(TOOLS)}: step {step}",
-            },
-        }
+        return "notifications/progress", (
+            f'{PROGRESS_HEAD}{rng.getrandbits(32):08x}","progress":{progress},'
+            f'"total":{total},"message":"{TOOLS[int(rng.random() * 6)]}: step {step}"}}}}'
+        )
     if kind < 90:
-        level = rng.choice(LOG_LEVELS)
-        return "notifications/message", {
-            "jsonrpc": "2.0",
-            "method": "notifications/message",
-            "params": {
-                "level": level,
-                "logger": rng.choice(TOOLS),
-                "data": {"message": f"{level} from request {rng.getrandbits(24):06x}"},
-            },
-        }
+        level = LOG_LEVELS[int(rng.random() * 7)]
+        return "notifications/message", (
+            f'{MESSAGE_HEAD}{level}","logger":"{TOOLS[int(rng.random() * 6)]}","data":'
+            f'{{"message":"{level} from request {rng.getrandbits(24):06x}"}}}}}}'
+        )
     if kind < 96:
-        return "notifications/resources/updated", {
-            "jsonrpc": "2.0",
-            "method": "notifications/resources/updated",
-            "params": {"uri": f"file:///workspace/notes/{rng.getrandbits(16):04x}.md"},
-        }
-    return "notifications/tools/list_changed", {
-        "jsonrpc": "2.0",
-        "method": "notifications/tools/list_changed",
-    }
+        return "notifications/resources/updated", f'{UPDATED_HEAD}{rng.getrandbits(16):04x}.md"}}}}'
+    return "notifications/tools/list_changed", LIST_CHANGED
 
 
-def make_session(rng: random.Random, now: int, plan: DemoPlan, kind: str) -> Session:
+def _last_activity(rng: random.Random, now: int, created: int, kind: str) -> int:
+    """When a session created at ``created`` was last active, given what it is by ``now``."""
+    timeout = DEFAULT_TIMEOUT_MS
+    if kind == "uninitialized":
+        return created
+    if kind == "active":
+        # Active within the timeout (a minute of margin), never before it was created.
+        low = max(created, now - timeout + 60_000)
+        return low + int(rng.random() * (now - low))
+    # Idle or ended: busy for up to six hours, last seen over the timeout (plus a minute) ago.
+    high = now - timeout - 60_000
+    return created + int(rng.random() * min(6 * 3_600_000, max(high - created, 0)))
+
+
+def make_session(rng: random.Random, now: int, plan: DemoPlan, kind: str) -> DemoSession:
     """One session; ``kind`` is active, idle, terminated or uninitialized."""
     timeout = DEFAULT_TIMEOUT_MS
     if kind == "active":
-        last = now - rng.randrange(0, timeout - 60_000)
+        created = now - int(rng.random() * min(6 * 3_600_000, plan.span_ms))
     else:
-        last = now - rng.randrange(timeout + 60_000, max(plan.span_ms, timeout + 120_000))
-    created = last - rng.randrange(0, min(6 * 3_600_000, max(plan.span_ms // 4, 1)))
-    name, version = rng.choice(CLIENTS)
-    protocol = rng.choice(PROTOCOLS)
+        created = now - timeout - 60_000 - int(rng.random() * max(plan.span_ms - timeout, 60_000))
+    return _session(rng, now, created, kind)
+
+
+def _session(rng: random.Random, now: int, created: int, kind: str) -> DemoSession:
     sid = uuid7_simple(created, rng)
+    last = _last_activity(rng, now, created, kind)
     if kind == "uninitialized":
-        return Session(
+        return DemoSession(
             session_id=sid,
             created_at=created,
             last_activity=created,
@@ -121,24 +207,39 @@ def make_session(rng: random.Random, now: int, plan: DemoPlan, kind: str) -> Ses
             server_capabilities=SERVER_CAPS,
             state={},
             metadata={},
+            client_capabilities_json=None,
+            server_capabilities_json=SERVER_CAPS_JSON,
+            state_json="{}",
+            metadata_json="{}",
         )
-    caps = rng.choice(CLIENT_CAPS)
+    client = int(rng.random() * len(CLIENTS))
+    info, caps, caps_json, head = _STATE_HEADS[client][int(rng.random() * len(CLIENT_CAPS))]
+    protocol = PROTOCOLS[int(rng.random() * len(PROTOCOLS))]
+    fingerprint = f"{rng.getrandbits(64):016x}"
     state: dict = {
-        "client_info": {"name": name, "version": version},
+        "client_info": info,
         "client_capabilities": caps,
         "negotiated_version": protocol,
         "mcp_version": protocol,
-        "mcp:tool_fingerprint": f"{rng.getrandbits(64):016x}",
+        "mcp:tool_fingerprint": fingerprint,
     }
+    text = (
+        f'{head},"negotiated_version":"{protocol}","mcp_version":"{protocol}",'
+        f'"mcp:tool_fingerprint":"{fingerprint}"'
+    )
     if rng.random() < 0.4:
-        state["counter"] = rng.randrange(1, 50)
+        counter = 1 + int(rng.random() * 49)
+        state["counter"] = counter
+        text += f',"counter":{counter}'
     if kind == "terminated":
         state["terminated"] = True
         state["terminated_at"] = last
-    metadata = {}
+        text += f',"terminated":true,"terminated_at":{last}'
+    metadata, metadata_json = {}, "{}"
     if rng.random() < 0.5:
-        metadata["__meta__:user_agent"] = f"{name}/{version}"
-    return Session(
+        metadata, metadata_json = _USER_AGENTS[client]
+        metadata = dict(metadata)
+    return DemoSession(
         session_id=sid,
         created_at=created,
         last_activity=last,
@@ -147,50 +248,124 @@ def make_session(rng: random.Random, now: int, plan: DemoPlan, kind: str) -> Ses
         server_capabilities=SERVER_CAPS,
         state=state,
         metadata=metadata,
+        client_capabilities_json=caps_json,
+        server_capabilities_json=SERVER_CAPS_JSON,
+        state_json=text + "}",
+        metadata_json=metadata_json,
     )
 
 
 def make_events(rng: random.Random, session: Session, count: int) -> list[Event]:
+    """``count`` events of one session, in time order between its creation and last activity."""
     if count <= 0:
         return []
-    span = max(session.last_activity - session.created_at, count)
-    stamps = sorted(session.created_at + rng.randrange(0, span + 1) for _ in range(count))
-    out = []
-    total = 100
-    for step, ts in enumerate(stamps, start=1):
-        etype, data = _event_payload(rng, rng.randrange(100), step, total)
-        retry = 3000 if rng.random() < 0.1 else None
-        out.append(Event(session.session_id, 0, ts, etype, data, retry))
+    span = max(session.last_activity - session.created_at, count) + 1
+    created = session.created_at
+    rand = rng.random
+    bits = rng.getrandbits
+    stamps = sorted([created + int(rand() * span) for _ in range(count)])
+    sid = session.session_id
+    out: list[Event] = []
+    append = out.append
+    for step, ts in enumerate(stamps, 1):
+        kind = rand() * 100
+        # _event_text, inlined: this loop makes most of the demo's rows.
+        if kind < 55:
+            progress = step * 10 if step < 10 else 100
+            etype = "notifications/progress"
+            text = (
+                f'{PROGRESS_HEAD}{bits(32):08x}","progress":{progress},'
+                f'"total":100,"message":"{TOOLS[int(rand() * 6)]}: step {step}"}}}}'
+            )
+        elif kind < 90:
+            level = LOG_LEVELS[int(rand() * 7)]
+            etype = "notifications/message"
+            text = (
+                f'{MESSAGE_HEAD}{level}","logger":"{TOOLS[int(rand() * 6)]}","data":'
+                f'{{"message":"{level} from request {bits(24):06x}"}}}}}}'
+            )
+        elif kind < 96:
+            etype = "notifications/resources/updated"
+            text = f'{UPDATED_HEAD}{bits(16):04x}.md"}}}}'
+        else:
+            etype = "notifications/tools/list_changed"
+            text = LIST_CHANGED
+        append(DemoEvent(sid, ts, etype, text, 3000 if rand() < 0.1 else None))
     return out
 
 
-def _kinds(plan: DemoPlan, rng: random.Random) -> list[str]:
+def _ascending(rng: random.Random, n: int, low: int, high: int) -> Iterator[int]:
+    """``n`` uniform random times in [low, high], in ascending order, in constant memory.
+
+    The minimum of k uniforms on [x, 1] is x + (1 - x)(1 - U^(1/k)); the others are
+    uniform above it, so the sorted sample unrolls one order statistic at a time.
+    """
+    x = 0.0
+    width = high - low
+    rand = rng.random
+    for k in range(n, 0, -1):
+        x += (1.0 - x) * (1.0 - rand() ** (1.0 / k))
+        yield low + int(x * width)
+
+
+def _counts(plan: DemoPlan) -> dict[str, int]:
     n = plan.sessions
     idle = round(n * plan.idle_share)
     terminated = round(n * plan.terminated_share)
     uninit = round(n * plan.uninitialized_share)
     active = max(n - idle - terminated - uninit, 0)
-    kinds = ["idle"] * idle + ["terminated"] * terminated + ["uninitialized"] * uninit
-    kinds += ["active"] * active
-    kinds = kinds[:n]
-    rng.shuffle(kinds)
-    return kinds
+    counts = {"idle": idle, "terminated": terminated, "uninitialized": uninit, "active": active}
+    # Never more than n in all (shares that round up together).
+    over = sum(counts.values()) - n
+    for kind in ("uninitialized", "terminated", "idle"):
+        cut = min(over, counts[kind])
+        counts[kind] -= cut
+        over -= cut
+    return counts
 
 
 def generate(plan: DemoPlan, now: int) -> Iterator[tuple[list[Session], list[Event]]]:
     """Batches of (sessions, their events), about ``plan.batch_rows`` rows each.
 
-    Exactly ``sessions * events_per_session`` events in all, spread unevenly over the
-    initialized sessions, as real traffic is.
+    Sessions come in the order a server creates them (ascending ``created_at``, so ascending
+    UUIDv7 ids), each followed by its events in time order, as with real traffic; memory
+    stays flat whatever the size. Exactly ``sessions * events_per_session`` events in all,
+    spread unevenly over the initialized sessions, as real traffic is.
     """
     rng = random.Random(plan.seed if plan.seed is not None else int.from_bytes(os.urandom(8)))
-    kinds = _kinds(plan, rng)
+    counts = _counts(plan)
+    timeout = DEFAULT_TIMEOUT_MS
+    # Active sessions began within the last six hours; the others at least the timeout (and a
+    # minute) ago, anywhere in the span.
+    active_from = now - min(6 * 3_600_000, plan.span_ms)
+    active = ((t, True) for t in _ascending(rng, counts["active"], active_from, now))
+    others_to = now - timeout - 60_000
+    others_from = min(now - plan.span_ms, others_to)
+    n_others = plan.sessions - counts["active"]
+    others = ((t, False) for t in _ascending(rng, n_others, others_from, others_to))
+    # Which of the others is idle, ended or never initialized: drawn without replacement, so
+    # the counts come out exact.
+    left = {k: counts[k] for k in ("idle", "terminated", "uninitialized")}
+    remaining_others = n_others
     remaining = plan.sessions * plan.events_per_session
-    initialized = sum(1 for k in kinds if k != "uninitialized")
+    initialized = plan.sessions - counts["uninitialized"]
     sessions: list[Session] = []
     events: list[Event] = []
-    for kind in kinds:
-        session = make_session(rng, now, plan, kind)
+    rand = rng.random
+    for created, is_active in heapq.merge(active, others):
+        if is_active:
+            kind = "active"
+        else:
+            pick = rand() * remaining_others
+            remaining_others -= 1
+            if pick < left["idle"]:
+                kind = "idle"
+            elif pick < left["idle"] + left["terminated"]:
+                kind = "terminated"
+            else:
+                kind = "uninitialized"
+            left[kind] -= 1
+        session = _session(rng, now, created, kind)
         count = 0
         if kind != "uninitialized" and remaining > 0:
             initialized -= 1
@@ -202,7 +377,8 @@ def generate(plan: DemoPlan, now: int) -> Iterator[tuple[list[Session], list[Eve
                 count = min(remaining, int(rng.expovariate(1 / mean)) if mean else 0)
         remaining -= count
         sessions.append(session)
-        events.extend(make_events(rng, session, count))
+        if count:
+            events.extend(make_events(rng, session, count))
         if len(sessions) + len(events) >= plan.batch_rows:
             yield sessions, events
             sessions, events = [], []
@@ -211,6 +387,5 @@ def generate(plan: DemoPlan, now: int) -> Iterator[tuple[list[Session], list[Eve
 
 
 def live_event(rng: random.Random, session_id: str, now: int, step: int) -> Event:
-    etype, data = _event_payload(rng, rng.randrange(100), step % 10 + 1, 100)
-    retry = 3000 if rng.random() < 0.1 else None
-    return Event(session_id, 0, now, etype, data, retry)
+    etype, text = _event_text(rng, int(rng.random() * 100), step % 10 + 1, 100)
+    return DemoEvent(session_id, now, etype, text, 3000 if rng.random() < 0.1 else None)

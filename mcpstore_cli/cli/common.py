@@ -3,20 +3,22 @@ turns library errors into one sentence on stderr and a documented exit status.""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from mcpstore_cli.env import Environment
 from mcpstore_cli.errors import McpStoreError, UsageError
 from mcpstore_cli.exitcodes import ExitStatus
-from mcpstore_cli.urls import StoreURL, mask_url, resolve_store_url
+
+if TYPE_CHECKING:
+    from mcpstore_cli.urls import StoreURL
+
+# Start-up stays light: asyncio, traceback and the URL parser load when a command runs.
 
 T = TypeVar("T")
 _URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
@@ -127,6 +129,8 @@ class Command:
     @property
     def url(self) -> StoreURL:
         if self._url is None:
+            from mcpstore_cli.urls import resolve_store_url
+
             self._url = resolve_store_url(self.url_option, self.backend_option, self.env.environ)
         return self._url
 
@@ -154,6 +158,8 @@ class Command:
         secret = self._url.password if self._url is not None else None
         if secret:
             text = text.replace(secret, "***")
+        from mcpstore_cli.urls import mask_url
+
         return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
 
     def error(self, message: str) -> None:
@@ -173,6 +179,8 @@ class Command:
     # -- running -------------------------------------------------------------------------
     def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run async work; library errors become a message and an exit status."""
+        import asyncio
+
         try:
             return asyncio.run(_call(work))
         except McpStoreError as exc:
@@ -203,6 +211,8 @@ class Command:
             raise typer.Exit(int(exc.exit_status)) from None
 
     def _traceback(self) -> None:
+        import traceback
+
         self.env.stderr.write(self._scrub(traceback.format_exc()))
 
     def exit(self, status: ExitStatus) -> None:

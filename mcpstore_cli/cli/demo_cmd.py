@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -105,6 +103,8 @@ def demo(
     show_bar = bool(cmd.env.stderr_isatty) and not quiet
 
     async def batches(advance: Any) -> AsyncIterator[Any]:
+        import asyncio  # loaded when the command runs, not at start-up
+
         for batch in generate(plan, now_ms()):
             yield batch
             await asyncio.sleep(0)
@@ -162,6 +162,9 @@ async def _live(
     cmd: Command, store: Any, rate: float, limit_ms: int | None, seed: int | None
 ) -> int:
     """Append events to active sessions at ``rate`` per second until stopped."""
+    import asyncio
+    import random
+
     from mcpstore_cli.demo import DemoPlan, live_event, make_session
     from mcpstore_cli.records import CorruptRow, SessionFilter
     from mcpstore_cli.timeutil import now_ms

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,8 +19,10 @@ from mcpstore_cli.cli.common import (
 )
 from mcpstore_cli.durations import parse_duration
 from mcpstore_cli.errors import SessionNotFoundError, UsageError
-from mcpstore_cli.records import CorruptRow, Cursor, SessionFilter, validate_session_id
 from mcpstore_cli.timeutil import now_ms, parse_point_in_time
+
+if TYPE_CHECKING:
+    from mcpstore_cli.records import Cursor, SessionFilter
 
 
 def register(app: typer.Typer) -> None:
@@ -93,6 +95,8 @@ def list_sessions(
     debug: DebugOpt = False,
 ) -> None:
     """List sessions, newest activity first, a page at a time (keyset pagination)."""
+    from mcpstore_cli.records import CorruptRow, Cursor, SessionFilter
+
     cmd = _common(
         ctx,
         url_option=url,
@@ -185,6 +189,8 @@ def show(
     debug: DebugOpt = False,
 ) -> None:
     """One session: capabilities, state, metadata, event count and its last events."""
+    from mcpstore_cli.records import CorruptRow, validate_session_id
+
     cmd = _common(
         ctx,
         url_option=url,

@@ -1,0 +1,181 @@
+# bash completion for mcpstore. Generated from the CLI; do not edit by hand.
+# Regenerate: python -m mcpstore_cli.cli.completion --write completions/
+# Install: source this file, or copy it to
+# ~/.local/share/bash-completion/completions/mcpstore
+
+# Sets, for the command path in $1: _mcpstore_subs (subcommands), _mcpstore_opts
+# (all options), _mcpstore_vopts (options that take a value) and _mcpstore_args (how
+# each positional argument completes: none, choice:N, file, dir or path; a trailing *
+# repeats the last).
+__mcpstore_spec() {
+    case "$1" in
+        "")
+            _mcpstore_subs="completion demo expire list setup show stats"
+            _mcpstore_opts="--help -h --version"
+            _mcpstore_vopts=""
+            _mcpstore_args=""
+            ;;
+        "completion")
+            _mcpstore_subs=""
+            _mcpstore_opts="--help -h"
+            _mcpstore_vopts=""
+            _mcpstore_args="choice:0"
+            ;;
+        "demo")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --live --quiet -q --rate --seed --sessions -s --terminated-share --url"
+            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --rate --seed --sessions -s --terminated-share --url"
+            _mcpstore_args=""
+            ;;
+        "expire")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --max-events-per-session --quiet -q --rate --segment --segments --terminated --terminated-grace --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url"
+            _mcpstore_args=""
+            ;;
+        "list")
+            _mcpstore_subs=""
+            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --help -h --idle-over --initialized --not-initialized --limit -n --quiet -q --segments --terminated --not-terminated --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url"
+            _mcpstore_args=""
+            ;;
+        "setup")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --notify --pitr --quiet -q --stream --no-stream --tag --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --tag --url"
+            _mcpstore_args=""
+            ;;
+        "show")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --quiet -q --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --timeout --url"
+            _mcpstore_args="none"
+            ;;
+        "stats")
+            _mcpstore_subs=""
+            _mcpstore_opts="--approximate --backend --connect-timeout --debug --format -f --help -h --quiet -q --segments --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --segments --timeout --url"
+            _mcpstore_args=""
+            ;;
+        *)
+            _mcpstore_subs="" _mcpstore_opts="" _mcpstore_vopts="" _mcpstore_args=""
+            ;;
+    esac
+}
+
+# Sets _mcpstore_kind (choice, file, dir, path or none) and _mcpstore_choices for
+# the value of option $2 of the command path $1.
+__mcpstore_value() {
+    _mcpstore_choices=""
+    case "$1|$2" in
+        "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "expire|--format"|"expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "list|--format"|"list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "setup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "setup|--format"|"setup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "show|--format"|"show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        *) _mcpstore_kind=none ;;
+    esac
+}
+
+# The choices of positional argument kinds choice:N.
+__mcpstore_choice_set() {
+    case "$1" in
+        0) _mcpstore_choices="bash zsh fish" ;;
+        *) _mcpstore_choices="" ;;
+    esac
+}
+
+__mcpstore_complete_kind() {
+    # $1: kind, $2: the word being completed
+    case "$1" in
+        choice)
+            COMPREPLY=($(compgen -W "$_mcpstore_choices" -- "$2"))
+            ;;
+        file | path)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -f -- "$2"))
+            ;;
+        dir)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -d -- "$2"))
+            ;;
+        *)
+            COMPREPLY=()
+            ;;
+    esac
+}
+
+_mcpstore() {
+    local cur="${COMP_WORDS[COMP_CWORD]}"
+    local _mcpstore_subs _mcpstore_opts _mcpstore_vopts _mcpstore_args
+    local _mcpstore_kind _mcpstore_choices
+    local path="" word pending="" positional=0 i=1 only_args=""
+    __mcpstore_spec ""
+    # Walk the words before the cursor: find the subcommand path, skip option values.
+    while ((i < COMP_CWORD)); do
+        word="${COMP_WORDS[i]}"
+        ((i++))
+        if [[ -n $pending ]]; then
+            [[ $word == "=" ]] || pending=""
+            continue
+        fi
+        if [[ -z $only_args && $word == "--" ]]; then
+            only_args=1
+        elif [[ -z $only_args && $word == -* ]]; then
+            if [[ $word != *=* && " $_mcpstore_vopts " == *" $word "* ]]; then
+                pending="$word"
+            fi
+        elif [[ $positional == 0 && " $_mcpstore_subs " == *" $word "* ]]; then
+            path="${path:+$path }$word"
+            __mcpstore_spec "$path"
+        else
+            ((positional++))
+        fi
+    done
+    # --option=value split by COMP_WORDBREAKS: the words are --option, = and value.
+    if [[ $cur == "=" && -n $pending ]]; then
+        cur=""
+    elif [[ -z $pending && $COMP_CWORD -ge 3 &&
+        "${COMP_WORDS[COMP_CWORD-1]}" == "=" ]]; then
+        word="${COMP_WORDS[COMP_CWORD-2]}"
+        [[ " $_mcpstore_vopts " == *" $word "* ]] && pending="$word"
+    fi
+    if [[ -n $pending ]]; then
+        __mcpstore_value "$path" "$pending"
+        __mcpstore_complete_kind "$_mcpstore_kind" "$cur"
+        return 0
+    fi
+    if [[ -z $only_args && $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$_mcpstore_opts" -- "$cur"))
+        return 0
+    fi
+    if [[ $positional == 0 && -n $_mcpstore_subs ]]; then
+        COMPREPLY=($(compgen -W "$_mcpstore_subs" -- "$cur"))
+        return 0
+    fi
+    local -a kinds=($_mcpstore_args)
+    local kind="${kinds[positional]}"
+    if [[ -z $kind && ${#kinds[@]} -gt 0 && ${kinds[${#kinds[@]}-1]} == *"*" ]]; then
+        kind="${kinds[${#kinds[@]}-1]}"
+    fi
+    kind="${kind%"*"}"
+    if [[ $kind == choice:* ]]; then
+        __mcpstore_choice_set "${kind#choice:}"
+        kind=choice
+    fi
+    if [[ -z $kind && ${#kinds[@]} -eq 0 && -z $only_args ]]; then
+        # Nothing positional to complete: offer the options.
+        COMPREPLY=($(compgen -W "$_mcpstore_opts" -- "$cur"))
+        return 0
+    fi
+    __mcpstore_complete_kind "$kind" "$cur"
+    return 0
+}
+
+complete -F _mcpstore mcpstore

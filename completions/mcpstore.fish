@@ -1,0 +1,175 @@
+# fish completion for mcpstore. Generated from the CLI; do not edit by hand.
+# Regenerate: python -m mcpstore_cli.cli.completion --write completions/
+# Install: copy to ~/.config/fish/completions/mcpstore.fish
+
+# Subcommands and value-taking options of the command path in $argv.
+function __mcpstore_subcommands
+    switch "$argv"
+        case ''
+            echo completion demo expire list setup show stats
+    end
+end
+
+function __mcpstore_value_options
+    switch "$argv"
+        case 'demo'
+            echo --backend --connect-timeout --duration --events-per-session -e --idle-share --rate --seed --sessions -s --terminated-share --url
+        case 'expire'
+            echo --backend --batch-size --connect-timeout --format -f --idle --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
+        case 'list'
+            echo --backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url
+        case 'setup'
+            echo --backend --connect-timeout --format -f --tag --url
+        case 'show'
+            echo --backend --connect-timeout --events -e --format -f --timeout --url
+        case 'stats'
+            echo --backend --connect-timeout --format -f --segments --timeout --url
+    end
+end
+
+# The subcommand path of the command line so far (option values skipped).
+function __mcpstore_path
+    set -l tokens (commandline -opc)
+    set -l path
+    set -l skip 0
+    for tok in $tokens[2..-1]
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $tok
+            case '-*'
+                if not string match -q -- '*=*' $tok
+                    and contains -- $tok \
+                        (string split " " -- (__mcpstore_value_options "$path"))
+                    set skip 1
+                end
+            case '*'
+                if contains -- $tok \
+                        (string split " " -- (__mcpstore_subcommands "$path"))
+                    set -a path $tok
+                else
+                    break
+                end
+        end
+    end
+    echo "$path"
+end
+
+function __mcpstore_at
+    set -l here (__mcpstore_path)
+    test "$here" = "$argv"
+end
+
+complete -c mcpstore -f
+
+# mcpstore
+complete -c mcpstore -n '__mcpstore_at' -a 'completion' -d 'Print the shell completion script (static: TAB never starts Python).'
+complete -c mcpstore -n '__mcpstore_at' -a 'demo' -d 'Fill a store with realistic sessions and events (creating the store if needed).'
+complete -c mcpstore -n '__mcpstore_at' -a 'expire' -d 'Remove idle (and ended) sessions with their events, trim, drop orphaned events.'
+complete -c mcpstore -n '__mcpstore_at' -a 'list' -d 'List sessions, newest activity first, a page at a time (keyset pagination).'
+complete -c mcpstore -n '__mcpstore_at' -a 'setup' -d 'Create the store\'s tables and indexes, idempotently, in the servers\' exact la...'
+complete -c mcpstore -n '__mcpstore_at' -a 'show' -d 'One session: capabilities, state, metadata, event count and its last events.'
+complete -c mcpstore -n '__mcpstore_at' -a 'stats' -d 'Counts, events per session, age histograms, storage size and backend facts.'
+complete -c mcpstore -n '__mcpstore_at' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at' -l version -d 'Print the version and exit.'
+
+# mcpstore completion
+complete -c mcpstore -n '__mcpstore_at completion' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at completion' -a 'bash zsh fish' -d 'The shell: bash, zsh or fish.'
+
+# mcpstore demo
+complete -c mcpstore -n '__mcpstore_at demo' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at demo' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at demo' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at demo' -l duration -x -d 'With --live: stop after this long (default: Ctrl-C).'
+complete -c mcpstore -n '__mcpstore_at demo' -l events-per-session -s e -x -d 'Mean events per session (exact total).'
+complete -c mcpstore -n '__mcpstore_at demo' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at demo' -l idle-share -x -d 'Share of sessions idle past 30m.'
+complete -c mcpstore -n '__mcpstore_at demo' -l live -d 'Then keep adding events like a running server.'
+complete -c mcpstore -n '__mcpstore_at demo' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at demo' -l rate -x -d 'With --live: events per second.'
+complete -c mcpstore -n '__mcpstore_at demo' -l seed -x -d 'Make the data reproducible.'
+complete -c mcpstore -n '__mcpstore_at demo' -l sessions -s s -x -d 'Sessions to create.'
+complete -c mcpstore -n '__mcpstore_at demo' -l terminated-share -x -d 'Share of sessions the client ended.'
+complete -c mcpstore -n '__mcpstore_at demo' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore expire
+complete -c mcpstore -n '__mcpstore_at expire' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at expire' -l batch-size -x -d 'Sessions per transaction (bounded transactions).'
+complete -c mcpstore -n '__mcpstore_at expire' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at expire' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at expire' -l dry-run -d 'Count what would go and show a sample; change nothing.'
+complete -c mcpstore -n '__mcpstore_at expire' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at expire' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at expire' -l idle -x -d 'Remove sessions idle longer than this (the server\'s default timeout is 30m).'
+complete -c mcpstore -n '__mcpstore_at expire' -l max-events-per-session -x -d 'Trim every session to its newest N events.'
+complete -c mcpstore -n '__mcpstore_at expire' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at expire' -l rate -x -d 'At most this many rows deleted per second (caps DynamoDB write units).'
+complete -c mcpstore -n '__mcpstore_at expire' -l segment -x -d 'DynamoDB: do scan segment I of N (0-based), so N hosts share one pass.'
+complete -c mcpstore -n '__mcpstore_at expire' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at expire' -l terminated -d 'Also remove sessions the client ended.'
+complete -c mcpstore -n '__mcpstore_at expire' -l terminated-grace -x -d 'With --terminated: only those ended longer ago than this.'
+complete -c mcpstore -n '__mcpstore_at expire' -l time-budget -x -d 'Stop cleanly after this long; exit 5 and say what is left.'
+complete -c mcpstore -n '__mcpstore_at expire' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore list
+complete -c mcpstore -n '__mcpstore_at list' -l active -d 'Only sessions active within --timeout, not ended.'
+complete -c mcpstore -n '__mcpstore_at list' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at list' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at list' -l created-after -x -d 'Created after: 2026-11-21, an ISO time, Unix ms, or a duration ago (2h).'
+complete -c mcpstore -n '__mcpstore_at list' -l created-before -x -d 'Created before (same forms).'
+complete -c mcpstore -n '__mcpstore_at list' -l cursor -x -d 'Continue after this position (printed by the last page).'
+complete -c mcpstore -n '__mcpstore_at list' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at list' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at list' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at list' -l idle-over -x -d 'Only sessions idle longer than this (e.g.'
+complete -c mcpstore -n '__mcpstore_at list' -l initialized -d 'Only (not) initialized sessions.'
+complete -c mcpstore -n '__mcpstore_at list' -l not-initialized -d 'Only (not) initialized sessions.'
+complete -c mcpstore -n '__mcpstore_at list' -l limit -s n -x -d 'Sessions per page; 0 lists all (streamed).'
+complete -c mcpstore -n '__mcpstore_at list' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at list' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at list' -l terminated -d 'Only sessions the client ended / not.'
+complete -c mcpstore -n '__mcpstore_at list' -l not-terminated -d 'Only sessions the client ended / not.'
+complete -c mcpstore -n '__mcpstore_at list' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
+complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore setup
+complete -c mcpstore -n '__mcpstore_at setup' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at setup' -l check -d 'Compare the live store with the layout; exit 3 naming each difference.'
+complete -c mcpstore -n '__mcpstore_at setup' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at setup' -l create-database -d 'PostgreSQL: create the database if missing.'
+complete -c mcpstore -n '__mcpstore_at setup' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at setup' -l dry-run -d 'Print the DDL / API calls instead of running them.'
+complete -c mcpstore -n '__mcpstore_at setup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at setup' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at setup' -l notify -d 'PostgreSQL: install the trigger tail-events listens to.'
+complete -c mcpstore -n '__mcpstore_at setup' -l pitr -d 'DynamoDB: enable point-in-time recovery.'
+complete -c mcpstore -n '__mcpstore_at setup' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at setup' -l stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'
+complete -c mcpstore -n '__mcpstore_at setup' -l no-stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'
+complete -c mcpstore -n '__mcpstore_at setup' -l tag -x -d 'DynamoDB: KEY=VALUE tag on both tables (repeatable).'
+complete -c mcpstore -n '__mcpstore_at setup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore show
+complete -c mcpstore -n '__mcpstore_at show' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at show' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at show' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at show' -l events -s e -x -d 'How many of the last events to show.'
+complete -c mcpstore -n '__mcpstore_at show' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at show' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at show' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at show' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
+complete -c mcpstore -n '__mcpstore_at show' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore stats
+complete -c mcpstore -n '__mcpstore_at stats' -l approximate -d 'DynamoDB: use the tables\' item counts, no scan.'
+complete -c mcpstore -n '__mcpstore_at stats' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at stats' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at stats' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at stats' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at stats' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at stats' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at stats' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at stats' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
+complete -c mcpstore -n '__mcpstore_at stats' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
