@@ -15,7 +15,7 @@ import click
 import typer
 
 from mcpstore_cli import __version__
-from mcpstore_cli.cli import demo_cmd, inspect_cmds, setup_cmd
+from mcpstore_cli.cli import completion, demo_cmd, inspect_cmds, setup_cmd
 from mcpstore_cli.env import Environment
 from mcpstore_cli.exitcodes import ExitStatus
 
@@ -58,6 +58,7 @@ def _root(
 setup_cmd.register(app)
 inspect_cmds.register(app)
 demo_cmd.register(app)
+completion.register(app)
 
 
 def get_command() -> click.Command:
