@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 
-import click
 import typer
 
 from mcpstore_cli import __version__
-from mcpstore_cli.cli import completion, demo_cmd, inspect_cmds, setup_cmd
+from mcpstore_cli.cli import clickcompat as click_exc
+from mcpstore_cli.cli import completion, demo_cmd, expire_cmd, inspect_cmds, setup_cmd
 from mcpstore_cli.env import Environment
 from mcpstore_cli.exitcodes import ExitStatus
 
@@ -58,10 +58,11 @@ def _root(
 setup_cmd.register(app)
 inspect_cmds.register(app)
 demo_cmd.register(app)
+expire_cmd.register(app)
 completion.register(app)
 
 
-def get_command() -> click.Command:
+def get_command() -> click_exc.Command:
     return typer.main.get_command(app)
 
 
@@ -73,18 +74,21 @@ def main(args: Sequence[str] | None = None, env: Environment | None = None) -> i
     with redirect_stdout(env.stdout), redirect_stderr(env.stderr):
         try:
             result = command.main(args=argv, prog_name="mcpstore", standalone_mode=False, obj=env)
-        except click.exceptions.Exit as exc:
+        except click_exc.Exit as exc:
             return int(exc.exit_code)
-        except click.UsageError as exc:
+        except click_exc.NoArgsIsHelpError as exc:
+            env.stdout.write(exc.format_message() + "\n")
+            return int(ExitStatus.OK)
+        except click_exc.UsageError as exc:
             hint = ""
             if exc.ctx is not None:
                 hint = f" (see {exc.ctx.command_path} --help)"
             env.stderr.write(f"mcpstore: {exc.format_message()}{hint}\n")
             return int(ExitStatus.USAGE)
-        except (click.Abort, KeyboardInterrupt):
+        except (click_exc.Abort, KeyboardInterrupt):
             env.stderr.write("\nmcpstore: interrupted.\n")
             return int(ExitStatus.INTERRUPTED)
-        except click.ClickException as exc:
+        except click_exc.ClickException as exc:
             env.stderr.write(f"mcpstore: {exc.format_message()}\n")
             return int(exc.exit_code)
     return int(result) if isinstance(result, int) else 0
