@@ -267,5 +267,5 @@ def test_missing_operations_say_not_supported() -> None:
 
     store = open_store(parse_store_url("sqlite:///unused.db"))
     assert isinstance(store, Store)
-    with pytest.raises(NotSupportedError, match="not supported by the sqlite backend yet"):
-        asyncio.run(store.expire())
+    with pytest.raises(NotSupportedError, match="clear is not supported by the sqlite backend yet"):
+        asyncio.run(store.clear())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -147,10 +148,9 @@ def list_sessions(
         last: Cursor | None = None
         more = False
         page = limit if limit else None
-        async with store:
-            async for item in store.iter_sessions(
-                flt, limit=None if page is None else page + 1, cursor=position
-            ):
+        rows = store.iter_sessions(flt, limit=None if page is None else page + 1, cursor=position)
+        async with store, contextlib.aclosing(rows):
+            async for item in rows:
                 if page is not None and shown + skipped >= page:
                     more = True
                     break
