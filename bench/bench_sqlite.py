@@ -270,6 +270,12 @@ def main() -> int:
             cursor_arg,
         ],
     }
+    # What any such command pays before its own work: the interpreter and the imports.
+    commands["floor: python imports only"] = [
+        sys.executable,
+        "-c",
+        "import typer, typer._adapters, sqlalchemy.ext.asyncio, aiosqlite, asyncio",
+    ]
     cli_times: dict[str, list[float]] = {name: [] for name in commands}
     for argv in commands.values():
         subprocess.run(argv, capture_output=True, env=env, check=True)  # warm up, writes .pyc
@@ -279,7 +285,8 @@ def main() -> int:
             proc = subprocess.run(argv, capture_output=True, text=True, env=env)
             cli_times[name].append(time.perf_counter() - started)
             assert proc.returncode == 0, proc.stderr
-            assert len(proc.stdout.splitlines()) == 50, proc.stdout[:500]
+            if name.startswith("mcpstore"):
+                assert len(proc.stdout.splitlines()) == 50, proc.stdout[:500]
 
     # -- report ---------------------------------------------------------------------------
     med = statistics.median
@@ -293,11 +300,17 @@ def main() -> int:
         f"       process wall {meta['process_wall_s']} s, CPU user {meta['cpu_user_s']} s + "
         f"sys {meta['cpu_sys_s']} s, load average then {meta['load_average']:.2f}"
     )
-    print(f"load average now: {os.getloadavg()[0]:.2f}; sqlite3 shell {sqlite3.sqlite_version}")
+    load = os.getloadavg()[0]
+    print(f"load average now: {load:.2f} on {os.cpu_count()} CPUs; sqlite {sqlite3.sqlite_version}")
+    if load > 1.0:
+        print("note: the machine is busy; wall times include waiting for a CPU")
     table: list[Row] = []
     if rows_per_s:
+        table.append(Row("demo load", rows_per_s, None, "rows/s", ">= 100,000", rows_per_s >= 1e5))
+        cpu = meta["cpu_user_s"] + meta["cpu_sys_s"]
+        rows = meta["sessions"] + meta["events"]
         table.append(
-            Row("demo load (rows/s)", rows_per_s, None, "rows/s", ">= 100,000", rows_per_s >= 1e5)
+            Row("demo load per CPU second (user+sys)", rows / cpu, None, "rows/s", "", None)
         )
     for i, name in enumerate(names):
         ours = med(lib_pages[i])
@@ -313,6 +326,9 @@ def main() -> int:
             )
         )
     for name, values in cli_times.items():
+        if name.startswith("floor"):
+            table.append(Row(name, med(values), None, "s", "", None))
+            continue
         table.append(
             Row(f"{name} (whole command)", med(values), None, "s", "< 0.5 s", med(values) < 0.5)
         )
@@ -332,7 +348,7 @@ def main() -> int:
         base = f"{row.base:>11.3f}" if row.base is not None else f"{'':>11}"
         ratio = f"{row.ours / row.base:>6.2f}x" if row.base else f"{'':>7}"
         ours = f"{row.ours:>11,.0f}" if row.unit == "rows/s" else f"{row.ours:>11.3f}"
-        verdict = "ok" if row.ok else "MISSED"
+        verdict = {True: "ok", False: "MISSED", None: ""}[row.ok]
         print(
             f"{row.what + ' (' + row.unit + ')':<48} {ours} {base} {ratio}  {row.target} {verdict}"
         )
