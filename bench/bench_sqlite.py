@@ -160,14 +160,18 @@ def plan_ok(plan: list[str], sql: str) -> bool:
 
 
 # -- in-process timings ---------------------------------------------------------------------
-async def library_times(db: Path, runs: int, cursors: list[Any]) -> dict[str, Any]:
+async def library_times(
+    db: Path, runs: int, cursors: list[Any], page_sql: list[str]
+) -> dict[str, Any]:
+    import sqlite3
+
     from mcpstore_cli.records import SessionFilter
     from mcpstore_cli.store import StoreOptions, open_store
     from mcpstore_cli.timeutil import now_ms
     from mcpstore_cli.urls import parse_store_url
 
     store = open_store(parse_store_url(f"sqlite:///{db}"), StoreOptions(read_only=True))
-    out: dict[str, Any] = {"pages": {}}
+    out: dict[str, Any] = {"pages": {}, "driver": {}, "plain": {}}
     async with store:
         flt = SessionFilter(now_ms=now_ms(), timeout_ms=TIMEOUT_MS)
 
@@ -183,6 +187,25 @@ async def library_times(db: Path, runs: int, cursors: list[Any]) -> dict[str, An
                 times.append(time.perf_counter() - started)
             assert len(rows) == 51, len(rows)
             out["pages"][i] = times
+            # Where the time goes: the same statement through SQLAlchemy and aiosqlite without
+            # decoding rows, and through Python's sqlite3 module alone.
+            stmt = store.list_statement(flt, limit=51, cursor=cursor)
+            times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                async with store.connect() as conn:
+                    fetched = (await conn.execute(stmt)).fetchall()
+                times.append(time.perf_counter() - started)
+            assert len(fetched) == 51
+            out["driver"][i] = times
+            plain = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            times = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                fetched = plain.execute(page_sql[i]).fetchall()
+                times.append(time.perf_counter() - started)
+            plain.close()
+            out["plain"][i] = times
         stats_times = []
         for _ in range(max(3, runs // 10)):
             started = time.perf_counter()
@@ -239,6 +262,8 @@ def main() -> int:
     shell_single: list[list[float]] = [[] for _ in cursors]
     shell_union: list[list[float]] = [[] for _ in cursors]
     lib_pages: list[list[float]] = [[] for _ in cursors]
+    lib_driver: list[list[float]] = [[] for _ in cursors]
+    lib_plain: list[list[float]] = [[] for _ in cursors]
     shell_stats: list[float] = []
     lib_stats: list[float] = []
     unions = [" UNION ALL ".join([f"SELECT * FROM ({sql})"] * UNION_COPIES) for sql in page_sql]
@@ -248,9 +273,11 @@ def main() -> int:
         for i in range(len(cursors)):
             shell_single[i] += warm[1 + i]
             shell_union[i] += [t / UNION_COPIES for t in warm[1 + len(cursors) + i]]
-        lib = asyncio.run(library_times(db, per_round, cursors))
+        lib = asyncio.run(library_times(db, per_round, cursors, page_sql))
         for i in range(len(cursors)):
             lib_pages[i] += lib["pages"][i]
+            lib_driver[i] += lib["driver"][i]
+            lib_plain[i] += lib["plain"][i]
         lib_stats += lib["stats"]
         st = shell_times(db, stats_sql, 2)
         shell_stats += [a + b for a, b in zip(st[0], st[1], strict=True)]
@@ -357,6 +384,16 @@ def main() -> int:
     for i, name in enumerate(names):
         single = shell_single[i]
         print(f"  {name}: {med(single) * 1000:.1f} (mean {statistics.fmean(single) * 1000:.2f})")
+    print()
+    print("where a page's time goes in the process (median ms):")
+    print(f"  {'page':<36} {'iter_sessions':>13} {'no decoding':>12} {'sqlite3 only':>13}")
+    for i, name in enumerate(names):
+        print(
+            f"  {name:<36} {med(lib_pages[i]) * 1000:>13.3f} {med(lib_driver[i]) * 1000:>12.3f} "
+            f"{med(lib_plain[i]) * 1000:>13.3f}"
+        )
+    print("  (no decoding: SQLAlchemy + aiosqlite, rows fetched, not decoded;")
+    print("   sqlite3 only: the same SQL text through Python's sqlite3 module)")
     counted = lib["stats_counts"]
     print(f"library stats result: {counted[0]:,} sessions, {counted[1]:,} events")
     print()
