@@ -249,6 +249,10 @@ class _Target:
                 kept.append((key, value))
         if not any(k.lower() == "application_name" for k, _ in kept):
             server_settings.setdefault("application_name", "mcpstore")
+        # Statements are prepared (asyncpg): plan each execution for its own values, as psql's
+        # literal SQL is, rather than a generic plan that cannot see LIMIT 51 or the cursor.
+        if not any(k.lower() == "plan_cache_mode" for k, _ in kept):
+            server_settings.setdefault("plan_cache_mode", "force_custom_plan")
         self.server_settings = server_settings
         query_text = urlencode(kept)
         self.dsn = f"postgresql://{parts.netloc}{parts.path}" + (f"?{query_text}" if kept else "")
