@@ -121,6 +121,11 @@ class SqlStore(Store, abc.ABC):
         """state.terminated_at as an integer, or NULL when absent or not a number."""
         raise NotImplementedError
 
+    def _physical_order(self) -> sa.ColumnElement[Any] | None:
+        """A column in storage order, for batch work that should walk the table; None to
+        walk oldest activity first instead."""
+        return None
+
     def expire_lock(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Held for a whole expire run so that a second one exits instead of competing."""
         raise NotImplementedError

@@ -35,25 +35,44 @@ def expired_clause(store: SqlStore, opts: ExpireOptions, *, idle: bool, ended: b
 
 
 async def _session_batch(
-    store: SqlStore, opts: ExpireOptions, limit: int, *, idle: bool, ended: bool
-) -> tuple[int, int, int, int]:
-    """One transaction: returns (selected, sessions deleted, events deleted, skipped)."""
+    store: SqlStore,
+    opts: ExpireOptions,
+    limit: int,
+    *,
+    idle: bool,
+    ended: bool,
+    after: int | None = None,
+) -> tuple[int, int, int, int, int | None]:
+    """One transaction: (selected, sessions deleted, events deleted, skipped, position).
+
+    With a physical scan key (SQLite's rowid) idle sessions are taken in table order, one
+    pass with ``after`` as the keyset position: each batch is then a contiguous slice of both
+    tables, as a single DELETE's scan would be. Otherwise oldest activity first.
+    """
     s, e = store.sessions.c, store.events.c
     where = expired_clause(store, opts, idle=idle, ended=ended)
+    scan_key = store._physical_order() if idle else None
     if not idle:
         # Ended sessions that are not idle are recent: the index range keeps this cheap.
         where = sa.and_(s.last_activity >= opts.idle_cutoff, where)
-    pick = (
-        sa.select(s.session_id)
-        .where(where)
-        .order_by(s.last_activity)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    if scan_key is not None:
+        if after is not None:
+            where = sa.and_(scan_key > after, where)
+        pick = sa.select(s.session_id, scan_key).where(where).order_by(scan_key).limit(limit)
+    else:
+        pick = (
+            sa.select(s.session_id, sa.null())
+            .where(where)
+            .order_by(s.last_activity)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
     async with store.connect(write=True) as conn:
-        ids = [row[0] for row in await conn.execute(pick)]
-        if not ids:
-            return 0, 0, 0, 0
+        rows = (await conn.execute(pick)).all()
+        if not rows:
+            return 0, 0, 0, 0, after
+        ids = [row[0] for row in rows]
+        position = rows[-1][1]
         per_session = dict(
             (
                 await conn.execute(
@@ -70,7 +89,7 @@ async def _session_batch(
         )
         gone = [row[0] for row in deleted]
         events = sum(int(per_session.get(sid, 0)) for sid in gone)
-        return len(ids), len(gone), events, len(ids) - len(gone)
+        return len(ids), len(gone), events, len(ids) - len(gone), position
 
 
 async def _trim_batch(store: SqlStore, keep: int, after: str, limit: int) -> tuple[int, str | None]:
@@ -195,9 +214,10 @@ async def expire(
 
         phases = [(True, False)] + ([(False, True)] if opts.terminated else [])
         for idle, ended in phases:
+            position: int | None = None
             while not pacer.out_of_time():
-                selected, gone, events, skipped = await _session_batch(
-                    store, opts, limit, idle=idle, ended=ended
+                selected, gone, events, skipped, position = await _session_batch(
+                    store, opts, limit, idle=idle, ended=ended, after=position
                 )
                 result.sessions += gone
                 result.events += events

@@ -149,6 +149,9 @@ class SqliteStore(SqlStore):
         is_number = sa.func.json_type(state, "$.terminated_at").in_(["integer", "real"])
         return sa.case((sa.func.json_valid(state) == 1, sa.case((is_number, value))), else_=None)
 
+    def _physical_order(self) -> sa.ColumnElement[Any] | None:
+        return sa.literal_column("sessions.rowid")
+
     @contextlib.asynccontextmanager
     async def expire_lock(self) -> AsyncIterator[None]:
         from mcpstore_cli.expire import file_lock
