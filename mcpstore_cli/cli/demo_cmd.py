@@ -102,7 +102,7 @@ def demo(
     total_rows = sessions + sessions * events_per_session
     show_bar = bool(cmd.env.stderr_isatty) and not quiet
 
-    async def batches(advance: Any) -> AsyncIterator[Any]:
+    async def batches() -> AsyncIterator[Any]:
         import asyncio  # loaded when the command runs, not at start-up
 
         for batch in generate(plan, now_ms()):
@@ -135,20 +135,17 @@ def demo(
                 ) as bar:
                     task = bar.add_task("writing rows", total=total_rows)
                     written = await store.write_demo(
-                        batches(None), progress=lambda n: bar.advance(task, n)
+                        batches(), progress=lambda n: bar.advance(task, n)
                     )
             else:
-                written = await store.write_demo(batches(None))
+                written = await store.write_demo(batches())
             elapsed = time.perf_counter() - started
             events_live = 0
             if live:
                 events_live = await _live(cmd, store, rate, live_ms, seed)
             return written[0], written[1], elapsed, events_live
 
-    try:
-        n_sessions, n_events, elapsed, live_events = cmd.run(work)
-    except typer.Exit as exc:
-        raise exc
+    n_sessions, n_events, elapsed, live_events = cmd.run(work)
     rows = n_sessions + n_events
     cmd.info(
         f"demo: wrote {n_sessions:,} sessions and {n_events:,} events to "
