@@ -570,3 +570,20 @@ def test_unix_socket_through_the_host_parameter(
     result = run_cli(["stats", "--format", "json", "--url", url])
     assert result.exit_code == 0, result
     assert result.json()["backend_facts"]["database"] == postgres_store.name
+
+
+def test_create_database_without_the_privilege(pg_server: PgServer) -> None:
+    role = f"nocreate_{uuid.uuid4().hex[:6]}"
+    pg_server.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    name = f"t_denied_{uuid.uuid4().hex[:6]}"
+    try:
+        url = pg_server.url(name, user=role)
+        result = run_cli(["setup", "--create-database", "--url", url])
+        assert result.exit_code == 1, result
+        assert f"User {role} may not create database {name}" in result.stderr
+        assert "Traceback" not in result.stderr
+        exists = pg_server.execute(f"SELECT count(*) FROM pg_database WHERE datname = '{name}'")
+        assert exists[0][0][0] == 0
+    finally:
+        pg_server.drop_database(name)
+        pg_server.execute(f"DROP ROLE {role}")

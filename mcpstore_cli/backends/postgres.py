@@ -463,6 +463,19 @@ class PostgresStore(SqlStore):
         name = self.target.database
         if not name:
             raise UsageError(f"{self.url.masked()} names no database to create.")
+        # If the database answers, it exists: no need to reach the maintenance database
+        # (which a user may not be allowed to connect to).
+        try:
+            probe = await self.raw_connect()
+        except asyncpg.InvalidCatalogNameError:
+            pass
+        except McpStoreError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc) from exc
+        else:
+            await probe.close()
+            return False
         conn = None
         last: BaseException | None = None
         for maintenance in ("postgres", "template1"):
