@@ -21,7 +21,7 @@ from tests.server_writers import ServerWriter, SqliteServerWriter
 pytest_plugins = ["tests.pg_fixtures"]
 
 # Backends that have joined the parity suite.
-PARITY_BACKENDS = ["sqlite"]
+PARITY_BACKENDS = ["sqlite", "postgres"]
 
 
 def unavailable(reason: str) -> None:
