@@ -117,34 +117,42 @@ def test_trim_and_orphans(store: StoreHandle) -> None:
 def test_live_server_never_loses_an_active_session(store: StoreHandle) -> None:
     """A writer touches idle sessions while expire runs: none it revived may disappear."""
     store.setup()
-    total = 2400
+    total = 3000
     _seed(store, [(f"s{i:05d}", 120, {}, 1 if i % 4 == 0 else 0) for i in range(total)])
     order = [f"s{i:05d}" for i in range(total)]
     random.Random(1).shuffle(order)
-    revived: list[str] = []
-    missed: list[str] = []
-    started = threading.Event()
+    touches: list[tuple[float, str, bool]] = []
+    expiring = threading.Event()
+    finished = threading.Event()
 
     def server() -> None:
         writer = store.writer()
         try:
-            started.set()
-            for sid in order[:1600]:
-                (revived if writer.touch(sid, now_ms()) else missed).append(sid)
+            expiring.wait()
+            for sid in order[:2000]:
+                if finished.is_set():
+                    break
+                touches.append((time.monotonic(), sid, writer.touch(sid, now_ms())))
         finally:
             writer.close()
 
     thread = threading.Thread(target=server)
     thread.start()
-    started.wait()
-    result = store.run("expire", "--batch-size", "25", "--format", "json")
+    started = time.monotonic()
+    expiring.set()
+    # Rate-limited so that the run overlaps well over a thousand of the server's touches.
+    result = store.run("expire", "--batch-size", "25", "--rate", "600", "--format", "json")
+    ended = time.monotonic()
+    finished.set()
     thread.join()
     assert result.exit_code == 0, result
     summary = result.json()
     left = _ids(store)
+    revived = [sid for _, sid, ok in touches if ok]
     lost = [sid for sid in revived if sid not in left]
     assert lost == [], f"{len(lost)} sessions lost after the server touched them"
-    assert len(revived) >= 1000, (len(revived), len(missed))
+    during = [sid for at, sid, ok in touches if ok and started <= at <= ended]
+    assert len(during) >= 1000, (len(during), len(touches))
     assert summary["sessions"] + len(left) == total
     assert left == set(revived), "everything not revived was expired"
 
