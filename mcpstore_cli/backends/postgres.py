@@ -295,6 +295,7 @@ class PostgresStore(SqlStore):
         super().__init__(*args, **kwargs)
         self._target: _Target | None = None
         self._readable = False
+        self._skip_fk_checks: bool | None = None
 
     @property
     def target(self) -> _Target:
@@ -806,6 +807,16 @@ class PostgresStore(SqlStore):
         # Demo rows only: a lost commit after a crash costs nothing, so do not wait for the
         # WAL flush (this also opens the transaction the COPYs run in).
         await conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        if self._skip_fk_checks is not False:
+            # Demo rows are consistent by construction (a session is copied before its
+            # events, in the same transaction), so the per-row foreign-key trigger is pure
+            # cost. Skipping triggers needs superuser rights: try once, and remember a "no".
+            try:
+                async with conn.begin_nested():
+                    await conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                self._skip_fk_checks = True
+            except Exception:
+                self._skip_fk_checks = False
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
