@@ -138,13 +138,13 @@ async def in_process(
                 rows = [x async for x in store.iter_sessions(flt, limit=PAGE + 1, cursor=position)]
                 times.append(time.perf_counter() - started)
             out[name] = times
-            # The statement alone on the store's connection: rows fetched, not decoded.
-            stmt = store.list_statement(flt, limit=PAGE + 1, cursor=position)
+            # The page's SQL alone, as list runs it (compiled statement through asyncpg on
+            # the store's reading connection): rows fetched, not decoded into sessions.
+            sql, args = store._page_query(flt, PAGE + 1, position)
             sql_times = []
             for _ in range(repeat):
                 started = time.perf_counter()
-                async with store.connect() as conn:
-                    fetched = (await conn.execute(stmt)).all()
+                fetched = await store._fetch_page(sql, args)
                 sql_times.append(time.perf_counter() - started)
             assert len(fetched) == PAGE + 1
             out[f"{name}_fetch"] = sql_times

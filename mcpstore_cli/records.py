@@ -34,6 +34,9 @@ def validate_session_id(value: str, *, option: str = "session id") -> str:
 
 @dataclass(slots=True)
 class Session:
+    """One session. Decoded JSON values may be shared between sessions read from a store
+    (identical capabilities are decoded once): treat them as read-only."""
+
     session_id: str
     created_at: int
     last_activity: int

@@ -14,7 +14,37 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def loads_optional(text: Any, field: str) -> Any:
+# Capabilities and metadata repeat across a server's sessions (often byte for byte): decode
+# each distinct short text once. Values decoded through the cache are shared between records,
+# so records' JSON must be treated as read-only.
+_SHARED: dict[str, Any] = {}
+_SHARED_MAX_TEXT = 512
+_SHARED_MAX_ENTRIES = 2048
+
+
+def _loads(text: str, shared: bool) -> Any:
+    if shared and len(text) <= _SHARED_MAX_TEXT:
+        try:
+            return _SHARED[text]
+        except KeyError:
+            value = json.loads(text)
+            if len(_SHARED) < _SHARED_MAX_ENTRIES:
+                _SHARED[text] = value
+            return value
+    return json.loads(text)
+
+
+def shared_object(text: str) -> Any:
+    """Decode a short, often repeated JSON object through the cache; raises on non-objects."""
+    value = _SHARED.get(text)
+    if value is None:
+        value = _loads(text, True)
+        if type(value) is not dict:
+            raise ValueError("not an object")
+    return value
+
+
+def loads_optional(text: Any, field: str, *, shared: bool = False) -> Any:
     """Decode an optional JSON field: NULL, ``""`` and JSON ``null`` all mean absent."""
     if text is None:
         return None
@@ -23,14 +53,14 @@ def loads_optional(text: Any, field: str) -> Any:
     if text == "":
         return None
     try:
-        return json.loads(text)
+        return _loads(text, shared)
     except ValueError as exc:
         raise BadJSON(f"{field} is not valid JSON ({exc.msg} at character {exc.pos})") from None
 
 
-def loads_object(text: Any, field: str) -> dict[str, Any]:
+def loads_object(text: Any, field: str, *, shared: bool = False) -> dict[str, Any]:
     """Decode a JSON object field (state, metadata); a missing value is ``{}``."""
-    value = loads_optional(text, field)
+    value = loads_optional(text, field, shared=shared)
     if value is None:
         return {}
     if not isinstance(value, dict):

@@ -296,6 +296,8 @@ class PostgresStore(SqlStore):
         self._target: _Target | None = None
         self._readable = False
         self._skip_fk_checks: bool | None = None
+        self._page_sql: dict[tuple[Any, ...], Any] = {}
+        self._page_conn: asyncpg.Connection | None = None
 
     @property
     def target(self) -> _Target:
@@ -360,9 +362,13 @@ class PostgresStore(SqlStore):
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncIterator[Session | CorruptRow]:
         if limit is not None and limit <= 1000:
-            # A page: one autocommit round trip.
-            async for item in super().iter_sessions(flt, limit=limit, cursor=cursor):
-                yield item
+            # A page: the shared statement, compiled once per filter shape, in one autocommit
+            # round trip straight through asyncpg (its prepared-statement cache does the rest).
+            await self.ensure_readable()
+            sql, args = self._page_query(flt, limit, cursor)
+            rows = await self._fetch_page(sql, args)
+            for record in rows:
+                yield self.decode_session_values(record)
             return
         # Everything: streamed through a server-side cursor, which lives in a transaction.
         await self.ensure_readable()
@@ -371,6 +377,49 @@ class PostgresStore(SqlStore):
             streamed = await conn.stream(stmt.execution_options(yield_per=1000))
             async for row in streamed:
                 yield self.decode_session(row)
+
+    async def _fetch_page(self, sql: str, args: list[Any]) -> list[Any]:
+        """Run a page query on the store's own reading connection (opened on first use, and
+        once more if the server dropped it)."""
+        for attempt in (1, 2):
+            if self._page_conn is None or self._page_conn.is_closed():
+                try:
+                    self._page_conn = await self.raw_connect()
+                except McpStoreError:
+                    raise
+                except Exception as exc:
+                    raise self._wrap(exc) from exc
+            try:
+                return list(await self._page_conn.fetch(sql, *args))
+            except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
+                await self._close_page_conn()
+                if attempt == 2:
+                    raise
+            except Exception as exc:
+                raise self._wrap(exc) from exc
+        raise AssertionError("unreachable")
+
+    async def _close_page_conn(self) -> None:
+        conn, self._page_conn = self._page_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
+
+    async def close(self) -> None:
+        await self._close_page_conn()
+        await super().close()
+
+    def _page_query(
+        self, flt: SessionFilter, limit: int, cursor: Cursor | None
+    ) -> tuple[str, list[Any]]:
+        shape = self.list_shape(flt, limit=limit, cursor=cursor)
+        compiled = self._page_sql.get(shape)
+        if compiled is None:
+            stmt = self.list_statement(flt, limit=limit, cursor=cursor)
+            compiled = stmt.compile(dialect=self.engine.dialect)
+            self._page_sql[shape] = compiled
+        values = compiled.construct_params(self.list_params(flt, limit=limit, cursor=cursor))
+        return compiled.string, [values[name] for name in compiled.positiontup or ()]
 
     @contextlib.asynccontextmanager
     async def expire_lock(self) -> AsyncIterator[None]:

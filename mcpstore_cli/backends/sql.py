@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from mcpstore_cli.backends.jsoncodec import BadJSON, loads_any, loads_object, loads_optional
+from mcpstore_cli.backends.jsoncodec import (
+    BadJSON,
+    loads_any,
+    loads_object,
+    loads_optional,
+    shared_object,
+)
 from mcpstore_cli.errors import McpStoreError
 from mcpstore_cli.records import (
     AGE_BUCKETS,
@@ -198,7 +205,17 @@ class SqlStore(Store, abc.ABC):
         )
 
     def decode_session(self, row: Any) -> Session | CorruptRow:
-        m = row._mapping
+        return self.decode_session_values(row._mapping)
+
+    def decode_session_values(self, m: Any) -> Session | CorruptRow:
+        """A session from a row mapping (SQLAlchemy's, or a driver record by column name)."""
+        try:
+            return _decode_plain_session(m)
+        except Exception:
+            # Anything unusual (NULLs, "", JSON null, bad JSON, wrong types): the careful path.
+            return self._decode_session_carefully(m)
+
+    def _decode_session_carefully(self, m: Any) -> Session | CorruptRow:
         sid = str(m["session_id"])
         try:
             created = m["created_at"]
@@ -210,10 +227,14 @@ class SqlStore(Store, abc.ABC):
                 created_at=created,
                 last_activity=activity,
                 is_initialized=bool(m["is_initialized"]),
-                client_capabilities=loads_optional(m["client_capabilities"], "client_capabilities"),
-                server_capabilities=loads_optional(m["server_capabilities"], "server_capabilities"),
+                client_capabilities=loads_optional(
+                    m["client_capabilities"], "client_capabilities", shared=True
+                ),
+                server_capabilities=loads_optional(
+                    m["server_capabilities"], "server_capabilities", shared=True
+                ),
                 state=loads_object(m["state"], "state"),
-                metadata=loads_object(m["metadata"], "metadata"),
+                metadata=loads_object(m["metadata"], "metadata", shared=True),
                 version=m.get("version"),
                 event_count=m.get("event_count"),
             )
@@ -248,13 +269,57 @@ class SqlStore(Store, abc.ABC):
         ]
 
     # -- reading ------------------------------------------------------------------------
-    def filter_clauses(self, flt: SessionFilter) -> list[sa.ColumnElement[bool]]:
+    @staticmethod
+    def list_params(
+        flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
+    ) -> dict[str, Any]:
+        """The bind values of :meth:`list_statement`, by name (a fast path reuses a compiled
+        statement per filter shape and only rebuilds these)."""
+        params: dict[str, Any] = {}
+        if flt.idle_over_ms is not None:
+            params["idle_before"] = flt.now_ms - flt.idle_over_ms
+        if flt.active:
+            params["active_since"] = flt.now_ms - flt.timeout_ms
+        if flt.created_after is not None:
+            params["created_after"] = flt.created_after
+        if flt.created_before is not None:
+            params["created_before"] = flt.created_before
+        if cursor is not None:
+            params["cursor_activity"] = cursor.last_activity
+            params["cursor_id"] = cursor.session_id
+        if limit is not None:
+            params["page_limit"] = limit
+        return params
+
+    @staticmethod
+    def list_shape(
+        flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
+    ) -> tuple[Any, ...]:
+        """What decides the SQL text of :meth:`list_statement` (not the values)."""
+        return (
+            flt.idle_over_ms is not None,
+            flt.active,
+            flt.terminated,
+            flt.initialized,
+            flt.created_after is not None,
+            flt.created_before is not None,
+            cursor is not None,
+            limit is not None,
+        )
+
+    def filter_clauses(
+        self, flt: SessionFilter, params: dict[str, Any]
+    ) -> list[sa.ColumnElement[bool]]:
         s = self.sessions.c
+
+        def bind(name: str) -> Any:
+            return sa.bindparam(name, params[name], type_=sa.BigInteger)
+
         where: list[sa.ColumnElement[bool]] = []
         if flt.idle_over_ms is not None:
-            where.append(s.last_activity < flt.now_ms - flt.idle_over_ms)
+            where.append(s.last_activity < bind("idle_before"))
         if flt.active:
-            where.append(s.last_activity >= flt.now_ms - flt.timeout_ms)
+            where.append(s.last_activity >= bind("active_since"))
             where.append(sa.not_(self.terminated_clause()))
         if flt.terminated is True:
             where.append(self.terminated_clause())
@@ -265,23 +330,26 @@ class SqlStore(Store, abc.ABC):
                 s.is_initialized == sa.true() if flt.initialized else s.is_initialized == sa.false()
             )
         if flt.created_after is not None:
-            where.append(s.created_at > flt.created_after)
+            where.append(s.created_at > bind("created_after"))
         if flt.created_before is not None:
-            where.append(s.created_at < flt.created_before)
+            where.append(s.created_at < bind("created_before"))
         return where
 
     def list_statement(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
     ) -> sa.Select[Any]:
         s = self.sessions.c
-        where = self.filter_clauses(flt)
+        params = self.list_params(flt, limit=limit, cursor=cursor)
+        where = self.filter_clauses(flt, params)
         if cursor is not None:
+            activity = sa.bindparam("cursor_activity", params["cursor_activity"], sa.BigInteger)
             # Written so that the range on last_activity can use its index.
-            where.append(s.last_activity <= cursor.last_activity)
+            where.append(s.last_activity <= activity)
             where.append(
                 sa.or_(
-                    s.last_activity < cursor.last_activity,
-                    self._id_key(s.session_id) < cursor.session_id,
+                    s.last_activity < activity,
+                    self._id_key(s.session_id)
+                    < sa.bindparam("cursor_id", params["cursor_id"], sa.String),
                 )
             )
         stmt = (
@@ -290,7 +358,7 @@ class SqlStore(Store, abc.ABC):
             .order_by(s.last_activity.desc(), self._id_key(s.session_id).desc())
         )
         if limit is not None:
-            stmt = stmt.limit(limit)
+            stmt = stmt.limit(sa.bindparam("page_limit", limit, sa.Integer))
         return stmt
 
     async def iter_sessions(
@@ -509,6 +577,36 @@ class SqlStore(Store, abc.ABC):
                 )
         event.id = int(new_id)
         return event
+
+
+def _decode_plain_session(m: Any) -> Session:
+    """The common case in one pass: every JSON column holds a JSON object. Raises on anything
+    else, for the careful decoder to judge."""
+    created = m["created_at"]
+    activity = m["last_activity"]
+    if type(created) is not int or type(activity) is not int:
+        raise ValueError("times")
+    state = json.loads(m["state"])
+    client = m["client_capabilities"]
+    server = m["server_capabilities"]
+    metadata = m["metadata"]
+    client = None if client is None else shared_object(client)
+    server = shared_object(server)
+    metadata = shared_object(metadata)
+    if type(state) is not dict or type(metadata) is not dict:
+        raise ValueError("not objects")
+    return Session(
+        session_id=m["session_id"],
+        created_at=created,
+        last_activity=activity,
+        is_initialized=bool(m["is_initialized"]),
+        client_capabilities=client,
+        server_capabilities=server,
+        state=state,
+        metadata=metadata,
+        version=m.get("version"),
+        event_count=m.get("event_count"),
+    )
 
 
 def _histogram(agg: Any, prefix: str, total: int) -> list[tuple[str, int]]:
