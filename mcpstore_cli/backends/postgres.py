@@ -15,13 +15,12 @@ import shlex
 import socket
 import ssl
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.backends.sql import SqlStore
@@ -43,6 +42,9 @@ from mcpstore_cli.records import (
     SetupStep,
 )
 from mcpstore_cli.store import ProgressCallback
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id VARCHAR(36) PRIMARY KEY,
@@ -416,7 +418,7 @@ class PostgresStore(SqlStore):
         compiled = self._page_sql.get(shape)
         if compiled is None:
             stmt = self.list_statement(flt, limit=limit, cursor=cursor)
-            compiled = stmt.compile(dialect=self.engine.dialect)
+            compiled = stmt.compile(dialect=_page_dialect())
             self._page_sql[shape] = compiled
         values = compiled.construct_params(self.list_params(flt, limit=limit, cursor=cursor))
         return compiled.string, [values[name] for name in compiled.positiontup or ()]
@@ -450,6 +452,8 @@ class PostgresStore(SqlStore):
                 await conn.close(timeout=5)
 
     def _make_engine(self) -> AsyncEngine:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         return create_async_engine(
             "postgresql+asyncpg://",
             async_creator=self.raw_connect,
@@ -645,21 +649,14 @@ class PostgresStore(SqlStore):
     async def _columns(
         self, conn: AsyncConnection
     ) -> tuple[dict[str, str], dict[str, list[tuple[str, str, bool, str | None]]]]:
-        kinds: dict[str, str] = {}
-        columns: dict[str, list[tuple[str, str, bool, str | None]]] = {}
-        for relname, relkind, attname, typ, notnull, default in await conn.exec_driver_sql(
-            _COLUMNS_SQL
-        ):
-            kinds[relname] = relkind
-            if attname is not None:
-                columns.setdefault(relname, []).append((attname, typ, bool(notnull), default))
-        return kinds, columns
+        return _columns_from_rows(await conn.exec_driver_sql(_COLUMNS_SQL))
 
     async def ensure_readable(self) -> None:
         if self._readable:
             return
-        async with self.connect() as conn:
-            kinds, columns = await self._columns(conn)
+        # On the reading connection that list pages use too: a one-page command then needs
+        # neither SQLAlchemy's engine nor a second connection.
+        kinds, columns = _columns_from_rows(await self._fetch_page(_COLUMNS_SQL, []))
         for table in ("sessions", "events"):
             if table not in kinds:
                 raise StoreMissingError(
@@ -884,6 +881,31 @@ class PostgresStore(SqlStore):
 
 
 DEMO_LANES = 2
+
+
+def _columns_from_rows(
+    rows: Any,
+) -> tuple[dict[str, str], dict[str, list[tuple[str, str, bool, str | None]]]]:
+    kinds: dict[str, str] = {}
+    columns: dict[str, list[tuple[str, str, bool, str | None]]] = {}
+    for relname, relkind, attname, typ, notnull, default in rows:
+        kinds[relname] = relkind
+        if attname is not None:
+            columns.setdefault(relname, []).append((attname, typ, bool(notnull), default))
+    return kinds, columns
+
+
+_DIALECT: Any = None
+
+
+def _page_dialect() -> Any:
+    """The dialect list pages are compiled for (asyncpg's), without building an engine."""
+    global _DIALECT
+    if _DIALECT is None:
+        from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+        _DIALECT = dialect()
+    return _DIALECT
 
 
 def _first(row: tuple[Any, ...]) -> Any:

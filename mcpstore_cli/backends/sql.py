@@ -10,10 +10,9 @@ import abc
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mcpstore_cli.backends.jsoncodec import (
     BadJSON,
@@ -37,6 +36,9 @@ from mcpstore_cli.records import (
 )
 from mcpstore_cli.store import ProgressCallback, Store, StoreOptions
 from mcpstore_cli.urls import StoreURL
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 SESSION_COLUMNS = (
     "session_id",

@@ -9,11 +9,10 @@ import sqlite3
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.backends.sql import SqlStore
@@ -27,6 +26,9 @@ from mcpstore_cli.errors import (
 )
 from mcpstore_cli.records import Event, Finding, Session, SetupStep
 from mcpstore_cli.store import ProgressCallback
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -100,6 +102,8 @@ class SqliteStore(SqlStore):
     def _make_engine(self) -> AsyncEngine:
         path = self.path.absolute()
         target = f"file:{path}?mode=ro&uri=true" if self.options.read_only else str(path)
+        from sqlalchemy.ext.asyncio import create_async_engine
+
         engine = create_async_engine(
             f"sqlite+aiosqlite:///{target}",
             connect_args={"timeout": self.options.connect_timeout},
