@@ -61,12 +61,46 @@ class DemoPlan:
 # Records that also carry their JSON columns already rendered, compact as the server writes
 # them (byte for byte what ``jsoncodec.dumps`` gives for the decoded values next to them). A
 # backend that stores JSON text can skip encoding; every other backend uses the values.
-@dataclass(slots=True)
 class DemoSession(Session):
-    client_capabilities_json: str | None = None
-    server_capabilities_json: str = ""
-    state_json: str = ""
-    metadata_json: str = ""
+    """A session with its JSON columns rendered too (positional, for speed)."""
+
+    __slots__ = (
+        "client_capabilities_json",
+        "metadata_json",
+        "server_capabilities_json",
+        "state_json",
+    )
+
+    def __init__(
+        self,
+        session_id: str,
+        created_at: int,
+        last_activity: int,
+        is_initialized: bool,
+        client_capabilities: Any,
+        server_capabilities: Any,
+        state: dict[str, Any],
+        metadata: dict[str, Any],
+        client_capabilities_json: str | None,
+        server_capabilities_json: str,
+        state_json: str,
+        metadata_json: str,
+    ) -> None:
+        self.session_id = session_id
+        self.created_at = created_at
+        self.last_activity = last_activity
+        self.is_initialized = is_initialized
+        self.client_capabilities = client_capabilities
+        self.server_capabilities = server_capabilities
+        self.state = state
+        self.metadata = metadata
+        self.version = None
+        self.ttl = None
+        self.event_count = None
+        self.client_capabilities_json = client_capabilities_json
+        self.server_capabilities_json = server_capabilities_json
+        self.state_json = state_json
+        self.metadata_json = metadata_json
 
 
 _EVENT_DATA = Event.__dict__["data"]  # the slot that holds decoded data
@@ -132,10 +166,10 @@ _USER_AGENTS = [
 
 def uuid7_simple(ms: int, rng: random.Random) -> str:
     """A UUIDv7 in its "simple" form (32 lowercase hex digits), like ``Uuid::now_v7()``."""
+    # 48 bits of milliseconds, version 7, 12 random bits, variant 0b10, 62 random bits.
     rand_a = rng.getrandbits(12)
     rand_b = rng.getrandbits(62)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
-    return f"{value:032x}"
+    return f"{ms & 0xFFFFFFFFFFFF:012x}7{rand_a:03x}{0x8000000000000000 | rand_b:016x}"
 
 
 PROGRESS_HEAD = '{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-'
@@ -196,22 +230,22 @@ def make_session(rng: random.Random, now: int, plan: DemoPlan, kind: str) -> Dem
 
 def _session(rng: random.Random, now: int, created: int, kind: str) -> DemoSession:
     sid = uuid7_simple(created, rng)
-    last = _last_activity(rng, now, created, kind)
     if kind == "uninitialized":
         return DemoSession(
-            session_id=sid,
-            created_at=created,
-            last_activity=created,
-            is_initialized=False,
-            client_capabilities=None,
-            server_capabilities=SERVER_CAPS,
-            state={},
-            metadata={},
-            client_capabilities_json=None,
-            server_capabilities_json=SERVER_CAPS_JSON,
-            state_json="{}",
-            metadata_json="{}",
+            sid,
+            created,
+            created,
+            False,
+            None,
+            SERVER_CAPS,
+            {},
+            {},
+            None,
+            SERVER_CAPS_JSON,
+            "{}",
+            "{}",
         )
+    last = _last_activity(rng, now, created, kind)
     client = int(rng.random() * len(CLIENTS))
     info, caps, caps_json, head = _STATE_HEADS[client][int(rng.random() * len(CLIENT_CAPS))]
     protocol = PROTOCOLS[int(rng.random() * len(PROTOCOLS))]
@@ -240,18 +274,18 @@ def _session(rng: random.Random, now: int, created: int, kind: str) -> DemoSessi
         metadata, metadata_json = _USER_AGENTS[client]
         metadata = dict(metadata)
     return DemoSession(
-        session_id=sid,
-        created_at=created,
-        last_activity=last,
-        is_initialized=True,
-        client_capabilities=caps,
-        server_capabilities=SERVER_CAPS,
-        state=state,
-        metadata=metadata,
-        client_capabilities_json=caps_json,
-        server_capabilities_json=SERVER_CAPS_JSON,
-        state_json=text + "}",
-        metadata_json=metadata_json,
+        sid,
+        created,
+        last,
+        True,
+        caps,
+        SERVER_CAPS,
+        state,
+        metadata,
+        caps_json,
+        SERVER_CAPS_JSON,
+        text + "}",
+        metadata_json,
     )
 
 
@@ -355,7 +389,7 @@ def generate(plan: DemoPlan, now: int) -> Iterator[tuple[list[Session], list[Eve
     others = ((t, False) for t in _ascending(rng, n_others, others_from, others_to))
     # Which of the others is idle, ended or never initialized: drawn without replacement, so
     # the counts come out exact.
-    left = {k: counts[k] for k in ("idle", "terminated", "uninitialized")}
+    idle_left, terminated_left = counts["idle"], counts["terminated"]
     remaining_others = n_others
     remaining = plan.sessions * plan.events_per_session
     initialized = plan.sessions - counts["uninitialized"]
@@ -368,13 +402,14 @@ def generate(plan: DemoPlan, now: int) -> Iterator[tuple[list[Session], list[Eve
         else:
             pick = rand() * remaining_others
             remaining_others -= 1
-            if pick < left["idle"]:
+            if pick < idle_left:
                 kind = "idle"
-            elif pick < left["idle"] + left["terminated"]:
+                idle_left -= 1
+            elif pick < idle_left + terminated_left:
                 kind = "terminated"
+                terminated_left -= 1
             else:
                 kind = "uninitialized"
-            left[kind] -= 1
         session = _session(rng, now, created, kind)
         count = 0
         if kind != "uninitialized" and remaining > 0:
