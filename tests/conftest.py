@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,10 @@ from tests.helpers import Result, run_cli
 from tests.server_writers import ServerWriter, SqliteServerWriter
 
 # Fixture modules of the backends that run a server.
-pytest_plugins = ["tests.pg_fixtures"]
+pytest_plugins = ["tests.pg_fixtures", "tests.dynamodb_fixtures"]
 
 # Backends that have joined the parity suite.
-PARITY_BACKENDS = ["sqlite", "postgres"]
+PARITY_BACKENDS = ["sqlite", "postgres", "dynamodb"]
 
 
 def unavailable(reason: str) -> None:
@@ -39,8 +39,14 @@ class StoreHandle:
     url: str
     writer_factory: Callable[[], ServerWriter]
     name: str  # file, database or table name
+    # Variables every run gets (e.g. DynamoDB Local's dummy credentials); a test's own
+    # ``environ=`` is laid over them.
+    environ: dict[str, str] = field(default_factory=dict)
 
     def run(self, *args: str, **kwargs: object) -> Result:
+        if self.environ:
+            extra = kwargs.get("environ") or {}
+            kwargs["environ"] = {**self.environ, **extra}  # type: ignore[dict-item]
         return run_cli([*args, "--url", self.url], **kwargs)  # type: ignore[arg-type]
 
     def setup(self) -> None:
