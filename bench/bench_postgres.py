@@ -140,7 +140,7 @@ async def in_process(
             out[name] = times
             # The page's SQL alone, as list runs it (compiled statement through asyncpg on
             # the store's reading connection): rows fetched, not decoded into sessions.
-            sql, args = store._page_query(flt, PAGE + 1, position)
+            sql, args = store.page_query(flt, PAGE + 1, position)
             sql_times = []
             for _ in range(repeat):
                 started = time.perf_counter()

@@ -298,7 +298,6 @@ class PostgresStore(SqlStore):
         self._target: _Target | None = None
         self._readable = False
         self._skip_fk_checks: bool | None = None
-        self._page_sql: dict[tuple[Any, ...], Any] = {}
         self._page_conn: asyncpg.Connection | None = None
 
     @property
@@ -367,7 +366,7 @@ class PostgresStore(SqlStore):
             # A page: the shared statement, compiled once per filter shape, in one autocommit
             # round trip straight through asyncpg (its prepared-statement cache does the rest).
             await self.ensure_readable()
-            sql, args = self._page_query(flt, limit, cursor)
+            sql, args = self.page_query(flt, limit, cursor)
             rows = await self._fetch_page(sql, args)
             for record in rows:
                 yield self.decode_session_values(record)
@@ -379,6 +378,11 @@ class PostgresStore(SqlStore):
             streamed = await conn.stream(stmt.execution_options(yield_per=1000))
             async for row in streamed:
                 yield self.decode_session(row)
+
+    def _page_dialect(self) -> Any:
+        from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+        return dialect()
 
     async def _fetch_page(self, sql: str, args: list[Any]) -> list[Any]:
         """Run a page query on the store's own reading connection (opened on first use, and
@@ -410,18 +414,6 @@ class PostgresStore(SqlStore):
     async def close(self) -> None:
         await self._close_page_conn()
         await super().close()
-
-    def _page_query(
-        self, flt: SessionFilter, limit: int, cursor: Cursor | None
-    ) -> tuple[str, list[Any]]:
-        shape = self.list_shape(flt, limit=limit, cursor=cursor)
-        compiled = self._page_sql.get(shape)
-        if compiled is None:
-            stmt = self.list_statement(flt, limit=limit, cursor=cursor)
-            compiled = stmt.compile(dialect=_page_dialect())
-            self._page_sql[shape] = compiled
-        values = compiled.construct_params(self.list_params(flt, limit=limit, cursor=cursor))
-        return compiled.string, [values[name] for name in compiled.positiontup or ()]
 
     @contextlib.asynccontextmanager
     async def expire_lock(self) -> AsyncIterator[None]:
@@ -893,19 +885,6 @@ def _columns_from_rows(
         if attname is not None:
             columns.setdefault(relname, []).append((attname, typ, bool(notnull), default))
     return kinds, columns
-
-
-_DIALECT: Any = None
-
-
-def _page_dialect() -> Any:
-    """The dialect list pages are compiled for (asyncpg's), without building an engine."""
-    global _DIALECT
-    if _DIALECT is None:
-        from sqlalchemy.dialects.postgresql.asyncpg import dialect
-
-        _DIALECT = dialect()
-    return _DIALECT
 
 
 def _first(row: tuple[Any, ...]) -> Any:

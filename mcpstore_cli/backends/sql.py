@@ -92,6 +92,7 @@ class SqlStore(Store, abc.ABC):
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
         self._engine: AsyncEngine | None = None
+        self._page_sql: dict[tuple[Any, ...], Any] = {}
         self.sessions, self.events = build_tables(
             self._json_type(), self._id_type(), versioned=self.versioned
         )
@@ -362,6 +363,24 @@ class SqlStore(Store, abc.ABC):
         if limit is not None:
             stmt = stmt.limit(sa.bindparam("page_limit", limit, sa.Integer))
         return stmt
+
+    def _page_dialect(self) -> Any:
+        """The driver-level dialect a page fast path compiles for."""
+        raise NotImplementedError
+
+    def page_query(
+        self, flt: SessionFilter, limit: int, cursor: Cursor | None
+    ) -> tuple[str, list[Any]]:
+        """:meth:`list_statement` as driver SQL and positional values, compiled once per filter
+        shape: a dialect's page fast path runs it on its own reading connection."""
+        shape = self.list_shape(flt, limit=limit, cursor=cursor)
+        compiled = self._page_sql.get(shape)
+        if compiled is None:
+            stmt = self.list_statement(flt, limit=limit, cursor=cursor)
+            compiled = stmt.compile(dialect=self._page_dialect())
+            self._page_sql[shape] = compiled
+        values = compiled.construct_params(self.list_params(flt, limit=limit, cursor=cursor))
+        return compiled.string, [values[name] for name in compiled.positiontup or ()]
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None

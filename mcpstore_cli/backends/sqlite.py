@@ -24,8 +24,17 @@ from mcpstore_cli.errors import (
     StoreMissingError,
     UsageError,
 )
-from mcpstore_cli.records import Event, Finding, Session, SetupStep
-from mcpstore_cli.store import ProgressCallback
+from mcpstore_cli.records import (
+    CorruptRow,
+    Cursor,
+    Event,
+    Finding,
+    Session,
+    SessionFilter,
+    SetupStep,
+)
+from mcpstore_cli.store import ProgressCallback, StoreOptions
+from mcpstore_cli.urls import StoreURL
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -92,6 +101,11 @@ def ddl_statements() -> list[str]:
 
 class SqliteStore(SqlStore):
     backend = "sqlite"
+
+    def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(url, options)
+        self._reader: sqlite3.Connection | None = None
+        self._readable = False
 
     @property
     def path(self) -> Path:
@@ -257,25 +271,77 @@ class SqliteStore(SqlStore):
     async def _columns(self, conn: AsyncConnection, table: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await conn.exec_driver_sql(f"PRAGMA table_info({table})")]
 
-    async def ensure_readable(self) -> None:
-        if getattr(self, "_readable", False):
+    # -- the reading connection -------------------------------------------------------
+    # List pages and the readiness check run on a plain read-only sqlite3 connection in this
+    # thread: a page is a fraction of a millisecond of SQLite work, less than a hop to
+    # aiosqlite's thread would cost, and a one-page command then loads no async engine.
+    def _reader_conn(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._require_file()
+            try:
+                conn = sqlite3.connect(
+                    f"file:{self.path.absolute()}?mode=ro",
+                    uri=True,
+                    timeout=self.options.connect_timeout,
+                    check_same_thread=False,
+                )
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise self._translate_error(exc) or exc from exc
+            self._reader = conn
+        return self._reader
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        conn = self._reader_conn()
+        try:
+            cur = conn.execute(sql, args)
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise self._translate_error(exc) or exc from exc
+
+    def _page_dialect(self) -> Any:
+        from sqlalchemy.dialects.sqlite.pysqlite import dialect
+
+        return dialect()
+
+    async def iter_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    ) -> AsyncIterator[Session | CorruptRow]:
+        if limit is None or limit > 1000:
+            rows = super().iter_sessions(flt, limit=limit, cursor=cursor)
+            async with contextlib.aclosing(rows):
+                async for item in rows:
+                    yield item
             return
-        self._require_file()
-        async with self.connect() as conn:
-            objects = await self._existing_objects(conn)
-            for table in ("sessions", "events"):
-                if objects.get(table) != "table":
-                    raise StoreMissingError(
-                        f"{self.path} has no {table} table; run mcpstore setup --url "
-                        f"{self.url.masked()}."
-                    )
-                have = {row[1] for row in await self._columns(conn, table)}
-                missing = sorted(REQUIRED[table] - have)
-                if missing:
-                    raise LayoutError(
-                        f"{self.path} is in another layout: table {table} has no column "
-                        f"{missing[0]}; see mcpstore setup --check."
-                    )
+        await self.ensure_readable()
+        sql, args = self.page_query(flt, limit, cursor)
+        for row in self._read(sql, args):
+            yield self.decode_session_values(row)
+
+    async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+        await super().close()
+
+    async def ensure_readable(self) -> None:
+        if self._readable:
+            return
+        objects = {r["name"]: r["type"] for r in self._read("SELECT name, type FROM sqlite_master")}
+        for table in ("sessions", "events"):
+            if objects.get(table) != "table":
+                raise StoreMissingError(
+                    f"{self.path} has no {table} table; run mcpstore setup --url "
+                    f"{self.url.masked()}."
+                )
+            have = {r["name"] for r in self._read(f"PRAGMA table_info({table})")}
+            missing = sorted(REQUIRED[table] - have)
+            if missing:
+                raise LayoutError(
+                    f"{self.path} is in another layout: table {table} has no column "
+                    f"{missing[0]}; see mcpstore setup --check."
+                )
         self._readable = True
 
     async def check(self) -> list[Finding]:
