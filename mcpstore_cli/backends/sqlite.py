@@ -438,9 +438,9 @@ class SqliteStore(SqlStore):
         """Bulk load, pipelined: a worker thread inserts one batch while the next is made.
 
         The worker has a connection of its own (foreign keys on, like every connection), so
-        the settings that speed up a bulk load stay on it and end with it: synchronous=OFF
-        and a large page cache. Each batch is one transaction; multi-row INSERTs keep the
-        driver's calls (and the worker's turns at the GIL) few.
+        the settings that speed up a bulk load stay on it and end with it: synchronous=NORMAL
+        (in WAL mode) and a large page cache. Each batch is one transaction; multi-row
+        INSERTs keep the driver's calls (and the worker's turns at the GIL) few.
         """
         import asyncio
         from concurrent.futures import ThreadPoolExecutor
@@ -535,7 +535,10 @@ class _BulkLoader:
     def open(self) -> None:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA synchronous=OFF")
+        if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            # Safe from corruption in WAL mode (a power cut can only lose the last commits);
+            # in rollback-journal mode SQLite's own default (FULL) stays.
+            conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-262144")  # 256 MiB of pages, for this connection
         self.conn = conn
 
