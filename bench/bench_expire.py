@@ -36,6 +36,13 @@ sys.path.insert(0, str(ROOT))
 
 from mcpstore_cli.backends.sqlite import ddl_statements  # noqa: E402
 
+PG_SERVER_SETTINGS = {
+    # The same server for both contenders, sized for the data (as bench_postgres.py does).
+    "shared_buffers": "1GB",
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "30min",
+}
+
 MIN = 60_000
 
 
@@ -200,14 +207,156 @@ def bench_sqlite(args: argparse.Namespace) -> list[tuple[str, float, float, str]
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _psql(url: str, sql: str) -> str:
+    proc = subprocess.run(
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"psql failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def build_postgres(url: str, idle: int, live: int, events: int, now: int) -> None:
+    from mcpstore_cli.backends.postgres import ddl_statements as pg_ddl
+
+    for statement in pg_ddl():
+        _psql(url, statement)
+    state = '{"client_info":{"name":"bench","version":"1"},"negotiated_version":"2025-06-18"}'
+    _psql(
+        url,
+        "INSERT INTO sessions (session_id, client_capabilities, server_capabilities, state, "
+        "created_at, last_activity, is_initialized, metadata) "
+        f"SELECT lpad(to_hex(g), 32, '0'), '{{\"tools\":{{}}}}', '{{\"tools\":{{}}}}', "
+        f"'{state}', last - 300000, last, true, '{{}}' FROM ("
+        f"SELECT g, {now} - CASE WHEN g < {idle} THEN {120 * MIN} ELSE {MIN} END - g % 1000 "
+        f"AS last FROM generate_series(0, {idle + live - 1}) g) x",
+    )
+    _psql(
+        url,
+        "INSERT INTO events (session_id, timestamp, event_type, data) "
+        f"SELECT s.session_id, s.last_activity - {events} + j, 'notifications/message', "
+        '\'{"jsonrpc":"2.0","method":"notifications/message"}\' '
+        f"FROM sessions s CROSS JOIN generate_series(0, {events - 1}) j "
+        "ORDER BY s.session_id, j",
+    )
+    _psql(url, "VACUUM ANALYZE")
+
+
+def counts_postgres(url: str) -> tuple[int, int]:
+    out = _psql(url, "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM events)")
+    a, b = out.split("|")
+    return int(a), int(b)
+
+
+def bench_postgres(args: argparse.Namespace) -> list[tuple[str, float, float, str]]:
+    from tests.pg_fixtures import PgServer
+
+    server = None
+    base_url = args.url
+    if base_url is None:
+        server = PgServer()
+        server.start(PG_SERVER_SETTINGS)
+        base_url = server.url("postgres")
+    root = base_url.rsplit("/", 1)[0]
+    try:
+        now = int(time.time() * 1000)
+        _psql(base_url, "DROP DATABASE IF EXISTS expire_base")
+        _psql(base_url, "CREATE DATABASE expire_base")
+        t0 = time.perf_counter()
+        build_postgres(f"{root}/expire_base", args.idle, args.live, args.events, now)
+        print(
+            f"built {args.idle + args.live:,} sessions and "
+            f"{(args.idle + args.live) * args.events:,} events in "
+            f"{time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+        for name in ("expire_raw", "expire_ours"):
+            _psql(base_url, f"DROP DATABASE IF EXISTS {name}")
+            _psql(base_url, f"CREATE DATABASE {name} TEMPLATE expire_base")
+        cutoff = now - 30 * MIN
+        raw_url, ours_url = f"{root}/expire_raw", f"{root}/expire_ours"
+        for url in (raw_url, ours_url):  # same warm-up for both: read the tables once
+            _psql(url, "SELECT count(*) FROM sessions; SELECT count(*) FROM events")
+        raw_s, _raw_mb, _ = timed(
+            [
+                "psql",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                raw_url,
+                "-c",
+                f"DELETE FROM sessions WHERE last_activity < {cutoff}",
+            ]
+        )
+        commits_before = int(
+            _psql(
+                base_url, "SELECT xact_commit FROM pg_stat_database WHERE datname = 'expire_ours'"
+            )
+        )
+        ours_s, ours_mb, out = timed(
+            [
+                sys.executable,
+                "-m",
+                "mcpstore_cli",
+                "expire",
+                "--idle",
+                "30m",
+                "--format",
+                "json",
+                "--url",
+                ours_url,
+            ]
+        )
+        time.sleep(1)  # statistics are reported asynchronously
+        commits = (
+            int(
+                _psql(
+                    base_url,
+                    "SELECT xact_commit FROM pg_stat_database WHERE datname = 'expire_ours'",
+                )
+            )
+            - commits_before
+        )
+        summary = json.loads(out)
+        expected = (args.live, args.live * args.events)
+        for name, url in (("psql", raw_url), ("mcpstore", ours_url)):
+            got = counts_postgres(url)
+            status = "ok" if got == expected else f"WRONG {got} != {expected}"
+            print(
+                f"after {name}: {got[0]:,} sessions, {got[1]:,} events: {status}", file=sys.stderr
+            )
+        batches = -(-summary["sessions"] // 5000)
+        print(
+            f"mcpstore removed {summary['sessions']:,} sessions and {summary['events']:,} "
+            f"events in {summary['duration_s']} s; {commits} commits for {batches} batches "
+            "of at most 5,000 sessions",
+            file=sys.stderr,
+        )
+        return [
+            (
+                "expire vs psql DELETE",
+                ours_s,
+                raw_s,
+                f"peak RSS mcpstore {ours_mb} MiB (target < 150), {commits} transactions",
+            )
+        ]
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("backend", choices=["sqlite"])
+    parser.add_argument("backend", choices=["sqlite", "postgres"])
+    parser.add_argument("--url", help="postgres: a server URL (superuser) instead of a throwaway")
     parser.add_argument("--idle", type=int, default=1_000_000)
     parser.add_argument("--live", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=5)
     args = parser.parse_args()
-    rows = bench_sqlite(args)
+    rows = bench_sqlite(args) if args.backend == "sqlite" else bench_postgres(args)
     print(f"\n{'measure':40} {'mcpstore':>10} {'baseline':>10} {'ratio':>7}  notes")
     for name, ours, base, note in rows:
         print(f"{name:40} {ours:9.2f}s {base:9.2f}s {ours / base:6.2f}x  {note}")
