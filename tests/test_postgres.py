@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mcpstore_cli.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.helpers import run_cli
 from tests.pg_fixtures import PASSWORD, PgServer, with_database
@@ -587,3 +588,32 @@ def test_create_database_without_the_privilege(pg_server: PgServer) -> None:
     finally:
         pg_server.drop_database(name)
         pg_server.execute(f"DROP ROLE {role}")
+
+
+def test_expire_counts_events_exactly_with_statistics_off(
+    postgres_store: StoreHandle, pg_server: PgServer
+) -> None:
+    """expire counts cascaded events from the transaction's statistics counter; with
+    track_counts off (the counter never moves) it counts them per session instead."""
+    postgres_store.setup()
+    pg_server.execute(f"ALTER DATABASE {postgres_store.name} SET track_counts = off")
+    writer = postgres_store.writer()
+    now = now_ms()
+    try:
+        for i in range(30):
+            sid = f"off{i:03d}"
+            last = now - (3_600_000 if i < 20 else 1000)
+            writer.session(
+                sid, created_at=last, last_activity=last, state={}, server_capabilities={}
+            )
+            for j in range(i % 4):
+                writer.event(
+                    sid, timestamp=last + j, event_type="notifications/message", data={"j": j}
+                )
+    finally:
+        writer.close()
+    expected = sum(i % 4 for i in range(20))
+    result = postgres_store.run("expire", "--batch-size", "7", "--format", "json")
+    assert result.exit_code == 0, result
+    summary = result.json()
+    assert (summary["sessions"], summary["events"]) == (20, expected)

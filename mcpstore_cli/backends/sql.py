@@ -131,6 +131,16 @@ class SqlStore(Store, abc.ABC):
         """state.terminated_at as an integer, or NULL when absent or not a number."""
         raise NotImplementedError
 
+    async def expire_idle_batch(
+        self, opts: ExpireOptions, limit: int, position: Any
+    ) -> tuple[bool, int, int, int, Any]:
+        """One transaction of idle sessions: (more to do, sessions, events, skipped, position).
+
+        ``position`` is this method's own bookmark (None at the start of a run)."""
+        from mcpstore_cli.backends import sql_expire
+
+        return await sql_expire.idle_batch(self, opts, limit, position)
+
     def _physical_order(self) -> sa.ColumnElement[Any] | None:
         """A column in storage order, for batch work that should walk the table; None to
         walk oldest activity first instead."""

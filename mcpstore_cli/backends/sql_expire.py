@@ -34,6 +34,16 @@ def expired_clause(store: SqlStore, opts: ExpireOptions, *, idle: bool, ended: b
     return sa.or_(*parts) if len(parts) > 1 else parts[0]
 
 
+async def idle_batch(
+    store: SqlStore, opts: ExpireOptions, limit: int, position: Any
+) -> tuple[bool, int, int, int, Any]:
+    """The shared idle batch: (more to do, sessions, events, skipped, position)."""
+    selected, gone, events, skipped, position = await _session_batch(
+        store, opts, limit, idle=True, ended=False, after=position
+    )
+    return selected >= limit, gone, events, skipped, position
+
+
 async def _session_batch(
     store: SqlStore,
     opts: ExpireOptions,
@@ -212,20 +222,24 @@ async def expire(
             if progress is not None:
                 progress(rows)
 
-        phases = [(True, False)] + ([(False, True)] if opts.terminated else [])
-        for idle, ended in phases:
-            position: int | None = None
-            while not pacer.out_of_time():
-                selected, gone, events, skipped, position = await _session_batch(
-                    store, opts, limit, idle=idle, ended=ended, after=position
-                )
+        for idle in [True] + ([False] if opts.terminated else []):
+            position: Any = None
+            more = True
+            while more and not pacer.out_of_time():
+                if idle:
+                    more, gone, events, skipped, position = await store.expire_idle_batch(
+                        opts, limit, position
+                    )
+                else:
+                    selected, gone, events, skipped, position = await _session_batch(
+                        store, opts, limit, idle=False, ended=True, after=position
+                    )
+                    more = selected >= limit
                 result.sessions += gone
                 result.events += events
                 result.skipped += skipped
                 tick(gone + events)
                 await pacer.done(gone + events)
-                if selected < limit:
-                    break
         if opts.max_events_per_session is not None:
             after: str | None = ""
             while after is not None and not pacer.out_of_time():
