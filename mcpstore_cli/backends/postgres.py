@@ -299,8 +299,7 @@ class PostgresStore(SqlStore):
         self._target: _Target | None = None
         self._readable = False
         self._skip_fk_checks: bool | None = None
-        self._page_conn: asyncpg.Connection | None = None
-        self._expire_conn: asyncpg.Connection | None = None
+        self._kept_conns: dict[str, asyncpg.Connection] = {}
         self._track_counts = True
 
     @property
@@ -387,39 +386,48 @@ class PostgresStore(SqlStore):
 
         return dialect()
 
-    async def _fetch_page(self, sql: str, args: list[Any]) -> list[Any]:
-        """Run a page query on the store's own reading connection (opened on first use, and
-        once more if the server dropped it)."""
-        for attempt in (1, 2):
-            if self._page_conn is None or self._page_conn.is_closed():
-                try:
-                    self._page_conn = await self.raw_connect()
-                except McpStoreError:
-                    raise
-                except Exception as exc:
-                    raise self._wrap(exc) from exc
+    async def _kept(self, role: str) -> asyncpg.Connection:
+        """The store's own asyncpg connection for ``role`` ("page": list pages and the
+        readiness check; "expire": batch deletes), opened on first use."""
+        conn = self._kept_conns.get(role)
+        if conn is None or conn.is_closed():
             try:
-                return list(await self._page_conn.fetch(sql, *args))
+                conn = await self.raw_connect()
+                if role == "expire":
+                    # PostgreSQL's default plan caching: the forced custom plans that suit
+                    # list pages make the batch DELETE twice as slow (measured).
+                    await conn.execute("SET plan_cache_mode = auto")
+                    self._track_counts = (await conn.fetchval("SHOW track_counts")) == "on"
+            except McpStoreError:
+                raise
+            except Exception as exc:
+                raise self._wrap(exc) from exc
+            self._kept_conns[role] = conn
+        return conn
+
+    async def _drop_kept(self, role: str) -> None:
+        conn = self._kept_conns.pop(role, None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
+
+    async def _fetch_page(self, sql: str, args: list[Any]) -> list[Any]:
+        """A page query on the reading connection (reopened once if the server dropped it)."""
+        for attempt in (1, 2):
+            conn = await self._kept("page")
+            try:
+                return list(await conn.fetch(sql, *args))
             except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError):
-                await self._close_page_conn()
+                await self._drop_kept("page")
                 if attempt == 2:
                     raise
             except Exception as exc:
                 raise self._wrap(exc) from exc
         raise AssertionError("unreachable")
 
-    async def _close_page_conn(self) -> None:
-        conn, self._page_conn = self._page_conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=5)
-
     async def close(self) -> None:
-        expire_conn, self._expire_conn = self._expire_conn, None
-        if expire_conn is not None:
-            with contextlib.suppress(Exception):
-                await expire_conn.close(timeout=5)
-        await self._close_page_conn()
+        for role in list(self._kept_conns):
+            await self._drop_kept(role)
         await super().close()
 
     async def expire_idle_batch(
@@ -465,10 +473,8 @@ class PostgresStore(SqlStore):
         again after it, inside one transaction, where the counter cannot be flushed. That
         costs no extra work on the server. With track_counts off the counter stays still, so
         the events are then counted per session with an index probe instead.
-
-        This connection keeps PostgreSQL's default plan caching: the forced custom plans that
-        suit list pages make the batch DELETE twice as slow (measured)."""
-        conn = await self._expire_connection()
+        """
+        conn = await self._kept("expire")
         try:
             async with conn.transaction():
                 if self._track_counts:
@@ -489,25 +495,12 @@ class PostgresStore(SqlStore):
                 )
                 return int(gone), int(events)
         except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError) as exc:
-            self._expire_conn = None
+            await self._drop_kept("expire")
             raise self._wrap(exc) from exc
         except McpStoreError:
             raise
         except Exception as exc:
             raise self._wrap(exc) from exc
-
-    async def _expire_connection(self) -> asyncpg.Connection:
-        if self._expire_conn is None or self._expire_conn.is_closed():
-            try:
-                conn = await self.raw_connect()
-                await conn.execute("SET plan_cache_mode = auto")
-                self._track_counts = (await conn.fetchval("SHOW track_counts")) == "on"
-            except McpStoreError:
-                raise
-            except Exception as exc:
-                raise self._wrap(exc) from exc
-            self._expire_conn = conn
-        return self._expire_conn
 
     async def _fetch_row(self, sql: str, *args: Any) -> Any:
         """One row from one autocommit statement (its own transaction)."""
