@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -344,14 +345,15 @@ def main() -> None:
         ]
         with open(stats_out, encoding="utf-8") as fh:
             mine_stats = json.load(fh)
+        # (idle is left out: sessions cross the 30 minute mark while the benchmark runs.)
         same_stats = (
             mine_stats["sessions"]["total"] == base_stats["sessions"]
             and mine_stats["sessions"]["terminated"] == base_stats["terminated"]
-            and mine_stats["sessions"]["idle"] == base_stats["idle"]
             and mine_stats["sessions"]["initialized"] == base_stats["initialized"]
             and mine_stats["events"]["total"] == base_stats["events"]
             and mine_stats["events"]["orphaned"] == base_stats["orphaned"]
         )
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
         # Requests, counted in-process on the same commands.
         minimum = minimum_pages(endpoint, table) + minimum_pages(endpoint, f"{table}-events")
@@ -405,6 +407,7 @@ def main() -> None:
             print(f"{'':<32}  {dict(sorted(counts.items()))}")
         print()
         print(f"same list as the baseline: {same_list}; same stats counts: {same_stats}")
+        print(f"peak RSS of the mcpstore subprocesses: {peak_mb:.0f} MB")
     finally:
         if not args.table:
             drop_tables(endpoint, table)

@@ -193,7 +193,9 @@ def test_camel_case_items_are_exactly_the_servers(dynamodb_store: StoreHandle) -
 # -- ttl -----------------------------------------------------------------------------------
 def test_expired_items_are_gone_everywhere(dynamodb_store: StoreHandle) -> None:
     store = dynamodb_store
-    store.setup()
+    # Time to live off, so that DynamoDB Local's own sweeper cannot delete the expired items
+    # before mcpstore reads them: what is tested is that mcpstore ignores them.
+    _create_raw_tables(_endpoint(store), store.name, snake=False, ttl=False)
     writer = DynamoServerWriter(_endpoint(store), store.name)
     now = now_ms()
     past = int(time.time()) - 60
@@ -215,6 +217,11 @@ def test_expired_items_are_gone_everywhere(dynamodb_store: StoreHandle) -> None:
     assert stats["sessions"]["total"] == 1
     assert stats["events"]["total"] == 2
     assert stats["events"]["orphaned"] == 1
+    # --approximate reads DescribeTable's item counts: no scan, expired items included.
+    approx = store.run("stats", "--approximate", "--format", "json").json()
+    assert approx["approximate"] is True
+    assert approx["sessions"]["total"] == 2 and approx["events"]["total"] == 3
+    assert approx["events"]["orphaned"] is None
 
 
 # -- setup ---------------------------------------------------------------------------------

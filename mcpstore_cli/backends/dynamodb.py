@@ -45,6 +45,8 @@ from mcpstore_cli.records import (
     CorruptRow,
     Cursor,
     Event,
+    ExpireOptions,
+    ExpireResult,
     Finding,
     Session,
     SessionFilter,
@@ -308,7 +310,9 @@ class _SortedRuns:
 
 class DynamoDBStore(Store):
     backend = "dynamodb"
-    spill_rows = 200_000  # list --limit 0 keeps at most this many rows in memory
+    # list --limit 0 keeps at most this many raw items (about 2.5 KB each) in memory, then
+    # sorts them to a temporary file and merges the runs.
+    spill_rows = 25_000
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -1090,7 +1094,7 @@ class DynamoDBStore(Store):
             clauses.append("contains(#st, :term)")
             values[":term"] = {"S": "terminated"}
         if cursor is not None:
-            clauses.append("#la <= :cursor")
+            clauses.append("(#la <= :cursor OR attribute_not_exists(#la))")
             values[":cursor"] = {"N": str(cursor.last_activity)}
         used = " ".join(clauses)
         for alias, attr in (
@@ -1117,6 +1121,13 @@ class DynamoDBStore(Store):
         if sid is None or _expired(_n(raw.get(n.ttl)), now_s):
             return None
         activity = _n(raw.get(n.last_activity))
+        created = _n(raw.get(n.created_at))
+        # A (corrupt) item without the times sorts last and never matches a filter on them,
+        # as the pushed-down filter expression has it.
+        if (activity is None and (flt.active or flt.idle_over_ms is not None)) or (
+            created is None and (flt.created_after is not None or flt.created_before is not None)
+        ):
+            return None
         la = -1 if activity is None else activity
         if cursor is not None and not (
             la < cursor.last_activity or (la == cursor.last_activity and sid < cursor.session_id)
@@ -1125,7 +1136,7 @@ class DynamoDBStore(Store):
         needs_state = flt.active or flt.terminated is not None
         probe = Session(
             session_id=sid,
-            created_at=_n(raw.get(n.created_at)) or 0,
+            created_at=created or 0,
             last_activity=la,
             is_initialized=_bool(raw.get(n.is_initialized)),
             state={"terminated": True} if needs_state and _terminated(_s(raw.get(n.state))) else {},
@@ -1282,7 +1293,7 @@ class DynamoDBStore(Store):
             "ExpressionAttributeNames": {**names, "#sid": n.session_id},
             "ExpressionAttributeValues": {**values, ":prefix": {"S": prefix}},
         }
-        smallest: list[str] = []  # a max-heap (negated by sorting) of at most ``limit`` ids
+        smallest: list[str] = []  # trimmed to the ``limit`` smallest ids as it grows
         for page in self._scan_pages(self._sessions, params, self._segments_for(self._sessions)):
             for raw in page:
                 sid = _s(raw.get(n.session_id))
@@ -1492,12 +1503,17 @@ class DynamoDBStore(Store):
             item[n.retry] = {"N": str(event.retry)}
         return item
 
-    def batch_write(self, requests: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Put (table, item) pairs with BatchWriteItem, retrying UnprocessedItems until done."""
+    def batch_write(
+        self, requests: Sequence[tuple[str, dict[str, Any]]], *, delete: bool = False
+    ) -> None:
+        """Put (table, item) pairs with BatchWriteItem (``delete``: delete (table, key) pairs),
+        retrying UnprocessedItems until done."""
         for start in range(0, len(requests), BATCH_WRITE_MAX):
             pending: dict[str, list[dict[str, Any]]] = {}
             for table, item in requests[start : start + BATCH_WRITE_MAX]:
-                pending.setdefault(table, []).append({"PutRequest": {"Item": item}})
+                pending.setdefault(table, []).append(
+                    {"DeleteRequest": {"Key": item}} if delete else {"PutRequest": {"Item": item}}
+                )
             delay = 0.05
             stalled = 0
             left_before = sum(len(v) for v in pending.values())
@@ -1630,6 +1646,14 @@ class DynamoDBStore(Store):
 
     async def append_event(self, event: Event, *, touch: bool = True) -> Event:
         return await asyncio.to_thread(self._append_sync, event, touch)
+
+    async def expire(
+        self, opts: ExpireOptions, progress: ProgressCallback | None = None
+    ) -> ExpireResult:
+        """Conditional deletes, parallel segment scans, no lock: see dynamodb_expire."""
+        from mcpstore_cli.backends.dynamodb_expire import expire
+
+        return await expire(self, opts, progress)
 
 
 def _histogram(cumulative: list[int], total: int) -> list[tuple[str, int]]:
