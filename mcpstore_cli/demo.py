@@ -209,8 +209,9 @@ def _last_activity(rng: random.Random, now: int, created: int, kind: str) -> int
     timeout = DEFAULT_TIMEOUT_MS
     if kind == "uninitialized":
         return created
-    if kind == "active":
-        # Active within the timeout (a minute of margin), never before it was created.
+    if kind == "active" or (kind == "terminated" and rng.random() < 0.5):
+        # Active within the timeout (a minute of margin), never before it was created; half
+        # of the ended sessions ended that recently too (so --terminated has work of its own).
         low = max(created, now - timeout + 60_000)
         return low + int(rng.random() * (now - low))
     # Idle or ended: busy for up to six hours, last seen over the timeout (plus a minute) ago.
