@@ -4,6 +4,10 @@ Run by hand (not by pytest)::
 
     python bench/bench_expire.py sqlite [--idle 1000000 --live 100000 --events 5]
     python bench/bench_expire.py postgres [--url postgresql://...]   # else a throwaway server
+    python bench/bench_expire.py dynamodb [--idle 20000 --live 0 --events 5]
+
+DynamoDB (DynamoDB Local, started and stopped here): ``mcpstore expire`` against a sequential
+boto3 scan + batch-delete script (see DYNAMO_BASELINE) on an identical second table pair.
 
 The same data is built twice (one copy per contender): ``--idle`` sessions idle for two hours
 with ``--events`` events each, and ``--live`` sessions active a minute ago with as many events.
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -348,15 +353,253 @@ def bench_postgres(args: argparse.Namespace) -> list[tuple[str, float, float, st
             server.stop()
 
 
+# -- DynamoDB ----------------------------------------------------------------------------
+# The baseline: what an operator would write by hand. One sequential boto3 scan of the
+# sessions table with a filter; for every page, batch-delete its sessions (25 a call,
+# UnprocessedItems retried), then query each session's events (keys only) and batch-delete
+# them (25 a call). Run as a process of its own, like mcpstore.
+DYNAMO_BASELINE = r"""
+import sys, time
+import boto3
+
+endpoint, table, cutoff = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = boto3.client("dynamodb", endpoint_url=endpoint)
+events = table + "-events"
+
+
+def batch_delete(name, keys):
+    for i in range(0, len(keys), 25):
+        pending = {name: [{"DeleteRequest": {"Key": k}} for k in keys[i : i + 25]]}
+        while pending:
+            pending = c.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if pending:
+                time.sleep(0.05)
+
+
+sessions = n_events = 0
+kw = {
+    "TableName": table,
+    "FilterExpression": "lastActivity < :cutoff",
+    "ProjectionExpression": "sessionId",
+    "ExpressionAttributeValues": {":cutoff": {"N": str(cutoff)}},
+}
+while True:
+    page = c.scan(**kw)
+    keys = page["Items"]
+    batch_delete(table, keys)
+    sessions += len(keys)
+    doomed = []
+    for key in keys:
+        q = {
+            "TableName": events,
+            "KeyConditionExpression": "sessionId = :s",
+            "ProjectionExpression": "sessionId, eventId",
+            "ExpressionAttributeValues": {":s": key["sessionId"]},
+        }
+        while True:
+            found = c.query(**q)
+            doomed += found["Items"]
+            if "LastEvaluatedKey" not in found:
+                break
+            q["ExclusiveStartKey"] = found["LastEvaluatedKey"]
+        if len(doomed) >= 25:
+            batch_delete(events, doomed)
+            n_events += len(doomed)
+            doomed = []
+    batch_delete(events, doomed)
+    n_events += len(doomed)
+    if "LastEvaluatedKey" not in page:
+        break
+    kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+print(sessions, n_events)
+"""
+
+
+def _dynamo_fill(endpoint: str, tables: list[str], idle: int, live: int, events: int) -> None:
+    """Identical items in every table pair, exactly as the server puts them (camelCase, JSON
+    strings, times in ms, ttl half an hour after the write), by parallel raw batch writes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from botocore.config import Config
+
+    from tests.dynamodb_fixtures import client
+
+    c = client(endpoint, config=Config(max_pool_connections=16, parameter_validation=False))
+    now = int(time.time() * 1000)
+    ttl = str(now // 1000 + 1800)
+    state = '{"client_info":{"name":"bench","version":"1"},"negotiated_version":"2025-06-18"}'
+    caps = '{"tools":{"listChanged":true}}'
+    data = '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info"}}'
+
+    def items(i: int) -> list[tuple[str, dict[str, Any]]]:
+        last = now - (120 * MIN if i < idle else MIN) - i % 1000
+        sid = f"{i:032x}"
+        out: list[tuple[str, dict[str, Any]]] = [
+            (
+                "",
+                {
+                    "sessionId": {"S": sid},
+                    "clientCapabilities": {"S": caps},
+                    "serverCapabilities": {"S": caps},
+                    "state": {"S": state},
+                    "createdAt": {"N": str(last - 5 * MIN)},
+                    "lastActivity": {"N": str(last)},
+                    "isInitialized": {"BOOL": True},
+                    "metadata": {"S": "{}"},
+                    "ttl": {"N": ttl},
+                },
+            )
+        ]
+        for j in range(events):
+            out.append(
+                (
+                    "-events",
+                    {
+                        "sessionId": {"S": sid},
+                        "eventId": {"N": str(j + 1)},
+                        "timestamp": {"N": str(last - events + j)},
+                        "eventType": {"S": "notifications/message"},
+                        "data": {"S": data},
+                        "ttl": {"N": ttl},
+                    },
+                )
+            )
+        return out
+
+    def put(start: int) -> None:
+        requests = [
+            (table + suffix, item)
+            for i in range(start, min(start + 5, idle + live))
+            for table in tables
+            for suffix, item in items(i)
+        ]
+        for k in range(0, len(requests), 25):
+            pending: dict[str, list[dict[str, Any]]] = {}
+            for name, item in requests[k : k + 25]:
+                pending.setdefault(name, []).append({"PutRequest": {"Item": item}})
+            while pending:
+                pending = c.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, range(0, idle + live, 5)))
+
+
+def _dynamo_counts(endpoint: str, table: str) -> tuple[set[str], int]:
+    from tests.dynamodb_fixtures import client
+
+    c = client(endpoint)
+    sessions: set[str] = set()
+    n_events = 0
+    for name in (table, f"{table}-events"):
+        kw: dict[str, Any] = {"TableName": name, "ProjectionExpression": "sessionId"}
+        while True:
+            page = c.scan(**kw)
+            if name == table:
+                sessions |= {item["sessionId"]["S"] for item in page["Items"]}
+            else:
+                n_events += len(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sessions, n_events
+
+
+def bench_dynamodb(args: argparse.Namespace) -> list[tuple[str, float, float, str]]:
+    """mcpstore expire vs the sequential boto3 script, on identical table pairs in one
+    DynamoDB Local (started here as the tests start it, stopped by its pid)."""
+    from tests.dynamodb_fixtures import DYNAMO_ENV, DynamoDBLocal, dynamodb_local_jar
+
+    jar = dynamodb_local_jar()
+    if jar is None:
+        raise SystemExit("DynamoDB Local is not installed (run scripts/install-test-deps.sh)")
+    server = DynamoDBLocal(jar)
+    server.start()
+    try:
+        endpoint = server.endpoint
+        env = {**os.environ, **DYNAMO_ENV, "AWS_DEFAULT_REGION": DYNAMO_ENV["AWS_REGION"]}
+        ours_t, raw_t = "bench-expire-ours", "bench-expire-raw"
+        for table in (ours_t, raw_t):
+            url = f"dynamodb://{table}?region={DYNAMO_ENV['AWS_REGION']}&endpoint={endpoint}"
+            subprocess.run(
+                [sys.executable, "-m", "mcpstore_cli", "setup", "--quiet", "--url", url],
+                env=env,
+                check=True,
+            )
+        t0 = time.perf_counter()
+        _dynamo_fill(endpoint, [ours_t, raw_t], args.idle, args.live, args.events)
+        per_pair = (args.idle + args.live) * (1 + args.events)
+        print(
+            f"built 2 x {args.idle + args.live:,} sessions and "
+            f"{(args.idle + args.live) * args.events:,} events ({2 * per_pair:,} items) in "
+            f"{time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+        cutoff = int(time.time() * 1000) - 30 * MIN
+        ours_url = f"dynamodb://{ours_t}?region={DYNAMO_ENV['AWS_REGION']}&endpoint={endpoint}"
+        ours_s, ours_mb, out = timed(
+            [
+                sys.executable,
+                "-m",
+                "mcpstore_cli",
+                "expire",
+                "--idle",
+                "30m",
+                "--format",
+                "json",
+                "--url",
+                ours_url,
+            ],
+            env=env,
+        )
+        raw_s, raw_mb, raw_out = timed(
+            [sys.executable, "-c", DYNAMO_BASELINE, endpoint, raw_t, str(cutoff)], env=env
+        )
+        summary = json.loads(out)
+        raw_sessions, raw_events = (int(x) for x in raw_out.split())
+        left = {}
+        for name, table in (("boto3 script", raw_t), ("mcpstore", ours_t)):
+            left[name] = _dynamo_counts(endpoint, table)
+            sessions, n_events = left[name]
+            print(f"after {name}: {len(sessions):,} sessions, {n_events:,} events", file=sys.stderr)
+        expected_live = {f"{i:032x}" for i in range(args.idle, args.idle + args.live)}
+        same = left["mcpstore"] == left["boto3 script"] == (expected_live, args.live * args.events)
+        print(
+            f"mcpstore removed {summary['sessions']:,} sessions and {summary['events']:,} events "
+            f"(+{summary['orphans']:,} orphans) in {summary['duration_s']} s; the script "
+            f"{raw_sessions:,} and {raw_events:,}; both left the same: "
+            f"{'ok' if same else 'NO'}",
+            file=sys.stderr,
+        )
+        if not same:
+            raise SystemExit("the two table pairs differ after the runs")
+        return [
+            (
+                "expire vs sequential boto3 script",
+                ours_s,
+                raw_s,
+                f"{raw_s / ours_s:.1f}x faster (target >= 2x); peak RSS mcpstore {ours_mb} MiB, "
+                f"script {raw_mb} MiB",
+            )
+        ]
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("backend", choices=["sqlite", "postgres"])
+    parser.add_argument("backend", choices=["sqlite", "postgres", "dynamodb"])
     parser.add_argument("--url", help="postgres: a server URL (superuser) instead of a throwaway")
-    parser.add_argument("--idle", type=int, default=1_000_000)
-    parser.add_argument("--live", type=int, default=100_000)
+    parser.add_argument("--idle", type=int, help="default 1000000 (dynamodb: 20000)")
+    parser.add_argument("--live", type=int, help="default 100000 (dynamodb: 0)")
     parser.add_argument("--events", type=int, default=5)
     args = parser.parse_args()
-    rows = bench_sqlite(args) if args.backend == "sqlite" else bench_postgres(args)
+    dynamo = args.backend == "dynamodb"
+    if args.idle is None:
+        args.idle = 20_000 if dynamo else 1_000_000
+    if args.live is None:
+        args.live = 0 if dynamo else 100_000
+    benches = {"sqlite": bench_sqlite, "postgres": bench_postgres, "dynamodb": bench_dynamodb}
+    rows = benches[args.backend](args)
     print(f"\n{'measure':40} {'mcpstore':>10} {'baseline':>10} {'ratio':>7}  notes")
     for name, ours, base, note in rows:
         print(f"{name:40} {ours:9.2f}s {base:9.2f}s {ours / base:6.2f}x  {note}")

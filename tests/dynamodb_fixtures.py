@@ -266,6 +266,28 @@ class DynamoServerWriter:
             TableName=self.table, Key={self._name("session_id"): {"S": session_id}}
         )
 
+    def touch(self, session_id: str, last_activity: int) -> bool:
+        # As the server's update: only an existing item, and its ttl moves along.
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={self._name("session_id"): {"S": session_id}},
+                UpdateExpression="SET #la = :la, #ttl = :ttl",
+                ConditionExpression="attribute_exists(#sid)",
+                ExpressionAttributeNames={
+                    "#la": self._name("last_activity"),
+                    "#ttl": "ttl",
+                    "#sid": self._name("session_id"),
+                },
+                ExpressionAttributeValues={
+                    ":la": {"N": str(last_activity)},
+                    ":ttl": {"N": str(int(time.time()) + SESSION_TTL_S)},
+                },
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def corrupt_session(self, session_id: str, *, created_at: int, last_activity: int) -> bool:
         n = self._name
         self.client.put_item(
