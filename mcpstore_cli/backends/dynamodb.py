@@ -60,7 +60,7 @@ from mcpstore_cli.urls import DEFAULT_AWS_REGION, StoreURL
 GSI_NAME = "LastActivityIndex"
 SESSION_TTL_S = 30 * 60  # the server's default session TTL
 MB = 1024 * 1024
-BYTES_PER_SEGMENT = 16 * MB  # default scan parallelism: one segment per this much data
+BYTES_PER_SEGMENT = 24 * MB  # default scan parallelism: one segment per this much data
 MAX_DEFAULT_SEGMENTS = 16
 BATCH_WRITE_MAX = 25
 PAGE_LIMIT_MIN, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 1_000, 10_000, 100_000
