@@ -395,14 +395,10 @@ class SqlStore(Store, abc.ABC):
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncIterator[Session | CorruptRow]:
+        # Streamed through the engine; dialects serve single pages from their own fast path.
         await self.ensure_readable()
         stmt = self.list_statement(flt, limit=limit, cursor=cursor)
         async with self.connect() as conn:
-            if limit is not None and limit <= 1000:
-                result = await conn.execute(stmt)
-                for row in result:
-                    yield self.decode_session(row)
-                return
             streamed = await conn.stream(stmt.execution_options(yield_per=1000))
             async for row in streamed:
                 yield self.decode_session(row)
