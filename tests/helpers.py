@@ -39,6 +39,7 @@ def run_cli(
     stdin: str = "",
     tty: bool = False,
     width: int = 120,
+    keys: str | None = None,
 ) -> Result:
     """Run ``mcpstore ARGS`` in this process with an injected environment.
 
@@ -57,4 +58,36 @@ def run_cli(
         width=width,
     )
     code = main(list(args), env=env)
+    return Result(out.getvalue(), err.getvalue(), code, list(args))
+
+
+def _run_with_keys(
+    args: Sequence[str],
+    keys: str,
+    *,
+    environ: Mapping[str, str] | None,
+    stdin: str,
+    width: int,
+) -> Result:
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from mcpstore_cli.prompts import Prompter
+
+    out, err = io.StringIO(), io.StringIO()
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        pipe.close()
+        env = Environment(
+            stdin=io.StringIO(stdin),
+            stdout=out,
+            stderr=err,
+            environ=dict(environ or {}),
+            stdin_isatty=True,
+            stdout_isatty=True,
+            stderr_isatty=True,
+            width=width,
+            prompter=Prompter(input=pipe, output=DummyOutput()),
+        )
+        code = main(list(args), env=env)
     return Result(out.getvalue(), err.getvalue(), code, list(args))
