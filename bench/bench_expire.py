@@ -120,6 +120,9 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     The peak is the child's VmHWM, polled every 20 ms (ru_maxrss would report the parent's
     high-water mark, which Linux carries across fork and exec).
     """
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -128,6 +131,13 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
             peak = max(peak, _hwm_kib(proc.pid))
             time.sleep(0.02)
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        print(
+            f"  {Path(cmd[1]).name if cmd[1] != '-c' else 'script'} {cmd[2:4]}: "
+            f"{elapsed:.2f} s wall, {cpu:.2f} s CPU in the client process",
+            file=sys.stderr,
+        )
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:

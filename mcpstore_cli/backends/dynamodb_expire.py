@@ -12,11 +12,13 @@ every page followed, pages handled one at a time so memory stays flat):
    touched after the scan saw it fails the condition and stays (counted in ``skipped``).
    Rounds of at most ``--batch-size`` sessions per segment run their deletes concurrently on a
    small thread pool. The deletes go 25 to a call as PartiQL statements in one
-   BatchExecuteStatement (``DELETE ... WHERE key = ? AND <the same condition> RETURNING ALL
-   OLD *``): each statement is a single-item conditional delete of its own, not a transaction
-   (so a server write to one of these items never fails because of it), priced like
-   DeleteItem, and it reports ConditionalCheckFailed per statement; RETURNING tells a deleted
-   item from one that was already gone. With ``--rate``, and on an endpoint without PartiQL,
+   BatchExecuteStatement (``DELETE ... WHERE key = ? AND <the same condition>``): each
+   statement is a single-item conditional delete of its own, not a transaction (so a server
+   write to one of these items never fails because of it), priced like DeleteItem, and it
+   reports ConditionalCheckFailed per statement. A statement whose item was already gone
+   succeeds too, so a session that another run removed in the same instant is counted by both
+   (``RETURNING ALL OLD *`` would tell them apart, but it doubled DynamoDB Local's work per
+   delete). With ``--rate``, and on an endpoint without PartiQL,
    each session goes by its own ``DeleteItem`` with that ``ConditionExpression``, on as few
    threads as the rate needs (one per ``RATE_PER_WORKER`` rows a second): the smoothest write
    pattern. A failed conditional delete still costs a write unit, so ``--rate`` counts it.
@@ -252,27 +254,9 @@ def _statement(run: _Run, candidate: _Candidate) -> dict[str, Any]:
         where = f'("{n.last_activity}" < ? OR "{n.ttl}" <= ?)'
         params = [{"N": str(run.opts.idle_cutoff)}, {"N": str(run.now_s)}]
     return {
-        # RETURNING tells a deleted item from one that was already gone.
-        "Statement": f"DELETE FROM {table} WHERE {sid} = ? AND {where} RETURNING ALL OLD *",
+        "Statement": f"DELETE FROM {table} WHERE {sid} = ? AND {where}",
         "Parameters": [{"S": candidate.session_id}, *params],
     }
-
-
-def _take_raw_responses(
-    response_dict: dict[str, Any], customized_response_dict: dict, **_: Any
-) -> None:
-    """before-parse hook: BatchExecuteStatement's answers (with the deleted items) as raw
-    JSON, out of botocore's much slower shape walker; errors are parsed as usual."""
-    if int(response_dict.get("status_code") or 500) >= 300 or not response_dict.get("body"):
-        return
-    try:
-        doc = json.loads(response_dict["body"])
-    except ValueError:
-        return
-    answers = doc.pop("Responses", None) if isinstance(doc, dict) else None
-    if answers is not None:
-        customized_response_dict["RawResponses"] = answers
-        response_dict["body"] = json.dumps(doc).encode()
 
 
 def _delete_statements(run: _Run, chunk: list[_Candidate]) -> list[bool] | None:
@@ -289,13 +273,10 @@ def _delete_statements(run: _Run, chunk: list[_Candidate]) -> list[bool] | None:
             return None
         raise store._translate(exc, store.table) or exc from exc
     outcomes: list[bool] = []
-    answers = response.get("RawResponses")
-    if answers is None:
-        answers = response.get("Responses") or []
-    for candidate, answer in zip(chunk, answers, strict=True):
+    for candidate, answer in zip(chunk, response.get("Responses") or [], strict=True):
         error = answer.get("Error")
         if error is None:
-            outcomes.append(bool(answer.get("Item")))
+            outcomes.append(True)
         elif error.get("Code") == "ConditionalCheckFailed":
             outcomes.append(False)
         else:  # throttled or failed on its own: the single-item call, with its retries
@@ -680,11 +661,6 @@ async def expire(
         ).result()
 
     workers = max(DELETE_WORKERS, min(32, int(store.options.segments or 0)))
-    store.client.meta.events.register(
-        "before-parse.dynamodb.BatchExecuteStatement",
-        _take_raw_responses,
-        unique_id="mcpstore-expire-raw-responses",
-    )
     if opts.rate:
         # --rate asks for gentleness: as few delete threads as the rate needs (one stream of
         # deletes, a few milliseconds each, up to RATE_PER_WORKER rows a second).
