@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import operator
 import os
 import struct
 import sys
@@ -297,6 +298,8 @@ async def demo_into_empty(
     plan = getattr(batches, "plan", None)
     now = getattr(batches, "now", None)
     if plan is not None and now is not None:
+        if plan.sessions == 0:
+            return None  # nothing to load: not worth a lock and new indexes
         chunks = demo_chunks(plan, now)
     else:
         chunks = (copy_chunk(s, e) async for s, e in batches)
@@ -384,7 +387,13 @@ def _worker(spec: str) -> None:
     args = json.loads(spec)
     plan = DemoPlan(**args["plan"])
     out = sys.stdout.buffer
+    by_id = operator.attrgetter("session_id")
     for sessions, events in generate(plan, int(args["now"])):
+        # In key order (stable: each session's events keep their time order, hence their
+        # ids'): rows lie in the order of the session-id indexes, which then build from
+        # presorted input.
+        sessions.sort(key=by_id)
+        events.sort(key=by_id)
         s = session_copy_text(sessions)
         e = event_copy_text(events)
         out.write(_HEADER.pack(len(sessions), len(events), len(s), len(e)))
