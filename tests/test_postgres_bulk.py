@@ -18,12 +18,13 @@ import pytest
 from mcpstore_cli.backends import postgres_bulk
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.demo import DemoBatches, DemoPlan, generate
+from mcpstore_cli.errors import McpStoreError
 from mcpstore_cli.records import Event, Session
 from mcpstore_cli.store import open_store
 from mcpstore_cli.urls import parse_store_url
 from tests.conftest import StoreHandle
 from tests.helpers import run_cli
-from tests.pg_fixtures import PgServer, with_database
+from tests.pg_fixtures import PgServer, _execute, with_database
 
 NOW = 1_800_000_000_000
 EXPECTED_INDEXES = {
@@ -199,7 +200,7 @@ def test_a_store_the_command_creates_is_loaded_the_same_way(
     assert postgres_store.run("setup", "--check").exit_code == 0
 
 
-def test_an_owner_without_superuser_rights_drops_and_adds_the_foreign_key(
+def test_an_owner_without_superuser_rights_drops_and_adds_the_foreign_key_and_triggers(
     pg_server: PgServer,
 ) -> None:
     if pg_server.password_user is None:
@@ -213,12 +214,25 @@ def test_an_owner_without_superuser_rights_drops_and_adds_the_foreign_key(
             pg_server.admin_url, db, user=pg_server.password_user, password=PASSWORD
         )
         assert run_cli(["setup", "--quiet", "--url", url]).exit_code == 0
+        # A per-row trigger as ``setup --notify`` installs it (the shared contract), owned by
+        # the same user.
+        asyncio.run(
+            _execute(
+                url,
+                "CREATE FUNCTION mcpstore_notify_event() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$BEGIN PERFORM pg_notify('mcpstore_events', NEW.session_id); RETURN NEW; END$$",
+                "CREATE TRIGGER mcpstore_events_notify AFTER INSERT ON events "
+                "FOR EACH ROW EXECUTE FUNCTION mcpstore_notify_event()",
+            )
+        )
         before = snapshot(pg_server, db)
+        assert ("events", "mcpstore_events_notify", "O") in before["triggers"]
         nodes = filenodes(pg_server, db)
         plan = DemoPlan(sessions=800, events_per_session=4, seed=3, batch_rows=1000)
         assert load_demo(url, plan) == (800, 3200)
         assert filenodes(pg_server, db) != nodes
-        assert snapshot(pg_server, db) == before  # the foreign key is back, validated
+        # The foreign key is back (validated) and the notify trigger enabled again.
+        assert snapshot(pg_server, db) == before
         assert_stored(pg_server, db, plan)
         assert run_cli(["setup", "--check", "--url", url]).exit_code == 0
     finally:
@@ -283,6 +297,22 @@ def test_a_failure_mid_load_changes_nothing(
         50,
         100,
     )
+
+
+def test_a_failing_generator_changes_nothing(pg_server: PgServer, empty_store: StoreHandle) -> None:
+    db = empty_store.name
+    before = snapshot(pg_server, db)
+
+    async def work() -> None:
+        store: Any = open_store(parse_store_url(empty_store.url))
+        async with store:
+            # A recipe the child process cannot follow: it fails before its first chunk.
+            await store.write_demo(DemoBatches(DemoPlan(sessions=10), "not a time"))  # type: ignore[arg-type]
+
+    with pytest.raises(McpStoreError, match="demo row generator"):
+        asyncio.run(work())
+    assert counts(pg_server, db) == (0, 0)
+    assert snapshot(pg_server, db) == before
 
 
 @pytest.mark.parametrize("when", ["COPY", "CREATE"])

@@ -7,9 +7,10 @@ When ``sessions`` and ``events`` are both empty, :func:`load_into_empty` loads t
    are empty, then TRUNCATE them (so that COPY may write frozen rows);
 2. drop every secondary index of the two tables and the primary key no foreign key needs
    (``events_pkey``: one sort at the end costs less than a b-tree insert and its WAL record
-   per row), and skip the per-row
-   foreign-key trigger (``session_replication_role = replica`` for a superuser, otherwise the
-   constraint is dropped and added back, which checks every row in one join);
+   per row), and skip the per-row triggers: a superuser sets ``session_replication_role =
+   replica``; anyone else drops the foreign key (added back at the end, which checks every
+   row in one join) and disables the enabled user triggers, such as ``setup --notify``'s
+   (a NOTIFY per row would pile up in one transaction), until the end;
 3. COPY each chunk (``FREEZE``);
 4. add the key and create the indexes again from their own definitions
    (``pg_get_constraintdef``/``pg_get_indexdef``, so names and definitions are exactly the
@@ -84,7 +85,8 @@ class _Saved:
     index_defs: list[str]
     keys: list[tuple[str, str, str]]  # (table, name, definition) of primary/unique keys
     foreign_keys: list[tuple[str, str, str]]  # (table, name, definition)
-    skip_triggers: bool
+    triggers: list[tuple[str, str]]  # (table, name) of user triggers disabled for the load
+    skip_triggers: bool  # superuser: session_replication_role = replica
 
 
 # -- COPY text format --------------------------------------------------------------------
@@ -132,14 +134,23 @@ def event_copy_text(events: Sequence[Event]) -> bytes:
     """Events as COPY text rows in :data:`EVENT_COLUMNS` order."""
     lines = []
     append = lines.append
+    sid: str | None = None
+    head = ""
+    types: dict[str, str] = {}
     for e in events:
+        if e.session_id is not sid:  # a session's events come together: escape its id once
+            sid = e.session_id
+            head = _text(sid) + "\t"
+        etype = types.get(e.event_type)
+        if etype is None:
+            etype = types[e.event_type] = f"\t{_text(e.event_type)}\t"
         data = getattr(e, "data_json", None)
         if data is None:
             data = dumps(e.data)
-        append(
-            f"{_text(e.session_id)}\t{e.timestamp}\t{_text(e.event_type)}\t{_json_text(data)}\t"
-            f"{_NULL if e.retry is None else e.retry}\n"
-        )
+        if "\\" in data:
+            data = data.replace("\\", "\\\\")
+        retry = e.retry
+        append(f"{head}{e.timestamp}{etype}{data}\t{_NULL if retry is None else retry}\n")
     return "".join(lines).encode()
 
 
@@ -152,7 +163,10 @@ def copy_chunk(sessions: Sequence[Session], events: Sequence[Event]) -> CopyChun
 # -- the load ----------------------------------------------------------------------------
 _SECONDARY_INDEXES_SQL = """
 SELECT pg_get_indexdef(ix.indexrelid)
+       || coalesce(' TABLESPACE ' || quote_ident(ts.spcname), '')
 FROM pg_index ix
+JOIN pg_class i ON i.oid = ix.indexrelid
+LEFT JOIN pg_tablespace ts ON ts.oid = i.reltablespace
 WHERE ix.indrelid IN ('sessions'::regclass, 'events'::regclass)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = ix.indexrelid)
 ORDER BY ix.indrelid = 'events'::regclass, ix.indexrelid
@@ -176,6 +190,17 @@ WHERE contype IN ('p', 'u')
   AND conrelid IN ('sessions'::regclass, 'events'::regclass)
   AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = k.conindid)
 ORDER BY conrelid = 'events'::regclass, conname
+"""
+
+# Enabled user triggers (``setup --notify``'s, a server's own): a superuser's replica role
+# skips them; anyone else disables them for the load (a NOTIFY per row would pile up in one
+# transaction) and enables them again before the commit.
+_USER_TRIGGERS_SQL = """
+SELECT tgrelid::regclass::text, quote_ident(tgname)
+FROM pg_trigger
+WHERE tgrelid IN ('sessions'::regclass, 'events'::regclass)
+  AND NOT tgisinternal AND tgenabled = 'O'
+ORDER BY tgname
 """
 
 _FOREIGN_KEYS_SQL = """
@@ -207,14 +232,20 @@ async def _prepare(conn: asyncpg.Connection) -> _Saved | None:
     await conn.execute("TRUNCATE sessions, events")
     if skip_triggers:
         await conn.execute("SET LOCAL session_replication_role = replica")
+        triggers: list[tuple[str, str]] = []
     else:
         for table, name, _definition in foreign_keys:
             await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        triggers = [tuple(r) for r in await conn.fetch(_USER_TRIGGERS_SQL)]
+        for table, name in triggers:
+            await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
     if index_names:
         await conn.execute(f"DROP INDEX {', '.join(index_names)}")
     for table, name, _definition in keys:
         await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-    return _Saved(index_defs, keys, foreign_keys if not skip_triggers else [], bool(skip_triggers))
+    return _Saved(
+        index_defs, keys, [] if skip_triggers else foreign_keys, triggers, bool(skip_triggers)
+    )
 
 
 async def _restore(conn: asyncpg.Connection, saved: _Saved) -> None:
@@ -226,6 +257,8 @@ async def _restore(conn: asyncpg.Connection, saved: _Saved) -> None:
         await conn.execute(definition)
     for table, name, definition in saved.foreign_keys:
         await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    for table, name in saved.triggers:
+        await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
 
 
 async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], data: Any) -> None:
@@ -361,6 +394,8 @@ async def demo_chunks(plan: DemoPlan, now: int) -> AsyncIterator[CopyChunk]:
         except BaseException as exc:  # handed to the consumer
             await queue.put(exc)
 
+    from mcpstore_cli.errors import McpStoreError
+
     reader = asyncio.create_task(read())
     try:
         while (item := await queue.get()) is not None:
@@ -370,7 +405,8 @@ async def demo_chunks(plan: DemoPlan, now: int) -> AsyncIterator[CopyChunk]:
         code = await proc.wait()
         if code != 0:
             err = (await proc.stderr.read()).decode(errors="replace").strip()
-            raise RuntimeError(f"the demo generator failed (exit {code}): {err[-500:]}")
+            last = err.splitlines()[-1] if err else f"exit status {code}"
+            raise McpStoreError(f"The demo row generator (a child process) failed: {last}.")
     finally:
         reader.cancel()
         with contextlib.suppress(BaseException):
