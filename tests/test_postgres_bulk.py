@@ -229,14 +229,49 @@ def test_an_owner_without_superuser_rights_drops_and_adds_the_foreign_key_and_tr
         assert ("events", "mcpstore_events_notify", "O") in before["triggers"]
         nodes = filenodes(pg_server, db)
         plan = DemoPlan(sessions=800, events_per_session=4, seed=3, batch_rows=1000)
-        assert load_demo(url, plan) == (800, 3200)
+        loaded, heard = asyncio.run(_load_listening(url, plan))
+        assert loaded == (800, 3200)
+        # The trigger was off for the load (no NOTIFY per demo row) and works again after it:
+        # the one event a server appends afterwards is heard.
+        assert heard == ["after"]
         assert filenodes(pg_server, db) != nodes
         # The foreign key is back (validated) and the notify trigger enabled again.
         assert snapshot(pg_server, db) == before
+        pg_server.execute("DELETE FROM sessions WHERE session_id = 'after'", database=db)
         assert_stored(pg_server, db, plan)
         assert run_cli(["setup", "--check", "--url", url]).exit_code == 0
     finally:
         pg_server.drop_database(db)
+
+
+async def _load_listening(url: str, plan: DemoPlan) -> tuple[tuple[int, int], list[str]]:
+    heard: list[str] = []
+    listener = await asyncpg.connect(url)
+    try:
+        await listener.add_listener("mcpstore_events", lambda *args: heard.append(args[3]))
+        store: Any = open_store(parse_store_url(url))
+        async with store:
+            loaded = await store.write_demo(DemoBatches(plan, NOW))
+        writer = await asyncpg.connect(url)
+        try:
+            await writer.execute(
+                "INSERT INTO sessions (session_id, server_capabilities, created_at, "
+                "last_activity) VALUES ('after', '{}', 1, 1)",
+            )
+            await writer.execute(
+                "INSERT INTO events (session_id, timestamp, event_type, data) "
+                "VALUES ('after', 1, 'x', '{}')"
+            )
+        finally:
+            await writer.close()
+        for _ in range(100):
+            if heard:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+    finally:
+        await listener.close()
+    return loaded, heard
 
 
 def test_a_user_who_may_only_write_rows_takes_the_ordinary_path(
