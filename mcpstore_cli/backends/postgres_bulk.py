@@ -372,7 +372,7 @@ async def demo_chunks(plan: DemoPlan, now: int) -> AsyncIterator[CopyChunk]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=env,
-        limit=1 << 20,
+        limit=1 << 24,  # chunks are a few MB: read each without pausing the pipe
     )
     assert proc.stdout is not None and proc.stderr is not None
     queue: asyncio.Queue[CopyChunk | BaseException | None] = asyncio.Queue(_PREFETCH)
