@@ -11,7 +11,7 @@ import heapq
 import json
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -430,6 +430,26 @@ def generate(plan: DemoPlan, now: int) -> Iterator[tuple[list[Session], list[Eve
             sessions, events = [], []
     if sessions or events:
         yield sessions, events
+
+
+class DemoBatches:
+    """``generate(plan, now)`` as an async iterable of batches, keeping its recipe: a backend
+    that can generate the same rows elsewhere (in a child process) reads ``plan`` and ``now``;
+    every other backend just iterates."""
+
+    def __init__(self, plan: DemoPlan, now: int) -> None:
+        self.plan = plan
+        self.now = now
+
+    def __aiter__(self) -> AsyncIterator[tuple[list[Session], list[Event]]]:
+        return self._batches()
+
+    async def _batches(self) -> AsyncIterator[tuple[list[Session], list[Event]]]:
+        import asyncio  # loaded when a demo runs, not at start-up
+
+        for batch in generate(self.plan, self.now):
+            yield batch
+            await asyncio.sleep(0)
 
 
 def live_event(rng: random.Random, session_id: str, now: int, step: int) -> Event:

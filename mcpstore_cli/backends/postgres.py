@@ -890,13 +890,20 @@ class PostgresStore(SqlStore):
         batches: Any,
         progress: ProgressCallback | None = None,
     ) -> tuple[int, int]:
-        """COPY each batch (sessions, then their events) in a transaction of its own.
+        """Into empty tables: one transaction, indexes built after the rows
+        (:mod:`mcpstore_cli.backends.postgres_bulk`). Otherwise COPY each batch (sessions,
+        then their events) in a transaction of its own.
 
         Two batches are in flight on two connections, so that the server's work (heap, five
         indexes, the foreign key) runs on two cores while the next batch is generated here.
         A session and all its events are always in the same batch, so each session's event
         ids still increase with its timestamps.
         """
+        from mcpstore_cli.backends.postgres_bulk import demo_into_empty
+
+        loaded = await demo_into_empty(self, batches, progress)
+        if loaded is not None:
+            return loaded
         lanes = DEMO_LANES
         running: set[asyncio.Task[tuple[int, int]]] = set()
         total_sessions = total_events = 0

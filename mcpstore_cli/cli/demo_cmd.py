@@ -89,7 +89,7 @@ def demo(
     cmd.check(lambda: cmd.url)
     store = cmd.check(cmd.open_store)
 
-    from mcpstore_cli.demo import DemoPlan, generate
+    from mcpstore_cli.demo import DemoBatches, DemoPlan
     from mcpstore_cli.timeutil import now_ms
 
     plan = DemoPlan(
@@ -101,13 +101,6 @@ def demo(
     )
     total_rows = sessions + sessions * events_per_session
     show_bar = bool(cmd.env.stderr_isatty) and not quiet
-
-    async def batches() -> AsyncIterator[Any]:
-        import asyncio  # loaded when the command runs, not at start-up
-
-        for batch in generate(plan, now_ms()):
-            yield batch
-            await asyncio.sleep(0)
 
     async def work() -> tuple[int, int, float, int]:
         async with store:
@@ -135,10 +128,10 @@ def demo(
                 ) as bar:
                     task = bar.add_task("writing rows", total=total_rows)
                     written = await store.write_demo(
-                        batches(), progress=lambda n: bar.advance(task, n)
+                        DemoBatches(plan, now_ms()), progress=lambda n: bar.advance(task, n)
                     )
             else:
-                written = await store.write_demo(batches())
+                written = await store.write_demo(DemoBatches(plan, now_ms()))
             elapsed = time.perf_counter() - started
             events_live = 0
             if live:
