@@ -77,12 +77,14 @@ class Reconnector:
         warn: Warn | None,
         is_transient: Callable[[BaseException], bool],
         *,
+        translate: Callable[[BaseException], BaseException | None] | None = None,
         first: float = 0.1,
         cap: float = 5.0,
     ) -> None:
         self.what = what
         self.warn = warn or _ignore
         self.is_transient = is_transient
+        self.translate = translate
         self.backoff = Backoff(first, cap)
         self.outages = 0
 
@@ -93,7 +95,7 @@ class Reconnector:
         position: Callable[[], str],
     ) -> None:
         if not self.is_transient(exc):
-            raise exc
+            self._raise(exc)
         self.outages += 1
         lost_at = time.monotonic()
         self.warn(
@@ -108,13 +110,20 @@ class Reconnector:
                     await result
             except Exception as again:
                 if not self.is_transient(again):
-                    raise
+                    self._raise(again)
                 continue
             break
         self.warn(
             f"reconnected to {self.what} after {time.monotonic() - lost_at:.1f} s; "
             f"resuming after {position()}."
         )
+
+    def _raise(self, exc: BaseException) -> None:
+        """Raise a lasting error as the one-sentence error the store would give."""
+        translated = self.translate(exc) if self.translate is not None else None
+        if translated is not None and translated is not exc:
+            raise translated from exc
+        raise exc
 
 
 def _reason(exc: BaseException) -> str:

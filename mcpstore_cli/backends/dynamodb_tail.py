@@ -53,7 +53,12 @@ class DynamoFollower:
         self.seen: dict[str, int] = {}  # session id -> highest event id delivered
         self.delivered_last: tuple[str, int] | None = None
         self.reconnector = Reconnector(
-            f"DynamoDB {store._where()}", warn, self.is_transient, first=0.2, cap=5.0
+            f"DynamoDB {store._where()}",
+            warn,
+            self.is_transient,
+            translate=lambda exc: store._translate(exc, store.events_table),
+            first=0.2,
+            cap=5.0,
         )
         self._streams: Any = None
 
@@ -92,11 +97,23 @@ class DynamoFollower:
             try:
                 return await asyncio.to_thread(fn)
             except Exception as exc:
-                await self.reconnector.recover(exc, _nothing, self.position)
+                await self.reconnector.recover(exc, self._probe, self.position)
+
+    async def _probe(self) -> None:
+        """Whether DynamoDB answers again (one quick call; botocore reconnects by itself)."""
+        store = self.store
+        await asyncio.to_thread(
+            lambda: store.probe_client.describe_table(TableName=store.events_table)
+        )
 
     # -- decoding -------------------------------------------------------------------------
-    def _accept(self, raw: dict[str, Any], now_s: int, batch: Batch) -> None:
-        """Deliver one stored item unless it is expired, of another session or a duplicate."""
+    def _accept(
+        self, raw: dict[str, Any], now_s: int, batch: Batch, *, history: bool = False
+    ) -> None:
+        """Deliver one stored item unless it is expired, of another session or a duplicate.
+
+        History (one query or scan, each item once) is delivered whatever its order; live
+        items at or below the session's highest delivered id are duplicates."""
         store = self.store
         assert store._events is not None
         n = store._events.names
@@ -104,11 +121,12 @@ class DynamoFollower:
         eid = _n(raw.get(n.event_id))
         if sid is None or eid is None or not self.request.wants(sid):
             return
-        if eid <= self.seen.get(sid, 0):
+        seen = self.seen.get(sid, 0)
+        if eid <= seen and not history:
             return
         if _expired(_n(raw.get(n.ttl)), now_s):
             return
-        self.seen[sid] = eid
+        self.seen[sid] = max(eid, seen)
         self.delivered_last = (sid, eid)
         batch.append(store._decode_event(raw))
 
@@ -171,7 +189,7 @@ class DynamoFollower:
             batch: Batch = []
             now_s = int(time.time())
             for raw in page:
-                self._accept(raw, now_s, batch)
+                self._accept(raw, now_s, batch, history=True)
             if batch:
                 yield batch
 
@@ -284,10 +302,6 @@ def _event_order(item: Event | CorruptRow) -> tuple[int, str, int]:
     if isinstance(item, Event):
         return item.timestamp, item.session_id, item.id
     return 0, "", 0
-
-
-async def _nothing() -> None:
-    """Nothing to reopen: botocore reconnects on the next call."""
 
 
 class _Stream:

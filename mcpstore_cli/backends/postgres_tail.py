@@ -111,8 +111,8 @@ class PgIdSource(IdSource):
         except McpStoreError:
             raise
         except Exception as exc:
-            if not self.opened:  # the first connection: say what is wrong, and stop
-                raise self.store._wrap(exc) from exc
+            if not self.opened or not self.is_transient(exc):
+                raise self.store._wrap(exc) from exc  # say what is wrong, and stop
             raise
         self.conn = conn
         self.opened = True
@@ -206,6 +206,9 @@ class PgIdSource(IdSource):
             await asyncio.sleep(timeout)
         if self.conn is None or self.conn.is_closed():
             raise asyncpg.ConnectionDoesNotExistError("the connection was closed by the server")
+
+    def translate(self, exc: BaseException) -> BaseException | None:
+        return exc if isinstance(exc, McpStoreError) else self.store._wrap(exc)
 
     def is_transient(self, exc: BaseException) -> bool:
         return isinstance(

@@ -73,6 +73,10 @@ class IdSource(abc.ABC):
     def is_transient(self, exc: BaseException) -> bool:
         """Whether ``exc`` is a lost connection or a restarting server (retried)."""
 
+    def translate(self, exc: BaseException) -> BaseException | None:
+        """The store's one-sentence error for a lasting failure (None: as it is)."""
+        return None
+
 
 def decode_row(row: Row) -> Event | CorruptRow:
     event_id, session_id, timestamp, event_type, data, retry = row
@@ -98,7 +102,9 @@ class IdFollower:
         self.last = 0
         self.gaps: dict[int, float] = {}  # id -> monotonic deadline
         self.delivered_last: int | None = None
-        self.reconnector = Reconnector(source.what, warn, source.is_transient)
+        self.reconnector = Reconnector(
+            source.what, warn, source.is_transient, translate=source.translate
+        )
 
     # -- gaps ---------------------------------------------------------------------------
     def _watch(self, low: int, high: int, now: float) -> None:
@@ -130,9 +136,16 @@ class IdFollower:
     async def run(self) -> AsyncIterator[list[Event | CorruptRow]]:
         source = self.source
         request = self.request
-        await source.open()
         try:
+            await source.open()
             top = await source.top_ids(TOP_WINDOW)
+        except Exception as exc:
+            await source.close()
+            translated = source.translate(exc)
+            if translated is not None and translated is not exc:
+                raise translated from exc
+            raise
+        try:
             high = top[-1] if top else 0
             if request.after_id is not None:
                 start = request.after_id

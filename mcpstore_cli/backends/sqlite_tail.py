@@ -113,5 +113,8 @@ class SqliteIdSource(IdSource):
             if self._data_version() != self.version:
                 return
 
+    def translate(self, exc: BaseException) -> BaseException | None:
+        return self.store._translate_error(exc)
+
     def is_transient(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
