@@ -381,8 +381,11 @@ class _Stream:
             response = self.client.get_records(ShardIterator=iterator, Limit=1000)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if code != "ExpiredIteratorException":
+            if code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
                 raise
+            # An iterator older than 15 minutes, or (DynamoDB Local) a LATEST iterator taken
+            # on a shard that was empty then: go on after the last record read, or from the
+            # shard's start (everything in it is newer than the position).
             seq = self.last_seq.get(shard_id)
             iterator = (
                 self._iterator(shard_id, "AFTER_SEQUENCE_NUMBER", seq)
