@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 Warn = Callable[[str], None]
@@ -91,7 +91,7 @@ class Reconnector:
     async def recover(
         self,
         exc: BaseException,
-        reopen: Callable[[], asyncio.Future[None] | object],
+        reopen: Callable[[], Awaitable[None]],
         position: Callable[[], str],
     ) -> None:
         if not self.is_transient(exc):
@@ -105,9 +105,7 @@ class Reconnector:
         while True:
             await asyncio.sleep(self.backoff.next_delay())
             try:
-                result = reopen()
-                if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                    await result
+                await reopen()
             except Exception as again:
                 if not self.is_transient(again):
                     self._raise(again)
