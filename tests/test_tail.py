@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -522,3 +523,113 @@ def test_dynamodb_without_a_stream_polls(dynamodb_store: StoreHandle) -> None:
         assert got == list(range(got[0], got[0] + 4)), got
     assert "has no stream: polling it with a Scan" in everyone.stderr
     assert one.stderr == ""
+
+
+class FlakyProxy:
+    """A loopback TCP proxy whose connections can be cut (and new ones refused) for a while:
+    a network outage between mcpstore and its store, with the store itself untouched."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+
+        self.target_port = target_port
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = int(self.listener.getsockname()[1])
+        self.down = threading.Event()
+        self.closed = False
+        self.sockets: list[Any] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def cut(self, seconds: float) -> None:
+        import socket
+
+        self.down.set()
+        with self.lock:
+            doomed, self.sockets = self.sockets, []
+        for s in doomed:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        time.sleep(seconds)
+        self.down.clear()
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        self.cut(0)
+
+
+def test_dynamodb_network_outage_no_gap_no_duplicate(
+    dynamodb_store: StoreHandle, dynamodb_local: Any
+) -> None:
+    store = dynamodb_store
+    store.setup()
+    a = sid()
+    w = store.writer()
+    w.session(a, created_at=1, last_activity=1, server_capabilities={})
+    w.close()
+    proxy = FlakyProxy(dynamodb_local.port)
+    through = StoreHandle(
+        backend="dynamodb",
+        url=store.url.replace(f":{dynamodb_local.port}", f":{proxy.port}"),
+        writer_factory=store.writer_factory,
+        name=store.name,
+        environ=store.environ,
+    )
+    tail = spawn_tail(through, "--session", a, "--after", "0")
+    writer = spawn_writer(store, "--session", a, "--count", "80", "--interval", "0.03")
+    try:
+        first = tail.read(15, timeout=60)
+        assert len(first) == 15, tail.stderr
+        proxy.cut(3.0)
+        assert writer.wait(120) == 0, writer.stderr
+        rest = tail.read(80 - 15, timeout=60)
+        extra = tail.read(1, timeout=3)
+    finally:
+        tail.stop()
+        writer.stop()
+        proxy.close()
+    printed = [json.loads(line)["id"] for line in first + rest + extra]
+    assert printed == list(range(1, 81)), tail.stderr
+    assert "lost the connection" in tail.stderr and "reconnected" in tail.stderr
