@@ -185,18 +185,19 @@ class PgIdSource(IdSource):
     ) -> list[Row]:
         self.wake.clear()  # a commit during the query wakes the next wait()
         conn = self._live()
-        if session_id is None:
-            sql = (
-                f"SELECT {_COLUMNS} FROM events WHERE id > $1 OR id = ANY($2::bigint[]) "
-                "ORDER BY id LIMIT $3"
-            )
-            return list(await conn.fetch(sql, last, gaps, limit))
-        # Every session's ids (to see holes and late commits), data only for the one followed.
+        # Every session's ids (to see holes and late commits); with a session followed, data
+        # only for its rows. Two index scans: the watched gaps, and the next page by id (an
+        # OR of both would read the whole backlog before its LIMIT after a long outage).
+        cols = _COLUMNS if session_id is None else _MINE
         sql = (
-            f"SELECT {_MINE} FROM events WHERE id > $1 OR id = ANY($2::bigint[]) "
-            "ORDER BY id LIMIT $3"
+            f"SELECT * FROM ((SELECT {cols} FROM events WHERE id = ANY($2::bigint[])) "
+            f"UNION ALL (SELECT {cols} FROM events WHERE id > $1 ORDER BY id LIMIT $3)) AS t "
+            "ORDER BY 1"
         )
-        return list(await conn.fetch(sql, last, gaps, limit, session_id))
+        args: list[Any] = [last, gaps, limit]
+        if session_id is not None:
+            args.append(session_id)
+        return list(await conn.fetch(sql, *args))
 
     async def wait(self, timeout: float) -> None:
         if self.listening:

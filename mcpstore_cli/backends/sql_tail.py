@@ -199,6 +199,7 @@ class IdFollower:
             now = time.monotonic()
             batch: list[Event | CorruptRow] = []
             last = self.last
+            fresh = sum(1 for row in rows if int(row[0]) > last)
             for row in rows:
                 event_id = int(row[0])
                 if event_id in self.gaps:
@@ -216,8 +217,8 @@ class IdFollower:
             self._expire(now)
             if batch:
                 yield batch
-            if len(rows) >= PAGE:
-                continue
+            if fresh >= PAGE:
+                continue  # a full page: more is waiting
             try:
                 await source.wait(source.safety_poll)
             except Exception as exc:
