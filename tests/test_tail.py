@@ -475,12 +475,15 @@ def test_restarted_server_no_gap_no_duplicate(postgres_store: StoreHandle, pg_se
     w.close()
     tail = spawn_tail(store, "--session", a, "--after", "0")
     writer = spawn_writer(
-        store, "--session", a, "--count", "150", "--interval", "0.02", "--reconnect"
+        store, "--session", a, "--count", "200", "--interval", "0.02", "--reconnect"
     )
     try:
         first = tail.read(20, timeout=60)
         assert len(first) == 20, tail.stderr
-        pg_server.restart(down_for=1.0)
+        pg_server.restart(down_for=1.0)  # down a while: the tail retries with backoff
+        middle = tail.read(20, timeout=60)
+        assert len(middle) == 20, tail.stderr
+        pg_server.restart()  # straight back up
         assert writer.wait(120) == 0, writer.stderr
         stored = [
             r[0]
@@ -488,13 +491,13 @@ def test_restarted_server_no_gap_no_duplicate(postgres_store: StoreHandle, pg_se
                 f"SELECT id FROM events WHERE session_id = '{a}' ORDER BY id", database=store.name
             )[0]
         ]
-        rest = tail.read(len(stored) - 20, timeout=60)
+        rest = tail.read(len(stored) - 40, timeout=60)
         extra = tail.read(1, timeout=2)
     finally:
         tail.stop()
         writer.stop()
-    printed = [json.loads(line)["id"] for line in first + rest + extra]
-    assert len(stored) >= 150
+    printed = [json.loads(line)["id"] for line in first + middle + rest + extra]
+    assert len(stored) >= 200
     assert printed == stored, (len(printed), len(stored), tail.stderr)
     assert "lost the connection" in tail.stderr and "reconnected" in tail.stderr
 

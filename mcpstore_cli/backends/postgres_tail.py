@@ -216,10 +216,12 @@ class PgIdSource(IdSource):
             exc,
             asyncpg.ConnectionDoesNotExistError
             | asyncpg.InterfaceError
-            | asyncpg.CannotConnectNowError
-            | asyncpg.AdminShutdownError
-            | asyncpg.CrashShutdownError
-            | asyncpg.ConnectionFailureError
+            # a connection whose protocol broke under it (seen while a server restarts)
+            | asyncpg.InternalClientError
+            # 57xxx: shutting down, starting up, crashed
+            | asyncpg.exceptions.OperatorInterventionError
+            # 08xxx: connection failures
+            | asyncpg.PostgresConnectionError
             | asyncpg.TooManyConnectionsError
             | OSError
             | TimeoutError
