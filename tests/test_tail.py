@@ -636,3 +636,11 @@ def test_dynamodb_network_outage_no_gap_no_duplicate(
     printed = [json.loads(line)["id"] for line in first + rest + extra]
     assert printed == list(range(1, 81)), tail.stderr
     assert "lost the connection" in tail.stderr and "reconnected" in tail.stderr
+
+
+def test_unknown_session_is_followed_with_a_warning(store: StoreHandle) -> None:
+    store.setup()
+    result = store.run("tail-events", "--no-follow", "--session", "nosuchsession")
+    assert result.exit_code == 0, result
+    assert result.stdout == ""
+    assert "there is no session nosuchsession" in result.stderr

@@ -126,6 +126,12 @@ def tail_events(
             what = f"session {request.session_id}" if request.session_id else "all sessions"
             cmd.info(f"following events of {what} in {store_url.masked()} (Ctrl-C stops)")
         async with store:
+            wanted = request.session_id
+            if wanted is not None and await store.get_session(wanted) is None:
+                cmd.warn(
+                    f"there is no session {request.session_id} in {store_url.masked()} (yet); "
+                    "following its events anyway."
+                )
             batches = store.tail_events(request, warn=cmd.warn)
             async with contextlib.aclosing(batches):
                 async for batch in batches:
