@@ -146,7 +146,7 @@ complete -c mcpstore -n '__mcpstore_at setup' -l debug -d 'Show tracebacks of er
 complete -c mcpstore -n '__mcpstore_at setup' -l dry-run -d 'Print the DDL / API calls instead of running them.'
 complete -c mcpstore -n '__mcpstore_at setup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at setup' -l help -s h -d 'Show this message and exit.'
-complete -c mcpstore -n '__mcpstore_at setup' -l notify -d 'PostgreSQL: install the trigger tail-events listens to.'
+complete -c mcpstore -n '__mcpstore_at setup' -l notify -d 'PostgreSQL: install the trigger tail-events listens to (with --check: require...'
 complete -c mcpstore -n '__mcpstore_at setup' -l pitr -d 'DynamoDB: enable point-in-time recovery.'
 complete -c mcpstore -n '__mcpstore_at setup' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at setup' -l stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'

@@ -350,6 +350,7 @@ def test_setup_notify_installs_the_trigger(postgres_store: StoreHandle, pg_serve
     assert check.exit_code == 0, check
     notes = {r["object"]: r for r in check.jsonl()}
     assert notes["trigger mcpstore_events_notify"]["severity"] == "note"
+    assert store.run("setup", "--check", "--notify", "-q").exit_code == 0
     rows = pg_server.execute(
         "SELECT tgname FROM pg_trigger WHERE tgrelid = 'events'::regclass AND NOT tgisinternal",
         database=store.name,
@@ -360,13 +361,21 @@ def test_setup_notify_installs_the_trigger(postgres_store: StoreHandle, pg_serve
         "ALTER TABLE events DISABLE TRIGGER mcpstore_events_notify", database=store.name
     )
     disabled = store.run("setup", "--check", "-f", "jsonl")
-    assert "disabled" in disabled.stdout
+    assert disabled.exit_code == 0 and "disabled" in disabled.stdout
+    strict = store.run("setup", "--check", "--notify", "-f", "jsonl")
+    assert strict.exit_code == 3, strict
+    assert {r["object"]: r["severity"] for r in strict.jsonl()}[
+        "trigger mcpstore_events_notify"
+    ] == "error"
     # Teardown's drop takes the trigger with the function.
     pg_server.execute(
         "DROP FUNCTION IF EXISTS mcpstore_notify_event() CASCADE", database=store.name
     )
     gone = store.run("setup", "--check", "-f", "jsonl")
-    assert "mcpstore_events_notify" not in gone.stdout
+    assert gone.exit_code == 0 and "mcpstore_events_notify" not in gone.stdout
+    missing = store.run("setup", "--check", "--notify", "-f", "jsonl")
+    assert missing.exit_code == 3, missing
+    assert "missing; run mcpstore setup --notify" in missing.stdout
 
 
 def test_notify_refused_on_other_backends(sqlite_store: StoreHandle) -> None:
