@@ -10,7 +10,7 @@
 __mcpstore_spec() {
     case "$1" in
         "")
-            _mcpstore_subs="completion demo expire list setup show stats"
+            _mcpstore_subs="completion demo expire list setup show stats tail-events"
             _mcpstore_opts="--help -h --version"
             _mcpstore_vopts=""
             _mcpstore_args=""
@@ -57,6 +57,12 @@ __mcpstore_spec() {
             _mcpstore_vopts="--backend --connect-timeout --format -f --segments --timeout --url"
             _mcpstore_args=""
             ;;
+        "tail-events")
+            _mcpstore_subs=""
+            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --quiet -q --session -s --since --url"
+            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --session -s --since --url"
+            _mcpstore_args=""
+            ;;
         *)
             _mcpstore_subs="" _mcpstore_opts="" _mcpstore_vopts="" _mcpstore_args=""
             ;;
@@ -79,6 +85,8 @@ __mcpstore_value() {
         "show|--format"|"show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "tail-events|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tail-events|--format"|"tail-events|-f") _mcpstore_kind=choice _mcpstore_choices="pretty sse jsonl" ;;
         *) _mcpstore_kind=none ;;
     esac
 }

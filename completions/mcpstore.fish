@@ -6,7 +6,7 @@
 function __mcpstore_subcommands
     switch "$argv"
         case ''
-            echo completion demo expire list setup show stats
+            echo completion demo expire list setup show stats tail-events
     end
 end
 
@@ -24,6 +24,8 @@ function __mcpstore_value_options
             echo --backend --connect-timeout --events -e --format -f --timeout --url
         case 'stats'
             echo --backend --connect-timeout --format -f --segments --timeout --url
+        case 'tail-events'
+            echo --after --backend --connect-timeout --count -n --format -f --session -s --since --url
     end
 end
 
@@ -71,6 +73,7 @@ complete -c mcpstore -n '__mcpstore_at' -a 'list' -d 'List sessions, newest acti
 complete -c mcpstore -n '__mcpstore_at' -a 'setup' -d 'Create the store\'s tables and indexes, idempotently, in the servers\' exact la...'
 complete -c mcpstore -n '__mcpstore_at' -a 'show' -d 'One session: capabilities, state, metadata, event count and its last events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'stats' -d 'Counts, events per session, age histograms, storage size and backend facts.'
+complete -c mcpstore -n '__mcpstore_at' -a 'tail-events' -d 'Follow events as the server stores them (start at the end; Ctrl-C stops).'
 complete -c mcpstore -n '__mcpstore_at' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at' -l version -d 'Print the version and exit.'
 
@@ -143,7 +146,7 @@ complete -c mcpstore -n '__mcpstore_at setup' -l debug -d 'Show tracebacks of er
 complete -c mcpstore -n '__mcpstore_at setup' -l dry-run -d 'Print the DDL / API calls instead of running them.'
 complete -c mcpstore -n '__mcpstore_at setup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at setup' -l help -s h -d 'Show this message and exit.'
-complete -c mcpstore -n '__mcpstore_at setup' -l notify -d 'PostgreSQL: install the trigger tail-events listens to.'
+complete -c mcpstore -n '__mcpstore_at setup' -l notify -d 'PostgreSQL: install the trigger tail-events listens to (with --check: require...'
 complete -c mcpstore -n '__mcpstore_at setup' -l pitr -d 'DynamoDB: enable point-in-time recovery.'
 complete -c mcpstore -n '__mcpstore_at setup' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at setup' -l stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'
@@ -173,3 +176,18 @@ complete -c mcpstore -n '__mcpstore_at stats' -l quiet -s q -d 'Print nothing bu
 complete -c mcpstore -n '__mcpstore_at stats' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at stats' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
 complete -c mcpstore -n '__mcpstore_at stats' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore tail-events
+complete -c mcpstore -n '__mcpstore_at tail-events' -l after -x -d 'Start after this event id, like a client\'s Last-Event-ID (DynamoDB: needs --s...'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l count -s n -x -d 'Stop after this many events.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l follow -d 'Keep following; --no-follow prints what is stored (all of it, unless --after/...'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l no-follow -d 'Keep following; --no-follow prints what is stored (all of it, unless --after/...'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l format -s f -x -a 'pretty sse jsonl' -d 'pretty (UTC time, session, id, type, JSON), sse (the server\'s wire form) or j...'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l session -s s -x -d 'Only this session\'s events (its full id).'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l since -x -d 'Start with events stored this long ago (e.g.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'

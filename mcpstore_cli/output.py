@@ -19,6 +19,9 @@ from mcpstore_cli.records import Cursor, Event, Finding, Session, SetupStep, Sta
 from mcpstore_cli.timeutil import ago, short_time
 
 FORMATS = ("table", "json", "jsonl", "csv")
+TAIL_FORMATS = ("pretty", "sse", "jsonl")
+# Event types the SSE wire form writes as a comment line instead of an event.
+KEEPALIVE_TYPES = frozenset({"ping", "keepalive"})
 
 
 def choose_format(requested: str | None, env: Environment) -> str:
@@ -483,3 +486,78 @@ def draw_expire(env: Environment, obj: dict[str, Any]) -> None:
     env.console().print(grid)
     if obj["sample"]:
         env.console().print("[bold]sample[/]  " + "  ".join(obj["sample"]))
+
+
+# -- tail-events ---------------------------------------------------------------------------
+def choose_tail_format(requested: str | None, env: Environment) -> str:
+    """Pretty lines on a terminal, JSON Lines when stdout is not a terminal."""
+    if requested:
+        return requested
+    return "pretty" if env.stdout_isatty else "jsonl"
+
+
+def event_sse(event: Event) -> str:
+    """The SSE wire form of a stored event, byte for byte as the server sends it."""
+    if event.event_type in KEEPALIVE_TYPES:
+        return ": keepalive\n\n"
+    text = f"id: {event.id}\nevent: message\ndata: {compact(event.data)}\n"
+    if event.retry is not None:
+        text += f"retry: {event.retry}\n"
+    return text + "\n"
+
+
+def _tail_time(ms: int, today: str) -> str:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return str(ms)
+    clock = moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    day = moment.strftime("%Y-%m-%d")
+    return clock if day == today else f"{day} {clock}"
+
+
+class EventTailWriter:
+    """Followed events in one of :data:`TAIL_FORMATS`; :meth:`flush` after each batch."""
+
+    def __init__(self, env: Environment, fmt: str) -> None:
+        self.env = env
+        self.fmt = fmt
+        self.count = 0
+        self._today = ""
+        self._highlighter: Any = None
+
+    def write(self, event: Event) -> None:
+        if self.fmt == "jsonl":
+            self.env.stdout.write(compact(event_json(event)) + "\n")
+        elif self.fmt == "sse":
+            self.env.stdout.write(event_sse(event))
+        else:
+            self._pretty(event)
+        self.count += 1
+
+    def _pretty(self, event: Event) -> None:
+        """``14:02:03.123  019a3f2e  #42  notifications/progress  {"compact":"json"}`` (UTC)."""
+        from datetime import UTC, datetime
+
+        from rich.highlighter import JSONHighlighter
+        from rich.text import Text
+
+        if self._highlighter is None:
+            self._highlighter = JSONHighlighter()
+            self._today = datetime.now(tz=UTC).strftime("%Y-%m-%d")
+        line = Text()
+        line.append(_tail_time(event.timestamp, self._today), style="dim")
+        line.append("  ")
+        line.append(event.session_id[:8], style="cyan")
+        line.append(f"  #{event.id}  ", style="dim")
+        line.append(event.event_type, style="magenta")
+        if event.retry is not None:
+            line.append(f"  retry {event.retry} ms", style="yellow")
+        line.append("  ")
+        line.append_text(self._highlighter(Text(compact(event.data))))
+        self.env.console().print(line, soft_wrap=True, highlight=False)
+
+    def flush(self) -> None:
+        self.env.stdout.flush()

@@ -10,7 +10,7 @@ import abc
 import importlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.errors import not_supported
 from mcpstore_cli.records import (
@@ -26,6 +26,9 @@ from mcpstore_cli.records import (
     Stats,
 )
 from mcpstore_cli.urls import StoreURL
+
+if TYPE_CHECKING:
+    from mcpstore_cli.tail import TailRequest, Warn
 
 ProgressCallback = Callable[[int], None]
 
@@ -145,7 +148,15 @@ class Store(abc.ABC):
     async def teardown(self, **options: Any) -> Any:
         raise not_supported("teardown", self.backend)
 
-    def tail_events(self, **options: Any) -> AsyncIterator[Event]:
+    def tail_events(
+        self, request: TailRequest, *, warn: Warn | None = None
+    ) -> AsyncIterator[list[Event | CorruptRow]]:
+        """Stored events as they arrive, in batches (see :mod:`mcpstore_cli.tail`).
+
+        Starts where ``request`` says, reconnects after a lost connection (reporting through
+        ``warn``) and resumes after the last event delivered, with no gap and no duplicate.
+        Ends only when ``request.follow`` is false and history is exhausted, or when closed.
+        """
         raise not_supported("tail-events", self.backend)
 
     async def backup(self, **options: Any) -> Any:

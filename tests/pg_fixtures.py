@@ -152,50 +152,71 @@ class PgServer:
         )
         for name, value in (settings or {}).items():
             options += f" -c {name}={value}"
-        subprocess.run(
-            [
-                *prefix,
-                os.path.join(bindir, "pg_ctl"),
-                "-D",
-                data,
-                "-l",
-                log,
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                options,
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-            env=env,
-            timeout=90,
-            cwd=self.base,
-        )
-        with open(os.path.join(data, "postmaster.pid")) as fh:
-            self.pid = int(fh.readline().strip())
+        self._start_cmd = [
+            *prefix,
+            os.path.join(bindir, "pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            log,
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        ]
+        self._env = env
+        self._data = data
+        self._launch()
         self.admin_url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         self.execute(
             f"CREATE ROLE {PASSWORD_USER} LOGIN CREATEDB PASSWORD '{PASSWORD}'",
         )
         self.password_user = PASSWORD_USER
 
-    def stop(self) -> None:
-        if self.pid is not None:
+    def _launch(self) -> None:
+        assert self.base is not None
+        subprocess.run(
+            self._start_cmd,
+            check=True,
+            capture_output=True,
+            env=self._env,
+            timeout=90,
+            cwd=self.base,
+        )
+        with open(os.path.join(self._data, "postmaster.pid")) as fh:
+            self.pid = int(fh.readline().strip())
+
+    def _shutdown(self) -> None:
+        """Fast shutdown of the server process (SIGINT), SIGKILL after 30 s."""
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGINT)  # fast shutdown
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(self.pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.05)
-            else:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
-            self.pid = None
+                os.kill(self.pid, signal.SIGKILL)
+        self.pid = None
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the server (fast shutdown: clients are disconnected), stay down ``down_for``
+        seconds, and start it again on the same port with the same data."""
+        if self.base is None:
+            raise RuntimeError("only a server these tests started can be restarted")
+        self._shutdown()
+        time.sleep(down_for)
+        self._launch()
+
+    def stop(self) -> None:
+        self._shutdown()
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
             self.base = None

@@ -232,12 +232,6 @@ def test_create_database_as_a_password_user(pg_server: PgServer) -> None:
         pg_server.drop_database(name)
 
 
-def test_notify_is_not_supported_yet(postgres_store: StoreHandle) -> None:
-    result = postgres_store.run("setup", "--notify")
-    assert result.exit_code == 1, result
-    assert "not supported" in result.stderr
-
-
 def test_live_demo_increments_version_like_the_server(
     pg_server: PgServer, postgres_store: StoreHandle
 ) -> None:

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.jsoncodec import BadJSON, dumps, loads_object, loads_optional
 from mcpstore_cli.errors import (
@@ -56,6 +56,9 @@ from mcpstore_cli.records import (
 )
 from mcpstore_cli.store import ProgressCallback, Store, StoreOptions
 from mcpstore_cli.urls import DEFAULT_AWS_REGION, StoreURL
+
+if TYPE_CHECKING:
+    from mcpstore_cli.tail import TailRequest, Warn
 
 GSI_NAME = "LastActivityIndex"
 SESSION_TTL_S = 30 * 60  # the server's default session TTL
@@ -1646,6 +1649,13 @@ class DynamoDBStore(Store):
 
     async def append_event(self, event: Event, *, touch: bool = True) -> Event:
         return await asyncio.to_thread(self._append_sync, event, touch)
+
+    def tail_events(
+        self, request: TailRequest, *, warn: Warn | None = None
+    ) -> AsyncIterator[list[Event | CorruptRow]]:
+        from mcpstore_cli.backends.dynamodb_tail import DynamoFollower
+
+        return DynamoFollower(self, request, warn).run()
 
     async def expire(
         self, opts: ExpireOptions, progress: ProgressCallback | None = None

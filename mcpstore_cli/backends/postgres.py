@@ -30,7 +30,6 @@ from mcpstore_cli.errors import (
     StoreConnectionError,
     StoreMissingError,
     UsageError,
-    not_supported,
 )
 from mcpstore_cli.records import (
     CorruptRow,
@@ -46,6 +45,8 @@ from mcpstore_cli.store import ProgressCallback
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from mcpstore_cli.tail import TailRequest, Warn
 
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id VARCHAR(36) PRIMARY KEY,
@@ -587,8 +588,6 @@ class PostgresStore(SqlStore):
         return ["sessions", "events"]
 
     def setup_plan(self, **options: Any) -> list[str]:
-        if options.get("notify"):
-            raise not_supported("setup --notify", self.backend)
         plan: list[str] = []
         if options.get("create_database"):
             plan.append(
@@ -599,6 +598,10 @@ class PostgresStore(SqlStore):
         plan += [SESSIONS_DDL, EVENTS_DDL]
         plan.append("COMMIT")
         plan += [index_ddl(name) for name in INDEXES]
+        if options.get("notify"):
+            from mcpstore_cli.backends.postgres_tail import notify_ddl
+
+            plan += ["-- only if the trigger is missing or differs", *notify_ddl()]
         return plan
 
     async def _create_database(self) -> bool:
@@ -661,8 +664,6 @@ class PostgresStore(SqlStore):
         return translated
 
     async def setup(self, **options: Any) -> list[SetupStep]:
-        if options.get("notify"):
-            raise not_supported("setup --notify", self.backend)
         steps: list[SetupStep] = []
         if options.get("create_database"):
             created = await self._create_database()
@@ -709,7 +710,27 @@ class PostgresStore(SqlStore):
         if before:
             async with self.connect() as conn:
                 await self._refuse_drift(conn, repairable=False)
+        if options.get("notify"):
+            steps += await self._setup_notify()
         return steps
+
+    async def _setup_notify(self) -> list[SetupStep]:
+        from mcpstore_cli.backends.postgres_tail import FUNCTION, TRIGGER, install_notify
+
+        conn = await self.raw_connect()
+        try:
+            action = await install_notify(conn)
+        except McpStoreError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc) from exc
+        finally:
+            await conn.close()
+        function_action = "created" if action == "created" else "exists"
+        return [
+            SetupStep(f"{FUNCTION}()", function_action, "function"),
+            SetupStep(TRIGGER, action, "trigger"),
+        ]
 
     async def _refuse_drift(self, conn: AsyncConnection, *, repairable: bool) -> None:
         drift = [f for f in await self._findings(conn) if f.severity == "error"]
@@ -813,6 +834,8 @@ class PostgresStore(SqlStore):
                         f"ON DELETE {_ON_DELETE.get(fks[0][6], fks[0][6])}, expected CASCADE",
                     )
                 )
+        if "events" in present:
+            findings += await self._notify_findings(conn)
         by_name = {row[0]: row for row in indexes}
         for name, (table, cols, where) in INDEXES.items():
             if table not in present:
@@ -847,6 +870,37 @@ class PostgresStore(SqlStore):
                     )
                 )
         return findings
+
+    async def _notify_findings(self, conn: AsyncConnection) -> list[Finding]:
+        """The tail-events trigger is an extra a server ignores: notes, never drift."""
+        from mcpstore_cli.backends.postgres_tail import (
+            FUNCTION,
+            FUNCTION_SQL,
+            TRIGGER,
+            TRIGGER_SQL,
+            trigger_state,
+        )
+
+        row = (await conn.exec_driver_sql(TRIGGER_SQL)).first()
+        state = trigger_state(row)
+        name = f"trigger {TRIGGER}"
+        if state == "ok":
+            return [Finding(name, "present (setup --notify): tail-events is pushed", "note")]
+        if state == "disabled":
+            return [Finding(name, "disabled: tail-events polls; run setup --notify", "note")]
+        if state == "different":
+            return [
+                Finding(name, f"does not run {FUNCTION}() after insert; run setup --notify", "note")
+            ]
+        if (await conn.exec_driver_sql(FUNCTION_SQL)).scalar():
+            return [
+                Finding(
+                    f"function {FUNCTION}()",
+                    "present without its trigger: tail-events polls; run setup --notify",
+                    "note",
+                )
+            ]
+        return []
 
     # -- reading ------------------------------------------------------------------------
     async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
@@ -883,6 +937,19 @@ class PostgresStore(SqlStore):
             "host": self.target.where,
         }
         return storage, facts
+
+    # -- following ----------------------------------------------------------------------
+    async def tail_events(
+        self, request: TailRequest, *, warn: Warn | None = None
+    ) -> AsyncIterator[list[Event | CorruptRow]]:
+        from mcpstore_cli.backends.postgres_tail import PgIdSource
+        from mcpstore_cli.backends.sql_tail import follow
+
+        await self.ensure_readable()
+        batches = follow(PgIdSource(self, warn), request, warn)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                yield batch
 
     # -- writing ------------------------------------------------------------------------
     async def write_demo(

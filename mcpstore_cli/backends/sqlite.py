@@ -39,6 +39,8 @@ from mcpstore_cli.urls import StoreURL
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from mcpstore_cli.tail import TailRequest, Warn
+
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
     client_capabilities TEXT,
@@ -417,6 +419,19 @@ class SqliteStore(SqlStore):
             "free_pages": freelist,
         }
         return storage, facts
+
+    # -- following ----------------------------------------------------------------------
+    async def tail_events(
+        self, request: TailRequest, *, warn: Warn | None = None
+    ) -> AsyncIterator[list[Event | CorruptRow]]:
+        from mcpstore_cli.backends.sql_tail import follow
+        from mcpstore_cli.backends.sqlite_tail import SqliteIdSource
+
+        await self.ensure_readable()
+        batches = follow(SqliteIdSource(self), request, warn)
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                yield batch
 
     # -- writing ------------------------------------------------------------------------
     async def _bulk_insert(

@@ -48,7 +48,11 @@ def setup(
     ] = False,
     notify: Annotated[
         bool,
-        typer.Option("--notify", help="PostgreSQL: install the trigger tail-events listens to."),
+        typer.Option(
+            "--notify",
+            help="PostgreSQL: install the trigger tail-events listens to (with --check: "
+            "require it).",
+        ),
     ] = False,
     stream: Annotated[
         bool,
@@ -120,6 +124,8 @@ def setup(
                 return await store.check()
 
         findings = cmd.run(_check)
+        if notify:
+            findings = _require_trigger(findings)
         errors = [f for f in findings if f.severity == "error"]
         if findings or cmd.fmt != "table":
             write_findings(cmd.env, cmd.fmt, findings)
@@ -150,6 +156,26 @@ def setup(
             else " (nothing to create)."
         )
     )
+
+
+def _require_trigger(findings: list) -> list:
+    """``setup --check --notify``: the tail-events trigger is part of what is checked, so
+    anything but a working trigger is drift (exit 3) instead of a note."""
+    from mcpstore_cli.records import Finding
+
+    trigger = "trigger mcpstore_events_notify"
+    out = []
+    present = False
+    for finding in findings:
+        if finding.object == trigger and finding.problem.startswith("present"):
+            present = True
+        elif finding.object in (trigger, "function mcpstore_notify_event()"):
+            finding = Finding(finding.object, finding.problem, "error")
+        out.append(finding)
+    tables_missing = any(f.object == "table events" for f in findings)
+    if not present and not tables_missing and not any(f.object == trigger for f in out):
+        out.append(Finding(trigger, "missing; run mcpstore setup --notify", "error"))
+    return out
 
 
 def _print_plan(cmd: Command, statements: list[str]) -> None:

@@ -1,0 +1,196 @@
+"""``mcpstore tail-events``: follow the events a store keeps, live, like ``tail -f``."""
+
+from __future__ import annotations
+
+import contextlib
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mcpstore_cli.cli.common import (
+    BackendOpt,
+    Command,
+    ConnectTimeoutOpt,
+    DebugOpt,
+    QuietOpt,
+    UrlOpt,
+)
+from mcpstore_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mcpstore_cli.tail import TailRequest
+
+
+class TailFormat(StrEnum):
+    pretty = "pretty"
+    sse = "sse"
+    jsonl = "jsonl"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tail-events")(tail_events)
+
+
+def tail_events(
+    ctx: typer.Context,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session", "-s", help="Only this session's events (its full id).", show_default=False
+        ),
+    ] = None,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after",
+            help="Start after this event id, like a client's Last-Event-ID (DynamoDB: needs "
+            "--session, ids count per session).",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start with events stored this long ago (e.g. 10m), or since a date/time.",
+            show_default=False,
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option("--count", "-n", help="Stop after this many events.", show_default=False),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow",
+            help="Keep following; --no-follow prints what is stored (all of it, unless "
+            "--after/--since) and exits.",
+        ),
+    ] = True,
+    fmt: Annotated[
+        TailFormat | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="pretty (UTC time, session, id, type, JSON), sse (the server's wire form) or "
+            "jsonl [default: pretty on a terminal, jsonl otherwise].",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Follow events as the server stores them (start at the end; Ctrl-C stops).
+
+    PostgreSQL is pushed by the trigger of `setup --notify` (else polled); SQLite is polled
+    cheaply; DynamoDB reads the events table's stream (else polls). A lost connection is
+    retried with backoff and following resumes after the last event printed.
+    """
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt.value if fmt is not None else None,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+    )
+    from mcpstore_cli.output import choose_tail_format
+
+    request = cmd.check(lambda: _request(session, after, since, count, follow))
+    store_url = cmd.check(lambda: cmd.url)
+    if after is not None and session is None and store_url.backend == "dynamodb":
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    "--after needs --session on DynamoDB: event ids are counted per session "
+                    "there (use --since for all sessions)."
+                )
+            )
+        )
+    fmt_name = choose_tail_format(cmd.fmt_option, cmd.env)
+    store = cmd.check(lambda: cmd.open_store(read_only=True))
+
+    async def work() -> int:
+        from mcpstore_cli.output import EventTailWriter
+        from mcpstore_cli.records import CorruptRow
+
+        writer = EventTailWriter(cmd.env, fmt_name)
+        if cmd.env.stderr_isatty and request.follow:
+            what = f"session {request.session_id}" if request.session_id else "all sessions"
+            cmd.info(f"following events of {what} in {store_url.masked()} (Ctrl-C stops)")
+        async with store:
+            wanted = request.session_id
+            if wanted is not None and await store.get_session(wanted) is None:
+                cmd.warn(
+                    f"there is no session {request.session_id} in {store_url.masked()} (yet); "
+                    "following its events anyway."
+                )
+            batches = store.tail_events(request, warn=cmd.warn)
+            async with contextlib.aclosing(batches):
+                async for batch in batches:
+                    for item in batch:
+                        if isinstance(item, CorruptRow):
+                            cmd.warn(f"skipped event {item.key}: {item.problem}.")
+                            continue
+                        writer.write(item)
+                        if count is not None and writer.count >= count:
+                            writer.flush()
+                            return writer.count
+                    writer.flush()
+        writer.flush()
+        return writer.count
+
+    try:
+        cmd.run(work)
+    except BrokenPipeError:
+        # The reader went away (| head -5): stop quietly with status 0, as Unix tools do
+        # (Click would turn EPIPE into status 1). Later flushes of stdout go nowhere.
+        _silence_stdout(cmd)
+        raise typer.Exit(0) from None
+
+
+def _silence_stdout(cmd: Command) -> None:
+    import os
+    import sys
+
+    if cmd.env.stdout is not sys.stdout:
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _request(
+    session: str | None, after: int | None, since: str | None, count: int | None, follow: bool
+) -> TailRequest:
+    from mcpstore_cli.records import validate_session_id
+    from mcpstore_cli.tail import TailRequest
+    from mcpstore_cli.timeutil import now_ms, parse_point_in_time
+
+    if session is not None:
+        validate_session_id(session, option="--session")
+    if after is not None and after < 0:
+        raise UsageError(f"--after must be an event id (0 or more), not {after}.")
+    if after is not None and since is not None:
+        raise UsageError("--after and --since exclude each other.")
+    if count is not None and count <= 0:
+        raise UsageError(f"--count must be a positive whole number, not {count}.")
+    since_ms = None
+    if since is not None:
+        since_ms = parse_point_in_time(since, option="--since", now=now_ms())
+    return TailRequest(session_id=session, after_id=after, since_ms=since_ms, follow=follow)
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
