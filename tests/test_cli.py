@@ -196,3 +196,22 @@ def test_debug_shows_a_traceback_only_when_asked(tmp_path: Path) -> None:
     assert "not a SQLite database" in plain.stderr and "Traceback" not in plain.stderr
     debug = run_cli(["list", "--debug", "--url", f"sqlite:///{bad}"])
     assert debug.exit_code == 1 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "table", "csv"])
+def test_a_reader_that_goes_away_is_not_an_error(sqlite_store: StoreHandle, fmt: str) -> None:
+    """`mcpstore list | head -2`: the reader leaves early; mcpstore stops quietly, status 0."""
+    sqlite_store.setup()
+    made = sqlite_store.run("demo", "--sessions", "3000", "--events-per-session", "1", "--quiet")
+    assert made.exit_code == 0, made
+    command = (
+        f"{sys.executable} -m mcpstore_cli list --url {sqlite_store.url} --limit 3000 "
+        f"--format {fmt} | head -2; echo status=${{PIPESTATUS[0]}}"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.stdout.count("\n") == 3, result
+    assert result.stdout.endswith("status=0\n"), result
+    assert "Error" not in result.stderr and "Traceback" not in result.stderr, result

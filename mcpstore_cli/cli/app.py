@@ -6,6 +6,7 @@ boto3, questionary and rich load inside the commands that use them.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -99,7 +100,32 @@ def main(args: Sequence[str] | None = None, env: Environment | None = None) -> i
         except click_exc.ClickException as exc:
             env.stderr.write(f"mcpstore: {exc.format_message()}\n")
             return int(exc.exit_code)
+        except BrokenPipeError:
+            return _reader_went_away(env)
+        except SystemExit as exc:
+            # Typer turns EPIPE into sys.exit(1); a reader that went away (| head) is not a
+            # failure of ours: stop quietly with status 0, as Unix tools do.
+            if _is_broken_pipe(exc.__context__):
+                return _reader_went_away(env)
+            raise
     return int(result) if isinstance(result, int) else 0
+
+
+def _is_broken_pipe(exc: BaseException | None) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.EPIPE
+
+
+def _reader_went_away(env: Environment) -> int:
+    """Point the real stdout at /dev/null so that later flushes cannot fail again."""
+    if env.stdout is sys.__stdout__:
+        try:
+            fd = env.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            return int(ExitStatus.OK)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return int(ExitStatus.OK)
 
 
 def run() -> None:

@@ -147,28 +147,7 @@ def tail_events(
         writer.flush()
         return writer.count
 
-    try:
-        cmd.run(work)
-    except BrokenPipeError:
-        # The reader went away (| head -5): stop quietly with status 0, as Unix tools do
-        # (Click would turn EPIPE into status 1). Later flushes of stdout go nowhere.
-        _silence_stdout(cmd)
-        raise typer.Exit(0) from None
-
-
-def _silence_stdout(cmd: Command) -> None:
-    import os
-    import sys
-
-    if cmd.env.stdout is not sys.stdout:
-        return
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
+    cmd.run(work)
 
 
 def _request(
