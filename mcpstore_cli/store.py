@@ -10,7 +10,7 @@ import abc
 import importlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.errors import not_supported
 from mcpstore_cli.records import (
@@ -26,6 +26,9 @@ from mcpstore_cli.records import (
     Stats,
 )
 from mcpstore_cli.urls import StoreURL
+
+if TYPE_CHECKING:
+    from mcpstore_cli.teardown import ClearResult, Inventory, TeardownResult
 
 ProgressCallback = Callable[[int], None]
 
@@ -139,11 +142,39 @@ class Store(abc.ABC):
         """
         raise not_supported("expire", self.backend)
 
-    async def clear(self, **options: Any) -> Any:
+    # -- clear and teardown (see mcpstore_cli.teardown) ---------------------------------
+    async def inventory(self) -> Inventory:
+        """What clear/teardown would destroy: tables, counts (estimates on big tables), sizes
+        and backend facts. Cheap on any size of store; raises StoreMissingError only when
+        nothing of the store exists."""
+        raise not_supported("teardown", self.backend)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        """Delete every session and event and keep the tables (and the id counters)."""
         raise not_supported("clear", self.backend)
 
-    async def teardown(self, **options: Any) -> Any:
+    async def disable_streams(self) -> list[str]:
+        """Turn off change streams; the names of the tables changed (none on SQL stores)."""
+        return []
+
+    async def drop(self) -> list[str]:
+        """Delete the tables (SQLite: the file) and what mcpstore installed with them; wait
+        until they are gone. Returns what was deleted."""
         raise not_supported("teardown", self.backend)
+
+    async def teardown(
+        self,
+        steps: Sequence[str],
+        *,
+        backup_path: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> TeardownResult:
+        """Run the chosen teardown steps in their safe order (backup before anything else)."""
+        from mcpstore_cli.teardown import run_teardown
+
+        return await run_teardown(self, steps, backup_path=backup_path, progress=progress)
 
     def tail_events(self, **options: Any) -> AsyncIterator[Event]:
         raise not_supported("tail-events", self.backend)

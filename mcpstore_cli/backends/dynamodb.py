@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.jsoncodec import BadJSON, dumps, loads_object, loads_optional
 from mcpstore_cli.errors import (
@@ -56,6 +56,9 @@ from mcpstore_cli.records import (
 )
 from mcpstore_cli.store import ProgressCallback, Store, StoreOptions
 from mcpstore_cli.urls import DEFAULT_AWS_REGION, StoreURL
+
+if TYPE_CHECKING:
+    from mcpstore_cli.teardown import ClearResult, Inventory
 
 GSI_NAME = "LastActivityIndex"
 SESSION_TTL_S = 30 * 60  # the server's default session TTL
@@ -1654,6 +1657,32 @@ class DynamoDBStore(Store):
         from mcpstore_cli.backends.dynamodb_expire import expire
 
         return await expire(self, opts, progress)
+
+    # -- clear and teardown (dynamodb_teardown.py) ----------------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.backends.dynamodb_teardown import inventory_sync
+
+        return await asyncio.to_thread(inventory_sync, self)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        """Parallel keys-only scans feeding pooled batch deletes; ``recreate``: delete and
+        create both tables again with the same settings (the stream ARN changes)."""
+        from mcpstore_cli.backends import dynamodb_teardown as td
+
+        work = td.recreate_sync if recreate else td.clear_sync
+        return await asyncio.to_thread(work, self, progress)
+
+    async def disable_streams(self) -> list[str]:
+        from mcpstore_cli.backends.dynamodb_teardown import disable_streams_sync
+
+        return await asyncio.to_thread(disable_streams_sync, self)
+
+    async def drop(self) -> list[str]:
+        from mcpstore_cli.backends.dynamodb_teardown import drop_sync
+
+        return await asyncio.to_thread(drop_sync, self)
 
 
 def _histogram(cumulative: list[int], total: int) -> list[tuple[str, int]]:

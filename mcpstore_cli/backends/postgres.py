@@ -47,6 +47,8 @@ from mcpstore_cli.store import ProgressCallback
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from mcpstore_cli.teardown import ClearResult, Inventory
+
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id VARCHAR(36) PRIMARY KEY,
     client_capabilities JSONB,
@@ -581,6 +583,24 @@ class PostgresStore(SqlStore):
 
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
         return translate_error(exc, self)
+
+    # -- clear and teardown (backends/sql_teardown.py) ---------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.backends.sql_teardown import postgres_inventory
+
+        return await postgres_inventory(self)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        from mcpstore_cli.backends.sql_teardown import postgres_clear
+
+        return await postgres_clear(self, progress)
+
+    async def drop(self) -> list[str]:
+        from mcpstore_cli.backends.sql_teardown import postgres_drop
+
+        return await postgres_drop(self)
 
     # -- provisioning -------------------------------------------------------------------
     def tables(self) -> list[str]:

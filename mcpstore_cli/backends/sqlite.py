@@ -39,6 +39,8 @@ from mcpstore_cli.urls import StoreURL
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from mcpstore_cli.teardown import ClearResult, Inventory
+
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
     client_capabilities TEXT,
@@ -217,6 +219,24 @@ class SqliteStore(SqlStore):
                 raise
             await conn.exec_driver_sql("COMMIT")
             await conn.commit()
+
+    # -- clear and teardown (backends/sql_teardown.py) ---------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.backends.sql_teardown import sqlite_inventory
+
+        return await sqlite_inventory(self)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        from mcpstore_cli.backends.sql_teardown import sqlite_clear
+
+        return await sqlite_clear(self, progress)
+
+    async def drop(self) -> list[str]:
+        from mcpstore_cli.backends.sql_teardown import sqlite_drop
+
+        return await sqlite_drop(self)
 
     # -- provisioning -------------------------------------------------------------------
     def tables(self) -> list[str]:
