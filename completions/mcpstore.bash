@@ -10,9 +10,15 @@
 __mcpstore_spec() {
     case "$1" in
         "")
-            _mcpstore_subs="completion demo expire list setup show stats"
+            _mcpstore_subs="clear completion demo expire list setup show stats teardown"
             _mcpstore_opts="--help -h --version"
             _mcpstore_vopts=""
+            _mcpstore_args=""
+            ;;
+        "clear")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --dry-run --format -f --help -h --quiet -q --recreate --segments --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --segments --url"
             _mcpstore_args=""
             ;;
         "completion")
@@ -57,6 +63,12 @@ __mcpstore_spec() {
             _mcpstore_vopts="--backend --connect-timeout --format -f --segments --timeout --url"
             _mcpstore_args=""
             ;;
+        "teardown")
+            _mcpstore_subs=""
+            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --format -f --help -h --quiet -q --segments --url --yes -y"
+            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --segments --url"
+            _mcpstore_args=""
+            ;;
         *)
             _mcpstore_subs="" _mcpstore_opts="" _mcpstore_vopts="" _mcpstore_args=""
             ;;
@@ -68,6 +80,8 @@ __mcpstore_spec() {
 __mcpstore_value() {
     _mcpstore_choices=""
     case "$1|$2" in
+        "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "expire|--format"|"expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
@@ -79,6 +93,8 @@ __mcpstore_value() {
         "show|--format"|"show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "teardown|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "teardown|--format"|"teardown|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         *) _mcpstore_kind=none ;;
     esac
 }

@@ -6,12 +6,14 @@
 function __mcpstore_subcommands
     switch "$argv"
         case ''
-            echo completion demo expire list setup show stats
+            echo clear completion demo expire list setup show stats teardown
     end
 end
 
 function __mcpstore_value_options
     switch "$argv"
+        case 'clear'
+            echo --backend --connect-timeout --format -f --segments --url
         case 'demo'
             echo --backend --connect-timeout --duration --events-per-session -e --idle-share --rate --seed --sessions -s --terminated-share --url
         case 'expire'
@@ -24,6 +26,8 @@ function __mcpstore_value_options
             echo --backend --connect-timeout --events -e --format -f --timeout --url
         case 'stats'
             echo --backend --connect-timeout --format -f --segments --timeout --url
+        case 'teardown'
+            echo --backend --backup-file --connect-timeout --format -f --segments --url
     end
 end
 
@@ -64,6 +68,7 @@ end
 complete -c mcpstore -f
 
 # mcpstore
+complete -c mcpstore -n '__mcpstore_at' -a 'clear' -d 'Delete every session and event; keep the tables, their settings and the id co...'
 complete -c mcpstore -n '__mcpstore_at' -a 'completion' -d 'Print the shell completion script (static: TAB never starts Python).'
 complete -c mcpstore -n '__mcpstore_at' -a 'demo' -d 'Fill a store with realistic sessions and events (creating the store if needed).'
 complete -c mcpstore -n '__mcpstore_at' -a 'expire' -d 'Remove idle (and ended) sessions with their events, trim, drop orphaned events.'
@@ -71,8 +76,22 @@ complete -c mcpstore -n '__mcpstore_at' -a 'list' -d 'List sessions, newest acti
 complete -c mcpstore -n '__mcpstore_at' -a 'setup' -d 'Create the store\'s tables and indexes, idempotently, in the servers\' exact la...'
 complete -c mcpstore -n '__mcpstore_at' -a 'show' -d 'One session: capabilities, state, metadata, event count and its last events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'stats' -d 'Counts, events per session, age histograms, storage size and backend facts.'
+complete -c mcpstore -n '__mcpstore_at' -a 'teardown' -d 'Take a store apart: choose among clear data, back up first, disable streams a...'
 complete -c mcpstore -n '__mcpstore_at' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at' -l version -d 'Print the version and exit.'
+
+# mcpstore clear
+complete -c mcpstore -n '__mcpstore_at clear' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at clear' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at clear' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at clear' -l dry-run -d 'Print what would be destroyed (tables, counts, sizes); change nothing.'
+complete -c mcpstore -n '__mcpstore_at clear' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at clear' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at clear' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at clear' -l recreate -d 'DynamoDB: delete and recreate both tables with identical settings instead of...'
+complete -c mcpstore -n '__mcpstore_at clear' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at clear' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at clear' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'
 
 # mcpstore completion
 complete -c mcpstore -n '__mcpstore_at completion' -l help -s h -d 'Show this message and exit.'
@@ -173,3 +192,21 @@ complete -c mcpstore -n '__mcpstore_at stats' -l quiet -s q -d 'Print nothing bu
 complete -c mcpstore -n '__mcpstore_at stats' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at stats' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
 complete -c mcpstore -n '__mcpstore_at stats' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore teardown
+complete -c mcpstore -n '__mcpstore_at teardown' -l all -d 'Every step that applies to the store.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l backup -d 'Write a backup file before anything is destroyed.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l backup-file -x -d 'Where --backup writes [default: a new file in the current directory].'
+complete -c mcpstore -n '__mcpstore_at teardown' -l clear-data -d 'Delete every session and event.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l delete -d 'Delete the tables (SQLite: the file with its -wal/-shm; PostgreSQL: also mcps...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l disable-streams -d 'DynamoDB: turn off the tables\' streams.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l dry-run -d 'Print what would be destroyed (tables, counts, sizes); change nothing.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at teardown' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at teardown' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'
