@@ -160,7 +160,11 @@ def clear(
     inv = _inventory(cmd)
     obj = inventory_json(inv)
     if dry_run:
-        _dry_run(cmd, obj, {"would": "recreate the tables" if recreate else "delete every session and event"})
+        _dry_run(
+            cmd,
+            obj,
+            {"would": "recreate the tables" if recreate else "delete every session and event"},
+        )
         return
     preview = inventory_lines(obj)
     if recreate:
@@ -197,6 +201,7 @@ def clear(
     from mcpstore_cli.output import clear_json, write_object
 
     summary = clear_json(result, store_url.masked())
+    summary["preview_s"] = round(inv.seconds, 3)
     if cmd.fmt_option:
         write_object(cmd.env, cmd.fmt, summary, lambda: None)
     about = "" if result.exact else "about "
