@@ -1671,8 +1671,14 @@ class DynamoDBStore(Store):
         create both tables again with the same settings (the stream ARN changes)."""
         from mcpstore_cli.backends import dynamodb_teardown as td
 
-        work = td.recreate_sync if recreate else td.clear_sync
-        return await asyncio.to_thread(work, self, progress)
+        if recreate:  # never stopped half-way: the tables come back even after Ctrl-C
+            return await asyncio.to_thread(td.recreate_sync, self, progress)
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(td.clear_sync, self, progress, stop)
+        except BaseException:
+            stop.set()  # Ctrl-C: the scan and delete threads stop after their current call
+            raise
 
     async def disable_streams(self) -> list[str]:
         from mcpstore_cli.backends.dynamodb_teardown import disable_streams_sync

@@ -219,7 +219,11 @@ def _clear_table(
     return sum(deleted)
 
 
-def clear_sync(store: DynamoDBStore, progress: ProgressCallback | None) -> ClearResult:
+def clear_sync(
+    store: DynamoDBStore,
+    progress: ProgressCallback | None,
+    stop: threading.Event | None = None,
+) -> ClearResult:
     started = time.monotonic()
     store._ensure_readable_sync()
     assert store._sessions is not None and store._events is not None
@@ -231,7 +235,7 @@ def clear_sync(store: DynamoDBStore, progress: ProgressCallback | None) -> Clear
             with lock:
                 progress(n)
 
-    stop = threading.Event()
+    stop = stop or threading.Event()
     with (
         ThreadPoolExecutor(DELETE_THREADS, thread_name_prefix="clear-delete") as pool,
         ThreadPoolExecutor(2, thread_name_prefix="clear-table") as tables,

@@ -126,7 +126,11 @@ async def sqlite_drop(store: SqliteStore) -> list[str]:
                 if table in names:
                     await conn.exec_driver_sql(f"DROP TABLE {table}")
                     gone.append(f"table {table}")
-            await conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'events'")
+            has_sequence = await conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+            )
+            if has_sequence.first() is not None:
+                await conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'events'")
         await store.close()
         return gone
     await store.close()
