@@ -261,3 +261,52 @@ def test_interactive_all(store: StoreHandle, in_tmp: Path) -> None:
     result = store.run("teardown", keys=keys)
     assert result.exit_code == 0, result
     _gone(store)
+
+
+def _foreign_tables(store: StoreHandle) -> None:
+    """Tables named like the layout's that belong to something else."""
+    if store.backend == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(store.name) as conn:
+            conn.execute("CREATE TABLE sessions (id INTEGER PRIMARY KEY, owner TEXT)")
+            conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)")
+            conn.execute("INSERT INTO sessions (owner) VALUES ('someone else')")
+        conn.close()
+    elif store.backend == "postgres":
+        import asyncio
+
+        import asyncpg
+
+        async def make() -> None:
+            conn = await asyncpg.connect(store.url)
+            await conn.execute("CREATE TABLE sessions (id int PRIMARY KEY, owner text)")
+            await conn.execute("CREATE TABLE events (id int PRIMARY KEY, what text)")
+            await conn.execute("INSERT INTO sessions VALUES (1, 'someone else')")
+            await conn.close()
+
+        asyncio.run(make())
+    else:
+        from tests.dynamodb_fixtures import client
+
+        endpoint = store.url.split("endpoint=")[1]
+        c = client(endpoint)
+        for name in (store.name, f"{store.name}-events"):
+            c.create_table(
+                TableName=name,
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        c.put_item(TableName=store.name, Item={"pk": {"S": "someone else"}})
+
+
+def test_tables_of_another_layout_are_left_alone(store: StoreHandle) -> None:
+    _foreign_tables(store)
+    for args in (["clear", "--yes"], ["teardown", "--delete", "--yes"]):
+        result = store.run(*args)
+        assert result.exit_code == 3, result
+        assert "another layout" in result.stderr or "not in the session layout" in result.stderr
+    preview = store.run("clear", "--dry-run", "--format", "json")
+    assert preview.exit_code == 0, preview
+    assert preview.json()["tables"][0]["rows"] == 1

@@ -24,7 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.dynamodb import _items
-from mcpstore_cli.errors import McpStoreError, StoreConnectionError, StoreMissingError
+from mcpstore_cli.errors import (
+    LayoutError,
+    McpStoreError,
+    StoreConnectionError,
+    StoreMissingError,
+)
 from mcpstore_cli.store import ProgressCallback
 from mcpstore_cli.teardown import ClearResult, Inventory, TableFacts
 
@@ -438,6 +443,13 @@ def drop_sync(store: DynamoDBStore) -> list[str]:
             f"No DynamoDB tables {store.table} and {store.events_table} {store._where()}; "
             "there is nothing to delete."
         )
+    for info in infos:
+        problems = store._key_problems(info, events=info.name == store.events_table)
+        if problems:
+            raise LayoutError(
+                f"DynamoDB table {info.name} is not in the session layout (it {problems[0]}), "
+                "so it is left alone; see mcpstore setup --check."
+            )
     _refuse_protected(store, infos, "deleting it")
     for info in infos:
         if (info.description or {}).get("TableStatus") in ("CREATING", "UPDATING"):

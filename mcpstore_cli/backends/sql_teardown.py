@@ -20,10 +20,16 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcpstore_cli.errors import McpStoreError, StoreConnectionError, StoreMissingError
+from mcpstore_cli.errors import (
+    LayoutError,
+    McpStoreError,
+    StoreConnectionError,
+    StoreMissingError,
+)
 from mcpstore_cli.store import ProgressCallback
 from mcpstore_cli.teardown import ClearResult, Inventory, TableFacts
 
@@ -110,10 +116,27 @@ async def sqlite_clear(store: SqliteStore, progress: ProgressCallback | None) ->
     return ClearResult(int(sessions), int(events), seconds=time.monotonic() - started)
 
 
+def _sqlite_require_layout(store: SqliteStore, objects: dict[str, str]) -> None:
+    from mcpstore_cli.backends.sqlite import REQUIRED
+
+    for table in LAYOUT_TABLES:
+        if objects.get(table) != "table":
+            continue
+        have = {r["name"] for r in store._read(f"PRAGMA table_info({table})")}
+        missing = sorted(REQUIRED[table] - have)
+        if missing:
+            raise LayoutError(
+                f"{store.path} is in another layout (table {table} has no column "
+                f"{missing[0]}), so it is left alone; see mcpstore setup --check."
+            )
+
+
 async def sqlite_drop(store: SqliteStore) -> list[str]:
     store._require_file()
     path = store.path
-    others = _own_tables(_sqlite_objects(store))
+    objects = _sqlite_objects(store)
+    _sqlite_require_layout(store, objects)
+    others = _own_tables(objects)
     if others:
         async with store.connect(write=True) as conn:
             present = await conn.exec_driver_sql(
@@ -230,6 +253,28 @@ def _pg_error(store: PostgresStore, exc: BaseException, what: str) -> McpStoreEr
     return store._wrap(exc)
 
 
+async def _pg_require_layout(store: PostgresStore, conn: Any, tables: Sequence[str]) -> None:
+    """On the working connection: refuse tables that are not the layout's (someone else's
+    sessions table is never truncated or dropped)."""
+    from mcpstore_cli.backends.postgres import _COLUMNS_SQL, REQUIRED, _columns_from_rows
+
+    kinds, columns = _columns_from_rows(await conn.fetch(_COLUMNS_SQL))
+    for table in tables:
+        if table not in kinds:
+            raise StoreMissingError(
+                f"Database {store.target.database} on {store.target.where} has no {table} "
+                f"table; run mcpstore setup --url {store.url.masked()}."
+            )
+        have = {c[0] for c in columns.get(table, [])}
+        missing = sorted(REQUIRED[table] - have)
+        if kinds[table] not in ("r", "p") or missing:
+            why = f"has no column {missing[0]}" if missing else "is not a table"
+            raise LayoutError(
+                f"{store.url.masked()} is in another layout ({table} {why}), so it is left "
+                "alone; see mcpstore setup --check."
+            )
+
+
 async def postgres_inventory(store: PostgresStore) -> Inventory:
     started = time.monotonic()
     target = store.target
@@ -286,10 +331,10 @@ async def postgres_inventory(store: PostgresStore) -> Inventory:
 
 async def postgres_clear(store: PostgresStore, progress: ProgressCallback | None) -> ClearResult:
     started = time.monotonic()
-    await store.ensure_readable()
     conn = await _pg_conn(store)
     try:
         async with conn.transaction():
+            await _pg_require_layout(store, conn, LAYOUT_TABLES)
             await conn.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
             await conn.execute("LOCK TABLE events, sessions IN ACCESS EXCLUSIVE MODE")
             sizes = {r[0]: int(r[1]) for r in await conn.fetch(_RELATIONS_SQL)}
@@ -317,6 +362,7 @@ async def postgres_drop(store: PostgresStore) -> list[str]:
             present = {r[0] for r in await conn.fetch(_RELATIONS_SQL)}
             installed = [r[0] for r in await conn.fetch(_INSTALLED_SQL)]
             tables = [t for t in ("events", "sessions") if t in present]
+            await _pg_require_layout(store, conn, tables)
             if tables:
                 # No CASCADE: a view or foreign key of someone else's stops the drop.
                 await conn.execute(f"DROP TABLE {', '.join(tables)}")
