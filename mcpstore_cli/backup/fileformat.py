@@ -149,6 +149,59 @@ def _fsync_dir(path: Path) -> None:
 
 
 # -- reading -------------------------------------------------------------------------------
+class _ZstdFrames(io.RawIOBase):
+    """zstd frames one after another; a frame cut short (even only its checksum) is an
+    error, not an early end."""
+
+    def __init__(self, fh: IO[bytes], path: Path) -> None:
+        self.fh = fh
+        self.path = path
+        self.dctx = _zstd().ZstdDecompressor()
+        self.dobj = self.dctx.decompressobj()
+        self.pending = b""
+        self.pos = 0
+        self.in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            raw = self.fh.read(1024 * 1024)
+            if not raw:
+                if self.in_frame:
+                    raise BackupFileError(
+                        f"{self.path} failed verification: the file is truncated (its last "
+                        "zstd frame is incomplete); nothing was changed."
+                    )
+                return 0
+            while raw:
+                self.in_frame = True
+                try:
+                    self.pending += self.dobj.decompress(raw)
+                except _zstd().ZstdError as exc:
+                    raise BackupFileError(
+                        f"{self.path} is damaged (cannot be decompressed: {exc}); nothing was "
+                        "changed."
+                    ) from None
+                if self.dobj.eof:
+                    self.in_frame = False
+                    raw = self.dobj.unused_data
+                    self.dobj = self.dctx.decompressobj()
+                else:
+                    raw = b""
+        n = min(len(buffer), len(self.pending) - self.pos)
+        buffer[:n] = memoryview(self.pending)[self.pos : self.pos + n]
+        self.pos += n
+        if self.pos == len(self.pending):
+            self.pending, self.pos = b"", 0
+        return n
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
 def open_stream(path: Path) -> IO[bytes]:
     """The decompressed content of a backup file (zstd or gzip)."""
     try:
@@ -162,8 +215,7 @@ def open_stream(path: Path) -> IO[bytes]:
     magic = fh.read(16)
     fh.seek(0)
     if magic.startswith(ZSTD_MAGIC):
-        reader = _zstd().ZstdDecompressor().stream_reader(fh, read_across_frames=True, closefd=True)
-        return io.BufferedReader(reader, buffer_size=READ_BLOCK)  # type: ignore[arg-type]
+        return io.BufferedReader(_ZstdFrames(fh, path), buffer_size=READ_BLOCK)
     if magic.startswith(GZIP_MAGIC):
         import gzip
 
@@ -323,6 +375,8 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
             raise bad("the file is truncated (its last line is incomplete)")
         skip = 0
         if info is None:
+            if not lines:
+                raise bad("the file holds no complete header line")
             first = lines.pop(0)
             skip = len(first) + 1
             line_no += 1
@@ -415,7 +469,7 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
         if progress is not None:
             progress(len(lines))
     if info is None:
-        raise bad("the file is empty")
+        raise bad("the file is empty or truncated before its first line ended")
     if trailer is None:
         raise bad("the file is truncated (no trailer: the backup did not finish)")
     if trailer.get("sessions") != info.sessions or trailer.get("events") != info.events:

@@ -14,8 +14,15 @@ from contextlib import redirect_stderr, redirect_stdout
 import typer
 
 from mcpstore_cli import __version__
+from mcpstore_cli.cli import (
+    backup_cmd,
+    completion,
+    demo_cmd,
+    expire_cmd,
+    inspect_cmds,
+    setup_cmd,
+)
 from mcpstore_cli.cli import clickcompat as click_exc
-from mcpstore_cli.cli import completion, demo_cmd, expire_cmd, inspect_cmds, setup_cmd
 from mcpstore_cli.env import Environment
 from mcpstore_cli.exitcodes import ExitStatus
 
@@ -59,6 +66,7 @@ setup_cmd.register(app)
 inspect_cmds.register(app)
 demo_cmd.register(app)
 expire_cmd.register(app)
+backup_cmd.register(app)
 completion.register(app)
 
 
