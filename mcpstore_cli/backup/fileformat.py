@@ -14,6 +14,8 @@ import hashlib
 import io
 import json
 import os
+import queue
+import threading
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
@@ -34,6 +36,7 @@ SESSION_FIELDS = 11  # "s", id, created_at, last_activity, is_initialized, clien
 EVENT_FIELDS = 8  # "e", session_id, id, timestamp, event_type, data, retry, ttl
 READ_BLOCK = 4 * 1024 * 1024
 DEFAULT_LEVEL = 3
+BUFFER = 1024 * 1024
 SUFFIX = ".mcpbackup.zst"
 
 
@@ -82,11 +85,47 @@ class BackupFileWriter:
         self.bytes_in = 0
         self._phase = "header"
         self._done = False
+        # Hashing and compressing run in a worker thread (both release the GIL), fed ~1 MiB
+        # buffers through a bounded queue: reading the store overlaps them, memory stays flat.
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._drain, name="mcpstore-backup", daemon=True)
+        self._worker.start()
+
+    def _drain(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is not None:
+                continue
+            try:
+                self._hash.update(data)
+                self._z.write(data)
+            except BaseException as exc:
+                self._error = exc
 
     def _put(self, data: bytes) -> None:
-        self._hash.update(data)
-        self._z.write(data)
         self.bytes_in += len(data)
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= BUFFER:
+            self._send()
+
+    def _send(self) -> None:
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
+            self._queue.put(data)
+        if self._error is not None:
+            raise self._error
+
+    def _stop_worker(self) -> None:
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
 
     def header(self, obj: dict[str, Any]) -> None:
         assert self._phase == "header"
@@ -110,6 +149,10 @@ class BackupFileWriter:
 
     def finish(self) -> int:
         """Write the trailer, flush, fsync and rename into place; returns the file size."""
+        self._send()
+        self._stop_worker()
+        if self._error is not None:
+            raise self._error
         trailer = {
             "end": FORMAT_NAME,
             "sessions": self.sessions,
@@ -131,6 +174,10 @@ class BackupFileWriter:
     def abort(self) -> None:
         if self._done:
             return
+        self._error = self._error or RuntimeError("aborted")
+        self._pending = []
+        with contextlib.suppress(BaseException):
+            self._stop_worker()
         with contextlib.suppress(Exception):
             self._z.close()
         with contextlib.suppress(Exception):
