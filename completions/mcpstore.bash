@@ -10,9 +10,21 @@
 __mcpstore_spec() {
     case "$1" in
         "")
-            _mcpstore_subs="clear completion demo expire list setup show stats teardown"
+            _mcpstore_subs="backup clear completion demo expire list restore setup show stats teardown"
             _mcpstore_opts="--help -h --version"
             _mcpstore_vopts=""
+            _mcpstore_args=""
+            ;;
+        "backup")
+            _mcpstore_subs="list"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --level --native --output -o --quiet -q --segments --session --since --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --level --output -o --segments --session --since --url"
+            _mcpstore_args=""
+            ;;
+        "backup list")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --quiet -q --url"
+            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --url"
             _mcpstore_args=""
             ;;
         "clear")
@@ -44,6 +56,12 @@ __mcpstore_spec() {
             _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --help -h --idle-over --initialized --not-initialized --limit -n --quiet -q --segments --terminated --not-terminated --timeout --url"
             _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url"
             _mcpstore_args=""
+            ;;
+        "restore")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --mode --native --quiet -q --segments --to-table --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --mode --native --segments --to-table --url"
+            _mcpstore_args="none"
             ;;
         "setup")
             _mcpstore_subs=""
@@ -80,6 +98,10 @@ __mcpstore_spec() {
 __mcpstore_value() {
     _mcpstore_choices=""
     case "$1|$2" in
+        "backup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup|--format"|"backup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "backup list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup list|--format"|"backup list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
@@ -87,6 +109,9 @@ __mcpstore_value() {
         "expire|--format"|"expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "list|--format"|"list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "restore|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "restore|--format"|"restore|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "restore|--mode") _mcpstore_kind=choice _mcpstore_choices="merge replace" ;;
         "setup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "setup|--format"|"setup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;

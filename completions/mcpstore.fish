@@ -6,12 +6,18 @@
 function __mcpstore_subcommands
     switch "$argv"
         case ''
-            echo clear completion demo expire list setup show stats teardown
+            echo backup clear completion demo expire list restore setup show stats teardown
+        case 'backup'
+            echo list
     end
 end
 
 function __mcpstore_value_options
     switch "$argv"
+        case 'backup'
+            echo --backend --connect-timeout --format -f --level --output -o --segments --session --since --url
+        case 'backup list'
+            echo --backend --connect-timeout --dir --format -f --url
         case 'clear'
             echo --backend --connect-timeout --format -f --segments --url
         case 'demo'
@@ -20,6 +26,8 @@ function __mcpstore_value_options
             echo --backend --batch-size --connect-timeout --format -f --idle --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
         case 'list'
             echo --backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url
+        case 'restore'
+            echo --backend --connect-timeout --format -f --mode --native --segments --to-table --url
         case 'setup'
             echo --backend --connect-timeout --format -f --tag --url
         case 'show'
@@ -68,17 +76,45 @@ end
 complete -c mcpstore -f
 
 # mcpstore
+complete -c mcpstore -n '__mcpstore_at' -a 'backup' -d 'Write a consistent, verified backup (portable file, or --native); see backup...'
 complete -c mcpstore -n '__mcpstore_at' -a 'clear' -d 'Delete every session and event; keep the tables, their settings and the id co...'
 complete -c mcpstore -n '__mcpstore_at' -a 'completion' -d 'Print the shell completion script (static: TAB never starts Python).'
 complete -c mcpstore -n '__mcpstore_at' -a 'demo' -d 'Fill a store with realistic sessions and events (creating the store if needed).'
 complete -c mcpstore -n '__mcpstore_at' -a 'expire' -d 'Remove idle (and ended) sessions with their events, trim, drop orphaned events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'list' -d 'List sessions, newest activity first, a page at a time (keyset pagination).'
+complete -c mcpstore -n '__mcpstore_at' -a 'restore' -d 'Load a backup file into any store (same or another backend).'
 complete -c mcpstore -n '__mcpstore_at' -a 'setup' -d 'Create the store\'s tables and indexes, idempotently, in the servers\' exact la...'
 complete -c mcpstore -n '__mcpstore_at' -a 'show' -d 'One session: capabilities, state, metadata, event count and its last events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'stats' -d 'Counts, events per session, age histograms, storage size and backend facts.'
 complete -c mcpstore -n '__mcpstore_at' -a 'teardown' -d 'Take a store apart: choose among clear data, back up first, disable streams a...'
 complete -c mcpstore -n '__mcpstore_at' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at' -l version -d 'Print the version and exit.'
+
+# mcpstore backup
+complete -c mcpstore -n '__mcpstore_at backup' -a 'list' -d 'List backup files in --dir (portable files, SQLite native copies, interrupted...'
+complete -c mcpstore -n '__mcpstore_at backup' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at backup' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at backup' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at backup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at backup' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at backup' -l level -x -d 'zstd compression level (1 fastest ..'
+complete -c mcpstore -n '__mcpstore_at backup' -l native -d 'A backend-native backup instead: SQLite\'s online backup API (a copy of the da...'
+complete -c mcpstore -n '__mcpstore_at backup' -l output -s o -x -d 'The backup file (a directory: a default name in it) [default: <store>-<UTC ti...'
+complete -c mcpstore -n '__mcpstore_at backup' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at backup' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at backup' -l session -x -d 'Only this session (repeat for more).'
+complete -c mcpstore -n '__mcpstore_at backup' -l since -x -d 'Only sessions active since then (a duration ago like 2h, a date, an ISO time...'
+complete -c mcpstore -n '__mcpstore_at backup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore backup list
+complete -c mcpstore -n '__mcpstore_at backup list' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at backup list' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l dir -x -d 'Where to look for backup files.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at backup list' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
 
 # mcpstore clear
 complete -c mcpstore -n '__mcpstore_at clear' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -152,6 +188,21 @@ complete -c mcpstore -n '__mcpstore_at list' -l terminated -d 'Only sessions the
 complete -c mcpstore -n '__mcpstore_at list' -l not-terminated -d 'Only sessions the client ended / not.'
 complete -c mcpstore -n '__mcpstore_at list' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
 complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore restore
+complete -c mcpstore -n '__mcpstore_at restore' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at restore' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at restore' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at restore' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at restore' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at restore' -l keep-ttl -d 'DynamoDB: keep the backup\'s ttl instead of recomputing it from now.'
+complete -c mcpstore -n '__mcpstore_at restore' -l mode -x -a 'merge replace' -d 'merge: add the sessions the store lacks, leave the others (running it twice c...'
+complete -c mcpstore -n '__mcpstore_at restore' -l native -x -d 'DynamoDB: restore this on-demand backup (see backup list) into new tables.'
+complete -c mcpstore -n '__mcpstore_at restore' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at restore' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at restore' -l to-table -x -d 'With --native: the new sessions table (events go to NEW-events).'
+complete -c mcpstore -n '__mcpstore_at restore' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at restore' -l yes -s y -d 'Do not ask (replace).'
 
 # mcpstore setup
 complete -c mcpstore -n '__mcpstore_at setup' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'

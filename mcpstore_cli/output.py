@@ -603,3 +603,81 @@ def draw_steps_done(env: Environment, obj: dict[str, Any]) -> None:
             f"({step['duration_s']:.2f} s)",
             highlight=False,
         )
+
+
+# -- backups -----------------------------------------------------------------------------
+def backup_summary_json(summary: Any, store: str) -> dict[str, Any]:
+    """``backup --format json``: what was written where."""
+    return {
+        "store": store,
+        "backend": summary.backend,
+        "path": summary.path,
+        "sessions": summary.sessions,
+        "events": summary.events,
+        "bytes": summary.bytes,
+        "duration_s": round(summary.seconds, 3),
+        "consistency": summary.consistency,
+        "skipped": summary.skipped,
+        "notes": summary.notes,
+    }
+
+
+def restore_summary_json(summary: Any, store: str) -> dict[str, Any]:
+    """``restore --format json``: what was written, skipped and replaced, and what happened
+    to event ids (``kept``, ``renumbered by the target``, ``renumbered per session ...``)."""
+    return {
+        "store": store,
+        "path": summary.path,
+        "mode": summary.mode,
+        "source_backend": summary.source_backend,
+        "sessions": summary.sessions,
+        "events": summary.events,
+        "skipped_sessions": summary.skipped_sessions,
+        "skipped_events": summary.skipped_events,
+        "replaced_sessions": summary.replaced_sessions,
+        "replaced_events": summary.replaced_events,
+        "event_ids": summary.event_ids,
+        "ttl": summary.ttl or None,
+        "created_layout": summary.created_layout,
+        "verify_s": round(summary.verify_seconds, 3),
+        "duration_s": round(summary.seconds, 3),
+    }
+
+
+def write_plain_object(env: Environment, fmt: str, obj: dict[str, Any]) -> None:
+    """A summary object; as a table, ``field value`` rows."""
+
+    def draw() -> None:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        for key, value in obj.items():
+            grid.add_row(key, _escape("-" if value is None else str(value)))
+        env.console().print(grid)
+
+    write_object(env, fmt, obj, draw)
+
+
+BACKUP_LIST_FIELDS = ["kind", "name", "backend", "created_at", "bytes", "status", "path", "store"]
+
+
+def write_backup_list(env: Environment, fmt: str, rows: Iterable[dict[str, Any]]) -> None:
+    """``backup list``: kind (file, sqlite, dynamodb), name, backend, created_at (ms), bytes,
+    status, path (files) or table/arn (DynamoDB), store."""
+    columns = [
+        Column("KIND", "kind"),
+        Column("NAME", "name", "cyan", no_wrap=True),
+        Column(
+            "BACKEND",
+            lambda o: o.get("backend") or ("dynamodb" if o["kind"] == "dynamodb" else None),
+        ),
+        Column("CREATED (UTC)", lambda o: short_time(o.get("created_at")), no_wrap=True),
+        Column("SIZE", lambda o: human_bytes(o.get("bytes")), justify="right"),
+        Column("STATUS", "status"),
+    ]
+    writer = RecordWriter(env, fmt, columns, [*BACKUP_LIST_FIELDS, "table", "arn"])
+    for row in rows:
+        writer.write(row)
+    writer.close()

@@ -179,11 +179,45 @@ class Store(abc.ABC):
     def tail_events(self, **options: Any) -> AsyncIterator[Event]:
         raise not_supported("tail-events", self.backend)
 
-    async def backup(self, **options: Any) -> Any:
+    # -- backups (see mcpstore_cli.backup; each backend's *_backup module does the work) ---
+    async def backup_records(
+        self,
+        spec: Any,
+        out: Any,
+        header: dict[str, Any],
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Write the header and every selected session, then their events, to ``out`` (a
+        :class:`~mcpstore_cli.backup.fileformat.BackupFileWriter`) from one consistent read.
+        Returns ``consistency``, ``skipped`` and ``notes``."""
         raise not_supported("backup", self.backend)
 
-    async def restore(self, **options: Any) -> Any:
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Load a verified backup file (``merge`` or ``replace``), filling ``summary``."""
         raise not_supported("restore", self.backend)
+
+    async def row_counts(self) -> tuple[int, int]:
+        """(sessions, events) the store holds now (what a replace would delete)."""
+        raise not_supported("counting rows", self.backend)
+
+    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+        """A backend-native backup; returns one row per backup made."""
+        raise not_supported("backup --native", self.backend)
+
+    async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:
+        """Native backups of this store (none where the backend has no such thing)."""
+        return []
+
+    async def restore_native(self, name: str, to_table: str) -> list[dict[str, Any]]:
+        raise not_supported("restore --native", self.backend)
 
 
 _BACKEND_MODULES = {

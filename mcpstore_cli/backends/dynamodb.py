@@ -1690,6 +1690,47 @@ class DynamoDBStore(Store):
 
         return await asyncio.to_thread(drop_sync, self)
 
+    # -- backups: see dynamodb_backup -----------------------------------------------------
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
+    ) -> dict[str, Any]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(
+            dynamodb_backup.backup_sync, self, spec, out, header, progress
+        )
+
+    async def restore_records(
+        self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
+    ) -> None:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        await dynamodb_backup.restore(
+            self, info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress
+        )
+
+    async def row_counts(self) -> tuple[int, int]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(dynamodb_backup.count_rows_sync, self)
+
+    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+        from mcpstore_cli.backends import dynamodb_backup
+        from mcpstore_cli.backup import timestamp_label
+
+        label = target or timestamp_label()
+        return await asyncio.to_thread(dynamodb_backup.native_backup_sync, self, label)
+
+    async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(dynamodb_backup.list_native_sync, self)
+
+    async def restore_native(self, name: str, to_table: str) -> list[dict[str, Any]]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(dynamodb_backup.restore_native_sync, self, name, to_table)
+
 
 def _histogram(cumulative: list[int], total: int) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []

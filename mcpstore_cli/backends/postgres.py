@@ -27,6 +27,7 @@ from mcpstore_cli.backends.sql import SqlStore
 from mcpstore_cli.errors import (
     LayoutError,
     McpStoreError,
+    NotSupportedError,
     StoreConnectionError,
     StoreMissingError,
     UsageError,
@@ -987,6 +988,33 @@ class PostgresStore(SqlStore):
         self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
     ) -> None:
         await self._copy(conn, _session_records(sessions), _event_records(events))
+
+    # -- backups: see postgres_backup -----------------------------------------------------
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
+    ) -> dict[str, Any]:
+        from mcpstore_cli.backends import postgres_backup
+
+        return await postgres_backup.backup(self, spec, out, header, progress)
+
+    async def restore_records(
+        self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
+    ) -> None:
+        from mcpstore_cli.backends import postgres_backup
+
+        await postgres_backup.restore(self, info, summary, mode=mode, progress=progress)
+
+    async def row_counts(self) -> tuple[int, int]:
+        from mcpstore_cli.backends import postgres_backup
+
+        await self.ensure_readable()
+        return await postgres_backup.count_rows(self)
+
+    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+        raise NotSupportedError(
+            "PostgreSQL has no native backup in mcpstore: use pg_dump -Fc -t sessions -t "
+            "events (or the portable mcpstore backup without --native)."
+        )
 
 
 DEMO_LANES = 2
