@@ -232,10 +232,12 @@ def test_yes_needs_named_steps_and_streams_are_dynamodb_only(store: StoreHandle)
 @needs_backup
 def test_interactive_backup_only(store: StoreHandle, in_tmp: Path) -> None:
     _fill(store)
+    before = set(in_tmp.iterdir())
     result = store.run("teardown", keys=f"{DOWN} \ry")
     assert result.exit_code == 0, result
-    written = [p for p in in_tmp.iterdir() if not p.name.startswith("store-")]
-    assert written, "a backup file in the current directory"
+    assert "backed up 12 sessions and 36 events" in result.stderr
+    written = [p for p in set(in_tmp.iterdir()) - before if not p.name.endswith(("-wal", "-shm"))]
+    assert len(written) == 1 and written[0].stat().st_size > 0, written
     _intact(store)
 
 
@@ -310,3 +312,15 @@ def test_tables_of_another_layout_are_left_alone(store: StoreHandle) -> None:
     preview = store.run("clear", "--dry-run", "--format", "json")
     assert preview.exit_code == 0, preview
     assert preview.json()["tables"][0]["rows"] == 1
+
+
+@needs_backup
+def test_a_failed_backup_stops_teardown_before_anything_is_destroyed(
+    store: StoreHandle, tmp_path: Path
+) -> None:
+    _fill(store)
+    target = tmp_path / "no-such-directory" / "x.backup"
+    result = store.run("teardown", "--all", "--yes", "--backup-file", str(target))
+    assert result.exit_code != 0, result
+    assert not target.exists()
+    _intact(store)
