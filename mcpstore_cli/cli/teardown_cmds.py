@@ -365,13 +365,21 @@ def teardown(
             if not chosen:
                 cmd.check(lambda: _raise(ConfirmationError("Nothing chosen; nothing was changed.")))
         steps = order_steps(chosen)
+        if CLEAR in chosen and CLEAR not in steps:
+            plan_note = ["  (clear data is left out: deleting removes the data anyway)"]
+        else:
+            plan_note = []
         if steps == [DISABLE_STREAMS] and not inv.has_streams:
             cmd.info("teardown: no stream is enabled; nothing to do.")
-        plan_lines = ["Steps, in this order:"] + [
-            f"  {i}. {STEP_TITLES[s]}"
-            + (f" ({backup_file})" if s == BACKUP and backup_file else "")
-            for i, s in enumerate(steps, 1)
-        ]
+        plan_lines = (
+            ["Steps, in this order:"]
+            + [
+                f"  {i}. {STEP_TITLES[s]}"
+                + (f" ({backup_file})" if s == BACKUP and backup_file else "")
+                for i, s in enumerate(steps, 1)
+            ]
+            + plan_note
+        )
         if yes:
             show_preview(cmd, plan_lines)
         else:
@@ -382,7 +390,9 @@ def teardown(
                 cmd.check(lambda: require_typed(cmd, inv.name))
 
     store = cmd.check(cmd.open_store)
-    with _progress(cmd, "clearing", inv.rows) as tick:
+    clearing = CLEAR in steps
+    label = "clearing" if clearing else "tearing down"
+    with _progress(cmd, label, inv.rows if clearing else None) as tick:
 
         async def work() -> Any:
             async with store:
