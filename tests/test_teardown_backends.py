@@ -296,3 +296,35 @@ def test_dynamodb_deletion_protection_refuses(moto_store: StoreHandle, moto_endp
     assert "deletion protection" in result.stderr and "nothing was changed" in result.stderr
     assert store.run("setup", "--check").exit_code == 0
     c.update_table(TableName=f"{store.name}-events", DeletionProtectionEnabled=False)
+
+
+def test_postgres_clear_gives_up_on_a_held_lock_and_changes_nothing(
+    postgres_store: StoreHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import subprocess
+    import time
+
+    from mcpstore_cli.backends import sql_teardown
+
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    store = postgres_store
+    _fill(store)
+    monkeypatch.setattr(sql_teardown, "LOCK_TIMEOUT_MS", 500)
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", store.url, "-c",
+         "BEGIN; LOCK TABLE sessions IN ACCESS SHARE MODE; SELECT pg_sleep(4); COMMIT;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(1.0)  # let it take the lock
+        started = time.monotonic()
+        result = store.run("clear", "--yes")
+        assert time.monotonic() - started < 3.5, "gave up after the lock timeout"
+        assert result.exit_code == 1, result
+        assert "Could not lock" in result.stderr and "nothing was changed" in result.stderr
+    finally:
+        holder.wait(timeout=10)
+    assert [t["rows"] for t in _preview(store)["tables"]] == [10, 40]
