@@ -10,9 +10,27 @@
 __mcpstore_spec() {
     case "$1" in
         "")
-            _mcpstore_subs="completion demo expire list setup show stats tail-events"
+            _mcpstore_subs="backup clear completion demo expire list restore setup show stats tail-events teardown"
             _mcpstore_opts="--help -h --version"
             _mcpstore_vopts=""
+            _mcpstore_args=""
+            ;;
+        "backup")
+            _mcpstore_subs="list"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --level --native --output -o --quiet -q --segments --session --since --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --level --output -o --segments --session --since --url"
+            _mcpstore_args=""
+            ;;
+        "backup list")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --quiet -q --url"
+            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --url"
+            _mcpstore_args=""
+            ;;
+        "clear")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --dry-run --format -f --help -h --quiet -q --recreate --segments --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --segments --url"
             _mcpstore_args=""
             ;;
         "completion")
@@ -39,6 +57,12 @@ __mcpstore_spec() {
             _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url"
             _mcpstore_args=""
             ;;
+        "restore")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --mode --native --quiet -q --segments --to-table --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --mode --native --segments --to-table --url"
+            _mcpstore_args="none"
+            ;;
         "setup")
             _mcpstore_subs=""
             _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --notify --pitr --quiet -q --stream --no-stream --tag --url"
@@ -63,6 +87,12 @@ __mcpstore_spec() {
             _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --session -s --since --url"
             _mcpstore_args=""
             ;;
+        "teardown")
+            _mcpstore_subs=""
+            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --format -f --help -h --quiet -q --segments --url --yes -y"
+            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --segments --url"
+            _mcpstore_args=""
+            ;;
         *)
             _mcpstore_subs="" _mcpstore_opts="" _mcpstore_vopts="" _mcpstore_args=""
             ;;
@@ -74,11 +104,20 @@ __mcpstore_spec() {
 __mcpstore_value() {
     _mcpstore_choices=""
     case "$1|$2" in
+        "backup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup|--format"|"backup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "backup list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup list|--format"|"backup list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "expire|--format"|"expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "list|--format"|"list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "restore|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "restore|--format"|"restore|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "restore|--mode") _mcpstore_kind=choice _mcpstore_choices="merge replace" ;;
         "setup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "setup|--format"|"setup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
@@ -87,6 +126,8 @@ __mcpstore_value() {
         "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "tail-events|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "tail-events|--format"|"tail-events|-f") _mcpstore_kind=choice _mcpstore_choices="pretty sse jsonl" ;;
+        "teardown|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "teardown|--format"|"teardown|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         *) _mcpstore_kind=none ;;
     esac
 }

@@ -6,18 +6,28 @@
 function __mcpstore_subcommands
     switch "$argv"
         case ''
-            echo completion demo expire list setup show stats tail-events
+            echo backup clear completion demo expire list restore setup show stats tail-events teardown
+        case 'backup'
+            echo list
     end
 end
 
 function __mcpstore_value_options
     switch "$argv"
+        case 'backup'
+            echo --backend --connect-timeout --format -f --level --output -o --segments --session --since --url
+        case 'backup list'
+            echo --backend --connect-timeout --dir --format -f --url
+        case 'clear'
+            echo --backend --connect-timeout --format -f --segments --url
         case 'demo'
             echo --backend --connect-timeout --duration --events-per-session -e --idle-share --rate --seed --sessions -s --terminated-share --url
         case 'expire'
             echo --backend --batch-size --connect-timeout --format -f --idle --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
         case 'list'
             echo --backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url
+        case 'restore'
+            echo --backend --connect-timeout --format -f --mode --native --segments --to-table --url
         case 'setup'
             echo --backend --connect-timeout --format -f --tag --url
         case 'show'
@@ -26,6 +36,8 @@ function __mcpstore_value_options
             echo --backend --connect-timeout --format -f --segments --timeout --url
         case 'tail-events'
             echo --after --backend --connect-timeout --count -n --format -f --session -s --since --url
+        case 'teardown'
+            echo --backend --backup-file --connect-timeout --format -f --segments --url
     end
 end
 
@@ -66,16 +78,59 @@ end
 complete -c mcpstore -f
 
 # mcpstore
+complete -c mcpstore -n '__mcpstore_at' -a 'backup' -d 'Write a consistent, verified backup (portable file, or --native); see backup...'
+complete -c mcpstore -n '__mcpstore_at' -a 'clear' -d 'Delete every session and event; keep the tables, their settings and the id co...'
 complete -c mcpstore -n '__mcpstore_at' -a 'completion' -d 'Print the shell completion script (static: TAB never starts Python).'
 complete -c mcpstore -n '__mcpstore_at' -a 'demo' -d 'Fill a store with realistic sessions and events (creating the store if needed).'
 complete -c mcpstore -n '__mcpstore_at' -a 'expire' -d 'Remove idle (and ended) sessions with their events, trim, drop orphaned events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'list' -d 'List sessions, newest activity first, a page at a time (keyset pagination).'
+complete -c mcpstore -n '__mcpstore_at' -a 'restore' -d 'Load a backup file into any store (same or another backend).'
 complete -c mcpstore -n '__mcpstore_at' -a 'setup' -d 'Create the store\'s tables and indexes, idempotently, in the servers\' exact la...'
 complete -c mcpstore -n '__mcpstore_at' -a 'show' -d 'One session: capabilities, state, metadata, event count and its last events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'stats' -d 'Counts, events per session, age histograms, storage size and backend facts.'
 complete -c mcpstore -n '__mcpstore_at' -a 'tail-events' -d 'Follow events as the server stores them (start at the end; Ctrl-C stops).'
+complete -c mcpstore -n '__mcpstore_at' -a 'teardown' -d 'Take a store apart: choose among clear data, back up first, disable streams a...'
 complete -c mcpstore -n '__mcpstore_at' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at' -l version -d 'Print the version and exit.'
+
+# mcpstore backup
+complete -c mcpstore -n '__mcpstore_at backup' -a 'list' -d 'List backup files in --dir (portable files, SQLite native copies, interrupted...'
+complete -c mcpstore -n '__mcpstore_at backup' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at backup' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at backup' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at backup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at backup' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at backup' -l level -x -d 'zstd compression level (1 fastest ..'
+complete -c mcpstore -n '__mcpstore_at backup' -l native -d 'A backend-native backup instead: SQLite\'s online backup API (a copy of the da...'
+complete -c mcpstore -n '__mcpstore_at backup' -l output -s o -x -d 'The backup file (a directory: a default name in it) [default: <store>-<UTC ti...'
+complete -c mcpstore -n '__mcpstore_at backup' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at backup' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at backup' -l session -x -d 'Only this session (repeat for more).'
+complete -c mcpstore -n '__mcpstore_at backup' -l since -x -d 'Only sessions active since then (a duration ago like 2h, a date, an ISO time...'
+complete -c mcpstore -n '__mcpstore_at backup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore backup list
+complete -c mcpstore -n '__mcpstore_at backup list' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at backup list' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l dir -x -d 'Where to look for backup files.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at backup list' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore clear
+complete -c mcpstore -n '__mcpstore_at clear' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at clear' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at clear' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at clear' -l dry-run -d 'Print what would be destroyed (tables, counts, sizes); change nothing.'
+complete -c mcpstore -n '__mcpstore_at clear' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at clear' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at clear' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at clear' -l recreate -d 'DynamoDB: delete and recreate both tables with identical settings instead of...'
+complete -c mcpstore -n '__mcpstore_at clear' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at clear' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at clear' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'
 
 # mcpstore completion
 complete -c mcpstore -n '__mcpstore_at completion' -l help -s h -d 'Show this message and exit.'
@@ -137,6 +192,21 @@ complete -c mcpstore -n '__mcpstore_at list' -l not-terminated -d 'Only sessions
 complete -c mcpstore -n '__mcpstore_at list' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
 complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
 
+# mcpstore restore
+complete -c mcpstore -n '__mcpstore_at restore' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at restore' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at restore' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at restore' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at restore' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at restore' -l keep-ttl -d 'DynamoDB: keep the backup\'s ttl instead of recomputing it from now.'
+complete -c mcpstore -n '__mcpstore_at restore' -l mode -x -a 'merge replace' -d 'merge: add the sessions the store lacks, leave the others (running it twice c...'
+complete -c mcpstore -n '__mcpstore_at restore' -l native -x -d 'DynamoDB: restore this on-demand backup (see backup list) into new tables.'
+complete -c mcpstore -n '__mcpstore_at restore' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at restore' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at restore' -l to-table -x -d 'With --native: the new sessions table (events go to NEW-events).'
+complete -c mcpstore -n '__mcpstore_at restore' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at restore' -l yes -s y -d 'Do not ask (replace).'
+
 # mcpstore setup
 complete -c mcpstore -n '__mcpstore_at setup' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
 complete -c mcpstore -n '__mcpstore_at setup' -l check -d 'Compare the live store with the layout; exit 3 naming each difference.'
@@ -191,3 +261,21 @@ complete -c mcpstore -n '__mcpstore_at tail-events' -l quiet -s q -d 'Print noth
 complete -c mcpstore -n '__mcpstore_at tail-events' -l session -s s -x -d 'Only this session\'s events (its full id).'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l since -x -d 'Start with events stored this long ago (e.g.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+
+# mcpstore teardown
+complete -c mcpstore -n '__mcpstore_at teardown' -l all -d 'Every step that applies to the store.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l backup -d 'Write a backup file before anything is destroyed.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l backup-file -x -d 'Where --backup writes [default: a new file in the current directory].'
+complete -c mcpstore -n '__mcpstore_at teardown' -l clear-data -d 'Delete every session and event.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l connect-timeout -x -d 'Seconds to wait for the store to answer.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l debug -d 'Show tracebacks of errors.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l delete -d 'Delete the tables (SQLite: the file with its -wal/-shm; PostgreSQL: also mcps...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l disable-streams -d 'DynamoDB: turn off the tables\' streams.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l dry-run -d 'Print what would be destroyed (tables, counts, sizes); change nothing.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at teardown' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
+complete -c mcpstore -n '__mcpstore_at teardown' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'

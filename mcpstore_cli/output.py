@@ -561,3 +561,201 @@ class EventTailWriter:
 
     def flush(self) -> None:
         self.env.stdout.flush()
+
+
+# -- clear and teardown ------------------------------------------------------------------
+def inventory_json(inv: Any) -> dict[str, Any]:
+    """The preview of clear/teardown (:class:`mcpstore_cli.teardown.Inventory`) as JSON."""
+    return {
+        "backend": inv.backend,
+        "store": inv.store,
+        "name": inv.name,
+        "exists": inv.exists,
+        "tables": [
+            {
+                "name": t.name,
+                "exists": t.exists,
+                "rows": t.rows,
+                "rows_exact": t.rows_exact,
+                "bytes": t.bytes,
+                **({"facts": t.facts} if t.facts else {}),
+            }
+            for t in inv.tables
+        ],
+        "files": [{"path": path, "bytes": size} for path, size in inv.files],
+        "installed": list(inv.installed),
+        "streams": list(inv.streams),
+        "backups": dict(inv.backups),
+        "facts": dict(inv.facts),
+        "notes": list(inv.notes),
+    }
+
+
+def _rows_text(table: dict[str, Any]) -> str:
+    if not table["exists"]:
+        return "missing"
+    rows = table["rows"]
+    if rows is None:
+        return "? rows"
+    unit = "row" if rows == 1 else "rows"
+    return f"{rows:,} {unit}" if table["rows_exact"] else f"about {rows:,} {unit} (estimate)"
+
+
+def inventory_lines(obj: dict[str, Any]) -> list[str]:
+    """The preview as plain lines (stderr, before any question)."""
+    lines = [f"Store: {obj['store']}"]
+    label = "item" if obj["backend"] == "dynamodb" else "row"
+    for t in obj["tables"]:
+        text = _rows_text(t).replace("row", label)
+        size = f", {human_bytes(t['bytes'])}" if t.get("bytes") is not None and t["exists"] else ""
+        lines.append(f"  table {t['name']}: {text}{size}")
+    for f in obj["files"]:
+        lines.append(f"  file {f['path']}: {human_bytes(f['bytes'])}")
+    for item in obj["installed"]:
+        lines.append(f"  installed by mcpstore: {item}")
+    for s in obj["streams"]:
+        if s["enabled"]:
+            lines.append(f"  stream on {s['table']}: enabled ({s['view_type']}), {s['arn']}")
+        else:
+            lines.append(f"  stream on {s['table']}: disabled")
+    for t in obj["tables"]:
+        pitr = (t.get("facts") or {}).get("point_in_time_recovery")
+        if pitr is not None:
+            lines.append(f"  point-in-time recovery on {t['name']}: {pitr}")
+    backups = obj["backups"]
+    if backups:
+        if backups.get("status") == "listed":
+            latest = backups.get("latest")
+            tail = (
+                f", latest {latest['name']} of {latest['table']} ({latest['created']})"
+                if latest
+                else ""
+            )
+            lines.append(f"  on-demand backups: {backups['count']}{tail}")
+        else:
+            lines.append(f"  on-demand backups: unknown ({backups.get('reason')})")
+    for note in obj["notes"]:
+        lines.append(f"  note: {note}")
+    return lines
+
+
+def draw_inventory(env: Environment, obj: dict[str, Any]) -> None:
+    console = env.console()
+    for line in inventory_lines(obj):
+        console.print(_escape(line), highlight=False)
+
+
+def clear_json(result: Any, store: str) -> dict[str, Any]:
+    seconds = round(result.seconds, 3)
+    rows = result.sessions + result.events
+    return {
+        "store": store,
+        "sessions": result.sessions,
+        "events": result.events,
+        "exact": result.exact,
+        "recreated": result.recreated,
+        "duration_s": seconds,
+        "rate": round(rows / result.seconds, 1) if result.seconds > 0 and rows else None,
+        "stream_arn_before": result.stream_arn_before,
+        "stream_arn_after": result.stream_arn_after,
+        "notes": list(result.notes),
+    }
+
+
+def teardown_json(result: Any, store: str) -> dict[str, Any]:
+    return {
+        "store": store,
+        "steps": [
+            {"step": s.step, "done": s.done, "duration_s": round(s.seconds, 3), **s.details}
+            for s in result.steps
+        ],
+        "duration_s": round(result.seconds, 3),
+    }
+
+
+def draw_steps_done(env: Environment, obj: dict[str, Any]) -> None:
+    console = env.console()
+    for step in obj["steps"]:
+        console.print(
+            f"[bold]{_escape(step['step'])}[/]  {_escape(step['done'])} "
+            f"({step['duration_s']:.2f} s)",
+            highlight=False,
+        )
+
+
+# -- backups -----------------------------------------------------------------------------
+def backup_summary_json(summary: Any, store: str) -> dict[str, Any]:
+    """``backup --format json``: what was written where."""
+    return {
+        "store": store,
+        "backend": summary.backend,
+        "path": summary.path,
+        "sessions": summary.sessions,
+        "events": summary.events,
+        "bytes": summary.bytes,
+        "duration_s": round(summary.seconds, 3),
+        "consistency": summary.consistency,
+        "skipped": summary.skipped,
+        "notes": summary.notes,
+    }
+
+
+def restore_summary_json(summary: Any, store: str) -> dict[str, Any]:
+    """``restore --format json``: what was written, skipped and replaced, and what happened
+    to event ids (``kept``, ``renumbered by the target``, ``renumbered per session ...``)."""
+    return {
+        "store": store,
+        "path": summary.path,
+        "mode": summary.mode,
+        "source_backend": summary.source_backend,
+        "sessions": summary.sessions,
+        "events": summary.events,
+        "skipped_sessions": summary.skipped_sessions,
+        "skipped_events": summary.skipped_events,
+        "replaced_sessions": summary.replaced_sessions,
+        "replaced_events": summary.replaced_events,
+        "event_ids": summary.event_ids,
+        "ttl": summary.ttl or None,
+        "created_layout": summary.created_layout,
+        "verify_s": round(summary.verify_seconds, 3),
+        "duration_s": round(summary.seconds, 3),
+    }
+
+
+def write_plain_object(env: Environment, fmt: str, obj: dict[str, Any]) -> None:
+    """A summary object; as a table, ``field value`` rows."""
+
+    def draw() -> None:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        for key, value in obj.items():
+            grid.add_row(key, _escape("-" if value is None else str(value)))
+        env.console().print(grid)
+
+    write_object(env, fmt, obj, draw)
+
+
+BACKUP_LIST_FIELDS = ["kind", "name", "backend", "created_at", "bytes", "status", "path", "store"]
+
+
+def write_backup_list(env: Environment, fmt: str, rows: Iterable[dict[str, Any]]) -> None:
+    """``backup list``: kind (file, sqlite, dynamodb), name, backend, created_at (ms), bytes,
+    status, path (files) or table/arn (DynamoDB), store."""
+    columns = [
+        Column("KIND", "kind"),
+        Column("NAME", "name", "cyan", no_wrap=True),
+        Column(
+            "BACKEND",
+            lambda o: o.get("backend") or ("dynamodb" if o["kind"] == "dynamodb" else None),
+        ),
+        Column("CREATED (UTC)", lambda o: short_time(o.get("created_at")), no_wrap=True),
+        Column("SIZE", lambda o: human_bytes(o.get("bytes")), justify="right"),
+        Column("STATUS", "status"),
+    ]
+    writer = RecordWriter(env, fmt, columns, [*BACKUP_LIST_FIELDS, "table", "arn"])
+    for row in rows:
+        writer.write(row)
+    writer.close()

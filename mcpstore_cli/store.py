@@ -29,6 +29,7 @@ from mcpstore_cli.urls import StoreURL
 
 if TYPE_CHECKING:
     from mcpstore_cli.tail import TailRequest, Warn
+    from mcpstore_cli.teardown import ClearResult, Inventory, TeardownResult
 
 ProgressCallback = Callable[[int], None]
 
@@ -142,11 +143,39 @@ class Store(abc.ABC):
         """
         raise not_supported("expire", self.backend)
 
-    async def clear(self, **options: Any) -> Any:
+    # -- clear and teardown (see mcpstore_cli.teardown) ---------------------------------
+    async def inventory(self) -> Inventory:
+        """What clear/teardown would destroy: tables, counts (estimates on big tables), sizes
+        and backend facts. Cheap on any size of store; raises StoreMissingError only when
+        nothing of the store exists."""
+        raise not_supported("teardown", self.backend)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        """Delete every session and event and keep the tables (and the id counters)."""
         raise not_supported("clear", self.backend)
 
-    async def teardown(self, **options: Any) -> Any:
+    async def disable_streams(self) -> list[str]:
+        """Turn off change streams; the names of the tables changed (none on SQL stores)."""
+        return []
+
+    async def drop(self) -> list[str]:
+        """Delete the tables (SQLite: the file) and what mcpstore installed with them; wait
+        until they are gone. Returns what was deleted."""
         raise not_supported("teardown", self.backend)
+
+    async def teardown(
+        self,
+        steps: Sequence[str],
+        *,
+        backup_path: str | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> TeardownResult:
+        """Run the chosen teardown steps in their safe order (backup before anything else)."""
+        from mcpstore_cli.teardown import run_teardown
+
+        return await run_teardown(self, steps, backup_path=backup_path, progress=progress)
 
     def tail_events(
         self, request: TailRequest, *, warn: Warn | None = None
@@ -159,11 +188,45 @@ class Store(abc.ABC):
         """
         raise not_supported("tail-events", self.backend)
 
-    async def backup(self, **options: Any) -> Any:
+    # -- backups (see mcpstore_cli.backup; each backend's *_backup module does the work) ---
+    async def backup_records(
+        self,
+        spec: Any,
+        out: Any,
+        header: dict[str, Any],
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Write the header and every selected session, then their events, to ``out`` (a
+        :class:`~mcpstore_cli.backup.fileformat.BackupFileWriter`) from one consistent read.
+        Returns ``consistency``, ``skipped`` and ``notes``."""
         raise not_supported("backup", self.backend)
 
-    async def restore(self, **options: Any) -> Any:
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Load a verified backup file (``merge`` or ``replace``), filling ``summary``."""
         raise not_supported("restore", self.backend)
+
+    async def row_counts(self) -> tuple[int, int]:
+        """(sessions, events) the store holds now (what a replace would delete)."""
+        raise not_supported("counting rows", self.backend)
+
+    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+        """A backend-native backup; returns one row per backup made."""
+        raise not_supported("backup --native", self.backend)
+
+    async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:
+        """Native backups of this store (none where the backend has no such thing)."""
+        return []
+
+    async def restore_native(self, name: str, to_table: str) -> list[dict[str, Any]]:
+        raise not_supported("restore --native", self.backend)
 
 
 _BACKEND_MODULES = {

@@ -44,8 +44,11 @@ def run_cli(
     """Run ``mcpstore ARGS`` in this process with an injected environment.
 
     ``environ`` replaces the process environment entirely (so the developer's own variables
-    cannot leak in); ``tty`` makes stdout/stderr/stdin look like a terminal.
+    cannot leak in); ``tty`` makes stdout/stderr/stdin look like a terminal. ``keys`` are
+    typed into the prompts (prompt_toolkit pipe input) on a pretend terminal.
     """
+    if keys is not None:
+        return _run_with_keys(args, keys, environ=environ, stdin=stdin, width=width)
     out, err = io.StringIO(), io.StringIO()
     env = Environment(
         stdin=io.StringIO(stdin),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from mcpstore_cli.demo import DemoPlan, generate, uuid7_simple
 from mcpstore_cli.durations import format_duration, parse_duration
-from mcpstore_cli.errors import NotSupportedError, UsageError
+from mcpstore_cli.errors import UsageError
 from mcpstore_cli.exitcodes import ExitStatus
 from mcpstore_cli.records import (
     Cursor,
@@ -262,10 +263,15 @@ def test_demo_generator_is_exact_and_server_shaped() -> None:
     assert again == [s.session_id for s in sessions]  # --seed reproduces
 
 
-def test_missing_operations_say_not_supported() -> None:
+def test_clearing_a_missing_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
     import asyncio
 
-    store = open_store(parse_store_url("sqlite:///unused.db"))
+    from mcpstore_cli.errors import StoreMissingError
+
+    path = tmp_path / "unused.db"
+    store = open_store(parse_store_url(f"sqlite:///{path}"))
     assert isinstance(store, Store)
-    with pytest.raises(NotSupportedError, match="clear is not supported by the sqlite backend yet"):
-        asyncio.run(store.clear())
+    for work in (store.clear, store.inventory, store.drop):
+        with pytest.raises(StoreMissingError, match="No SQLite store"):
+            asyncio.run(work())
+    assert not path.exists()

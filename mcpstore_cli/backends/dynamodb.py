@@ -59,6 +59,7 @@ from mcpstore_cli.urls import DEFAULT_AWS_REGION, StoreURL
 
 if TYPE_CHECKING:
     from mcpstore_cli.tail import TailRequest, Warn
+    from mcpstore_cli.teardown import ClearResult, Inventory
 
 GSI_NAME = "LastActivityIndex"
 SESSION_TTL_S = 30 * 60  # the server's default session TTL
@@ -1664,6 +1665,79 @@ class DynamoDBStore(Store):
         from mcpstore_cli.backends.dynamodb_expire import expire
 
         return await expire(self, opts, progress)
+
+    # -- clear and teardown (dynamodb_teardown.py) ----------------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.backends.dynamodb_teardown import inventory_sync
+
+        return await asyncio.to_thread(inventory_sync, self)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        """Parallel keys-only scans feeding pooled batch deletes; ``recreate``: delete and
+        create both tables again with the same settings (the stream ARN changes)."""
+        from mcpstore_cli.backends import dynamodb_teardown as td
+
+        if recreate:  # never stopped half-way: the tables come back even after Ctrl-C
+            return await asyncio.to_thread(td.recreate_sync, self, progress)
+        stop = threading.Event()
+        try:
+            return await asyncio.to_thread(td.clear_sync, self, progress, stop)
+        except BaseException:
+            stop.set()  # Ctrl-C: the scan and delete threads stop after their current call
+            raise
+
+    async def disable_streams(self) -> list[str]:
+        from mcpstore_cli.backends.dynamodb_teardown import disable_streams_sync
+
+        return await asyncio.to_thread(disable_streams_sync, self)
+
+    async def drop(self) -> list[str]:
+        from mcpstore_cli.backends.dynamodb_teardown import drop_sync
+
+        return await asyncio.to_thread(drop_sync, self)
+
+    # -- backups: see dynamodb_backup -----------------------------------------------------
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
+    ) -> dict[str, Any]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(
+            dynamodb_backup.backup_sync, self, spec, out, header, progress
+        )
+
+    async def restore_records(
+        self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
+    ) -> None:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        await dynamodb_backup.restore(
+            self, info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress
+        )
+
+    async def row_counts(self) -> tuple[int, int]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(dynamodb_backup.count_rows_sync, self)
+
+    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+        from mcpstore_cli.backends import dynamodb_backup
+        from mcpstore_cli.backup import timestamp_label
+
+        label = target or timestamp_label()
+        return await asyncio.to_thread(dynamodb_backup.native_backup_sync, self, label)
+
+    async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(dynamodb_backup.list_native_sync, self)
+
+    async def restore_native(self, name: str, to_table: str) -> list[dict[str, Any]]:
+        from mcpstore_cli.backends import dynamodb_backup
+
+        return await asyncio.to_thread(dynamodb_backup.restore_native_sync, self, name, to_table)
 
 
 def _histogram(cumulative: list[int], total: int) -> list[tuple[str, int]]:

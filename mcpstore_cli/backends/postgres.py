@@ -27,6 +27,7 @@ from mcpstore_cli.backends.sql import SqlStore
 from mcpstore_cli.errors import (
     LayoutError,
     McpStoreError,
+    NotSupportedError,
     StoreConnectionError,
     StoreMissingError,
     UsageError,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from mcpstore_cli.tail import TailRequest, Warn
+    from mcpstore_cli.teardown import ClearResult, Inventory
 
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id VARCHAR(36) PRIMARY KEY,
@@ -591,6 +593,24 @@ class PostgresStore(SqlStore):
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
         return translate_error(exc, self)
 
+    # -- clear and teardown (backends/sql_teardown.py) ---------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.backends.sql_teardown import postgres_inventory
+
+        return await postgres_inventory(self)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        from mcpstore_cli.backends.sql_teardown import postgres_clear
+
+        return await postgres_clear(self, progress)
+
+    async def drop(self) -> list[str]:
+        from mcpstore_cli.backends.sql_teardown import postgres_drop
+
+        return await postgres_drop(self)
+
     # -- provisioning -------------------------------------------------------------------
     def tables(self) -> list[str]:
         return ["sessions", "events"]
@@ -1049,6 +1069,33 @@ class PostgresStore(SqlStore):
         self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
     ) -> None:
         await self._copy(conn, _session_records(sessions), _event_records(events))
+
+    # -- backups: see postgres_backup -----------------------------------------------------
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
+    ) -> dict[str, Any]:
+        from mcpstore_cli.backends import postgres_backup
+
+        return await postgres_backup.backup(self, spec, out, header, progress)
+
+    async def restore_records(
+        self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
+    ) -> None:
+        from mcpstore_cli.backends import postgres_backup
+
+        await postgres_backup.restore(self, info, summary, mode=mode, progress=progress)
+
+    async def row_counts(self) -> tuple[int, int]:
+        from mcpstore_cli.backends import postgres_backup
+
+        await self.ensure_readable()
+        return await postgres_backup.count_rows(self)
+
+    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+        raise NotSupportedError(
+            "PostgreSQL has no native backup in mcpstore: use pg_dump -Fc -t sessions -t "
+            "events (or the portable mcpstore backup without --native)."
+        )
 
 
 DEMO_LANES = 2

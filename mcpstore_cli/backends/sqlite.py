@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from mcpstore_cli.tail import TailRequest, Warn
+    from mcpstore_cli.teardown import ClearResult, Inventory
 
 SESSIONS_DDL = """CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -219,6 +220,24 @@ class SqliteStore(SqlStore):
                 raise
             await conn.exec_driver_sql("COMMIT")
             await conn.commit()
+
+    # -- clear and teardown (backends/sql_teardown.py) ---------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.backends.sql_teardown import sqlite_inventory
+
+        return await sqlite_inventory(self)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        from mcpstore_cli.backends.sql_teardown import sqlite_clear
+
+        return await sqlite_clear(self, progress)
+
+    async def drop(self) -> list[str]:
+        from mcpstore_cli.backends.sql_teardown import sqlite_drop
+
+        return await sqlite_drop(self)
 
     # -- provisioning -------------------------------------------------------------------
     def tables(self) -> list[str]:
@@ -497,6 +516,44 @@ class SqliteStore(SqlStore):
                         await pending
                 await loop.run_in_executor(pool, loader.close)
         return total_sessions, total_events
+
+    # -- backups: see sqlite_backup -------------------------------------------------------
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
+    ) -> dict[str, Any]:
+        import asyncio
+
+        from mcpstore_cli.backends import sqlite_backup
+
+        return await asyncio.to_thread(sqlite_backup.backup_sync, self, spec, out, header, progress)
+
+    async def restore_records(
+        self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
+    ) -> None:
+        from mcpstore_cli.backends import sqlite_backup
+
+        await sqlite_backup.restore(self, info, summary, mode=mode, progress=progress)
+
+    async def row_counts(self) -> tuple[int, int]:
+        from mcpstore_cli.backends import sqlite_backup
+
+        await self.ensure_readable()
+        return await sqlite_backup.clear_counts(self)
+
+    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+        import asyncio
+
+        from mcpstore_cli.backends import sqlite_backup
+
+        await self.ensure_readable()
+        path = sqlite_backup.native_target(self, target)
+        size = await asyncio.to_thread(sqlite_backup.native_backup_sync, self, path)
+        return [sqlite_backup.native_row(path, size)]
+
+    async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:
+        from mcpstore_cli.backends import sqlite_backup
+
+        return sqlite_backup.list_native(self, Path(directory))
 
 
 _INSERT_SESSIONS = (

@@ -15,15 +15,17 @@ from contextlib import redirect_stderr, redirect_stdout
 import typer
 
 from mcpstore_cli import __version__
-from mcpstore_cli.cli import clickcompat as click_exc
 from mcpstore_cli.cli import (
+    backup_cmd,
     completion,
     demo_cmd,
     expire_cmd,
     inspect_cmds,
     setup_cmd,
     tail_cmd,
+    teardown_cmds,
 )
+from mcpstore_cli.cli import clickcompat as click_exc
 from mcpstore_cli.env import Environment
 from mcpstore_cli.exitcodes import ExitStatus
 
@@ -68,6 +70,8 @@ inspect_cmds.register(app)
 demo_cmd.register(app)
 expire_cmd.register(app)
 tail_cmd.register(app)
+teardown_cmds.register(app)
+backup_cmd.register(app)
 completion.register(app)
 
 

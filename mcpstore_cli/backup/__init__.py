@@ -1,0 +1,219 @@
+"""Backups: the portable file (any backend to any backend) and the backends' native ones.
+
+Library API (teardown's "back up first" calls it too)::
+
+    summary = await write_backup(store, "x.mcpbackup.zst")
+    result = await restore_backup(store, "x.mcpbackup.zst", mode="merge")
+
+The file format is documented in ``docs/backup-format.md``; :mod:`.fileformat` writes and
+verifies it, each backend's ``*_backup`` module reads and loads its rows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcpstore_cli import __version__
+from mcpstore_cli.backup.fileformat import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SUFFIX,
+    BackupFileError,
+    BackupFileWriter,
+    BackupInfo,
+    verify_file,
+)
+from mcpstore_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mcpstore_cli.store import Store
+
+ProgressCallback = Callable[[int], None]
+
+__all__ = [
+    "SUFFIX",
+    "BackupFileError",
+    "BackupInfo",
+    "BackupSpec",
+    "BackupSummary",
+    "RestoreSummary",
+    "default_backup_path",
+    "restore_backup",
+    "verify_file",
+    "write_backup",
+]
+
+
+@dataclass(slots=True)
+class BackupSpec:
+    """What goes into a backup: every session, or only some (with all their events)."""
+
+    session_ids: Sequence[str] | None = None
+    since_ms: int | None = None  # sessions active at or after this time
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sessions": list(self.session_ids) if self.session_ids is not None else None,
+            "since": self.since_ms,
+        }
+
+
+@dataclass(slots=True)
+class BackupSummary:
+    path: str
+    sessions: int
+    events: int
+    bytes: int
+    seconds: float
+    backend: str = ""
+    consistency: str = ""
+    skipped: int = 0  # rows left out because they could not be read
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RestoreSummary:
+    path: str
+    mode: str
+    sessions: int = 0  # sessions written
+    events: int = 0  # events written
+    skipped_sessions: int = 0  # merge: already in the target (left as they were)
+    skipped_events: int = 0  # their events in the file
+    replaced_sessions: int = 0  # replace: sessions deleted first
+    replaced_events: int = 0
+    event_ids: str = "kept"  # kept | renumbered by the target | renumbered per session
+    ttl: str = ""  # DynamoDB: recomputed | kept
+    created_layout: bool = False
+    seconds: float = 0.0
+    verify_seconds: float = 0.0
+    source_backend: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def store_label(store: Store) -> str:
+    """A short name for default file names: the SQLite file, database or table."""
+    url = store.url
+    if url.backend == "sqlite":
+        return Path(url.path or "mcp_sessions.db").stem or "sqlite"
+    if url.backend == "postgres":
+        return str(getattr(store, "target").database or "postgres")  # noqa: B009
+    return str(url.table or "mcp-sessions")
+
+
+def timestamp_label(now: float | None = None) -> str:
+    return datetime.fromtimestamp(now or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def default_backup_path(store: Store, directory: str | os.PathLike[str] = ".") -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", store_label(store))
+    return Path(directory) / f"{safe}-{timestamp_label()}{SUFFIX}"
+
+
+def _target_path(store: Store, path: str | os.PathLike[str] | None) -> Path:
+    if path is None:
+        return default_backup_path(store)
+    target = Path(path).expanduser()
+    if str(path) == "-":
+        raise UsageError(
+            "Backups are written to a file (they are renamed into place when "
+            "complete); give a file name, not -."
+        )
+    if target.is_dir():
+        return default_backup_path(store, target)
+    return target
+
+
+async def write_backup(
+    store: Store,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    session_ids: Sequence[str] | None = None,
+    since_ms: int | None = None,
+    progress: ProgressCallback | None = None,
+    level: int | None = None,
+    overwrite: bool = True,
+) -> BackupSummary:
+    """Write a consistent backup of ``store`` (or of some sessions) to ``path``.
+
+    ``path=None`` names a file in the current directory after the store and the time. The
+    file appears under its name only once it is complete, fsynced and verified-by-construction
+    (trailer with counts and checksum); mode 0600.
+    """
+    from mcpstore_cli.backup.fileformat import DEFAULT_LEVEL
+
+    target = _target_path(store, path)
+    if target.exists() and not overwrite:
+        raise UsageError(f"{target} exists already; choose another name or remove it.")
+    spec = BackupSpec(session_ids=session_ids, since_ms=since_ms)
+    started = time.perf_counter()
+    await store.ensure_readable()
+    header: dict[str, Any] = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "tool": f"mcpstore {__version__}",
+        "created_at": int(time.time() * 1000),
+        "source": {"backend": store.backend, "store": store.url.masked()},
+        "filters": spec.as_json(),
+    }
+    writer = BackupFileWriter(target, level=level or DEFAULT_LEVEL, threads=_threads())
+    try:
+        result: dict[str, Any] = await store.backup_records(spec, writer, header, progress)
+        size = writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+    return BackupSummary(
+        path=str(target),
+        sessions=writer.sessions,
+        events=writer.events,
+        bytes=size,
+        seconds=time.perf_counter() - started,
+        backend=store.backend,
+        consistency=str(result.get("consistency", "")),
+        skipped=int(result.get("skipped", 0)),
+        notes=list(result.get("notes", [])),
+    )
+
+
+def _threads() -> int:
+    """zstd worker threads: compression overlaps reading when there is a core to spare."""
+    return 1 if (os.cpu_count() or 1) > 1 else 0
+
+
+async def restore_backup(
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    mode: str = "merge",
+    keep_ttl: bool = False,
+    progress: ProgressCallback | None = None,
+    verified: BackupInfo | None = None,
+) -> RestoreSummary:
+    """Verify the whole file, then load it into ``store``.
+
+    ``mode="merge"`` adds the sessions the store does not have (with their events) and leaves
+    the others as they are, so running it twice changes nothing; ``mode="replace"`` first
+    deletes every session and event of the store (the CLI asks before). A file that fails
+    verification raises :class:`BackupFileError` before anything is written.
+    """
+    import asyncio
+
+    from mcpstore_cli.backup.restore import restore_verified
+
+    if mode not in ("merge", "replace"):
+        raise UsageError(f"--mode must be merge or replace, not {mode!r}.")
+    source = Path(path).expanduser()
+    started = time.perf_counter()
+    info = verified or await asyncio.to_thread(verify_file, source)
+    verify_seconds = time.perf_counter() - started
+    summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
+    summary.verify_seconds = verify_seconds
+    summary.seconds = time.perf_counter() - started
+    return summary

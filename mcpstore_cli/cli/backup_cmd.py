@@ -1,0 +1,490 @@
+"""``mcpstore backup`` (portable file or --native), ``backup list`` and ``mcpstore restore``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mcpstore_cli.cli.common import (
+    BackendOpt,
+    Command,
+    ConnectTimeoutOpt,
+    DebugOpt,
+    FormatOpt,
+    QuietOpt,
+    SegmentsOpt,
+    UrlOpt,
+)
+from mcpstore_cli.errors import UsageError
+
+backup_app = typer.Typer(
+    help="Write a consistent, verified backup (portable file, or --native); see backup list.",
+    rich_markup_mode=None,
+    no_args_is_help=False,
+)
+
+
+class Mode(StrEnum):
+    merge = "merge"
+    replace = "replace"
+
+
+def register(app: typer.Typer) -> None:
+    backup_app.callback(invoke_without_command=True)(backup)
+    backup_app.command("list")(backup_list)
+    app.add_typer(backup_app, name="backup")
+    app.command("restore")(restore)
+
+
+def _progress_bar(cmd: Command, label: str, total: int | None = None) -> Any:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        "[progress.description]{task.description}",
+        BarColumn() if total else "",
+        "{task.completed:,} records",
+        TimeElapsedColumn(),
+        console=cmd.env.console("stderr"),
+        transient=True,
+    )
+
+
+async def _with_bar(cmd: Command, label: str, work: Any, total: int | None = None) -> Any:
+    """Run ``work(progress)``; a progress bar on a terminal, silence otherwise."""
+    if not cmd.env.stderr_isatty or cmd.quiet:
+        return await work(None)
+    with _progress_bar(cmd, label, total) as bar:
+        task = bar.add_task(label, total=total)
+        return await work(lambda n: bar.advance(task, n))
+
+
+def backup(
+    ctx: typer.Context,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The backup file (a directory: a default name in it) [default: "
+            "<store>-<UTC time>.mcpbackup.zst here; --native on SQLite: "
+            "<store>-<UTC time>.backup.db].",
+            show_default=False,
+        ),
+    ] = None,
+    session: Annotated[
+        list[str] | None,
+        typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only sessions active since then (a duration ago like 2h, a date, an ISO time "
+            "or Unix ms).",
+            show_default=False,
+        ),
+    ] = None,
+    native: Annotated[
+        bool,
+        typer.Option(
+            "--native",
+            help="A backend-native backup instead: SQLite's online backup API (a copy of the "
+            "database), DynamoDB on-demand backups of both tables.",
+        ),
+    ] = False,
+    level: Annotated[
+        int, typer.Option("--level", help="zstd compression level (1 fastest .. 19 smallest).")
+    ] = 3,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    segments: SegmentsOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a consistent, verified backup of sessions and events.
+
+    The portable file (zstd; format in docs/backup-format.md) restores into any backend. It
+    is written to a temporary file, fsynced and renamed into place when complete (mode 0600).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+        segments=segments,
+    )
+    from mcpstore_cli.records import validate_session_id
+    from mcpstore_cli.timeutil import now_ms, parse_point_in_time
+
+    def options() -> tuple[list[str] | None, int | None]:
+        if not 1 <= level <= 19:
+            raise UsageError(f"--level must be between 1 and 19, not {level}.")
+        ids = [validate_session_id(s, option="--session") for s in session] if session else None
+        since_ms = parse_point_in_time(since, option="--since", now=now_ms()) if since else None
+        if native and (ids is not None or since_ms is not None):
+            raise UsageError("--session and --since apply to portable backups, not --native.")
+        return ids, since_ms
+
+    ids, since_ms = cmd.check(options)
+    store_url = cmd.check(lambda: cmd.url)
+    if native:
+        _native_backup(cmd, output, store_url.backend)
+        return
+
+    async def work() -> Any:
+        from mcpstore_cli.backup import write_backup
+
+        async with cmd.open_store(read_only=True) as store:
+            return await _with_bar(
+                cmd,
+                "backing up",
+                lambda progress: write_backup(
+                    store,
+                    output,
+                    session_ids=ids,
+                    since_ms=since_ms,
+                    progress=progress,
+                    level=level,
+                ),
+            )
+
+    summary = cmd.run(work)
+    from mcpstore_cli.output import backup_summary_json, write_plain_object
+
+    obj = backup_summary_json(summary, store_url.masked())
+    if cmd.fmt_option:
+        write_plain_object(cmd.env, cmd.fmt, obj)
+    rate = (summary.sessions + summary.events) / summary.seconds if summary.seconds else 0
+    cmd.info(
+        f"backup: wrote {summary.sessions:,} sessions and {summary.events:,} events to "
+        f"{summary.path} ({_size(summary.bytes)}) in {summary.seconds:.2f} s "
+        f"({rate:,.0f} records/s)."
+    )
+    for note in summary.notes:
+        cmd.warn(note)
+
+
+def _size(n: int | None) -> str:
+    from mcpstore_cli.output import human_bytes
+
+    return human_bytes(n)
+
+
+def _native_backup(cmd: Command, output: str | None, backend: str) -> None:
+    import time
+
+    if backend == "dynamodb" and output is not None:
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    "--output does not apply to DynamoDB's on-demand backups (they are named "
+                    "after the table and the time)."
+                )
+            )
+        )
+
+    async def work() -> Any:
+        started = time.perf_counter()
+        async with cmd.open_store(read_only=backend != "dynamodb") as store:
+            rows = await store.native_backup(output)
+        return rows, time.perf_counter() - started
+
+    rows, seconds = cmd.run(work)
+    from mcpstore_cli.output import write_backup_list
+
+    if cmd.fmt_option:
+        write_backup_list(cmd.env, cmd.fmt, rows)
+    for row in rows:
+        if row["kind"] == "sqlite":
+            cmd.info(
+                f"backup: native SQLite copy {row['path']} ({_size(row['bytes'])}) in "
+                f"{seconds:.2f} s."
+            )
+        else:
+            cmd.info(
+                f"backup: DynamoDB on-demand backup {row['name']} of {row['table']} "
+                f"({row['status'] or 'requested'})."
+            )
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def backup_list(
+    ctx: typer.Context,
+    directory: Annotated[str, typer.Option("--dir", help="Where to look for backup files.")] = ".",
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """List backup files in --dir (portable files, SQLite native copies, interrupted
+    leftovers) and the store's native backups (DynamoDB on-demand backups)."""
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+    )
+    folder = Path(directory).expanduser()
+    if not folder.is_dir():
+        cmd.check(lambda: _raise(UsageError(f"--dir {directory}: no such directory.")))
+    store_url = cmd.check(lambda: cmd.url)
+
+    async def work() -> list[dict[str, Any]]:
+        from mcpstore_cli.backup.listing import list_files
+
+        rows = list_files(folder)
+        if store_url.backend == "dynamodb":
+            async with cmd.open_store(read_only=True) as store:
+                rows += await store.list_native_backups(str(folder))
+        return rows
+
+    rows = cmd.run(work)
+    from mcpstore_cli.output import write_backup_list
+
+    write_backup_list(cmd.env, cmd.fmt, rows)
+
+
+def restore(
+    ctx: typer.Context,
+    file: Annotated[
+        str | None,
+        typer.Argument(help="The backup file (zstd or gzip).", show_default=False),
+    ] = None,
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            "--mode",
+            help="merge: add the sessions the store lacks, leave the others (running it twice "
+            "changes nothing); replace: delete every session and event first (asks).",
+            case_sensitive=False,
+        ),
+    ] = Mode.merge,
+    keep_ttl: Annotated[
+        bool,
+        typer.Option(
+            "--keep-ttl", help="DynamoDB: keep the backup's ttl instead of recomputing it from now."
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (replace).")] = False,
+    native: Annotated[
+        str | None,
+        typer.Option(
+            "--native",
+            help="DynamoDB: restore this on-demand backup (see backup list) into new tables.",
+            show_default=False,
+        ),
+    ] = None,
+    to_table: Annotated[
+        str | None,
+        typer.Option(
+            "--to-table",
+            help="With --native: the new sessions table (events go to NEW-events).",
+            show_default=False,
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    segments: SegmentsOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Load a backup file into any store (same or another backend).
+
+    The whole file is read and verified first (checksum, counts, every record); a file that
+    fails is refused and the store is untouched. Each session's event order is kept; event
+    ids are kept where the target allows and renumbered otherwise (the summary says which).
+    """
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+        segments=segments,
+    )
+    mode_value = mode.value if isinstance(mode, Mode) else str(mode)
+
+    def check_args() -> None:
+        if native is not None:
+            if file is not None:
+                raise UsageError("Give a backup FILE or --native NAME, not both.")
+            if to_table is None:
+                raise UsageError("--native needs --to-table NEW (a table that does not exist).")
+        elif file is None:
+            raise UsageError("Name the backup FILE to restore (or --native NAME on DynamoDB).")
+        elif to_table is not None:
+            raise UsageError("--to-table goes with --native.")
+
+    cmd.check(check_args)
+    store_url = cmd.check(lambda: cmd.url)
+    if native is not None:
+        _restore_native(cmd, native, to_table or "", store_url.backend)
+        return
+    assert file is not None
+    path = Path(file).expanduser()
+    if not path.is_file():
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    f"{path} is a directory, not a backup file."
+                    if path.is_dir()
+                    else f"No backup file {path}."
+                )
+            )
+        )
+    if keep_ttl and store_url.backend != "dynamodb":
+        cmd.warn("--keep-ttl applies to DynamoDB stores only; ignored.")
+
+    # 1. Verify the whole file (nothing is touched yet).
+    async def verify() -> Any:
+        import asyncio
+
+        from mcpstore_cli.backup import verify_file
+
+        async def run(progress: Any) -> Any:
+            return await asyncio.to_thread(verify_file, path, progress=progress)
+
+        return await _with_bar(cmd, "verifying", run)
+
+    import time
+
+    started = time.perf_counter()
+    info = cmd.run(verify)
+    verify_seconds = time.perf_counter() - started
+
+    # 2. replace: show what will be destroyed, and ask.
+    if mode_value == "replace":
+
+        async def counts() -> tuple[int, int] | None:
+            from mcpstore_cli.errors import StoreMissingError
+
+            async with cmd.open_store(read_only=True) as store:
+                try:
+                    return await store.row_counts()  # type: ignore[no-any-return]
+                except StoreMissingError:
+                    return None
+
+        existing = cmd.run(counts)
+        if existing is not None and (existing[0] or existing[1]):
+            from mcpstore_cli.cli.confirm import confirm_destructive
+
+            preview = [
+                f"restore --mode replace deletes every session and event of "
+                f"{store_url.masked()} ({store_url.backend}):",
+                f"  sessions: {existing[0]:,}",
+                f"  events:   {existing[1]:,}",
+                f"then loads {path} ({info.sessions:,} sessions, {info.events:,} events, "
+                f"from {info.source_backend}).",
+            ]
+            cmd.check(
+                lambda: confirm_destructive(
+                    cmd,
+                    action="restore --mode replace",
+                    preview=preview,
+                    yes=yes,
+                    question=f"Replace {existing[0]:,} sessions and {existing[1]:,} events "
+                    "with the backup?",
+                )
+            )
+
+    # 3. Load.
+    async def load() -> Any:
+        from mcpstore_cli.backup import restore_backup
+
+        async with cmd.open_store() as store:
+            return await _with_bar(
+                cmd,
+                "restoring",
+                lambda progress: restore_backup(
+                    store,
+                    path,
+                    mode=mode_value,
+                    keep_ttl=keep_ttl,
+                    progress=progress,
+                    verified=info,
+                ),
+                total=info.sessions + info.events,
+            )
+
+    summary = cmd.run(load)
+    summary.verify_seconds = verify_seconds
+    summary.seconds += verify_seconds
+    from mcpstore_cli.output import restore_summary_json, write_plain_object
+
+    obj = restore_summary_json(summary, store_url.masked())
+    if cmd.fmt_option:
+        write_plain_object(cmd.env, cmd.fmt, obj)
+    for line in restore_summary_lines(summary, store_url.masked()):
+        cmd.info(line)
+
+
+def restore_summary_lines(summary: Any, store: str) -> list[str]:
+    rate = (summary.sessions + summary.events) / summary.seconds if summary.seconds else 0
+    lines = [
+        f"restore: wrote {summary.sessions:,} sessions and {summary.events:,} events from "
+        f"{summary.path} into {store} in {summary.seconds:.2f} s (verified in "
+        f"{summary.verify_seconds:.2f} s; {rate:,.0f} records/s)."
+    ]
+    details = []
+    if summary.events:
+        details.append(f"event ids {summary.event_ids}")
+    if summary.ttl and summary.sessions:
+        details.append(f"ttl {summary.ttl}")
+    if summary.skipped_sessions:
+        details.append(
+            f"left {summary.skipped_sessions:,} sessions the store already had (and their "
+            f"{summary.skipped_events:,} events in the file) as they were"
+        )
+    if summary.mode == "replace":
+        details.append(
+            f"replaced {summary.replaced_sessions:,} sessions and "
+            f"{summary.replaced_events:,} events"
+        )
+    if summary.created_layout:
+        details.append("created the store's tables first")
+    if details:
+        lines.append("restore: " + "; ".join(details) + ".")
+    return lines
+
+
+def _restore_native(cmd: Command, name: str, to_table: str, backend: str) -> None:
+    if backend != "dynamodb":
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    "restore --native restores DynamoDB on-demand backups; a native SQLite "
+                    "backup is a database file: use it with --url sqlite:///PATH."
+                )
+            )
+        )
+
+    async def work() -> Any:
+        async with cmd.open_store() as store:
+            return await store.restore_native(name, to_table)
+
+    rows = cmd.run(work)
+    for row in rows:
+        cmd.info(f"restore: {row['backup']} restored into new table {row['table']}.")

@@ -1,0 +1,412 @@
+"""``mcpstore clear`` and ``mcpstore teardown``: destructive, so they show what goes first and
+ask (default No; deleting tables also needs the name typed). ``--yes`` skips the questions;
+without a terminal and without ``--yes`` they refuse (exit 4) and change nothing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from mcpstore_cli.cli.common import (
+    BackendOpt,
+    Command,
+    ConnectTimeoutOpt,
+    DebugOpt,
+    FormatOpt,
+    QuietOpt,
+    SegmentsOpt,
+    UrlOpt,
+)
+from mcpstore_cli.errors import ConfirmationError, UsageError
+from mcpstore_cli.exitcodes import ExitStatus
+
+if TYPE_CHECKING:
+    from mcpstore_cli.teardown import Inventory
+
+YesOpt = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do it without asking (scripts, CI); still previews.")
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Print what would be destroyed (tables, counts, sizes); change nothing."
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("clear")(clear)
+    app.command("teardown")(teardown)
+
+
+# -- shared pieces ------------------------------------------------------------------------
+def _inventory(cmd: Command) -> Inventory:
+    store = cmd.check(cmd.open_store)
+
+    async def work() -> Inventory:
+        async with store:
+            inv: Inventory = await store.inventory()
+            return inv
+
+    return cmd.run(work)
+
+
+@contextlib.contextmanager
+def _interruptible(cmd: Command) -> Iterator[None]:
+    """Ctrl-C at a question: nothing has changed yet, say so and exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        cmd.env.stderr.write("\nmcpstore: interrupted; nothing was changed.\n")
+        cmd.env.stderr.flush()
+        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+
+
+@contextlib.contextmanager
+def _progress(
+    cmd: Command, label: str, total: int | None
+) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on a terminal (unless --quiet); nothing otherwise."""
+    if cmd.quiet or not cmd.env.stderr_isatty:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.completed:,} items",
+        TimeElapsedColumn(),
+        console=cmd.env.console("stderr"),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total or None)
+        yield lambda n: bar.advance(task, n)
+
+
+def _dry_run(cmd: Command, obj: dict[str, Any], extra: dict[str, Any]) -> None:
+    from mcpstore_cli.output import draw_inventory, write_object
+
+    def draw() -> None:
+        draw_inventory(cmd.env, obj)
+        for key, value in extra.items():
+            cmd.env.console().print(f"{key}: {value}", highlight=False)
+
+    write_object(cmd.env, cmd.fmt, {**obj, **extra}, draw)
+    cmd.info("Dry run: nothing was changed.")
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def _count_text(inv: Inventory) -> str:
+    parts = []
+    for t in inv.tables:
+        if t.exists and t.rows is not None:
+            about = "" if t.rows_exact else "about "
+            parts.append(f"{about}{t.rows:,} in {t.name}")
+    return ", ".join(parts) or "nothing"
+
+
+# -- clear --------------------------------------------------------------------------------
+def clear(
+    ctx: typer.Context,
+    recreate: Annotated[
+        bool,
+        typer.Option(
+            "--recreate",
+            help="DynamoDB: delete and recreate both tables with identical settings instead of "
+            "deleting items (faster on big tables; the stream gets a new ARN).",
+        ),
+    ] = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    segments: SegmentsOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Delete every session and event; keep the tables, their settings and the id counters."""
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+        segments=segments,
+    )
+    store_url = cmd.check(lambda: cmd.url)
+    if recreate and store_url.backend != "dynamodb":
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    f"--recreate applies to DynamoDB stores; a {store_url.backend} store is "
+                    "cleared in one transaction."
+                )
+            )
+        )
+    from mcpstore_cli.output import inventory_json, inventory_lines
+
+    inv = _inventory(cmd)
+    obj = inventory_json(inv)
+    if dry_run:
+        _dry_run(
+            cmd,
+            obj,
+            {"would": "recreate the tables" if recreate else "delete every session and event"},
+        )
+        return
+    preview = inventory_lines(obj)
+    if recreate:
+        preview.append(
+            "clear --recreate deletes both tables and creates them again with the same "
+            "settings; the events stream gets a new ARN."
+        )
+        question = f"Delete and recreate {inv.name} and {inv.name}-events?"
+    else:
+        preview.append("clear deletes every session and event; the tables stay.")
+        question = f"Delete all sessions and events ({_count_text(inv)})?"
+    from mcpstore_cli.cli.confirm import confirm_destructive
+
+    with _interruptible(cmd):
+        cmd.check(
+            lambda: confirm_destructive(
+                cmd,
+                action="clear",
+                preview=preview,
+                yes=yes,
+                question=question,
+                typed_name=inv.name if recreate else None,
+            )
+        )
+
+    store = cmd.check(cmd.open_store)
+    with _progress(cmd, "clearing", inv.rows) as tick:
+
+        async def work() -> Any:
+            async with store:
+                return await store.clear(recreate=recreate, progress=tick)
+
+        result = cmd.run(work)
+    from mcpstore_cli.output import clear_json, write_object
+
+    summary = clear_json(result, store_url.masked())
+    summary["preview_s"] = round(inv.seconds, 3)
+    if cmd.fmt_option:
+        write_object(cmd.env, cmd.fmt, summary, lambda: None)
+    about = "" if result.exact else "about "
+    rate = f" ({summary['rate']:,.0f} items/s)" if summary["rate"] and not recreate else ""
+    verb = "recreated the tables, dropping" if recreate else "deleted"
+    cmd.info(
+        f"clear: {verb} {about}{result.sessions:,} sessions and {about}{result.events:,} events "
+        f"from {store_url.masked()} in {result.seconds:.2f} s{rate}."
+    )
+    for note in result.notes:
+        if "stream" in note and "ARN" in note:
+            cmd.warn(note + ".")
+        else:
+            cmd.info(f"clear: {note}.")
+
+
+# -- teardown -----------------------------------------------------------------------------
+def _choices(inv: Inventory) -> list[Any]:
+    from mcpstore_cli.prompts import Choice
+    from mcpstore_cli.teardown import BACKUP, CLEAR, DELETE, DISABLE_STREAMS
+
+    if inv.backend == "sqlite" and not inv.facts.get("other_tables"):
+        delete_title = f"delete the file {inv.name} (with its -wal and -shm)"
+    elif inv.backend == "postgres":
+        delete_title = "delete the sessions and events tables" + (
+            " and mcpstore's notify function" if inv.installed else ""
+        )
+    else:
+        delete_title = f"delete the tables {', '.join(t.name for t in inv.tables if t.exists)}"
+    streams = None
+    if inv.backend != "dynamodb":
+        streams = "DynamoDB only"
+    elif not inv.has_streams:
+        streams = "no stream enabled"
+    return [
+        Choice(CLEAR, f"clear data ({_count_text(inv)})"),
+        Choice(BACKUP, "back up first (a backup file in the current directory)"),
+        Choice(DISABLE_STREAMS, "disable streams", disabled=streams),
+        Choice(DELETE, delete_title),
+    ]
+
+
+def teardown(
+    ctx: typer.Context,
+    clear_data: Annotated[
+        bool, typer.Option("--clear-data", help="Delete every session and event.")
+    ] = False,
+    backup: Annotated[
+        bool, typer.Option("--backup", help="Write a backup file before anything is destroyed.")
+    ] = False,
+    backup_file: Annotated[
+        str | None,
+        typer.Option(
+            "--backup-file",
+            help="Where --backup writes [default: a new file in the current directory].",
+            show_default=False,
+        ),
+    ] = None,
+    disable_streams: Annotated[
+        bool, typer.Option("--disable-streams", help="DynamoDB: turn off the tables' streams.")
+    ] = False,
+    delete: Annotated[
+        bool,
+        typer.Option(
+            "--delete",
+            help="Delete the tables (SQLite: the file with its -wal/-shm; PostgreSQL: also "
+            "mcpstore's notify function). DynamoDB waits until they are gone.",
+        ),
+    ] = False,
+    all_steps: Annotated[
+        bool, typer.Option("--all", help="Every step that applies to the store.")
+    ] = False,
+    yes: YesOpt = False,
+    dry_run: DryRunOpt = False,
+    url: UrlOpt = None,
+    backend: BackendOpt = None,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    segments: SegmentsOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Take a store apart: choose among clear data, back up first, disable streams and
+    delete tables on a terminal, or name the steps with flags. Steps run in a safe order:
+    the backup before anything destructive."""
+    from mcpstore_cli.teardown import (
+        BACKUP,
+        CLEAR,
+        DELETE,
+        DISABLE_STREAMS,
+        STEP_TITLES,
+        order_steps,
+    )
+
+    cmd = Command.from_ctx(
+        ctx,
+        url_option=url,
+        backend_option=backend,
+        fmt_option=fmt,
+        quiet=quiet,
+        debug=debug,
+        connect_timeout=connect_timeout,
+        segments=segments,
+    )
+    store_url = cmd.check(lambda: cmd.url)
+    is_dynamo = store_url.backend == "dynamodb"
+    if disable_streams and not is_dynamo:
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    f"--disable-streams applies to DynamoDB stores; a {store_url.backend} "
+                    "store has no streams."
+                )
+            )
+        )
+    if backup_file is not None and not (backup or all_steps):
+        cmd.check(lambda: _raise(UsageError("--backup-file goes with --backup (or --all).")))
+    chosen: list[str] = []
+    if all_steps:
+        chosen = [BACKUP, CLEAR, DELETE] + ([DISABLE_STREAMS] if is_dynamo else [])
+    else:
+        flags = {
+            CLEAR: clear_data,
+            BACKUP: backup,
+            DISABLE_STREAMS: disable_streams,
+            DELETE: delete,
+        }
+        chosen = [step for step, on in flags.items() if on]
+    if not chosen and yes:
+        cmd.check(
+            lambda: _raise(
+                UsageError(
+                    "--yes needs the steps named: --clear-data, --backup, --disable-streams, "
+                    "--delete or --all."
+                )
+            )
+        )
+    if not chosen and not dry_run:
+        from mcpstore_cli.cli.confirm import needs_terminal
+
+        cmd.check(lambda: needs_terminal(cmd, "teardown"))
+
+    from mcpstore_cli.output import inventory_json, inventory_lines
+
+    inv = _inventory(cmd)
+    obj = inventory_json(inv)
+    if dry_run:
+        plan = [STEP_TITLES[s] for s in order_steps(chosen)]
+        _dry_run(cmd, obj, {"steps": plan})
+        return
+
+    from mcpstore_cli.cli.confirm import ask, needs_terminal, require_typed, show_preview
+
+    with _interruptible(cmd):
+        interactive = not chosen
+        show_preview(cmd, inventory_lines(obj), force=interactive or not yes)
+        if interactive:
+            from mcpstore_cli.prompts import prompter_for
+
+            chosen = prompter_for(cmd.env).checkbox("What should teardown do?", _choices(inv))
+            if not chosen:
+                cmd.check(lambda: _raise(ConfirmationError("Nothing chosen; nothing was changed.")))
+        steps = order_steps(chosen)
+        if CLEAR in chosen and CLEAR not in steps:
+            plan_note = ["  (clear data is left out: deleting removes the data anyway)"]
+        else:
+            plan_note = []
+        if steps == [DISABLE_STREAMS] and not inv.has_streams:
+            cmd.info("teardown: no stream is enabled; nothing to do.")
+        plan_lines = (
+            ["Steps, in this order:"]
+            + [
+                f"  {i}. {STEP_TITLES[s]}"
+                + (f" ({backup_file})" if s == BACKUP and backup_file else "")
+                for i, s in enumerate(steps, 1)
+            ]
+            + plan_note
+        )
+        if yes:
+            show_preview(cmd, plan_lines)
+        else:
+            cmd.check(lambda: needs_terminal(cmd, "teardown"))
+            show_preview(cmd, plan_lines, force=True)
+            cmd.check(lambda: ask(cmd, f"Run {len(steps)} step(s) on {inv.store}?"))
+            if DELETE in steps:
+                cmd.check(lambda: require_typed(cmd, inv.name))
+
+    store = cmd.check(cmd.open_store)
+    clearing = CLEAR in steps
+    label = "clearing" if clearing else "tearing down"
+    with _progress(cmd, label, inv.rows if clearing else None) as tick:
+
+        async def work() -> Any:
+            async with store:
+                return await store.teardown(steps, backup_path=backup_file, progress=tick)
+
+        result = cmd.run(work)
+    from mcpstore_cli.output import draw_steps_done, teardown_json, write_object
+
+    summary = teardown_json(result, store_url.masked())
+    if cmd.fmt_option:
+        write_object(cmd.env, cmd.fmt, summary, lambda: draw_steps_done(cmd.env, summary))
+    for step in result.steps:
+        cmd.info(f"teardown: {step.done} ({step.seconds:.2f} s).")
+    cmd.info(
+        f"teardown: {len(result.steps)} step(s) done on {store_url.masked()} in "
+        f"{result.seconds:.2f} s."
+    )

@@ -1,0 +1,195 @@
+"""Clearing and tearing down a store, whatever its backend: the records a preview shows, the
+steps teardown can take, and the one safe order it takes them in.
+
+Backends provide the primitives (:meth:`Store.inventory`, :meth:`Store.clear`,
+:meth:`Store.disable_streams`, :meth:`Store.drop`); :func:`run_teardown` runs the chosen ones
+backup first, then streams, then data, then tables, and stops at the first failure so that
+nothing destructive runs after a backup that did not complete.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mcpstore_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mcpstore_cli.store import ProgressCallback, Store
+
+# Step names, in the only order they ever run.
+BACKUP = "backup"
+DISABLE_STREAMS = "disable_streams"
+CLEAR = "clear"
+DELETE = "delete"
+STEP_ORDER = (BACKUP, DISABLE_STREAMS, CLEAR, DELETE)
+STEP_TITLES = {
+    BACKUP: "back up first",
+    DISABLE_STREAMS: "disable streams",
+    CLEAR: "clear data",
+    DELETE: "delete tables",
+}
+
+
+@dataclass(slots=True)
+class TableFacts:
+    """One table (or the SQLite file's table) as the preview shows it."""
+
+    name: str
+    exists: bool = True
+    rows: int | None = None
+    rows_exact: bool = True  # False: an estimate (planner statistics, DescribeTable)
+    bytes: int | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Inventory:
+    """What clear and teardown would destroy: the store, its tables, counts, sizes and what
+    else lives with them (SQLite files, a notify trigger, DynamoDB streams and backups)."""
+
+    backend: str
+    store: str  # the masked URL
+    name: str  # what a person types to confirm deletion
+    exists: bool
+    tables: list[TableFacts] = field(default_factory=list)
+    files: list[tuple[str, int]] = field(default_factory=list)  # SQLite: (path, bytes)
+    installed: list[str] = field(default_factory=list)  # objects mcpstore itself installed
+    streams: list[dict[str, Any]] = field(default_factory=list)  # DynamoDB: per table
+    backups: dict[str, Any] = field(default_factory=dict)  # DynamoDB: ListBackups facts
+    facts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def table(self, name: str) -> TableFacts | None:
+        return next((t for t in self.tables if t.name == name), None)
+
+    @property
+    def has_streams(self) -> bool:
+        return any(s.get("enabled") for s in self.streams)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows or 0 for t in self.tables)
+
+
+@dataclass(slots=True)
+class ClearResult:
+    sessions: int
+    events: int
+    exact: bool = True  # False: counts are the estimates taken before a TRUNCATE
+    seconds: float = 0.0
+    recreated: bool = False
+    stream_arn_before: str | None = None
+    stream_arn_after: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class StepResult:
+    step: str
+    done: str  # one sentence: what happened
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TeardownResult:
+    steps: list[StepResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def order_steps(chosen: Sequence[str]) -> list[str]:
+    """The chosen steps in their safe order; clearing is dropped when the tables go anyway."""
+    unknown = sorted(set(chosen) - set(STEP_ORDER))
+    if unknown:
+        raise UsageError(f"Unknown teardown step {unknown[0]!r}.")
+    steps = [s for s in STEP_ORDER if s in chosen]
+    if DELETE in steps and CLEAR in steps:
+        steps.remove(CLEAR)
+    return steps
+
+
+async def run_backup(store: Store, path: str | None) -> StepResult:
+    """Teardown's "back up first": the backup library API (loaded only when chosen)."""
+    started = time.monotonic()
+    try:
+        from mcpstore_cli.backup import write_backup  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise UsageError(
+            f"Backing up is not available in this installation ({exc}); nothing was changed. "
+            "Leave out --backup, or back up with your own tools first."
+        ) from None
+    summary = await write_backup(store, path)
+    seconds = time.monotonic() - started
+    return StepResult(
+        BACKUP,
+        f"backed up {summary.sessions:,} sessions and {summary.events:,} events to "
+        f"{summary.path} ({summary.bytes:,} bytes)",
+        seconds,
+        {
+            "path": str(summary.path),
+            "sessions": summary.sessions,
+            "events": summary.events,
+            "bytes": summary.bytes,
+        },
+    )
+
+
+async def run_teardown(
+    store: Store,
+    steps: Sequence[str],
+    *,
+    backup_path: str | None = None,
+    progress: ProgressCallback | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> TeardownResult:
+    """Run ``steps`` (see :data:`STEP_ORDER`) on ``store`` in their safe order.
+
+    An exception stops the run where it happened: everything before it is done, nothing
+    after it has started (a failed backup leaves the store untouched).
+    """
+    result = TeardownResult()
+    started = time.monotonic()
+    for step in order_steps(steps):
+        if on_step is not None:
+            on_step(step)
+        t0 = time.monotonic()
+        if step == BACKUP:
+            result.steps.append(await run_backup(store, backup_path))
+            continue
+        if step == DISABLE_STREAMS:
+            changed = await store.disable_streams()
+            text = (
+                f"disabled the streams of {', '.join(changed)}"
+                if changed
+                else "no stream was enabled"
+            )
+            result.steps.append(StepResult(step, text, time.monotonic() - t0, {"tables": changed}))
+        elif step == CLEAR:
+            cleared = await store.clear(progress=progress)
+            about = "" if cleared.exact else "about "
+            result.steps.append(
+                StepResult(
+                    step,
+                    f"deleted {about}{cleared.sessions:,} sessions and {about}"
+                    f"{cleared.events:,} events",
+                    time.monotonic() - t0,
+                    {
+                        "sessions": cleared.sessions,
+                        "events": cleared.events,
+                        "exact": cleared.exact,
+                    },
+                )
+            )
+        elif step == DELETE:
+            gone = await store.drop()
+            result.steps.append(
+                StepResult(
+                    step, f"deleted {', '.join(gone)}", time.monotonic() - t0, {"deleted": gone}
+                )
+            )
+    result.seconds = time.monotonic() - started
+    return result
