@@ -191,7 +191,7 @@ def test_clear_and_delete_together_skip_the_pointless_clear(store: StoreHandle) 
     _fill(store)
     result = store.run("teardown", keys=f" {UP} \ry{_typed_name(store)}\r")
     assert result.exit_code == 0, result
-    assert "1. delete tables" in result.stderr and "2." not in result.stderr
+    assert "1. delete tables" in result.stderr and "  2. " not in result.stderr
     assert "clear data is left out" in result.stderr
     _gone(store)
 
