@@ -249,6 +249,30 @@ def test_replace_needs_confirmation_and_replaces(store: StoreHandle, tmp_path: P
     assert sorted(content(store)) == [f"019a{i:028x}" for i in range(2)]
 
 
+def test_unreadable_rows_are_left_out_and_reported(
+    sqlite_store: StoreHandle, tmp_path: Path
+) -> None:
+    fill(sqlite_store, sessions=3, events=2)
+    writer = sqlite_store.writer()
+    try:
+        assert writer.corrupt_session("broken", created_at=1, last_activity=2)
+    finally:
+        writer.close()
+    with sqlite3.connect(sqlite_store.name) as conn:  # foreign keys off: an orphan, bad data
+        conn.execute(
+            "INSERT INTO events (session_id, timestamp, event_type, data) "
+            "VALUES ('broken', 1, 'm', '{}'), ('gone', 1, 'm', '{}'), "
+            f"('019a{0:028x}', 1, 'm', '{{not json')"
+        )
+    path = tmp_path / "c.mcpbackup.zst"
+    r = sqlite_store.run("backup", "-o", str(path), "--format", "json")
+    assert r.exit_code == 0, r
+    assert (r.json()["sessions"], r.json()["events"], r.json()["skipped"]) == (3, 6, 4)
+    assert "broken" in r.stderr and "3 events" in r.stderr
+    info = verify_file(path)
+    assert (info.sessions, info.events) == (3, 6)
+
+
 # -- damaged files ------------------------------------------------------------------------
 @pytest.fixture
 def good_backup(tmp_path: Path) -> tuple[StoreHandle, Path]:

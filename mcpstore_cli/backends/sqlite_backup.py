@@ -22,47 +22,77 @@ if TYPE_CHECKING:
 
 FETCH = 20_000
 
-# A JSON text column as it goes into a record: minified by SQLite itself (json() keeps number
-# and string tokens as written), NULL and "" (SQLite's "none") as null.
-_OPTIONAL_JSON = "CASE WHEN {c} IS NULL OR {c} = '' THEN 'null' ELSE json({c}) END"
-# CASE guards json_type: AND does not short-circuit in SQLite, and json_type raises on
-# malformed JSON.
-_VALID_SESSION = (
-    "typeof(created_at) = 'integer' AND typeof(last_activity) = 'integer'"
-    " AND CASE WHEN json_valid(state) THEN json_type(state) END = 'object'"
-    " AND CASE WHEN json_valid(metadata) THEN json_type(metadata) END = 'object'"
-    " AND (client_capabilities IS NULL OR client_capabilities = ''"
-    " OR json_valid(client_capabilities))"
-    " AND (server_capabilities IS NULL OR server_capabilities = ''"
-    " OR json_valid(server_capabilities))"
+CHUNK = 20_000
+
+
+# Stored JSON goes into a record as it is stored (a server writes compact JSON): json_valid
+# vouches for it, and json() re-renders it only when it spans lines (JSON whitespace may be a
+# newline; a record must stay on one line). CASE makes the guards short-circuit (AND does not
+# in SQLite, and the JSON functions raise on BLOBs).
+def _json_text(column: str) -> str:
+    return (
+        f"CASE WHEN instr({column}, char(10)) OR instr({column}, char(13)) "
+        f"THEN json({column}) ELSE {column} END"
+    )
+
+
+def _valid_json(column: str, *, optional: bool = False, obj: bool = False) -> str:
+    test = f"CASE WHEN typeof({column}) = 'text' THEN json_valid({column}) ELSE 0 END"
+    if obj:
+        # Valid JSON whose first character is "{" is an object.
+        test = f"({test} AND ltrim({column}, ' ' || char(9, 10, 13)) GLOB '{{*')"
+    if optional:
+        test = f"({column} IS NULL OR {column} = '' OR {test})"
+    return test
+
+
+def _optional_json(column: str) -> str:
+    return f"CASE WHEN {column} IS NULL OR {column} = '' THEN 'null' ELSE {_json_text(column)} END"
+
+
+_VALID_SESSION = " AND ".join(
+    [
+        "typeof(created_at) = 'integer'",
+        "typeof(last_activity) = 'integer'",
+        _valid_json("state", obj=True),
+        _valid_json("metadata", obj=True),
+        _valid_json("client_capabilities", optional=True),
+        _valid_json("server_capabilities", optional=True),
+    ]
 )
 _SESSION_LINE = (
     "'[\"s\",' || json_quote(CAST(session_id AS TEXT)) || ',' || created_at || ',' "
     "|| last_activity || ',' || CASE WHEN is_initialized THEN 'true' ELSE 'false' END || ',' "
-    f"|| {_OPTIONAL_JSON.format(c='client_capabilities')} || ',' "
-    f"|| {_OPTIONAL_JSON.format(c='server_capabilities')} || ',' "
-    "|| json(state) || ',' || json(metadata) || ',null,null]'"
+    f"|| {_optional_json('client_capabilities')} || ',' "
+    f"|| {_optional_json('server_capabilities')} || ',' "
+    f"|| {_json_text('state')} || ',' || {_json_text('metadata')} || ',null,null]'"
 )
 _EVENT_LINE = (
-    "'[\"e\",' || json_quote(CAST(session_id AS TEXT)) || ',' || id || ',' || timestamp || ',' "
-    "|| json_quote(CAST(event_type AS TEXT)) || ',' || json(data) || ',' "
-    "|| COALESCE(retry, 'null') || ',null]'"
+    "'[\"e\",' || json_quote(CAST(e.session_id AS TEXT)) || ',' || e.id || ',' "
+    "|| e.timestamp || ',' || json_quote(CAST(e.event_type AS TEXT)) || ',' "
+    f"|| {_json_text('e.data')} || ',' || COALESCE(e.retry, 'null') || ',null]'"
 )
-_VALID_EVENT = (
-    "json_valid(data) AND typeof(timestamp) = 'integer'"
-    " AND (retry IS NULL OR typeof(retry) = 'integer')"
+_VALID_EVENT = " AND ".join(
+    [
+        _valid_json("e.data"),
+        "typeof(e.timestamp) = 'integer'",
+        "(e.retry IS NULL OR typeof(e.retry) = 'integer')",
+        "e.id > 0",
+    ]
 )
 
 
-def _session_where(spec: BackupSpec, args: list[Any]) -> str:
-    where = [_VALID_SESSION]
+def _selection(spec: BackupSpec, alias: str = "") -> tuple[list[str], list[Any]]:
+    """The --session / --since conditions on sessions (columns prefixed with ``alias``)."""
+    where: list[str] = []
+    args: list[Any] = []
     if spec.session_ids is not None:
-        where.append("session_id IN (SELECT value FROM json_each(?))")
+        where.append(f"{alias}session_id IN (SELECT value FROM json_each(?))")
         args.append(json.dumps(list(spec.session_ids)))
     if spec.since_ms is not None:
-        where.append("last_activity >= ?")
+        where.append(f"{alias}last_activity >= ?")
         args.append(spec.since_ms)
-    return " AND ".join(where)
+    return where, args
 
 
 def backup_sync(
@@ -72,6 +102,8 @@ def backup_sync(
     header: dict[str, Any],
     progress: ProgressCallback | None,
 ) -> dict[str, Any]:
+    """Records from ONE read transaction, in keyset chunks that SQLite renders and joins
+    itself (one string per chunk: no per-row Python work)."""
     path = store.path
     try:
         conn = sqlite3.connect(
@@ -83,38 +115,61 @@ def backup_sync(
         )
     except sqlite3.Error as exc:
         raise store._translate_error(exc) or exc from exc
+    skipped_sessions: list[str] = []
+    scanned_events = 0
     try:
         conn.execute("PRAGMA cache_size=-65536")
         # One read transaction: in WAL mode a snapshot of the first read (writers go on);
         # in rollback-journal mode a shared lock that makes writers wait until the end.
         conn.execute("BEGIN")
-        s_args: list[Any] = []
-        s_where = _session_where(spec, s_args)
         header["source"].update(event_ids="table", naming=None)
         header["consistency"] = "one SQLite read transaction"
         out.header(header)
-        _stream(
-            conn,
-            f"SELECT {_SESSION_LINE} FROM sessions WHERE {s_where}",
-            s_args,
-            out.sessions_block,
-            progress,
+        where, args = _selection(spec)
+        picked = " AND ".join(where) if where else "1"
+        s_sql = (
+            "SELECT max(r), count(*), group_concat(line, char(10)), "
+            "group_concat(bad, char(10)) FROM ("
+            f"SELECT rowid AS r, CASE WHEN {_VALID_SESSION} THEN {_SESSION_LINE} END AS line, "
+            f"CASE WHEN NOT ({_VALID_SESSION}) THEN CAST(session_id AS TEXT) END AS bad "
+            f"FROM sessions WHERE rowid > ? AND {picked} ORDER BY rowid LIMIT {CHUNK})"
         )
-        if spec.session_ids is None and spec.since_ms is None:
-            e_filter = f"session_id IN (SELECT session_id FROM sessions WHERE {s_where})"
-            e_args = list(s_args)
-        else:
-            e_filter = f"session_id IN (SELECT session_id FROM sessions WHERE {s_where})"
-            e_args = list(s_args)
-        _stream(
-            conn,
-            f"SELECT {_EVENT_LINE} FROM events WHERE {_VALID_EVENT} AND {e_filter} ORDER BY id",
-            e_args,
-            out.events_block,
-            progress,
+        last = -(2**63)
+        while True:
+            top, count, lines, bad = conn.execute(s_sql, [last, *args]).fetchone()
+            if not count:
+                break
+            last = top
+            if lines:
+                out.sessions_block((lines + "\n").encode())
+            if bad:
+                skipped_sessions.extend(bad.split("\n"))
+            if progress is not None:
+                progress(count)
+        e_where, e_args = _selection(spec, "s.")
+        e_args = list(e_args)
+        # Events of sessions in the backup only (no orphans, none of a skipped session).
+        exists = "EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = e.session_id"
+        exists += "".join(f" AND {w}" for w in e_where) + ")"
+        if skipped_sessions:
+            exists += " AND e.session_id NOT IN (SELECT value FROM json_each(?))"
+            e_args.append(json.dumps(skipped_sessions))
+        e_sql = (
+            "SELECT max(id), count(*), group_concat(line, char(10)) FROM ("
+            f"SELECT e.id AS id, CASE WHEN {_VALID_EVENT} AND {exists} THEN {_EVENT_LINE} END "
+            f"AS line FROM events e WHERE e.id > ? ORDER BY e.id LIMIT {CHUNK})"
         )
-        total_s = _count(conn, "sessions", spec, s_args)
-        total_e = _count_events(conn, spec, s_args)
+        last = -(2**63)
+        while True:
+            top, count, lines = conn.execute(e_sql, [*e_args, last]).fetchone()
+            if not count:
+                break
+            last = top
+            scanned_events += count
+            if lines:
+                out.events_block((lines + "\n").encode())
+            if progress is not None:
+                progress(count)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise store._translate_error(exc) or StoreConnectionError(
@@ -122,62 +177,22 @@ def backup_sync(
         ) from exc
     finally:
         conn.close()
-    skipped = max(0, total_s - out.sessions) + max(0, total_e - out.events)
     notes = []
-    if skipped:
+    skipped = len(skipped_sessions)
+    # Filtered: events of other sessions were never meant to be in it.
+    skipped_events = 0 if where else scanned_events - out.events
+    skipped += skipped_events
+    if skipped_sessions:
         notes.append(
-            f"left out {skipped:,} rows that cannot be read (malformed JSON, or events whose "
-            "session is gone or unreadable)"
+            f"left out {len(skipped_sessions):,} sessions that cannot be read (malformed "
+            f"JSON), e.g. {skipped_sessions[0]}, with their events"
+        )
+    if skipped_events:
+        notes.append(
+            f"left out {skipped_events:,} events that cannot be read or whose session is gone "
+            "or unreadable"
         )
     return {"consistency": header["consistency"], "skipped": skipped, "notes": notes}
-
-
-def _count(conn: sqlite3.Connection, table: str, spec: BackupSpec, args: list[Any]) -> int:
-    where = []
-    params: list[Any] = []
-    if spec.session_ids is not None:
-        where.append("session_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(spec.session_ids)))
-    if spec.since_ms is not None:
-        where.append("last_activity >= ?")
-        params.append(spec.since_ms)
-    sql = f"SELECT count(*) FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
-    return int(conn.execute(sql, params).fetchone()[0])
-
-
-def _count_events(conn: sqlite3.Connection, spec: BackupSpec, s_args: list[Any]) -> int:
-    if spec.session_ids is None and spec.since_ms is None:
-        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-    where = []
-    params: list[Any] = []
-    if spec.session_ids is not None:
-        where.append("session_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(spec.session_ids)))
-    if spec.since_ms is not None:
-        where.append("last_activity >= ?")
-        params.append(spec.since_ms)
-    sql = (
-        "SELECT count(*) FROM events WHERE session_id IN "
-        f"(SELECT session_id FROM sessions WHERE {' AND '.join(where)})"
-    )
-    return int(conn.execute(sql, params).fetchone()[0])
-
-
-def _stream(
-    conn: sqlite3.Connection,
-    sql: str,
-    args: list[Any],
-    sink: Any,
-    progress: ProgressCallback | None,
-) -> None:
-    cur = conn.execute(sql, args)
-    while True:
-        rows = cur.fetchmany(FETCH)
-        if not rows:
-            return
-        sink(("\n".join([r[0] for r in rows]) + "\n").encode())
-        if progress is not None:
-            progress(len(rows))
 
 
 # -- native: the online backup API ---------------------------------------------------------
