@@ -273,6 +273,34 @@ def test_unreadable_rows_are_left_out_and_reported(
     assert (info.sessions, info.events) == (3, 6)
 
 
+def test_sqlite_json_on_several_lines_stays_one_record(
+    sqlite_store: StoreHandle, tmp_path: Path
+) -> None:
+    sqlite_store.setup()
+    with sqlite3.connect(sqlite_store.name) as conn:
+        conn.execute(
+            "INSERT INTO sessions (session_id, server_capabilities, state, created_at, "
+            "last_activity, is_initialized, metadata) VALUES "
+            "('pretty', '{}', '{\n  \"a\": [1,\n 2]\n}', 1, 2, 1, '{}')"
+        )
+        conn.execute(
+            "INSERT INTO events (session_id, timestamp, event_type, data) "
+            "VALUES ('pretty', 3, 'm', '{\r\n\"x\": \"line\\nbreak\"\n}')"
+        )
+    path = tmp_path / "p.mcpbackup.zst"
+    assert sqlite_store.run("backup", "-o", str(path), "--quiet").exit_code == 0
+    other = StoreHandle(
+        "sqlite",
+        f"sqlite:///{tmp_path / 'o.db'}",
+        sqlite_store.writer_factory,
+        str(tmp_path / "o.db"),
+    )
+    assert other.run("restore", str(path), "--quiet").exit_code == 0
+    got = content(other)["pretty"]
+    assert got["state"] == {"a": [1, 2]}
+    assert got["events"] == [(3, "m", {"x": "line\nbreak"}, None)]
+
+
 # -- damaged files ------------------------------------------------------------------------
 @pytest.fixture
 def good_backup(tmp_path: Path) -> tuple[StoreHandle, Path]:

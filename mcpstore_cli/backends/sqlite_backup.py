@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,20 +23,14 @@ if TYPE_CHECKING:
 
 FETCH = 20_000
 
-CHUNK = 20_000
+CHUNK = 5_000
 
 
 # Stored JSON goes into a record as it is stored (a server writes compact JSON): json_valid
-# vouches for it, and json() re-renders it only when it spans lines (JSON whitespace may be a
-# newline; a record must stay on one line). CASE makes the guards short-circuit (AND does not
-# in SQLite, and the JSON functions raise on BLOBs).
-def _json_text(column: str) -> str:
-    return (
-        f"CASE WHEN instr({column}, char(10)) OR instr({column}, char(13)) "
-        f"THEN json({column}) ELSE {column} END"
-    )
-
-
+# vouches for it. JSON text that spans lines (a newline is JSON whitespace) would break the
+# one-record-per-line rule: a chunk with more lines than records is rendered again with json()
+# minifying every value. CASE makes the guards short-circuit (AND does not in SQLite, and the
+# JSON functions raise on BLOBs).
 def _valid_json(column: str, *, optional: bool = False, obj: bool = False) -> str:
     test = f"CASE WHEN typeof({column}) = 'text' THEN json_valid({column}) ELSE 0 END"
     if obj:
@@ -46,8 +41,14 @@ def _valid_json(column: str, *, optional: bool = False, obj: bool = False) -> st
     return test
 
 
-def _optional_json(column: str) -> str:
-    return f"CASE WHEN {column} IS NULL OR {column} = '' THEN 'null' ELSE {_json_text(column)} END"
+def _json(column: str, minify: bool) -> str:
+    return f"json({column})" if minify else column
+
+
+def _optional(column: str, minify: bool) -> str:
+    return (
+        f"CASE WHEN {column} IS NULL OR {column} = '' THEN 'null' ELSE {_json(column, minify)} END"
+    )
 
 
 _VALID_SESSION = " AND ".join(
@@ -60,18 +61,27 @@ _VALID_SESSION = " AND ".join(
         _valid_json("server_capabilities", optional=True),
     ]
 )
-_SESSION_LINE = (
-    "'[\"s\",' || json_quote(CAST(session_id AS TEXT)) || ',' || created_at || ',' "
-    "|| last_activity || ',' || CASE WHEN is_initialized THEN 'true' ELSE 'false' END || ',' "
-    f"|| {_optional_json('client_capabilities')} || ',' "
-    f"|| {_optional_json('server_capabilities')} || ',' "
-    f"|| {_json_text('state')} || ',' || {_json_text('metadata')} || ',null,null]'"
-)
-_EVENT_LINE = (
-    "'[\"e\",' || json_quote(CAST(e.session_id AS TEXT)) || ',' || e.id || ',' "
-    "|| e.timestamp || ',' || json_quote(CAST(e.event_type AS TEXT)) || ',' "
-    f"|| {_json_text('e.data')} || ',' || COALESCE(e.retry, 'null') || ',null]'"
-)
+
+
+def _session_line(minify: bool) -> str:
+    # One printf: a single allocation per record.
+    return (
+        "printf('[\"s\",%s,%lld,%lld,%s,%s,%s,%s,%s,null,null]', "
+        "json_quote(CAST(session_id AS TEXT)), created_at, last_activity, "
+        "CASE WHEN is_initialized THEN 'true' ELSE 'false' END, "
+        f"{_optional('client_capabilities', minify)}, {_optional('server_capabilities', minify)}, "
+        f"{_json('state', minify)}, {_json('metadata', minify)})"
+    )
+
+
+def _event_line(minify: bool) -> str:
+    return (
+        "printf('[\"e\",%s,%lld,%lld,%s,%s,%s,null]', json_quote(CAST(e.session_id AS TEXT)), "
+        "e.id, e.timestamp, json_quote(CAST(e.event_type AS TEXT)), "
+        f"{_json('e.data', minify)}, COALESCE(e.retry, 'null'))"
+    )
+
+
 _VALID_EVENT = " AND ".join(
     [
         _valid_json("e.data"),
@@ -127,47 +137,50 @@ def backup_sync(
         out.header(header)
         where, args = _selection(spec)
         picked = " AND ".join(where) if where else "1"
-        s_sql = (
-            "SELECT max(r), count(*), group_concat(line, char(10)), "
-            "group_concat(bad, char(10)) FROM ("
-            f"SELECT rowid AS r, CASE WHEN {_VALID_SESSION} THEN {_SESSION_LINE} END AS line, "
-            f"CASE WHEN NOT ({_VALID_SESSION}) THEN CAST(session_id AS TEXT) END AS bad "
-            f"FROM sessions WHERE rowid > ? AND {picked} ORDER BY rowid LIMIT {CHUNK})"
-        )
-        last = -(2**63)
-        while True:
-            top, count, lines, bad = conn.execute(s_sql, [last, *args]).fetchone()
-            if not count:
-                break
-            last = top
-            if lines:
-                out.sessions_block((lines + "\n").encode())
-            if bad:
-                skipped_sessions.extend(bad.split("\n"))
+
+        def s_sql(minify: bool) -> str:
+            # An unreadable session comes as its id after \x01, in the same column.
+            return (
+                "SELECT max(r), count(*), count(line), group_concat(line, char(10)) FROM ("
+                f"SELECT rowid AS r, CASE WHEN {_VALID_SESSION} THEN {_session_line(minify)} "
+                "ELSE char(1) || CAST(session_id AS TEXT) END AS line "
+                f"FROM sessions WHERE rowid > ? AND rowid <= ? AND {picked} "
+                f"ORDER BY rowid LIMIT {CHUNK})"
+            )
+
+        for text, count in _chunks(conn, s_sql, args):
+            if "\x01" in text:
+                good = []
+                for line in text.split("\n"):
+                    if line.startswith("\x01"):
+                        skipped_sessions.append(line[1:])
+                    else:
+                        good.append(line)
+                text = "\n".join(good)
+            if text:
+                out.sessions_block((text + "\n").encode())
             if progress is not None:
                 progress(count)
         e_where, e_args = _selection(spec, "s.")
-        e_args = list(e_args)
         # Events of sessions in the backup only (no orphans, none of a skipped session).
         exists = "EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = e.session_id"
         exists += "".join(f" AND {w}" for w in e_where) + ")"
         if skipped_sessions:
             exists += " AND e.session_id NOT IN (SELECT value FROM json_each(?))"
             e_args.append(json.dumps(skipped_sessions))
-        e_sql = (
-            "SELECT max(id), count(*), group_concat(line, char(10)) FROM ("
-            f"SELECT e.id AS id, CASE WHEN {_VALID_EVENT} AND {exists} THEN {_EVENT_LINE} END "
-            f"AS line FROM events e WHERE e.id > ? ORDER BY e.id LIMIT {CHUNK})"
-        )
-        last = -(2**63)
-        while True:
-            top, count, lines = conn.execute(e_sql, [*e_args, last]).fetchone()
-            if not count:
-                break
-            last = top
+
+        def e_sql(minify: bool) -> str:
+            return (
+                "SELECT max(id), count(*), count(line), group_concat(line, char(10)) FROM ("
+                f"SELECT e.id AS id, CASE WHEN {_VALID_EVENT} AND {exists} "
+                f"THEN {_event_line(minify)} END AS line "
+                f"FROM events e WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT {CHUNK})"
+            )
+
+        for text, count in _chunks(conn, e_sql, e_args, params_first=False):
             scanned_events += count
-            if lines:
-                out.events_block((lines + "\n").encode())
+            if text:
+                out.events_block((text + "\n").encode())
             if progress is not None:
                 progress(count)
         conn.execute("COMMIT")
@@ -193,6 +206,28 @@ def backup_sync(
             "or unreadable"
         )
     return {"consistency": header["consistency"], "skipped": skipped, "notes": notes}
+
+
+def _chunks(
+    conn: sqlite3.Connection, sql: Any, args: list[Any], *, params_first: bool = True
+) -> Iterator[tuple[str, int]]:
+    """(records joined by newlines, rows scanned) per keyset chunk of ``sql(minify)``; a chunk
+    whose JSON spans lines is rendered again, minified, over the same key range."""
+    plain, minified = sql(False), sql(True)
+    last = -(2**63)
+    top_key = 2**63 - 1
+    while True:
+        bounds = [last, top_key]
+        params = [*bounds, *args] if params_first else [*args, *bounds]
+        top, count, lines, text = conn.execute(plain, params).fetchone()
+        if not count:
+            return
+        if text and text.count("\n") != lines - 1:
+            bounds = [last, top]
+            params = [*bounds, *args] if params_first else [*args, *bounds]
+            top, count, lines, text = conn.execute(minified, params).fetchone()
+        last = top
+        yield text or "", count
 
 
 # -- native: the online backup API ---------------------------------------------------------

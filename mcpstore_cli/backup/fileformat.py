@@ -35,7 +35,7 @@ SESSION_FIELDS = 11  # "s", id, created_at, last_activity, is_initialized, clien
 # server_caps, state, metadata, version, ttl
 EVENT_FIELDS = 8  # "e", session_id, id, timestamp, event_type, data, retry, ttl
 READ_BLOCK = 4 * 1024 * 1024
-DEFAULT_LEVEL = 3
+DEFAULT_LEVEL = 1
 BUFFER = 1024 * 1024
 SUFFIX = ".mcpbackup.zst"
 

@@ -98,7 +98,7 @@ def backup(
     ] = False,
     level: Annotated[
         int, typer.Option("--level", help="zstd compression level (1 fastest .. 19 smallest).")
-    ] = 3,
+    ] = 1,
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
