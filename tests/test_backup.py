@@ -516,6 +516,19 @@ def test_postgres_sequence_moves_past_restored_ids(
     finally:
         writer.close()
     assert info.max_event_id is not None and new_id > info.max_event_id
+    # The load into empty tables set indexes and keys aside: all of them are back.
+    checked = pg.run("setup", "--check", "--format", "json")
+    assert checked.exit_code == 0, checked
+    assert not [f for f in checked.json() if f["severity"] == "error"]
+    server = request.getfixturevalue("pg_server")
+    rows = server.execute(
+        "SELECT count(*) FROM pg_indexes WHERE tablename IN ('sessions', 'events')",
+        "SELECT confdeltype::text FROM pg_constraint WHERE contype = 'f' AND "
+        "conrelid = 'events'::regclass",
+        database=pg.name,
+    )
+    assert rows[0][0][0] == 9  # 7 of the layout + both primary keys
+    assert rows[1][0][0] == "c"  # ON DELETE CASCADE
 
 
 def test_dynamodb_ttl_recomputed_or_kept(

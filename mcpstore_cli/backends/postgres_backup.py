@@ -142,14 +142,19 @@ async def restore(
     conn: asyncpg.Connection = await store.raw_connect()
     try:
         seq = await conn.fetchval("SELECT pg_get_serial_sequence('events', 'id')")
+        looks_empty = mode == "replace" or not await conn.fetchval(_ANY_ROWS)
         async with conn.transaction():
-            # Only this restore writes the tables until it commits (readers go on).
-            await conn.execute("LOCK TABLE sessions, events IN SHARE ROW EXCLUSIVE MODE")
+            # Into empty tables the load is pg_restore's: no secondary index, key or foreign
+            # key while rows go in (they are built at the end), so that takes the tables for
+            # itself. Otherwise only this restore writes them until it commits; readers go on.
+            lock = "ACCESS EXCLUSIVE" if looks_empty else "SHARE ROW EXCLUSIVE"
+            await conn.execute(f"LOCK TABLE sessions, events IN {lock} MODE")
             if mode == "replace":
                 summary.replaced_sessions = await conn.fetchval("SELECT count(*) FROM sessions")
                 summary.replaced_events = await conn.fetchval("SELECT count(*) FROM events")
                 await conn.execute("TRUNCATE events, sessions")
-            empty = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM sessions)")
+            empty = not await conn.fetchval(_ANY_ROWS)
+            saved = await _set_aside(conn) if empty and looks_empty else None
             keep_ids = info.event_ids == "table" and (
                 info.min_event_id is None
                 or not await conn.fetchval(
@@ -204,6 +209,8 @@ async def restore(
                     summary.skipped_events += len(lines) - written
                 if progress is not None:
                     progress(len(lines))
+            if saved is not None:
+                await _put_back(conn, saved)
             if keep_ids and seq:
                 await _move_sequence(conn, seq, None)
     except McpStoreError:
@@ -216,6 +223,67 @@ async def restore(
     finally:
         with contextlib.suppress(Exception):
             await conn.close()
+
+
+_ANY_ROWS = "SELECT EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM events)"
+# Indexes no constraint owns, and the keys no foreign key depends on (events_pkey).
+_INDEXES = """
+SELECT pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text
+FROM pg_index i
+WHERE i.indrelid IN ('sessions'::regclass, 'events'::regclass)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+"""
+_KEYS = """
+SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
+FROM pg_constraint k
+WHERE contype IN ('p', 'u') AND conrelid = 'events'::regclass
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = k.conindid)
+"""
+_FOREIGN_KEYS = """
+SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
+FROM pg_constraint
+WHERE contype = 'f' AND conrelid IN ('sessions'::regclass, 'events'::regclass)
+"""
+_USER_TRIGGERS = """
+SELECT tgrelid::regclass::text, quote_ident(tgname) FROM pg_trigger
+WHERE tgrelid IN ('sessions'::regclass, 'events'::regclass) AND NOT tgisinternal
+  AND tgenabled = 'O'
+"""
+
+
+async def _set_aside(conn: asyncpg.Connection) -> dict[str, list[Any]]:
+    """Inside the transaction, tables empty and locked: drop what makes a row-by-row load
+    slow (secondary indexes, events' primary key, the foreign key; per-row user triggers such
+    as setup --notify's are disabled). :func:`_put_back` recreates them from these very
+    definitions before the commit; a failure rolls all of it back."""
+    saved: dict[str, list[Any]] = {
+        "indexes": [tuple(r) for r in await conn.fetch(_INDEXES)],
+        "keys": [tuple(r) for r in await conn.fetch(_KEYS)],
+        "foreign_keys": [tuple(r) for r in await conn.fetch(_FOREIGN_KEYS)],
+        "triggers": [tuple(r) for r in await conn.fetch(_USER_TRIGGERS)],
+    }
+    await conn.execute("SET LOCAL synchronous_commit TO OFF")
+    await conn.execute("SET LOCAL maintenance_work_mem TO '512MB'")
+    for table, name, _ in saved["foreign_keys"]:
+        await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    for table, name in saved["triggers"]:
+        await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+    if saved["indexes"]:
+        await conn.execute("DROP INDEX " + ", ".join(name for _, name in saved["indexes"]))
+    for table, name, _ in saved["keys"]:
+        await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    return saved
+
+
+async def _put_back(conn: asyncpg.Connection, saved: dict[str, list[Any]]) -> None:
+    for table, name, definition in saved["keys"]:
+        await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    for definition, _ in saved["indexes"]:
+        await conn.execute(definition)
+    for table, name, definition in saved["foreign_keys"]:
+        await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    for table, name in saved["triggers"]:
+        await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
 
 
 async def _move_sequence(conn: asyncpg.Connection, seq: str, at_least: int | None) -> None:
