@@ -450,6 +450,38 @@ def test_postgres_wrong_layout_and_limits_are_refused(
     assert r.exit_code == 1 and "at most 36" in r.stderr, r
 
 
+def test_postgres_one_pass_restore_rolls_back_damaged_files(
+    request: pytest.FixtureRequest, tmp_path: Path, good_backup: tuple[StoreHandle, Path]
+) -> None:
+    """Into PostgreSQL the file is checked as it loads: a damaged one leaves nothing behind
+    (no rows, every index and key as before)."""
+    import zstandard
+
+    _, good = good_backup
+    data = good.read_bytes()
+    raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 26)
+    pg = fresh_store(request, tmp_path, "postgres")
+    pg.setup()
+    bad = tmp_path / "bad.mcpbackup.zst"
+    edited = raw.replace(b'"notifications/message"', b'"notifications/messagE"', 1)
+    variants = [
+        data[: len(data) - 3],  # truncated inside the last frame
+        zstandard.ZstdCompressor().compress(raw[: raw.rfind(b"\n", 0, len(raw) - 1) + 1]),
+        zstandard.ZstdCompressor().compress(edited),  # checksum no longer matches
+        zstandard.ZstdCompressor().compress(raw.replace(b"]\n", b"}\n", 3)),
+    ]
+    for variant in variants:
+        bad.write_bytes(variant)
+        r = pg.run("restore", str(bad))
+        assert r.exit_code == 1, r
+        assert "nothing" in r.stderr and "changed" in r.stderr, r
+        assert content(pg) == {}
+        checked = pg.run("setup", "--check", "--format", "json")
+        assert checked.exit_code == 0 and not [
+            f for f in checked.json() if f["severity"] == "error"
+        ], checked
+
+
 # -- interrupted backups ------------------------------------------------------------------
 def test_sigkill_never_leaves_an_acceptable_incomplete_file(tmp_path: Path) -> None:
     db = tmp_path / "big.db"

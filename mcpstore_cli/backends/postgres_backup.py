@@ -4,7 +4,10 @@ record lines that the server decodes, in one transaction (all of it or nothing).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.errors import McpStoreError, StoreConnectionError
@@ -103,7 +106,10 @@ async def backup(
 
 
 # -- restore -------------------------------------------------------------------------------
-_LINES = "(SELECT l::jsonb AS j, n FROM unnest($1::text[]) WITH ORDINALITY AS u(l, n)) AS r"
+# OFFSET 0 keeps the planner from inlining the cast into every j->N (one parse per line).
+_LINES = (
+    "(SELECT l::jsonb AS j, n FROM unnest($1::text[]) WITH ORDINALITY AS u(l, n) OFFSET 0) AS r"
+)
 _SESSION_COLUMNS = (
     "session_id, created_at, last_activity, is_initialized, client_capabilities, "
     "server_capabilities, state, metadata, version"
@@ -137,85 +143,54 @@ async def restore(
     mode: str,
     progress: ProgressCallback | None,
 ) -> None:
-    from mcpstore_cli.backup.fileformat import iter_record_blocks
+    """Into empty tables (or --mode replace): one pass, COPY inside one transaction that
+    commits only after the whole file checked out (see :func:`_copy_load`). Into tables with
+    rows: the file is verified first, then merged with INSERT ... ON CONFLICT DO NOTHING."""
+    from mcpstore_cli.backup.fileformat import BackupFileError, verify_file
 
     conn: asyncpg.Connection = await store.raw_connect()
     try:
         seq = await conn.fetchval("SELECT pg_get_serial_sequence('events', 'id')")
         looks_empty = mode == "replace" or not await conn.fetchval(_ANY_ROWS)
+        if not looks_empty and not info.verified:
+            info = await asyncio.to_thread(verify_file, info.path)
         async with conn.transaction():
             # Into empty tables the load is pg_restore's: no secondary index, key or foreign
-            # key while rows go in (they are built at the end), so that takes the tables for
+            # key while rows go in (they are built at the end), so it takes the tables for
             # itself. Otherwise only this restore writes them until it commits; readers go on.
             lock = "ACCESS EXCLUSIVE" if looks_empty else "SHARE ROW EXCLUSIVE"
             await conn.execute(f"LOCK TABLE sessions, events IN {lock} MODE")
             if mode == "replace":
                 summary.replaced_sessions = await conn.fetchval("SELECT count(*) FROM sessions")
                 summary.replaced_events = await conn.fetchval("SELECT count(*) FROM events")
+            empty = mode == "replace" or not await conn.fetchval(_ANY_ROWS)
+            if empty and looks_empty:
+                # Emptied (or found empty) in this transaction: COPY may write frozen rows.
                 await conn.execute("TRUNCATE events, sessions")
-            empty = not await conn.fetchval(_ANY_ROWS)
-            saved = await _set_aside(conn) if empty and looks_empty else None
-            keep_ids = info.event_ids == "table" and (
-                info.min_event_id is None
-                or not await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE id BETWEEN $1 AND $2)",
-                    info.min_event_id,
-                    info.max_event_id,
-                )
-            )
-            summary.event_ids = "kept" if keep_ids else "renumbered by the target"
-            if keep_ids and info.max_event_id is not None and seq:
-                # First, so that a server inserting meanwhile cannot draw a restored id.
-                await _move_sequence(conn, seq, info.max_event_id)
-            filtered = not empty
-            if filtered:
-                await conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS mcpstore_restored "
-                    "(session_id text PRIMARY KEY) ON COMMIT DROP"
-                )
-                s_sql = (
-                    "WITH ins AS (INSERT INTO sessions ("
-                    + _SESSION_COLUMNS
-                    + ") SELECT "
-                    + _SESSION_VALUES
-                    + " FROM "
-                    + _LINES
-                    + " ON CONFLICT (session_id) DO NOTHING RETURNING session_id) "
-                    "INSERT INTO pg_temp.mcpstore_restored SELECT session_id FROM ins"
-                )
-            else:
-                s_sql = (
-                    "INSERT INTO sessions ("
-                    + _SESSION_COLUMNS
-                    + ") SELECT "
-                    + _SESSION_VALUES
-                    + " FROM "
-                    + _LINES
-                )
-            e_sql = _event_insert(keep_ids, filtered)
-            analyzed = False
-            for kind, lines in _decoded(iter_record_blocks(info.path)):
-                if kind == "s":
-                    status = await conn.execute(s_sql, lines)
-                    written = _rowcount(status)
-                    summary.sessions += written
-                    summary.skipped_sessions += len(lines) - written
-                else:
-                    if filtered and not analyzed:
-                        await conn.execute("ANALYZE pg_temp.mcpstore_restored")
-                        analyzed = True
-                    written = _rowcount(await conn.execute(e_sql, lines))
-                    summary.events += written
-                    summary.skipped_events += len(lines) - written
-                if progress is not None:
-                    progress(len(lines))
-            if saved is not None:
+                saved = await _set_aside(conn)
+                await _copy_load(conn, info, summary, progress)
                 await _put_back(conn, saved)
-            if keep_ids and seq:
-                await _move_sequence(conn, seq, None)
+                if summary.event_ids == "kept" and seq:
+                    await _move_sequence(conn, seq, None)
+            else:
+                if not info.verified:  # rows arrived since the first look
+                    info = await asyncio.to_thread(verify_file, info.path)
+                await _insert_load(conn, info, summary, progress, seq)
     except McpStoreError:
         raise
     except Exception as exc:
+        # Rolled back. Name the file's problem if it has one (a damaged record, an id too
+        # long for the column...), else the server's.
+        if not info.verified:
+            from mcpstore_cli.backup.restore import fits
+
+            checked = await asyncio.to_thread(verify_file, info.path)
+            problem = fits(checked, "postgres")
+            if problem is not None:
+                raise BackupFileError(
+                    f"{info.path} cannot be restored into this postgres store: {problem}; "
+                    "nothing was changed."
+                ) from None
         translated = store._wrap(exc)
         raise StoreConnectionError(
             f"Restore was rolled back, nothing changed: {translated.message}"
@@ -225,8 +200,227 @@ async def restore(
             await conn.close()
 
 
+async def _insert_load(
+    conn: asyncpg.Connection,
+    info: BackupInfo,
+    summary: RestoreSummary,
+    progress: ProgressCallback | None,
+    seq: str | None,
+) -> None:
+    """Merge a verified file into tables that have rows (in the open transaction)."""
+    from mcpstore_cli.backup.fileformat import iter_record_blocks
+
+    keep_ids = info.event_ids == "table" and (
+        info.min_event_id is None
+        or not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id BETWEEN $1 AND $2)",
+            info.min_event_id,
+            info.max_event_id,
+        )
+    )
+    summary.event_ids = "kept" if keep_ids else "renumbered by the target"
+    if keep_ids and info.max_event_id is not None and seq:
+        # First, so that a server inserting meanwhile cannot draw a restored id.
+        await _move_sequence(conn, seq, info.max_event_id)
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS mcpstore_restored "
+        "(session_id text PRIMARY KEY) ON COMMIT DROP"
+    )
+    s_sql = (
+        f"WITH ins AS (INSERT INTO sessions ({_SESSION_COLUMNS}) SELECT {_SESSION_VALUES} "
+        f"FROM {_LINES} ON CONFLICT (session_id) DO NOTHING RETURNING session_id) "
+        "INSERT INTO pg_temp.mcpstore_restored SELECT session_id FROM ins"
+    )
+    e_sql = _event_insert(keep_ids, True)
+    analyzed = False
+    for kind, lines in _decoded(iter_record_blocks(info.path)):
+        if kind == "s":
+            written = _rowcount(await conn.execute(s_sql, lines))
+            summary.sessions += written
+            summary.skipped_sessions += len(lines) - written
+        else:
+            if not analyzed:
+                await conn.execute("ANALYZE pg_temp.mcpstore_restored")
+                analyzed = True
+            written = _rowcount(await conn.execute(e_sql, lines))
+            summary.events += written
+            summary.skipped_events += len(lines) - written
+        if progress is not None:
+            progress(len(lines))
+    if keep_ids and seq:
+        await _move_sequence(conn, seq, None)
+
+
+# -- COPY rendering of record lines ----------------------------------------------------------
+_EVENT_HEAD = re.compile(
+    rb'\["e", ?("(?:[^"\\]|\\.)*"), ?([1-9][0-9]*), ?(-?[0-9]+), ?("(?:[^"\\]|\\.)*"), ?'
+)
+_SCALAR = re.compile(rb" ?(null|-?[0-9]+) ?")
+_BIG_INT = re.compile(rb"[0-9]{19,}")
+_COPY_ESCAPES = {b"\\": b"\\\\", b"\t": b"\\t", b"\n": b"\\n", b"\r": b"\\r"}
+
+
+def _copy_escape(value: bytes) -> bytes:
+    if b"\\" in value or b"\t" in value or b"\n" in value or b"\r" in value:
+        for raw, escaped in _COPY_ESCAPES.items():
+            value = value.replace(raw, escaped)
+    return value
+
+
+def _json_string(token: bytes) -> bytes:
+    """A JSON string token as COPY text."""
+    inner = token[1:-1]
+    if b"\\" in inner:
+        inner = json.loads(token).encode()
+    return _copy_escape(inner)
+
+
+class _BadRecord(Exception):
+    pass
+
+
+def _event_rows(lines: list[bytes], keep_ids: bool) -> bytes:
+    out = []
+    for line in lines:
+        head = _EVENT_HEAD.match(line)
+        last = line.rfind(b",")
+        before = line.rfind(b",", 0, last)
+        if head is None or not line.endswith(b"]") or before < head.end():
+            raise _BadRecord(line)
+        retry = _SCALAR.fullmatch(line, before + 1, last)
+        ttl = _SCALAR.fullmatch(line, last + 1, len(line) - 1)
+        if retry is None or ttl is None:
+            raise _BadRecord(line)
+        data = _copy_escape(line[head.end() : before])
+        retry_text = retry.group(1)
+        row = [
+            _json_string(head.group(1)),
+            head.group(3),
+            _json_string(head.group(4)),
+            data,
+            b"\\N" if retry_text == b"null" else retry_text,
+        ]
+        if keep_ids:
+            row.insert(0, head.group(2))
+        out.append(b"\t".join(row))
+    out.append(b"")
+    return b"\n".join(out)
+
+
+def _session_rows(lines: list[bytes]) -> bytes:
+    import orjson
+
+    from mcpstore_cli.backup.fileformat import _check_session
+
+    def dump(value: Any, exact: bool) -> bytes:
+        if exact:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return orjson.dumps(value)
+
+    out = []
+    for line in lines:
+        # orjson reads integers above 64 bits as floats: such lines go through json.
+        exact = _BIG_INT.search(line) is not None
+        try:
+            rec = json.loads(line) if exact else orjson.loads(line)
+        except ValueError:
+            raise _BadRecord(line) from None
+        if _check_session(rec) is not None:
+            raise _BadRecord(line)
+        row = [
+            _copy_escape(rec[1].encode()),
+            str(rec[2]).encode(),
+            str(rec[3]).encode(),
+            b"t" if rec[4] else b"f",
+            b"\\N" if rec[5] is None else _copy_escape(dump(rec[5], exact)),
+            _copy_escape(dump(rec[6], exact)),
+            _copy_escape(dump(rec[7], exact)),
+            _copy_escape(dump(rec[8], exact)),
+            str(rec[9] if rec[9] is not None else 1).encode(),
+        ]
+        out.append(b"\t".join(row))
+    out.append(b"")
+    return b"\n".join(out)
+
+
+_COPY_SESSION_COLUMNS = [c.strip() for c in _SESSION_COLUMNS.split(",")]
+
+
+async def _copy_load(
+    conn: asyncpg.Connection,
+    info: BackupInfo,
+    summary: RestoreSummary,
+    progress: ProgressCallback | None,
+) -> None:
+    """COPY the file's records in one pass, checking it as it goes (iter_checked_blocks):
+    the transaction commits only if the whole file passes, and PostgreSQL itself checks
+    each value (jsonb, lengths, keys and the foreign key when they are rebuilt)."""
+    from mcpstore_cli.backup.fileformat import BackupFileError, iter_checked_blocks
+
+    header: dict[str, Any] = {}
+    blocks = iter_checked_blocks(info.path, header)
+    done = object()
+    state: dict[str, Any] = {"pending": None, "keep_ids": True}
+
+    def pull() -> Any:
+        return next(blocks, done)
+
+    def render(kind: str, lines: list[bytes]) -> bytes:
+        try:
+            if kind == "s":
+                return _session_rows(lines)
+            return _event_rows(lines, state["keep_ids"])
+        except _BadRecord as exc:
+            shown = bytes(exc.args[0][:80]).decode(errors="replace")
+            raise BackupFileError(
+                f"{info.path} failed verification: a record does not decode ({shown}...); "
+                "nothing was changed."
+            ) from None
+
+    async def source(kind: str) -> Any:
+        while True:
+            if state["pending"] is None:
+                state["pending"] = await asyncio.to_thread(pull)
+            if state["pending"] is done:
+                return
+            got_kind, lines = state["pending"]
+            if got_kind != kind:
+                return
+            state["pending"] = None
+            data = await asyncio.to_thread(render, kind, lines)
+            if kind == "s":
+                summary.sessions += len(lines)
+            else:
+                summary.events += len(lines)
+            if progress is not None:
+                progress(len(lines))
+            yield data
+
+    state["pending"] = await asyncio.to_thread(pull)  # reads the header
+    source_info = header.get("source") or {}
+    summary.source_backend = str(source_info.get("backend", "?"))
+    keep_ids = source_info.get("event_ids") == "table"
+    state["keep_ids"] = keep_ids
+    summary.event_ids = "kept" if keep_ids else "renumbered by the target"
+    event_columns = ["session_id", "timestamp", "event_type", "data", "retry"]
+    if keep_ids:
+        event_columns.insert(0, "id")
+    await conn.copy_to_table(
+        "sessions", source=source("s"), columns=_COPY_SESSION_COLUMNS, format="text", freeze=True
+    )
+    await conn.copy_to_table(
+        "events", source=source("e"), columns=event_columns, format="text", freeze=True
+    )
+    if state["pending"] is not done:
+        state["pending"] = await asyncio.to_thread(pull)
+    if state["pending"] is not done:
+        raise BackupFileError(
+            f"{info.path} failed verification: a session after the events; nothing was changed."
+        )
+
+
 _ANY_ROWS = "SELECT EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM events)"
-# Indexes no constraint owns, and the keys no foreign key depends on (events_pkey).
+# Indexes no constraint owns; the primary keys (dropped after the foreign key that needs one).
 _INDEXES = """
 SELECT pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text
 FROM pg_index i
@@ -235,9 +429,9 @@ WHERE i.indrelid IN ('sessions'::regclass, 'events'::regclass)
 """
 _KEYS = """
 SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
-FROM pg_constraint k
-WHERE contype IN ('p', 'u') AND conrelid = 'events'::regclass
-  AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = k.conindid)
+FROM pg_constraint
+WHERE contype IN ('p', 'u') AND conrelid IN ('sessions'::regclass, 'events'::regclass)
+ORDER BY conrelid = 'events'::regclass, conname
 """
 _FOREIGN_KEYS = """
 SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
@@ -253,7 +447,7 @@ WHERE tgrelid IN ('sessions'::regclass, 'events'::regclass) AND NOT tgisinternal
 
 async def _set_aside(conn: asyncpg.Connection) -> dict[str, list[Any]]:
     """Inside the transaction, tables empty and locked: drop what makes a row-by-row load
-    slow (secondary indexes, events' primary key, the foreign key; per-row user triggers such
+    slow (secondary indexes, the primary keys, the foreign key; per-row user triggers such
     as setup --notify's are disabled). :func:`_put_back` recreates them from these very
     definitions before the commit; a failure rolls all of it back."""
     saved: dict[str, list[Any]] = {
