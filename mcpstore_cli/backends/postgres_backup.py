@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
+import os
 from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.errors import McpStoreError, StoreConnectionError
@@ -252,27 +252,48 @@ async def _insert_load(
 
 
 # -- COPY rendering of record lines ----------------------------------------------------------
-_EVENT_HEAD = re.compile(
-    rb'\["e", ?("(?:[^"\\]|\\.)*"), ?([1-9][0-9]*), ?(-?[0-9]+), ?("(?:[^"\\]|\\.)*"), ?'
-)
-_SCALAR = re.compile(rb" ?(null|-?[0-9]+) ?")
-_BIG_INT = re.compile(rb"[0-9]{19,}")
-_COPY_ESCAPES = {b"\\": b"\\\\", b"\t": b"\\t", b"\n": b"\\n", b"\r": b"\\r"}
+# In COPY's text format a backslash, tab, newline or carriage return in a value is escaped.
+# JSON as orjson/json render it never holds a raw tab, newline or CR; a record line holds no
+# newline; a block without tabs and CRs needs only its backslashes doubled.
+_COPY_ESCAPES = ((b"\\", b"\\\\"), (b"\t", b"\\t"), (b"\n", b"\\n"), (b"\r", b"\\r"))
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_BIG = b"0" * 19  # an integer of 19+ digits may not fit orjson's 64 bits
 
 
 def _copy_escape(value: bytes) -> bytes:
-    if b"\\" in value or b"\t" in value or b"\n" in value or b"\r" in value:
-        for raw, escaped in _COPY_ESCAPES.items():
+    for raw, escaped in _COPY_ESCAPES:
+        if raw in value:
             value = value.replace(raw, escaped)
     return value
 
 
-def _json_string(token: bytes) -> bytes:
-    """A JSON string token as COPY text."""
+def _backslashes(value: bytes) -> bytes:
+    return value.replace(b"\\", b"\\\\") if b"\\" in value else value
+
+
+def _json_string(token: bytes) -> bytes | None:
+    """A JSON string token as COPY text (None: not a string token)."""
+    token = token.strip(b" ")
+    if len(token) < 2 or token[:1] != b'"' or token[-1:] != b'"':
+        return None
     inner = token[1:-1]
-    if b"\\" in inner:
-        inner = json.loads(token).encode()
-    return _copy_escape(inner)
+    if b"\\" in inner or b'"' in inner:
+        try:
+            value = json.loads(token)
+        except ValueError:
+            return None
+        if not isinstance(value, str):
+            return None
+        return _copy_escape(value.encode())
+    return inner
+
+
+def _integer(token: bytes, *, nullable: bool) -> bytes | None:
+    token = token.strip(b" ")
+    if nullable and token == b"null":
+        return b"\\N"
+    digits = token[1:] if token[:1] == b"-" else token
+    return token if digits.isdigit() and len(digits) < 19 else None
 
 
 class _BadRecord(Exception):
@@ -280,31 +301,55 @@ class _BadRecord(Exception):
 
 
 def _event_rows(lines: list[bytes], keep_ids: bool) -> bytes:
+    """["e", sid, id, timestamp, type, data, retry, ttl] lines as COPY text rows, split on
+    their commas: the first five and last two fields hold none of their own (a session id
+    or type with a comma goes through json). ``data`` stays the file's JSON text, which
+    PostgreSQL decodes (a malformed one fails the COPY and the transaction)."""
     out = []
     for line in lines:
-        head = _EVENT_HEAD.match(line)
-        last = line.rfind(b",")
-        before = line.rfind(b",", 0, last)
-        if head is None or not line.endswith(b"]") or before < head.end():
+        head = line[1:-1].split(b",", 5)
+        if len(head) != 6 or line[-1:] != b"]":
             raise _BadRecord(line)
-        retry = _SCALAR.fullmatch(line, before + 1, last)
-        ttl = _SCALAR.fullmatch(line, last + 1, len(line) - 1)
-        if retry is None or ttl is None:
-            raise _BadRecord(line)
-        data = _copy_escape(line[head.end() : before])
-        retry_text = retry.group(1)
-        row = [
-            _json_string(head.group(1)),
-            head.group(3),
-            _json_string(head.group(4)),
-            data,
-            b"\\N" if retry_text == b"null" else retry_text,
-        ]
+        rest = head[5].rsplit(b",", 2)
+        sid = _json_string(head[1])
+        etype = _json_string(head[4])
+        if sid is None or etype is None or len(rest) != 3 or head[0] != b'"e"':
+            row = _event_row_slow(line)
+        else:
+            eid = _integer(head[2], nullable=False)
+            stamp = _integer(head[3], nullable=False)
+            retry = _integer(rest[1], nullable=True)
+            if eid is None or stamp is None or retry is None or eid[:1] in (b"-", b"0"):
+                raise _BadRecord(line)
+            if _integer(rest[2], nullable=True) is None:
+                raise _BadRecord(line)
+            row = [sid, stamp, etype, _copy_escape(rest[0]), retry, eid]
         if keep_ids:
-            row.insert(0, head.group(2))
+            row.insert(0, row[5])
+        del row[-1]
         out.append(b"\t".join(row))
     out.append(b"")
     return b"\n".join(out)
+
+
+def _event_row_slow(line: bytes) -> list[bytes]:
+    from mcpstore_cli.backup.fileformat import _check_event
+
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        raise _BadRecord(line) from None
+    if _check_event(rec) is not None or rec[0] != "e":
+        raise _BadRecord(line)
+    dump = json.dumps(rec[5], separators=(",", ":"), ensure_ascii=False).encode()
+    return [
+        _copy_escape(rec[1].encode()),
+        str(rec[3]).encode(),
+        _copy_escape(rec[4].encode()),
+        _backslashes(dump),
+        b"\\N" if rec[6] is None else str(rec[6]).encode(),
+        str(rec[2]).encode(),
+    ]
 
 
 def _session_rows(lines: list[bytes]) -> bytes:
@@ -312,30 +357,29 @@ def _session_rows(lines: list[bytes]) -> bytes:
 
     from mcpstore_cli.backup.fileformat import _check_session
 
-    def dump(value: Any, exact: bool) -> bytes:
-        if exact:
-            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-        return orjson.dumps(value)
+    def exact_dump(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
     out = []
     for line in lines:
         # orjson reads integers above 64 bits as floats: such lines go through json.
-        exact = _BIG_INT.search(line) is not None
+        exact = _BIG in line.translate(_DIGITS)
         try:
             rec = json.loads(line) if exact else orjson.loads(line)
         except ValueError:
             raise _BadRecord(line) from None
-        if _check_session(rec) is not None:
+        if _check_session(rec) is not None or rec[0] != "s":
             raise _BadRecord(line)
+        dump = exact_dump if exact else orjson.dumps
         row = [
             _copy_escape(rec[1].encode()),
             str(rec[2]).encode(),
             str(rec[3]).encode(),
             b"t" if rec[4] else b"f",
-            b"\\N" if rec[5] is None else _copy_escape(dump(rec[5], exact)),
-            _copy_escape(dump(rec[6], exact)),
-            _copy_escape(dump(rec[7], exact)),
-            _copy_escape(dump(rec[8], exact)),
+            b"\\N" if rec[5] is None else _backslashes(dump(rec[5])),
+            _backslashes(dump(rec[6])),
+            _backslashes(dump(rec[7])),
+            _backslashes(dump(rec[8])),
             str(rec[9] if rec[9] is not None else 1).encode(),
         ]
         out.append(b"\t".join(row))
@@ -346,6 +390,18 @@ def _session_rows(lines: list[bytes]) -> bytes:
 _COPY_SESSION_COLUMNS = [c.strip() for c in _SESSION_COLUMNS.split(",")]
 
 
+def _render(kind: str, lines: list[bytes], keep_ids: bool) -> bytes | tuple[str, bytes]:
+    """COPY text for a block of record lines (runs in a worker process)."""
+    try:
+        return _session_rows(lines) if kind == "s" else _event_rows(lines, keep_ids)
+    except _BadRecord as exc:
+        return ("bad", bytes(exc.args[0][:80]))
+
+
+RENDER_WORKERS = 2  # processes rendering blocks for COPY while the server stores others
+_END = object()
+
+
 async def _copy_load(
     conn: asyncpg.Connection,
     info: BackupInfo,
@@ -354,69 +410,100 @@ async def _copy_load(
 ) -> None:
     """COPY the file's records in one pass, checking it as it goes (iter_checked_blocks):
     the transaction commits only if the whole file passes, and PostgreSQL itself checks
-    each value (jsonb, lengths, keys and the foreign key when they are rebuilt)."""
+    each value (jsonb, lengths, keys and the foreign key when they are rebuilt).
+
+    A thread reads (decompresses, hashes, splits) blocks; worker processes render them as
+    COPY text, a few blocks ahead and in order; this task feeds the server."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from mcpstore_cli.backup.fileformat import BackupFileError, iter_checked_blocks
 
     header: dict[str, Any] = {}
     blocks = iter_checked_blocks(info.path, header)
-    done = object()
-    state: dict[str, Any] = {"pending": None, "keep_ids": True}
+    loop = asyncio.get_running_loop()
 
     def pull() -> Any:
-        return next(blocks, done)
+        return next(blocks, _END)
 
-    def render(kind: str, lines: list[bytes]) -> bytes:
-        try:
-            if kind == "s":
-                return _session_rows(lines)
-            return _event_rows(lines, state["keep_ids"])
-        except _BadRecord as exc:
-            shown = bytes(exc.args[0][:80]).decode(errors="replace")
-            raise BackupFileError(
-                f"{info.path} failed verification: a record does not decode ({shown}...); "
-                "nothing was changed."
-            ) from None
-
-    async def source(kind: str) -> Any:
-        while True:
-            if state["pending"] is None:
-                state["pending"] = await asyncio.to_thread(pull)
-            if state["pending"] is done:
-                return
-            got_kind, lines = state["pending"]
-            if got_kind != kind:
-                return
-            state["pending"] = None
-            data = await asyncio.to_thread(render, kind, lines)
-            if kind == "s":
-                summary.sessions += len(lines)
-            else:
-                summary.events += len(lines)
-            if progress is not None:
-                progress(len(lines))
-            yield data
-
-    state["pending"] = await asyncio.to_thread(pull)  # reads the header
+    first = await asyncio.to_thread(pull)  # reads the header
     source_info = header.get("source") or {}
     summary.source_backend = str(source_info.get("backend", "?"))
     keep_ids = source_info.get("event_ids") == "table"
-    state["keep_ids"] = keep_ids
     summary.event_ids = "kept" if keep_ids else "renumbered by the target"
     event_columns = ["session_id", "timestamp", "event_type", "data", "retry"]
     if keep_ids:
         event_columns.insert(0, "id")
-    await conn.copy_to_table(
-        "sessions", source=source("s"), columns=_COPY_SESSION_COLUMNS, format="text", freeze=True
-    )
-    await conn.copy_to_table(
-        "events", source=source("e"), columns=event_columns, format="text", freeze=True
-    )
-    if state["pending"] is not done:
-        state["pending"] = await asyncio.to_thread(pull)
-    if state["pending"] is not done:
-        raise BackupFileError(
-            f"{info.path} failed verification: a session after the events; nothing was changed."
+    workers = max(1, min(RENDER_WORKERS, os.cpu_count() or 1))
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * workers + 1)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+    async def produce() -> None:
+        item = first
+        try:
+            while item is not _END:
+                kind, lines = item
+                job = loop.run_in_executor(pool, _render, kind, lines, keep_ids)
+                await queue.put((kind, job, len(lines)))
+                item = await asyncio.to_thread(pull)
+            await queue.put(_END)
+        except Exception as exc:
+            await queue.put(exc)
+
+    producer = asyncio.create_task(produce())
+    pending: Any = None
+
+    async def source(kind: str) -> Any:
+        nonlocal pending
+        while True:
+            if pending is None:
+                pending = await queue.get()
+            if pending is _END:
+                return
+            if isinstance(pending, BaseException):
+                raise pending
+            got_kind, job, count = pending
+            if got_kind != kind:
+                return
+            pending = None
+            data = await job
+            if isinstance(data, tuple):
+                shown = data[1].decode(errors="replace")
+                raise BackupFileError(
+                    f"{info.path} failed verification: a record does not decode ({shown}...); "
+                    "nothing was changed."
+                )
+            if kind == "s":
+                summary.sessions += count
+            else:
+                summary.events += count
+            if progress is not None:
+                progress(count)
+            yield data
+
+    try:
+        await conn.copy_to_table(
+            "sessions",
+            source=source("s"),
+            columns=_COPY_SESSION_COLUMNS,
+            format="text",
+            freeze=True,
         )
+        await conn.copy_to_table(
+            "events", source=source("e"), columns=event_columns, format="text", freeze=True
+        )
+        if pending is None:
+            pending = await queue.get()
+        if isinstance(pending, BaseException):
+            raise pending
+        if pending is not _END:
+            raise BackupFileError(
+                f"{info.path} failed verification: a session after the events; nothing was changed."
+            )
+    finally:
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _ANY_ROWS = "SELECT EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM events)"
