@@ -226,7 +226,7 @@ async def restore_backup(
         info = BackupInfo(path=source, header=read_header(source), verified=False)
     else:
         info = await asyncio.to_thread(verify_file, source)
-    verify_seconds = time.perf_counter() - started
+    verify_seconds = time.perf_counter() - started if info.verified else 0.0
     summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
     summary.verify_seconds = verify_seconds
     summary.seconds = time.perf_counter() - started
