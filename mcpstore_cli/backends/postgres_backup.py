@@ -416,6 +416,7 @@ async def _copy_load(
     COPY text, a few blocks ahead and in order; this task feeds the server."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from mcpstore_cli.backup.fileformat import BackupFileError, iter_checked_blocks
 
@@ -435,15 +436,27 @@ async def _copy_load(
     if keep_ids:
         event_columns.insert(0, "id")
     workers = max(1, min(RENDER_WORKERS, os.cpu_count() or 1))
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=2 * workers + 1)
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=workers + 1)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    broken = False
+
+    async def render(kind: str, lines: list[bytes]) -> Any:
+        nonlocal broken
+        if not broken:
+            try:
+                return await loop.run_in_executor(pool, _render, kind, lines, keep_ids)
+            except BrokenProcessPool:
+                # Worker processes cannot start here (say, a __main__ that cannot be
+                # imported again): render in a thread of this process instead.
+                broken = True
+        return await asyncio.to_thread(_render, kind, lines, keep_ids)
 
     async def produce() -> None:
         item = first
         try:
             while item is not _END:
                 kind, lines = item
-                job = loop.run_in_executor(pool, _render, kind, lines, keep_ids)
+                job = asyncio.ensure_future(render(kind, lines))
                 await queue.put((kind, job, len(lines)))
                 item = await asyncio.to_thread(pull)
             await queue.put(_END)
@@ -503,6 +516,11 @@ async def _copy_load(
     finally:
         producer.cancel()
         await asyncio.gather(producer, return_exceptions=True)
+        while not queue.empty():
+            item = queue.get_nowait()
+            if isinstance(item, tuple):
+                item[1].cancel()
+                await asyncio.gather(item[1], return_exceptions=True)
         pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -214,7 +214,8 @@ class _ZstdFrames(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self.pending:
-            raw = self.fh.read(1024 * 1024)
+            # Small reads: one read's output (about 10x its size) is held at a time.
+            raw = self.fh.read(128 * 1024)
             if not raw:
                 if self.in_frame:
                     raise BackupFileError(
