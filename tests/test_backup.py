@@ -249,6 +249,58 @@ def test_replace_needs_confirmation_and_replaces(store: StoreHandle, tmp_path: P
     assert sorted(content(store)) == [f"019a{i:028x}" for i in range(2)]
 
 
+def test_unreadable_rows_are_left_out_and_reported(
+    sqlite_store: StoreHandle, tmp_path: Path
+) -> None:
+    fill(sqlite_store, sessions=3, events=2)
+    writer = sqlite_store.writer()
+    try:
+        assert writer.corrupt_session("broken", created_at=1, last_activity=2)
+    finally:
+        writer.close()
+    with sqlite3.connect(sqlite_store.name) as conn:  # foreign keys off: an orphan, bad data
+        conn.execute(
+            "INSERT INTO events (session_id, timestamp, event_type, data) "
+            "VALUES ('broken', 1, 'm', '{}'), ('gone', 1, 'm', '{}'), "
+            f"('019a{0:028x}', 1, 'm', '{{not json')"
+        )
+    path = tmp_path / "c.mcpbackup.zst"
+    r = sqlite_store.run("backup", "-o", str(path), "--format", "json")
+    assert r.exit_code == 0, r
+    assert (r.json()["sessions"], r.json()["events"], r.json()["skipped"]) == (3, 6, 4)
+    assert "broken" in r.stderr and "3 events" in r.stderr
+    info = verify_file(path)
+    assert (info.sessions, info.events) == (3, 6)
+
+
+def test_sqlite_json_on_several_lines_stays_one_record(
+    sqlite_store: StoreHandle, tmp_path: Path
+) -> None:
+    sqlite_store.setup()
+    with sqlite3.connect(sqlite_store.name) as conn:
+        conn.execute(
+            "INSERT INTO sessions (session_id, server_capabilities, state, created_at, "
+            "last_activity, is_initialized, metadata) VALUES "
+            "('pretty', '{}', '{\n  \"a\": [1,\n 2]\n}', 1, 2, 1, '{}')"
+        )
+        conn.execute(
+            "INSERT INTO events (session_id, timestamp, event_type, data) "
+            "VALUES ('pretty', 3, 'm', '{\r\n\"x\": \"line\\nbreak\"\n}')"
+        )
+    path = tmp_path / "p.mcpbackup.zst"
+    assert sqlite_store.run("backup", "-o", str(path), "--quiet").exit_code == 0
+    other = StoreHandle(
+        "sqlite",
+        f"sqlite:///{tmp_path / 'o.db'}",
+        sqlite_store.writer_factory,
+        str(tmp_path / "o.db"),
+    )
+    assert other.run("restore", str(path), "--quiet").exit_code == 0
+    got = content(other)["pretty"]
+    assert got["state"] == {"a": [1, 2]}
+    assert got["events"] == [(3, "m", {"x": "line\nbreak"}, None)]
+
+
 # -- damaged files ------------------------------------------------------------------------
 @pytest.fixture
 def good_backup(tmp_path: Path) -> tuple[StoreHandle, Path]:
@@ -398,6 +450,38 @@ def test_postgres_wrong_layout_and_limits_are_refused(
     assert r.exit_code == 1 and "at most 36" in r.stderr, r
 
 
+def test_postgres_one_pass_restore_rolls_back_damaged_files(
+    request: pytest.FixtureRequest, tmp_path: Path, good_backup: tuple[StoreHandle, Path]
+) -> None:
+    """Into PostgreSQL the file is checked as it loads: a damaged one leaves nothing behind
+    (no rows, every index and key as before)."""
+    import zstandard
+
+    _, good = good_backup
+    data = good.read_bytes()
+    raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 26)
+    pg = fresh_store(request, tmp_path, "postgres")
+    pg.setup()
+    bad = tmp_path / "bad.mcpbackup.zst"
+    edited = raw.replace(b'"notifications/message"', b'"notifications/messagE"', 1)
+    variants = [
+        data[: len(data) - 3],  # truncated inside the last frame
+        zstandard.ZstdCompressor().compress(raw[: raw.rfind(b"\n", 0, len(raw) - 1) + 1]),
+        zstandard.ZstdCompressor().compress(edited),  # checksum no longer matches
+        zstandard.ZstdCompressor().compress(raw.replace(b"]\n", b"}\n", 3)),
+    ]
+    for variant in variants:
+        bad.write_bytes(variant)
+        r = pg.run("restore", str(bad))
+        assert r.exit_code == 1, r
+        assert "nothing" in r.stderr and "changed" in r.stderr, r
+        assert content(pg) == {}
+        checked = pg.run("setup", "--check", "--format", "json")
+        assert checked.exit_code == 0 and not [
+            f for f in checked.json() if f["severity"] == "error"
+        ], checked
+
+
 # -- interrupted backups ------------------------------------------------------------------
 def test_sigkill_never_leaves_an_acceptable_incomplete_file(tmp_path: Path) -> None:
     db = tmp_path / "big.db"
@@ -464,6 +548,19 @@ def test_postgres_sequence_moves_past_restored_ids(
     finally:
         writer.close()
     assert info.max_event_id is not None and new_id > info.max_event_id
+    # The load into empty tables set indexes and keys aside: all of them are back.
+    checked = pg.run("setup", "--check", "--format", "json")
+    assert checked.exit_code == 0, checked
+    assert not [f for f in checked.json() if f["severity"] == "error"]
+    server = request.getfixturevalue("pg_server")
+    rows = server.execute(
+        "SELECT count(*) FROM pg_indexes WHERE tablename IN ('sessions', 'events')",
+        "SELECT confdeltype::text FROM pg_constraint WHERE contype = 'f' AND "
+        "conrelid = 'events'::regclass",
+        database=pg.name,
+    )
+    assert rows[0][0][0] == 9  # 7 of the layout + both primary keys
+    assert rows[1][0][0] == "c"  # ON DELETE CASCADE
 
 
 def test_dynamodb_ttl_recomputed_or_kept(

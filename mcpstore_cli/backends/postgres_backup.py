@@ -4,7 +4,10 @@ record lines that the server decodes, in one transaction (all of it or nothing).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.errors import McpStoreError, StoreConnectionError
@@ -103,7 +106,10 @@ async def backup(
 
 
 # -- restore -------------------------------------------------------------------------------
-_LINES = "(SELECT l::jsonb AS j, n FROM unnest($1::text[]) WITH ORDINALITY AS u(l, n)) AS r"
+# OFFSET 0 keeps the planner from inlining the cast into every j->N (one parse per line).
+_LINES = (
+    "(SELECT l::jsonb AS j, n FROM unnest($1::text[]) WITH ORDINALITY AS u(l, n) OFFSET 0) AS r"
+)
 _SESSION_COLUMNS = (
     "session_id, created_at, last_activity, is_initialized, client_capabilities, "
     "server_capabilities, state, metadata, version"
@@ -137,78 +143,54 @@ async def restore(
     mode: str,
     progress: ProgressCallback | None,
 ) -> None:
-    from mcpstore_cli.backup.fileformat import iter_record_blocks
+    """Into empty tables (or --mode replace): one pass, COPY inside one transaction that
+    commits only after the whole file checked out (see :func:`_copy_load`). Into tables with
+    rows: the file is verified first, then merged with INSERT ... ON CONFLICT DO NOTHING."""
+    from mcpstore_cli.backup.fileformat import BackupFileError, verify_file
 
     conn: asyncpg.Connection = await store.raw_connect()
     try:
         seq = await conn.fetchval("SELECT pg_get_serial_sequence('events', 'id')")
+        looks_empty = mode == "replace" or not await conn.fetchval(_ANY_ROWS)
+        if not looks_empty and not info.verified:
+            info = await asyncio.to_thread(verify_file, info.path)
         async with conn.transaction():
-            # Only this restore writes the tables until it commits (readers go on).
-            await conn.execute("LOCK TABLE sessions, events IN SHARE ROW EXCLUSIVE MODE")
+            # Into empty tables the load is pg_restore's: no secondary index, key or foreign
+            # key while rows go in (they are built at the end), so it takes the tables for
+            # itself. Otherwise only this restore writes them until it commits; readers go on.
+            lock = "ACCESS EXCLUSIVE" if looks_empty else "SHARE ROW EXCLUSIVE"
+            await conn.execute(f"LOCK TABLE sessions, events IN {lock} MODE")
             if mode == "replace":
                 summary.replaced_sessions = await conn.fetchval("SELECT count(*) FROM sessions")
                 summary.replaced_events = await conn.fetchval("SELECT count(*) FROM events")
+            empty = mode == "replace" or not await conn.fetchval(_ANY_ROWS)
+            if empty and looks_empty:
+                # Emptied (or found empty) in this transaction: COPY may write frozen rows.
                 await conn.execute("TRUNCATE events, sessions")
-            empty = not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM sessions)")
-            keep_ids = info.event_ids == "table" and (
-                info.min_event_id is None
-                or not await conn.fetchval(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE id BETWEEN $1 AND $2)",
-                    info.min_event_id,
-                    info.max_event_id,
-                )
-            )
-            summary.event_ids = "kept" if keep_ids else "renumbered by the target"
-            if keep_ids and info.max_event_id is not None and seq:
-                # First, so that a server inserting meanwhile cannot draw a restored id.
-                await _move_sequence(conn, seq, info.max_event_id)
-            filtered = not empty
-            if filtered:
-                await conn.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS mcpstore_restored "
-                    "(session_id text PRIMARY KEY) ON COMMIT DROP"
-                )
-                s_sql = (
-                    "WITH ins AS (INSERT INTO sessions ("
-                    + _SESSION_COLUMNS
-                    + ") SELECT "
-                    + _SESSION_VALUES
-                    + " FROM "
-                    + _LINES
-                    + " ON CONFLICT (session_id) DO NOTHING RETURNING session_id) "
-                    "INSERT INTO pg_temp.mcpstore_restored SELECT session_id FROM ins"
-                )
+                saved = await _set_aside(conn)
+                await _copy_load(conn, info, summary, progress)
+                await _put_back(conn, saved)
+                if summary.event_ids == "kept" and seq:
+                    await _move_sequence(conn, seq, None)
             else:
-                s_sql = (
-                    "INSERT INTO sessions ("
-                    + _SESSION_COLUMNS
-                    + ") SELECT "
-                    + _SESSION_VALUES
-                    + " FROM "
-                    + _LINES
-                )
-            e_sql = _event_insert(keep_ids, filtered)
-            analyzed = False
-            for kind, lines in _decoded(iter_record_blocks(info.path)):
-                if kind == "s":
-                    status = await conn.execute(s_sql, lines)
-                    written = _rowcount(status)
-                    summary.sessions += written
-                    summary.skipped_sessions += len(lines) - written
-                else:
-                    if filtered and not analyzed:
-                        await conn.execute("ANALYZE pg_temp.mcpstore_restored")
-                        analyzed = True
-                    written = _rowcount(await conn.execute(e_sql, lines))
-                    summary.events += written
-                    summary.skipped_events += len(lines) - written
-                if progress is not None:
-                    progress(len(lines))
-            if keep_ids and seq:
-                await _move_sequence(conn, seq, None)
+                if not info.verified:  # rows arrived since the first look
+                    info = await asyncio.to_thread(verify_file, info.path)
+                await _insert_load(conn, info, summary, progress, seq)
     except McpStoreError:
         raise
     except Exception as exc:
+        # Rolled back. Name the file's problem if it has one (a damaged record, an id too
+        # long for the column...), else the server's.
+        if not info.verified:
+            from mcpstore_cli.backup.restore import fits
+
+            checked = await asyncio.to_thread(verify_file, info.path)
+            problem = fits(checked, "postgres")
+            if problem is not None:
+                raise BackupFileError(
+                    f"{info.path} cannot be restored into this postgres store: {problem}; "
+                    "nothing was changed."
+                ) from None
         translated = store._wrap(exc)
         raise StoreConnectionError(
             f"Restore was rolled back, nothing changed: {translated.message}"
@@ -216,6 +198,391 @@ async def restore(
     finally:
         with contextlib.suppress(Exception):
             await conn.close()
+
+
+async def _insert_load(
+    conn: asyncpg.Connection,
+    info: BackupInfo,
+    summary: RestoreSummary,
+    progress: ProgressCallback | None,
+    seq: str | None,
+) -> None:
+    """Merge a verified file into tables that have rows (in the open transaction)."""
+    from mcpstore_cli.backup.fileformat import iter_record_blocks
+
+    keep_ids = info.event_ids == "table" and (
+        info.min_event_id is None
+        or not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE id BETWEEN $1 AND $2)",
+            info.min_event_id,
+            info.max_event_id,
+        )
+    )
+    summary.event_ids = "kept" if keep_ids else "renumbered by the target"
+    if keep_ids and info.max_event_id is not None and seq:
+        # First, so that a server inserting meanwhile cannot draw a restored id.
+        await _move_sequence(conn, seq, info.max_event_id)
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS mcpstore_restored "
+        "(session_id text PRIMARY KEY) ON COMMIT DROP"
+    )
+    s_sql = (
+        f"WITH ins AS (INSERT INTO sessions ({_SESSION_COLUMNS}) SELECT {_SESSION_VALUES} "
+        f"FROM {_LINES} ON CONFLICT (session_id) DO NOTHING RETURNING session_id) "
+        "INSERT INTO pg_temp.mcpstore_restored SELECT session_id FROM ins"
+    )
+    e_sql = _event_insert(keep_ids, True)
+    analyzed = False
+    for kind, lines in _decoded(iter_record_blocks(info.path)):
+        if kind == "s":
+            written = _rowcount(await conn.execute(s_sql, lines))
+            summary.sessions += written
+            summary.skipped_sessions += len(lines) - written
+        else:
+            if not analyzed:
+                await conn.execute("ANALYZE pg_temp.mcpstore_restored")
+                analyzed = True
+            written = _rowcount(await conn.execute(e_sql, lines))
+            summary.events += written
+            summary.skipped_events += len(lines) - written
+        if progress is not None:
+            progress(len(lines))
+    if keep_ids and seq:
+        await _move_sequence(conn, seq, None)
+
+
+# -- COPY rendering of record lines ----------------------------------------------------------
+# In COPY's text format a backslash, tab, newline or carriage return in a value is escaped.
+# JSON as orjson/json render it never holds a raw tab, newline or CR; a record line holds no
+# newline; a block without tabs and CRs needs only its backslashes doubled.
+_COPY_ESCAPES = ((b"\\", b"\\\\"), (b"\t", b"\\t"), (b"\n", b"\\n"), (b"\r", b"\\r"))
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_BIG = b"0" * 19  # an integer of 19+ digits may not fit orjson's 64 bits
+
+
+def _copy_escape(value: bytes) -> bytes:
+    for raw, escaped in _COPY_ESCAPES:
+        if raw in value:
+            value = value.replace(raw, escaped)
+    return value
+
+
+def _backslashes(value: bytes) -> bytes:
+    return value.replace(b"\\", b"\\\\") if b"\\" in value else value
+
+
+def _json_string(token: bytes) -> bytes | None:
+    """A JSON string token as COPY text (None: not a string token)."""
+    token = token.strip(b" ")
+    if len(token) < 2 or token[:1] != b'"' or token[-1:] != b'"':
+        return None
+    inner = token[1:-1]
+    if b"\\" in inner or b'"' in inner:
+        try:
+            value = json.loads(token)
+        except ValueError:
+            return None
+        if not isinstance(value, str):
+            return None
+        return _copy_escape(value.encode())
+    return inner
+
+
+def _integer(token: bytes, *, nullable: bool) -> bytes | None:
+    token = token.strip(b" ")
+    if nullable and token == b"null":
+        return b"\\N"
+    digits = token[1:] if token[:1] == b"-" else token
+    return token if digits.isdigit() and len(digits) < 19 else None
+
+
+class _BadRecord(Exception):
+    pass
+
+
+def _event_rows(lines: list[bytes], keep_ids: bool) -> bytes:
+    """["e", sid, id, timestamp, type, data, retry, ttl] lines as COPY text rows, split on
+    their commas: the first five and last two fields hold none of their own (a session id
+    or type with a comma goes through json). ``data`` stays the file's JSON text, which
+    PostgreSQL decodes (a malformed one fails the COPY and the transaction)."""
+    out = []
+    for line in lines:
+        head = line[1:-1].split(b",", 5)
+        if len(head) != 6 or line[-1:] != b"]":
+            raise _BadRecord(line)
+        rest = head[5].rsplit(b",", 2)
+        sid = _json_string(head[1])
+        etype = _json_string(head[4])
+        if sid is None or etype is None or len(rest) != 3 or head[0] != b'"e"':
+            row = _event_row_slow(line)
+        else:
+            eid = _integer(head[2], nullable=False)
+            stamp = _integer(head[3], nullable=False)
+            retry = _integer(rest[1], nullable=True)
+            if eid is None or stamp is None or retry is None or eid[:1] in (b"-", b"0"):
+                raise _BadRecord(line)
+            if _integer(rest[2], nullable=True) is None:
+                raise _BadRecord(line)
+            row = [sid, stamp, etype, _copy_escape(rest[0]), retry, eid]
+        if keep_ids:
+            row.insert(0, row[5])
+        del row[-1]
+        out.append(b"\t".join(row))
+    out.append(b"")
+    return b"\n".join(out)
+
+
+def _event_row_slow(line: bytes) -> list[bytes]:
+    from mcpstore_cli.backup.fileformat import _check_event
+
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        raise _BadRecord(line) from None
+    if _check_event(rec) is not None or rec[0] != "e":
+        raise _BadRecord(line)
+    dump = json.dumps(rec[5], separators=(",", ":"), ensure_ascii=False).encode()
+    return [
+        _copy_escape(rec[1].encode()),
+        str(rec[3]).encode(),
+        _copy_escape(rec[4].encode()),
+        _backslashes(dump),
+        b"\\N" if rec[6] is None else str(rec[6]).encode(),
+        str(rec[2]).encode(),
+    ]
+
+
+def _session_rows(lines: list[bytes]) -> bytes:
+    import orjson
+
+    from mcpstore_cli.backup.fileformat import _check_session
+
+    def exact_dump(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+    out = []
+    for line in lines:
+        # orjson reads integers above 64 bits as floats: such lines go through json.
+        exact = _BIG in line.translate(_DIGITS)
+        try:
+            rec = json.loads(line) if exact else orjson.loads(line)
+        except ValueError:
+            raise _BadRecord(line) from None
+        if _check_session(rec) is not None or rec[0] != "s":
+            raise _BadRecord(line)
+        dump = exact_dump if exact else orjson.dumps
+        row = [
+            _copy_escape(rec[1].encode()),
+            str(rec[2]).encode(),
+            str(rec[3]).encode(),
+            b"t" if rec[4] else b"f",
+            b"\\N" if rec[5] is None else _backslashes(dump(rec[5])),
+            _backslashes(dump(rec[6])),
+            _backslashes(dump(rec[7])),
+            _backslashes(dump(rec[8])),
+            str(rec[9] if rec[9] is not None else 1).encode(),
+        ]
+        out.append(b"\t".join(row))
+    out.append(b"")
+    return b"\n".join(out)
+
+
+_COPY_SESSION_COLUMNS = [c.strip() for c in _SESSION_COLUMNS.split(",")]
+
+
+def _render(kind: str, lines: list[bytes], keep_ids: bool) -> bytes | tuple[str, bytes]:
+    """COPY text for a block of record lines (runs in a worker process)."""
+    try:
+        return _session_rows(lines) if kind == "s" else _event_rows(lines, keep_ids)
+    except _BadRecord as exc:
+        return ("bad", bytes(exc.args[0][:80]))
+
+
+RENDER_WORKERS = 2  # processes rendering blocks for COPY while the server stores others
+_END = object()
+
+
+async def _copy_load(
+    conn: asyncpg.Connection,
+    info: BackupInfo,
+    summary: RestoreSummary,
+    progress: ProgressCallback | None,
+) -> None:
+    """COPY the file's records in one pass, checking it as it goes (iter_checked_blocks):
+    the transaction commits only if the whole file passes, and PostgreSQL itself checks
+    each value (jsonb, lengths, keys and the foreign key when they are rebuilt).
+
+    A thread reads (decompresses, hashes, splits) blocks; worker processes render them as
+    COPY text, a few blocks ahead and in order; this task feeds the server."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mcpstore_cli.backup.fileformat import BackupFileError, iter_checked_blocks
+
+    header: dict[str, Any] = {}
+    blocks = iter_checked_blocks(info.path, header)
+    loop = asyncio.get_running_loop()
+
+    def pull() -> Any:
+        return next(blocks, _END)
+
+    first = await asyncio.to_thread(pull)  # reads the header
+    source_info = header.get("source") or {}
+    summary.source_backend = str(source_info.get("backend", "?"))
+    keep_ids = source_info.get("event_ids") == "table"
+    summary.event_ids = "kept" if keep_ids else "renumbered by the target"
+    event_columns = ["session_id", "timestamp", "event_type", "data", "retry"]
+    if keep_ids:
+        event_columns.insert(0, "id")
+    workers = max(1, min(RENDER_WORKERS, os.cpu_count() or 1))
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=workers + 1)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    broken = False
+
+    async def render(kind: str, lines: list[bytes]) -> Any:
+        nonlocal broken
+        if not broken:
+            try:
+                return await loop.run_in_executor(pool, _render, kind, lines, keep_ids)
+            except BrokenProcessPool:
+                # Worker processes cannot start here (say, a __main__ that cannot be
+                # imported again): render in a thread of this process instead.
+                broken = True
+        return await asyncio.to_thread(_render, kind, lines, keep_ids)
+
+    async def produce() -> None:
+        item = first
+        try:
+            while item is not _END:
+                kind, lines = item
+                job = asyncio.ensure_future(render(kind, lines))
+                await queue.put((kind, job, len(lines)))
+                item = await asyncio.to_thread(pull)
+            await queue.put(_END)
+        except Exception as exc:
+            await queue.put(exc)
+
+    producer = asyncio.create_task(produce())
+    pending: Any = None
+
+    async def source(kind: str) -> Any:
+        nonlocal pending
+        while True:
+            if pending is None:
+                pending = await queue.get()
+            if pending is _END:
+                return
+            if isinstance(pending, BaseException):
+                raise pending
+            got_kind, job, count = pending
+            if got_kind != kind:
+                return
+            pending = None
+            data = await job
+            if isinstance(data, tuple):
+                shown = data[1].decode(errors="replace")
+                raise BackupFileError(
+                    f"{info.path} failed verification: a record does not decode ({shown}...); "
+                    "nothing was changed."
+                )
+            if kind == "s":
+                summary.sessions += count
+            else:
+                summary.events += count
+            if progress is not None:
+                progress(count)
+            yield data
+
+    try:
+        await conn.copy_to_table(
+            "sessions",
+            source=source("s"),
+            columns=_COPY_SESSION_COLUMNS,
+            format="text",
+            freeze=True,
+        )
+        await conn.copy_to_table(
+            "events", source=source("e"), columns=event_columns, format="text", freeze=True
+        )
+        if pending is None:
+            pending = await queue.get()
+        if isinstance(pending, BaseException):
+            raise pending
+        if pending is not _END:
+            raise BackupFileError(
+                f"{info.path} failed verification: a session after the events; nothing was changed."
+            )
+    finally:
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+        while not queue.empty():
+            item = queue.get_nowait()
+            if isinstance(item, tuple):
+                item[1].cancel()
+                await asyncio.gather(item[1], return_exceptions=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_ANY_ROWS = "SELECT EXISTS (SELECT 1 FROM sessions) OR EXISTS (SELECT 1 FROM events)"
+# Indexes no constraint owns; the primary keys (dropped after the foreign key that needs one).
+_INDEXES = """
+SELECT pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text
+FROM pg_index i
+WHERE i.indrelid IN ('sessions'::regclass, 'events'::regclass)
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+"""
+_KEYS = """
+SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
+FROM pg_constraint
+WHERE contype IN ('p', 'u') AND conrelid IN ('sessions'::regclass, 'events'::regclass)
+ORDER BY conrelid = 'events'::regclass, conname
+"""
+_FOREIGN_KEYS = """
+SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid)
+FROM pg_constraint
+WHERE contype = 'f' AND conrelid IN ('sessions'::regclass, 'events'::regclass)
+"""
+_USER_TRIGGERS = """
+SELECT tgrelid::regclass::text, quote_ident(tgname) FROM pg_trigger
+WHERE tgrelid IN ('sessions'::regclass, 'events'::regclass) AND NOT tgisinternal
+  AND tgenabled = 'O'
+"""
+
+
+async def _set_aside(conn: asyncpg.Connection) -> dict[str, list[Any]]:
+    """Inside the transaction, tables empty and locked: drop what makes a row-by-row load
+    slow (secondary indexes, the primary keys, the foreign key; per-row user triggers such
+    as setup --notify's are disabled). :func:`_put_back` recreates them from these very
+    definitions before the commit; a failure rolls all of it back."""
+    saved: dict[str, list[Any]] = {
+        "indexes": [tuple(r) for r in await conn.fetch(_INDEXES)],
+        "keys": [tuple(r) for r in await conn.fetch(_KEYS)],
+        "foreign_keys": [tuple(r) for r in await conn.fetch(_FOREIGN_KEYS)],
+        "triggers": [tuple(r) for r in await conn.fetch(_USER_TRIGGERS)],
+    }
+    await conn.execute("SET LOCAL synchronous_commit TO OFF")
+    await conn.execute("SET LOCAL maintenance_work_mem TO '512MB'")
+    for table, name, _ in saved["foreign_keys"]:
+        await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    for table, name in saved["triggers"]:
+        await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {name}")
+    if saved["indexes"]:
+        await conn.execute("DROP INDEX " + ", ".join(name for _, name in saved["indexes"]))
+    for table, name, _ in saved["keys"]:
+        await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    return saved
+
+
+async def _put_back(conn: asyncpg.Connection, saved: dict[str, list[Any]]) -> None:
+    for table, name, definition in saved["keys"]:
+        await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    for definition, _ in saved["indexes"]:
+        await conn.execute(definition)
+    for table, name, definition in saved["foreign_keys"]:
+        await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+    for table, name in saved["triggers"]:
+        await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
 
 
 async def _move_sequence(conn: asyncpg.Connection, seq: str, at_least: int | None) -> None:

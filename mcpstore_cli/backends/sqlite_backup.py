@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,47 +23,92 @@ if TYPE_CHECKING:
 
 FETCH = 20_000
 
-# A JSON text column as it goes into a record: minified by SQLite itself (json() keeps number
-# and string tokens as written), NULL and "" (SQLite's "none") as null.
-_OPTIONAL_JSON = "CASE WHEN {c} IS NULL OR {c} = '' THEN 'null' ELSE json({c}) END"
-# CASE guards json_type: AND does not short-circuit in SQLite, and json_type raises on
-# malformed JSON.
-_VALID_SESSION = (
-    "typeof(created_at) = 'integer' AND typeof(last_activity) = 'integer'"
-    " AND CASE WHEN json_valid(state) THEN json_type(state) END = 'object'"
-    " AND CASE WHEN json_valid(metadata) THEN json_type(metadata) END = 'object'"
-    " AND (client_capabilities IS NULL OR client_capabilities = ''"
-    " OR json_valid(client_capabilities))"
-    " AND (server_capabilities IS NULL OR server_capabilities = ''"
-    " OR json_valid(server_capabilities))"
-)
-_SESSION_LINE = (
-    "'[\"s\",' || json_quote(CAST(session_id AS TEXT)) || ',' || created_at || ',' "
-    "|| last_activity || ',' || CASE WHEN is_initialized THEN 'true' ELSE 'false' END || ',' "
-    f"|| {_OPTIONAL_JSON.format(c='client_capabilities')} || ',' "
-    f"|| {_OPTIONAL_JSON.format(c='server_capabilities')} || ',' "
-    "|| json(state) || ',' || json(metadata) || ',null,null]'"
-)
-_EVENT_LINE = (
-    "'[\"e\",' || json_quote(CAST(session_id AS TEXT)) || ',' || id || ',' || timestamp || ',' "
-    "|| json_quote(CAST(event_type AS TEXT)) || ',' || json(data) || ',' "
-    "|| COALESCE(retry, 'null') || ',null]'"
-)
-_VALID_EVENT = (
-    "json_valid(data) AND typeof(timestamp) = 'integer'"
-    " AND (retry IS NULL OR typeof(retry) = 'integer')"
+CHUNK = 5_000
+
+
+# Stored JSON goes into a record as it is stored (a server writes compact JSON): json_valid
+# vouches for it. JSON text that spans lines (a newline is JSON whitespace) would break the
+# one-record-per-line rule: a chunk with more lines than records is rendered again with json()
+# minifying every value. CASE makes the guards short-circuit (AND does not in SQLite, and the
+# JSON functions raise on BLOBs).
+def _valid_json(column: str, *, optional: bool = False, obj: bool = False) -> str:
+    test = f"CASE WHEN typeof({column}) = 'text' THEN json_valid({column}) ELSE 0 END"
+    if obj:
+        # Valid JSON whose first character is "{" is an object.
+        test = f"({test} AND ltrim({column}, ' ' || char(9, 10, 13)) GLOB '{{*')"
+    if optional:
+        test = f"({column} IS NULL OR {column} = '' OR {test})"
+    return test
+
+
+def _json(column: str, minify: bool) -> str:
+    return f"json({column})" if minify else column
+
+
+def _optional(column: str, minify: bool) -> str:
+    return (
+        f"CASE WHEN {column} IS NULL OR {column} = '' THEN 'null' ELSE {_json(column, minify)} END"
+    )
+
+
+_VALID_SESSION = " AND ".join(
+    [
+        "typeof(created_at) = 'integer'",
+        "typeof(last_activity) = 'integer'",
+        _valid_json("state", obj=True),
+        _valid_json("metadata", obj=True),
+        _valid_json("client_capabilities", optional=True),
+        _valid_json("server_capabilities", optional=True),
+    ]
 )
 
 
-def _session_where(spec: BackupSpec, args: list[Any]) -> str:
-    where = [_VALID_SESSION]
+def _session_line(minify: bool) -> str:
+    # One printf: a single allocation per record.
+    return (
+        "printf('[\"s\",%s,%lld,%lld,%s,%s,%s,%s,%s,null,null]', "
+        "json_quote(CAST(session_id AS TEXT)), created_at, last_activity, "
+        "CASE WHEN is_initialized THEN 'true' ELSE 'false' END, "
+        f"{_optional('client_capabilities', minify)}, {_optional('server_capabilities', minify)}, "
+        f"{_json('state', minify)}, {_json('metadata', minify)})"
+    )
+
+
+def _event_line(minify: bool) -> str:
+    return (
+        "printf('[\"e\",%s,%lld,%lld,%s,%s,%s,null]', json_quote(CAST(e.session_id AS TEXT)), "
+        "e.id, e.timestamp, json_quote(CAST(e.event_type AS TEXT)), "
+        f"{_json('e.data', minify)}, COALESCE(e.retry, 'null'))"
+    )
+
+
+_VALID_EVENT = " AND ".join(
+    [
+        _valid_json("e.data"),
+        "typeof(e.timestamp) = 'integer'",
+        "(e.retry IS NULL OR typeof(e.retry) = 'integer')",
+        "e.id > 0",
+    ]
+)
+
+
+_ORPHANS = (
+    "SELECT d.session_id FROM (SELECT DISTINCT session_id FROM events) d "
+    "WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = d.session_id)"
+)
+
+
+def _selection(spec: BackupSpec, alias: str = "") -> tuple[list[str], list[Any]]:
+    """The --session / --since conditions on sessions (columns prefixed with ``alias``)."""
+    where: list[str] = []
+    args: list[Any] = []
     if spec.session_ids is not None:
-        where.append("session_id IN (SELECT value FROM json_each(?))")
+        where.append(f"{alias}session_id IN (SELECT value FROM json_each(?))")
         args.append(json.dumps(list(spec.session_ids)))
     if spec.since_ms is not None:
-        where.append("last_activity >= ?")
+        where.append(f"{alias}last_activity >= ?")
         args.append(spec.since_ms)
-    return " AND ".join(where)
+    return where, args
 
 
 def backup_sync(
@@ -72,6 +118,8 @@ def backup_sync(
     header: dict[str, Any],
     progress: ProgressCallback | None,
 ) -> dict[str, Any]:
+    """Records from ONE read transaction, in keyset chunks that SQLite renders and joins
+    itself (one string per chunk: no per-row Python work)."""
     path = store.path
     try:
         conn = sqlite3.connect(
@@ -83,38 +131,71 @@ def backup_sync(
         )
     except sqlite3.Error as exc:
         raise store._translate_error(exc) or exc from exc
+    skipped_sessions: list[str] = []
+    scanned_events = 0
     try:
         conn.execute("PRAGMA cache_size=-65536")
         # One read transaction: in WAL mode a snapshot of the first read (writers go on);
         # in rollback-journal mode a shared lock that makes writers wait until the end.
         conn.execute("BEGIN")
-        s_args: list[Any] = []
-        s_where = _session_where(spec, s_args)
         header["source"].update(event_ids="table", naming=None)
         header["consistency"] = "one SQLite read transaction"
         out.header(header)
-        _stream(
-            conn,
-            f"SELECT {_SESSION_LINE} FROM sessions WHERE {s_where}",
-            s_args,
-            out.sessions_block,
-            progress,
-        )
-        if spec.session_ids is None and spec.since_ms is None:
-            e_filter = f"session_id IN (SELECT session_id FROM sessions WHERE {s_where})"
-            e_args = list(s_args)
+        where, args = _selection(spec)
+        picked = " AND ".join(where) if where else "1"
+
+        def s_sql(minify: bool) -> str:
+            # An unreadable session comes as its id after \x01, in the same column.
+            return (
+                "SELECT max(r), count(*), count(line), group_concat(line, char(10)) FROM ("
+                f"SELECT rowid AS r, CASE WHEN {_VALID_SESSION} THEN {_session_line(minify)} "
+                "ELSE char(1) || CAST(session_id AS TEXT) END AS line "
+                f"FROM sessions WHERE rowid > ? AND rowid <= ? AND {picked} "
+                f"ORDER BY rowid LIMIT {CHUNK})"
+            )
+
+        for text, count in _chunks(conn, s_sql, args):
+            if "\x01" in text:
+                good = []
+                for line in text.split("\n"):
+                    if line.startswith("\x01"):
+                        skipped_sessions.append(line[1:])
+                    else:
+                        good.append(line)
+                text = "\n".join(good)
+            if text:
+                out.sessions_block((text + "\n").encode())
+            if progress is not None:
+                progress(count)
+        e_where, e_args = _selection(spec, "s.")
+        # Events of sessions in the backup only: none of a skipped session, no orphans.
+        if e_where:
+            exists = "EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = e.session_id"
+            exists += "".join(f" AND {w}" for w in e_where) + ")"
+            excluded = list(skipped_sessions)
         else:
-            e_filter = f"session_id IN (SELECT session_id FROM sessions WHERE {s_where})"
-            e_args = list(s_args)
-        _stream(
-            conn,
-            f"SELECT {_EVENT_LINE} FROM events WHERE {_VALID_EVENT} AND {e_filter} ORDER BY id",
-            e_args,
-            out.events_block,
-            progress,
-        )
-        total_s = _count(conn, "sessions", spec, s_args)
-        total_e = _count_events(conn, spec, s_args)
+            # Every session is in: orphans are found once, from the (session_id, id) index
+            # (sorted, so DISTINCT is a walk), not by a probe per event.
+            exists = "1"
+            excluded = [*skipped_sessions, *(r[0] for r in conn.execute(_ORPHANS))]
+        if excluded:
+            exists += " AND e.session_id NOT IN (SELECT value FROM json_each(?))"
+            e_args.append(json.dumps(excluded))
+
+        def e_sql(minify: bool) -> str:
+            return (
+                "SELECT max(id), count(*), count(line), group_concat(line, char(10)) FROM ("
+                f"SELECT e.id AS id, CASE WHEN {_VALID_EVENT} AND {exists} "
+                f"THEN {_event_line(minify)} END AS line "
+                f"FROM events e WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT {CHUNK})"
+            )
+
+        for text, count in _chunks(conn, e_sql, e_args, params_first=False):
+            scanned_events += count
+            if text:
+                out.events_block((text + "\n").encode())
+            if progress is not None:
+                progress(count)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise store._translate_error(exc) or StoreConnectionError(
@@ -122,62 +203,44 @@ def backup_sync(
         ) from exc
     finally:
         conn.close()
-    skipped = max(0, total_s - out.sessions) + max(0, total_e - out.events)
     notes = []
-    if skipped:
+    skipped = len(skipped_sessions)
+    # Filtered: events of other sessions were never meant to be in it.
+    skipped_events = 0 if where else scanned_events - out.events
+    skipped += skipped_events
+    if skipped_sessions:
         notes.append(
-            f"left out {skipped:,} rows that cannot be read (malformed JSON, or events whose "
-            "session is gone or unreadable)"
+            f"left out {len(skipped_sessions):,} sessions that cannot be read (malformed "
+            f"JSON), e.g. {skipped_sessions[0]}, with their events"
+        )
+    if skipped_events:
+        notes.append(
+            f"left out {skipped_events:,} events that cannot be read or whose session is gone "
+            "or unreadable"
         )
     return {"consistency": header["consistency"], "skipped": skipped, "notes": notes}
 
 
-def _count(conn: sqlite3.Connection, table: str, spec: BackupSpec, args: list[Any]) -> int:
-    where = []
-    params: list[Any] = []
-    if spec.session_ids is not None:
-        where.append("session_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(spec.session_ids)))
-    if spec.since_ms is not None:
-        where.append("last_activity >= ?")
-        params.append(spec.since_ms)
-    sql = f"SELECT count(*) FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
-    return int(conn.execute(sql, params).fetchone()[0])
-
-
-def _count_events(conn: sqlite3.Connection, spec: BackupSpec, s_args: list[Any]) -> int:
-    if spec.session_ids is None and spec.since_ms is None:
-        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-    where = []
-    params: list[Any] = []
-    if spec.session_ids is not None:
-        where.append("session_id IN (SELECT value FROM json_each(?))")
-        params.append(json.dumps(list(spec.session_ids)))
-    if spec.since_ms is not None:
-        where.append("last_activity >= ?")
-        params.append(spec.since_ms)
-    sql = (
-        "SELECT count(*) FROM events WHERE session_id IN "
-        f"(SELECT session_id FROM sessions WHERE {' AND '.join(where)})"
-    )
-    return int(conn.execute(sql, params).fetchone()[0])
-
-
-def _stream(
-    conn: sqlite3.Connection,
-    sql: str,
-    args: list[Any],
-    sink: Any,
-    progress: ProgressCallback | None,
-) -> None:
-    cur = conn.execute(sql, args)
+def _chunks(
+    conn: sqlite3.Connection, sql: Any, args: list[Any], *, params_first: bool = True
+) -> Iterator[tuple[str, int]]:
+    """(records joined by newlines, rows scanned) per keyset chunk of ``sql(minify)``; a chunk
+    whose JSON spans lines is rendered again, minified, over the same key range."""
+    plain, minified = sql(False), sql(True)
+    last = -(2**63)
+    top_key = 2**63 - 1
     while True:
-        rows = cur.fetchmany(FETCH)
-        if not rows:
+        bounds = [last, top_key]
+        params = [*bounds, *args] if params_first else [*args, *bounds]
+        top, count, lines, text = conn.execute(plain, params).fetchone()
+        if not count:
             return
-        sink(("\n".join([r[0] for r in rows]) + "\n").encode())
-        if progress is not None:
-            progress(len(rows))
+        if text and text.count("\n") != lines - 1:
+            bounds = [last, top]
+            params = [*bounds, *args] if params_first else [*args, *bounds]
+            top, count, lines, text = conn.execute(minified, params).fetchone()
+        last = top
+        yield text or "", count
 
 
 # -- native: the online backup API ---------------------------------------------------------

@@ -196,7 +196,12 @@ async def restore_backup(
     progress: ProgressCallback | None = None,
     verified: BackupInfo | None = None,
 ) -> RestoreSummary:
-    """Verify the whole file, then load it into ``store``.
+    """Verify the whole file and load it into ``store``.
+
+    SQLite and DynamoDB: a first pass verifies the whole file, a second loads it. PostgreSQL:
+    one pass loads it inside one transaction that commits only once the whole file passed
+    (checksum, counts, every record: PostgreSQL decodes each value), so a file that fails
+    leaves the store as it was.
 
     ``mode="merge"`` adds the sessions the store does not have (with their events) and leaves
     the others as they are, so running it twice changes nothing; ``mode="replace"`` first
@@ -211,8 +216,17 @@ async def restore_backup(
         raise UsageError(f"--mode must be merge or replace, not {mode!r}.")
     source = Path(path).expanduser()
     started = time.perf_counter()
-    info = verified or await asyncio.to_thread(verify_file, source)
-    verify_seconds = time.perf_counter() - started
+    if verified is not None:
+        info = verified
+    elif store.backend == "postgres":
+        # PostgreSQL loads in one transaction that commits only after the whole file
+        # checked out: one pass (the header is read now, so a foreign file is refused first).
+        from mcpstore_cli.backup.fileformat import read_header
+
+        info = BackupInfo(path=source, header=read_header(source), verified=False)
+    else:
+        info = await asyncio.to_thread(verify_file, source)
+    verify_seconds = time.perf_counter() - started if info.verified else 0.0
     summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
     summary.verify_seconds = verify_seconds
     summary.seconds = time.perf_counter() - started

@@ -34,8 +34,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 SESSION_FIELDS = 11  # "s", id, created_at, last_activity, is_initialized, client_caps,
 # server_caps, state, metadata, version, ttl
 EVENT_FIELDS = 8  # "e", session_id, id, timestamp, event_type, data, retry, ttl
-READ_BLOCK = 4 * 1024 * 1024
-DEFAULT_LEVEL = 3
+READ_BLOCK = 1024 * 1024
+DEFAULT_LEVEL = 1
 BUFFER = 1024 * 1024
 SUFFIX = ".mcpbackup.zst"
 
@@ -214,7 +214,8 @@ class _ZstdFrames(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self.pending:
-            raw = self.fh.read(1024 * 1024)
+            # Small reads: one read's output (about 10x its size) is held at a time.
+            raw = self.fh.read(128 * 1024)
             if not raw:
                 if self.in_frame:
                     raise BackupFileError(
@@ -325,6 +326,9 @@ class BackupInfo:
     has_nul: bool = False  # "\u0000" somewhere (PostgreSQL's jsonb cannot store it)
     bytes_in: int = 0
     trailer: dict[str, Any] = field(default_factory=dict)
+    # False: only the path is known yet; a loader that checks as it loads (inside a
+    # transaction that commits at the end) reads the rest.
+    verified: bool = True
 
     @property
     def source_backend(self) -> str:
@@ -570,3 +574,93 @@ def read_header(path: Path) -> dict[str, Any]:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise BackupFileError(f"{path} has no mcpstore backup header.")
     return header
+
+
+def iter_checked_blocks(
+    path: Path, header_out: dict[str, Any]
+) -> Iterator[tuple[str, list[bytes]]]:
+    """One pass that checks the file as it goes, for loads inside a transaction that commits
+    only at the end: ("s" | "e", record lines) like :func:`iter_record_blocks`, while the
+    header, the order of sections, the trailer, the counts and the checksum are checked.
+    Raises :class:`BackupFileError` at the first problem (the last ones only once the whole
+    file was read): the caller rolls back. The records' content is the loader's to check."""
+
+    def bad(problem: str) -> BackupFileError:
+        return BackupFileError(f"{path} failed verification: {problem}; nothing was changed.")
+
+    digest = hashlib.sha256()
+    trailer: dict[str, Any] | None = None
+    seen_header = False
+    phase = "s"
+    sessions = events = 0
+    for block in iter_blocks(path):
+        if trailer is not None:
+            raise bad("there is data after the trailer")
+        if not block.endswith(b"\n"):
+            raise bad("the file is truncated (its last line is incomplete)")
+        lines = block.split(b"\n")
+        lines.pop()
+        skip = 0
+        if not seen_header:
+            first = lines.pop(0)
+            skip = len(first) + 1
+            try:
+                header = json.loads(first)
+            except ValueError:
+                raise bad("the header line is not JSON (not an mcpstore backup?)") from None
+            if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+                raise bad("the first line is not an mcpstore backup header")
+            if header.get("version") != FORMAT_VERSION:
+                raise BackupFileError(
+                    f"{path} is in backup format version {header.get('version')}; this "
+                    f"mcpstore reads version {FORMAT_VERSION} (upgrade mcpstore); nothing was "
+                    "changed."
+                )
+            header_out.update(header)
+            digest.update(first + b"\n")
+            seen_header = True
+        end = len(block)
+        if lines and lines[-1][:1] == b"{":
+            last = lines.pop()
+            try:
+                trailer = json.loads(last)
+            except ValueError:
+                raise bad("the trailer line is not JSON") from None
+            if not isinstance(trailer, dict) or trailer.get("end") != FORMAT_NAME:
+                raise bad("a line that is neither a record nor the trailer")
+            end -= len(last) + 1
+        digest.update(memoryview(block)[skip:end])
+        if not lines:
+            continue
+        first_kind, last_kind = lines[0][:4], lines[-1][:4]
+        if first_kind == last_kind and first_kind in (b'["s"', b'["e"'):
+            parts = [(first_kind, lines)]
+        else:
+            kinds = [line[:4] for line in lines]
+            cut = kinds.index(b'["e"') if b'["e"' in kinds else len(lines)
+            parts = [(b'["s"', lines[:cut]), (b'["e"', lines[cut:])]
+            if any(k != b'["s"' for k in kinds[:cut]) or any(k != b'["e"' for k in kinds[cut:]):
+                raise bad("a line that is not a record, or a session after the events")
+        for kind, part in parts:
+            if not part:
+                continue
+            if kind == b'["s"':
+                if phase != "s":
+                    raise bad("a session after the events")
+                sessions += len(part)
+                yield "s", part
+            else:
+                phase = "e"
+                events += len(part)
+                yield "e", part
+    if not seen_header:
+        raise bad("the file is empty or truncated before its first line ended")
+    if trailer is None:
+        raise bad("the file is truncated (no trailer: the backup did not finish)")
+    if trailer.get("sessions") != sessions or trailer.get("events") != events:
+        raise bad(
+            f"the trailer counts {trailer.get('sessions')} sessions and {trailer.get('events')} "
+            f"events, the file holds {sessions} and {events}"
+        )
+    if trailer.get("sha256") != digest.hexdigest():
+        raise bad("the checksum does not match (the file was changed or damaged)")
