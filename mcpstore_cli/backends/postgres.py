@@ -453,29 +453,33 @@ class PostgresStore(SqlStore):
         if start >= end:
             return False, 0, 0, 0, position
         stop = start + step
-        picked, gone, events = await self._expire_delete(
+        gone, events = await self._expire_delete(
+            "DELETE FROM sessions WHERE ctid = ANY(ARRAY("
             "SELECT ctid FROM sessions WHERE ctid >= $1::tid AND ctid < $2::tid "
-            "AND last_activity < $3 LIMIT $4",
-            "DELETE FROM sessions WHERE ctid = ANY(ARRAY(SELECT ctid FROM picked)) "
-            "AND last_activity < $3 RETURNING session_id",
+            "AND last_activity < $3 LIMIT $4)) AND last_activity < $3 RETURNING session_id",
             (start, 0),
             (stop, 0),
             opts.idle_cutoff,
             limit,
         )
-        if picked >= limit:
-            # The slice held a whole batch, so it may hold more: stay on it (what went is
-            # gone, and what the server touched meanwhile no longer matches).
-            return True, gone, events, 0, position
-        return stop < end, gone, events, 0, (stop, end, step)
+        if int(gone) >= limit or await self._fetch_value(
+            # Fewer than a batch went: either the slice is done, or the server touched some
+            # of the batch during the DELETE (they stay) while more idle rows wait beyond the
+            # LIMIT. A look at the slice (cached pages, often all dead now) tells which.
+            "SELECT EXISTS (SELECT FROM sessions WHERE ctid >= $1::tid AND ctid < $2::tid "
+            "AND last_activity < $3)",
+            (start, 0),
+            (stop, 0),
+            opts.idle_cutoff,
+        ):
+            # The slice may hold more: stay on it (what went is gone, and what the server
+            # touched no longer matches).
+            return True, int(gone), int(events), 0, position
+        return stop < end, int(gone), int(events), 0, (stop, end, step)
 
-    async def _expire_delete(
-        self, picked_sql: str, delete_sql: str, *args: Any
-    ) -> tuple[int, int, int]:
-        """Run one batch in a transaction of its own, on expire's own connection:
-        ``picked_sql`` selects the candidates' ctids (the CTE ``picked``), ``delete_sql``
-        deletes them (re-checking why) with ``RETURNING session_id``. Return (sessions
-        picked, sessions deleted, events the cascade deleted).
+    async def _expire_delete(self, delete_sql: str, *args: Any) -> tuple[int, int]:
+        """Run one batch DELETE ... RETURNING session_id in a transaction of its own, on
+        expire's own connection; return (sessions deleted, events the cascade deleted).
 
         Events are counted from the transaction's own statistics counter for ``events``: read
         in the DELETE's final SELECT (before its cascade runs, at the statement's end) and
@@ -486,30 +490,39 @@ class PostgresStore(SqlStore):
         conn = await self._kept("expire")
         try:
             async with conn.transaction():
-                head = f"WITH picked AS ({picked_sql}), gone AS ({delete_sql}) "
-                count_picked = "(SELECT count(*) FROM picked)"
                 if self._track_counts:
-                    picked, gone, before = await conn.fetchrow(
-                        f"{head}SELECT {count_picked}, count(*), "
+                    gone, before = await conn.fetchrow(
+                        f"WITH gone AS ({delete_sql}) SELECT count(*), "
                         "pg_stat_get_xact_tuples_deleted('events'::regclass) FROM gone",
                         *args,
                     )
                     after = await conn.fetchval(
                         "SELECT pg_stat_get_xact_tuples_deleted('events'::regclass)"
                     )
-                    return int(picked), int(gone), int(after - before)
-                picked, gone, events = await conn.fetchrow(
-                    f"{head}SELECT {count_picked}, count(*), coalesce(sum(("
+                    return int(gone), int(after - before)
+                gone, events = await conn.fetchrow(
+                    f"WITH gone AS ({delete_sql}) SELECT count(*), coalesce(sum(("
                     "SELECT count(*) FROM events e WHERE e.session_id = g.session_id)), 0) "
                     "FROM gone g",
                     *args,
                 )
-                return int(picked), int(gone), int(events)
+                return int(gone), int(events)
         except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError) as exc:
             await self._drop_kept("expire")
             raise self._wrap(exc) from exc
         except McpStoreError:
             raise
+        except Exception as exc:
+            raise self._wrap(exc) from exc
+
+    async def _fetch_value(self, sql: str, *args: Any) -> Any:
+        """One value, on expire's own connection (its own transaction)."""
+        conn = await self._kept("expire")
+        try:
+            return await conn.fetchval(sql, *args)
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError) as exc:
+            await self._drop_kept("expire")
+            raise self._wrap(exc) from exc
         except Exception as exc:
             raise self._wrap(exc) from exc
 
