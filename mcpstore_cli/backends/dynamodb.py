@@ -878,8 +878,8 @@ class DynamoDBStore(Store):
         return max(1, min(MAX_DEFAULT_SEGMENTS, math.ceil(info.size_bytes / BYTES_PER_SEGMENT)))
 
     @staticmethod
-    def _page_limit(info: TableInfo) -> int:
-        """A Limit above what fits in one 1 MB page, from the table's mean item size.
+    def _page_limit(info: TableInfo, fill: float = 2.5) -> int:
+        """``fill`` times what fits in one 1 MB page, from the table's mean item size.
 
         DynamoDB ends a page at 1 MB whatever the Limit, so pages stay as full as the page
         size allows. DynamoDB Local, though, reads up to Limit items (without one: the rest
@@ -889,7 +889,7 @@ class DynamoDBStore(Store):
         if info.item_count <= 0 or info.size_bytes <= 0:
             return PAGE_LIMIT_DEFAULT
         per_page = MB / (info.size_bytes / info.item_count)
-        return int(min(PAGE_LIMIT_MAX, max(PAGE_LIMIT_MIN, 2.5 * per_page)))
+        return int(min(PAGE_LIMIT_MAX, max(PAGE_LIMIT_MIN, fill * per_page)))
 
     def _scan_pages(
         self, info: TableInfo, params: Mapping[str, Any], segments: int

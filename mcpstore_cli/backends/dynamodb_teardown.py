@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 COUNT_PAGE_LIMIT = 5_000  # the preview counts exactly when one COUNT page covers the table
 DELETE_THREADS = 8  # DynamoDB Local burns more CPU per delete beyond this (measured)
 MIN_CLEAR_SEGMENTS = 4  # keys-only scans are light: more segments keep the deletes fed
+FIRST_PAGE = 250  # a short first page per segment: the deletes start at once
 GONE_TIMEOUT_S = 300.0
 UNSUPPORTED = {"UnknownOperationException", "UnrecognizedClientException"}
 
@@ -135,20 +136,24 @@ def inventory_sync(store: DynamoDBStore) -> Inventory:
         exists=True,
         facts={"region": store.region, "endpoint": store.endpoint or "AWS"},
     )
-    present: list[str] = []
+    present = [info for info in (sessions, events) if info.exists]
+    # The preview's calls go out together: it is shown before every clear and teardown.
+    with ThreadPoolExecutor(2 * len(present) + 1, thread_name_prefix="preview") as pool:
+        counts = {i.name: pool.submit(_count, store, i.name, i.item_count) for i in present}
+        pitrs = {i.name: pool.submit(_pitr, store, i.name) for i in present}
+        backups = pool.submit(_backups, store, [i.name for i in present])
     for info in (sessions, events):
         if not info.exists:
             inv.tables.append(TableFacts(info.name, exists=False))
             continue
-        present.append(info.name)
         desc = info.description or {}
-        rows, exact = _count(store, info.name, info.item_count)
+        rows, exact = counts[info.name].result()
         billing = (desc.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
         facts: dict[str, Any] = {
             "status": desc.get("TableStatus"),
             "billing_mode": billing,
             "item_count_estimate": info.item_count,
-            "point_in_time_recovery": _pitr(store, info.name),
+            "point_in_time_recovery": pitrs[info.name].result(),
             "deletion_protection": bool(desc.get("DeletionProtectionEnabled")),
         }
         inv.tables.append(
@@ -160,7 +165,7 @@ def inventory_sync(store: DynamoDBStore) -> Inventory:
                 f"Table {info.name} has deletion protection on: deleting or recreating it is "
                 "refused until it is turned off."
             )
-    inv.backups = _backups(store, present)
+    inv.backups = backups.result()
     inv.seconds = time.monotonic() - started
     return inv
 
@@ -184,6 +189,9 @@ def _clear_table(
     projection, names = _key_projection(info)
     params = {"ProjectionExpression": projection, "ExpressionAttributeNames": names}
     total_segments = max(MIN_CLEAR_SEGMENTS, store._segments_for(info))
+    # About one 1 MB page of items: DynamoDB Local reads Limit items for every page whatever
+    # it returns, and a page that ends early costs one more call, not a wasted read.
+    page_limit = store._page_limit(info, fill=1.0)
     deleted = [0] * total_segments
 
     def delete(keys: list[dict[str, Any]]) -> int:
@@ -194,11 +202,11 @@ def _clear_table(
         return len(keys)
 
     def segment(index: int) -> None:
-        kw = dict(params, Segment=index, TotalSegments=total_segments)
-        kw["Limit"] = store._page_limit(info)
+        kw = dict(params, Segment=index, TotalSegments=total_segments, Limit=FIRST_PAGE)
         in_flight: list[Future[int]] = []
         while not stop.is_set():
             response = store._call("scan", TableName=info.name, **kw)
+            kw["Limit"] = page_limit
             keys = _items(response)
             # Wait for the page before last: at most two pages of deletes in flight.
             previous, in_flight = in_flight, []

@@ -25,6 +25,8 @@ FETCH = 20_000
 
 CHUNK = 5_000
 
+MMAP_LIMIT = 1 << 40  # native copies read the source through a map of up to this
+
 
 # Stored JSON goes into a record as it is stored (a server writes compact JSON): json_valid
 # vouches for it. JSON text that spans lines (a newline is JSON whitespace) would break the
@@ -111,6 +113,38 @@ def _selection(spec: BackupSpec, alias: str = "") -> tuple[list[str], list[Any]]
     return where, args
 
 
+def _reader(store: SqliteStore) -> tuple[Any, type[BaseException]]:
+    """A read-only connection for rendering records, and the error class of its binding.
+
+    APSW, where it is installed, carries a recent SQLite whose JSON functions and printf run
+    about twice as fast as an older system library's (measured on this module's queries);
+    the standard library's sqlite3 reads the same files otherwise. Rendering is the part of
+    a portable backup that one core does alone, so its speed is the backup's."""
+    uri = f"file:{store.path.absolute()}?mode=ro"
+    try:
+        import apsw
+    except ImportError:
+        try:
+            conn = sqlite3.connect(
+                uri,
+                uri=True,
+                timeout=store.options.connect_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise store._translate_error(exc) or exc from exc
+        return conn, sqlite3.Error
+    try:
+        conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+        conn.set_busy_timeout(int(store.options.connect_timeout * 1000))
+    except apsw.Error as exc:
+        raise store._translate_error(exc) or StoreConnectionError(
+            f"SQLite error on {store.path}: {exc}."
+        ) from exc
+    return conn, apsw.Error
+
+
 def backup_sync(
     store: SqliteStore,
     spec: BackupSpec,
@@ -121,20 +155,11 @@ def backup_sync(
     """Records from ONE read transaction, in keyset chunks that SQLite renders and joins
     itself (one string per chunk: no per-row Python work)."""
     path = store.path
-    try:
-        conn = sqlite3.connect(
-            f"file:{path.absolute()}?mode=ro",
-            uri=True,
-            timeout=store.options.connect_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-    except sqlite3.Error as exc:
-        raise store._translate_error(exc) or exc from exc
+    conn, db_error = _reader(store)
     skipped_sessions: list[str] = []
     scanned_events = 0
     try:
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA cache_size=-16384")
         # One read transaction: in WAL mode a snapshot of the first read (writers go on);
         # in rollback-journal mode a shared lock that makes writers wait until the end.
         conn.execute("BEGIN")
@@ -197,7 +222,7 @@ def backup_sync(
             if progress is not None:
                 progress(count)
         conn.execute("COMMIT")
-    except sqlite3.Error as exc:
+    except db_error as exc:
         raise store._translate_error(exc) or StoreConnectionError(
             f"SQLite error on {path}: {exc}."
         ) from exc
@@ -260,6 +285,10 @@ def native_backup_sync(store: SqliteStore, target: Path) -> int:
     except sqlite3.Error as exc:
         raise store._translate_error(exc) or exc from exc
     try:
+        # Pages are read through a memory map (SQLite caps it at its build's limit): half the
+        # system calls of a page-by-page copy. The read transaction keeps the mapped pages
+        # from being truncated away under it, in WAL and rollback-journal mode alike.
+        src.execute(f"PRAGMA mmap_size={MMAP_LIMIT}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.close(fd)
         dst = sqlite3.connect(tmp)
