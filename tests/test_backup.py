@@ -724,3 +724,36 @@ def test_library_api_default_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert summary.path.endswith(".mcpbackup.zst")
     assert (summary.sessions, summary.events, restored.events) == (4, 12, 12)
     assert summary.bytes == Path(summary.path).stat().st_size and summary.seconds > 0
+
+
+def test_sqlite_backup_renders_the_same_with_either_binding(
+    sqlite_store: StoreHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APSW's SQLite renders the records when installed, the standard library's otherwise:
+    the two files hold the same record lines, and the one made without APSW restores."""
+    import zstandard
+
+    pytest.importorskip("apsw")
+    fill(sqlite_store)
+
+    def record_lines(path: Path) -> list[bytes]:
+        with path.open("rb") as fh:
+            data = zstandard.ZstdDecompressor().stream_reader(fh).read()
+        return data.splitlines()[1:-1]  # no header (it has the time) and no trailer
+
+    with_apsw = tmp_path / "apsw.mcpbackup.zst"
+    assert sqlite_store.run("backup", "-o", str(with_apsw), "--quiet").exit_code == 0
+    monkeypatch.setitem(sys.modules, "apsw", None)  # "import apsw" now raises ImportError
+    without = tmp_path / "stdlib.mcpbackup.zst"
+    assert sqlite_store.run("backup", "-o", str(without), "--quiet").exit_code == 0
+    lines = record_lines(without)
+    assert len(lines) == 4 + 12
+    assert record_lines(with_apsw) == lines
+    other = StoreHandle(
+        "sqlite",
+        f"sqlite:///{tmp_path / 'o.db'}",
+        sqlite_store.writer_factory,
+        str(tmp_path / "o.db"),
+    )
+    assert other.run("restore", str(without), "--quiet").exit_code == 0
+    assert content(other) == content(sqlite_store)
