@@ -238,24 +238,19 @@ def bench_sqlite(args: argparse.Namespace, work: Path) -> list[Row]:
     run(["sqlite3", source, ".backup " + str(shell_copy)])
     run(mcpstore("backup", "--native", "--url", f"sqlite:///{db}", "-o", str(native), "--quiet"))
 
-    def fresh() -> None:
-        # Nothing left for the disk to write back from the run before (it would land on
-        # this run's bill).
-        os.sync()
-
     def shell() -> None:
-        fresh()
+        os.sync()  # nothing left to write back from the run before, on this run's bill
         t_shell.append(run(["sqlite3", source, ".backup " + str(shell_copy)])[0])
 
     def native_run() -> None:
-        fresh()
+        os.sync()  # nothing left to write back from the run before, on this run's bill
         url = f"sqlite:///{db}"
         cmd = mcpstore("backup", "--native", "--url", url, "-o", str(native), "--quiet")
         t_native.append(run(cmd)[0])
 
     def portable_run() -> None:
         nonlocal rss_portable
-        fresh()
+        os.sync()  # nothing left to write back from the run before, on this run's bill
         wall, rss, _ = run(
             mcpstore("backup", "--url", f"sqlite:///{db}", "-o", str(portable), "--quiet")
         )

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from mcpstore_cli.backup.fileformat import BackupFileWriter, BackupInfo
     from mcpstore_cli.store import ProgressCallback
 
-FETCH = 20_000
 
 CHUNK = 5_000
 
