@@ -757,3 +757,53 @@ def test_sqlite_backup_renders_the_same_with_either_binding(
     )
     assert other.run("restore", str(without), "--quiet").exit_code == 0
     assert content(other) == content(sqlite_store)
+
+
+def test_postgres_event_rows_are_the_same_by_pattern_and_line_by_line() -> None:
+    """Restore into PostgreSQL takes usual event lines apart with one pattern over a whole
+    block; lines it cannot take (escapes in an id, a tab, a bad record) go line by line. Both
+    ways give the same COPY text, and a bad record is refused either way."""
+    from mcpstore_cli.backends.postgres_backup import _BadRecord, _event_block, _event_rows
+
+    def line(rec: list[Any], compact: bool) -> bytes:
+        seps = (",", ":") if compact else (", ", ": ")
+        return json.dumps(rec, separators=seps, ensure_ascii=False).encode()
+
+    records: list[list[Any]] = [
+        ["e", "s1", 1, 1700000000000, "message", {"a": 1}, None, None],
+        ["e", "s1", 2, -5, "notifications/progress", {"t": 'a\\b "q"'}, 3000, 1700000999],
+        ["e", "sé", 3, 0, "x", [1, {"k": []}], -1, None],
+        ["e", "s2", 4, 7, "", "just a string", None, 12],
+        ["e", "s2", 5, 8, "t", None, 0, None],
+        ["e", "s2", 999999999999999999, 9, "t", {"n": 123456789012345678901234567890}, 1, 2],
+    ]
+    for compact in (True, False):
+        lines = [line(r, compact) for r in records]
+        block = b"".join(x + b"\n" for x in lines)
+        for keep_ids in (True, False):
+            by_lines = _event_rows(lines, keep_ids)
+            assert _event_block(block, len(lines), keep_ids) == by_lines
+            assert by_lines.count(b"\n") == len(lines)
+        rows = _event_block(block, len(lines), True).split(b"\n")
+        assert rows[0] == b"s1\t1\t1700000000000\tmessage\t" + line({"a": 1}, compact) + b"\t\\N"
+        data = line({"t": 'a\\b "q"'}, compact)
+        assert rows[1].split(b"\t")[4] == data.replace(b"\\", b"\\\\")  # COPY text escapes
+        # Lines the pattern does not take: escapes in an id, a tab inside data (JSON
+        # whitespace); the rest of the block still matches the line-by-line rendering.
+        odd = [
+            line(["e", 's"3', 6, 1, "t", {}, None, None], compact),
+            line(["e", "s3", 7, 1, "t", {}, None, None], compact).replace(b"{}", b"{\t}"),
+        ]
+        mixed = lines + odd
+        block = b"".join(x + b"\n" for x in mixed)
+        assert _event_block(block, len(mixed), True) == _event_rows(mixed, True)
+        assert b's"3\t6\t1\tt\t{}\t\\N' in _event_block(block, len(mixed), True)
+    for bad in (
+        b'["e","s1",0,1,"t",{},null,null]',  # event ids start at 1
+        b'["e","s1",1,1,"t",{},null,"x"]',  # ttl is not an integer
+        b'["s","s1",1,1,"t",{},null,null]',  # not an event
+        b'["e","s1",1,1,"t",{},null]',  # a field short
+    ):
+        block = b"".join(x + b"\n" for x in [lines[0], bad])
+        with pytest.raises(_BadRecord):
+            _event_block(block, 2, True)

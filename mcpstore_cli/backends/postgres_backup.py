@@ -300,6 +300,44 @@ class _BadRecord(Exception):
     pass
 
 
+# The usual event line, whole: ["e", "sid", id, timestamp, "type", data, retry, ttl] with
+# the session id and type free of escapes, quotes and control characters and the integers in
+# the columns' range. ``data`` is whatever lies between (the pattern takes the last two fields
+# from the end); PostgreSQL decodes it as jsonb, so anything but one JSON value fails the COPY.
+_EVENT_LINE = (
+    rb'^\["e", ?"([^"\\\x00-\x1f]*)", ?([1-9][0-9]{0,17}), ?(-?[0-9]{1,18}), '
+    rb'?"([^"\\\x00-\x1f]*)", ?(.*), ?(null|-?[0-9]{1,18}), ?(?:null|-?[0-9]{1,18})\]$'
+)
+_EVENT_PATTERNS: dict[bool, Any] = {}
+
+
+def _event_pattern(keep_ids: bool) -> Any:
+    import re
+
+    if keep_ids not in _EVENT_PATTERNS:
+        source = _EVENT_LINE if keep_ids else _EVENT_LINE.replace(b"([1-9]", b"(?:[1-9]", 1)
+        _EVENT_PATTERNS[keep_ids] = re.compile(source, re.MULTILINE)
+    return _EVENT_PATTERNS[keep_ids]
+
+
+def _event_block(block: bytes, count: int, keep_ids: bool) -> bytes:
+    """A block of event lines as COPY text rows (session_id, [id,] timestamp, event_type,
+    data, retry). Lines of the usual shape are taken apart by one pattern over the whole
+    block (findall finds at most one match a line, so as many matches as lines means every
+    line matched); a block with any other line, or with a tab or CR in it, goes line by
+    line."""
+    if b"\t" not in block and b"\r" not in block:
+        rows = _event_pattern(keep_ids).findall(block)
+        if len(rows) == count:
+            if not rows:
+                return b""
+            out = b"\n".join(map(b"\t".join, rows)) + b"\n"
+            if b"\\" in out:
+                out = out.replace(b"\\", b"\\\\")
+            return out.replace(b"\tnull\n", b"\t\\N\n")
+    return _event_rows(block.split(b"\n")[:-1], keep_ids)
+
+
 def _event_rows(lines: list[bytes], keep_ids: bool) -> bytes:
     """["e", sid, id, timestamp, type, data, retry, ttl] lines as COPY text rows, split on
     their commas: the first five and last two fields hold none of their own (a session id
@@ -323,10 +361,10 @@ def _event_rows(lines: list[bytes], keep_ids: bool) -> bytes:
                 raise _BadRecord(line)
             if _integer(rest[2], nullable=True) is None:
                 raise _BadRecord(line)
-            row = [sid, stamp, etype, _copy_escape(rest[0]), retry, eid]
-        if keep_ids:
-            row.insert(0, row[5])
-        del row[-1]
+            data = rest[0][1:] if rest[0][:1] == b" " else rest[0]
+            row = [sid, eid, stamp, etype, _copy_escape(data), retry]
+        if not keep_ids:
+            del row[1]
         out.append(b"\t".join(row))
     out.append(b"")
     return b"\n".join(out)
@@ -344,15 +382,16 @@ def _event_row_slow(line: bytes) -> list[bytes]:
     dump = json.dumps(rec[5], separators=(",", ":"), ensure_ascii=False).encode()
     return [
         _copy_escape(rec[1].encode()),
+        str(rec[2]).encode(),
         str(rec[3]).encode(),
         _copy_escape(rec[4].encode()),
         _backslashes(dump),
         b"\\N" if rec[6] is None else str(rec[6]).encode(),
-        str(rec[2]).encode(),
     ]
 
 
-def _session_rows(lines: list[bytes]) -> bytes:
+def _session_rows(block: bytes) -> bytes:
+    """A block of ["s", ...] lines as COPY text rows (in _COPY_SESSION_COLUMNS' order)."""
     import orjson
 
     from mcpstore_cli.backup.fileformat import _check_session
@@ -360,10 +399,13 @@ def _session_rows(lines: list[bytes]) -> bytes:
     def exact_dump(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
+    # orjson reads integers above 64 bits as floats: lines with one go through json.
+    any_big = _BIG in block.translate(_DIGITS)
+    exact = False
     out = []
-    for line in lines:
-        # orjson reads integers above 64 bits as floats: such lines go through json.
-        exact = _BIG in line.translate(_DIGITS)
+    for line in block.split(b"\n")[:-1]:
+        if any_big:
+            exact = _BIG in line.translate(_DIGITS)
         try:
             rec = json.loads(line) if exact else orjson.loads(line)
         except ValueError:
@@ -390,10 +432,12 @@ def _session_rows(lines: list[bytes]) -> bytes:
 _COPY_SESSION_COLUMNS = [c.strip() for c in _SESSION_COLUMNS.split(",")]
 
 
-def _render(kind: str, lines: list[bytes], keep_ids: bool) -> bytes | tuple[str, bytes]:
+def _render(kind: str, block: bytes, count: int, keep_ids: bool) -> bytes | tuple[str, bytes]:
     """COPY text for a block of record lines (runs in a worker process)."""
     try:
-        return _session_rows(lines) if kind == "s" else _event_rows(lines, keep_ids)
+        if kind == "s":
+            return _session_rows(block)
+        return _event_block(block, count, keep_ids)
     except _BadRecord as exc:
         return ("bad", bytes(exc.args[0][:80]))
 
@@ -434,30 +478,30 @@ async def _copy_load(
     summary.event_ids = "kept" if keep_ids else "renumbered by the target"
     event_columns = ["session_id", "timestamp", "event_type", "data", "retry"]
     if keep_ids:
-        event_columns.insert(0, "id")
+        event_columns.insert(1, "id")
     workers = max(1, min(RENDER_WORKERS, os.cpu_count() or 1))
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=workers + 1)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     broken = False
 
-    async def render(kind: str, lines: list[bytes]) -> Any:
+    async def render(kind: str, block: bytes, count: int) -> Any:
         nonlocal broken
         if not broken:
             try:
-                return await loop.run_in_executor(pool, _render, kind, lines, keep_ids)
+                return await loop.run_in_executor(pool, _render, kind, block, count, keep_ids)
             except BrokenProcessPool:
                 # Worker processes cannot start here (say, a __main__ that cannot be
                 # imported again): render in a thread of this process instead.
                 broken = True
-        return await asyncio.to_thread(_render, kind, lines, keep_ids)
+        return await asyncio.to_thread(_render, kind, block, count, keep_ids)
 
     async def produce() -> None:
         item = first
         try:
             while item is not _END:
-                kind, lines = item
-                job = asyncio.ensure_future(render(kind, lines))
-                await queue.put((kind, job, len(lines)))
+                kind, block, count = item
+                job = asyncio.ensure_future(render(kind, block, count))
+                await queue.put((kind, job, count))
                 item = await asyncio.to_thread(pull)
             await queue.put(_END)
         except Exception as exc:

@@ -576,14 +576,14 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def iter_checked_blocks(
-    path: Path, header_out: dict[str, Any]
-) -> Iterator[tuple[str, list[bytes]]]:
+def iter_checked_blocks(path: Path, header_out: dict[str, Any]) -> Iterator[tuple[str, bytes, int]]:
     """One pass that checks the file as it goes, for loads inside a transaction that commits
-    only at the end: ("s" | "e", record lines) like :func:`iter_record_blocks`, while the
+    only at the end: ("s" | "e", whole record lines as one bytes block, how many), while the
     header, the order of sections, the trailer, the counts and the checksum are checked.
     Raises :class:`BackupFileError` at the first problem (the last ones only once the whole
-    file was read): the caller rolls back. The records' content is the loader's to check."""
+    file was read): the caller rolls back. The records' content is the loader's to check,
+    and so is the kind of the lines inside a block (its first and last line are checked
+    here)."""
 
     def bad(problem: str) -> BackupFileError:
         return BackupFileError(f"{path} failed verification: {problem}; nothing was changed.")
@@ -598,12 +598,10 @@ def iter_checked_blocks(
             raise bad("there is data after the trailer")
         if not block.endswith(b"\n"):
             raise bad("the file is truncated (its last line is incomplete)")
-        lines = block.split(b"\n")
-        lines.pop()
-        skip = 0
+        start, end = 0, len(block)
         if not seen_header:
-            first = lines.pop(0)
-            skip = len(first) + 1
+            start = block.index(b"\n") + 1
+            first = block[: start - 1]
             try:
                 header = json.loads(first)
             except ValueError:
@@ -617,42 +615,50 @@ def iter_checked_blocks(
                     "changed."
                 )
             header_out.update(header)
-            digest.update(first + b"\n")
+            digest.update(block[:start])
             seen_header = True
-        end = len(block)
-        if lines and lines[-1][:1] == b"{":
-            last = lines.pop()
-            try:
-                trailer = json.loads(last)
-            except ValueError:
-                raise bad("the trailer line is not JSON") from None
-            if not isinstance(trailer, dict) or trailer.get("end") != FORMAT_NAME:
-                raise bad("a line that is neither a record nor the trailer")
-            end -= len(last) + 1
-        digest.update(memoryview(block)[skip:end])
-        if not lines:
+        if end > start:
+            last_start = block.rfind(b"\n", start, end - 1) + 1 or start
+            if block[last_start : last_start + 1] == b"{":
+                try:
+                    trailer = json.loads(block[last_start : end - 1])
+                except ValueError:
+                    raise bad("the trailer line is not JSON") from None
+                if not isinstance(trailer, dict) or trailer.get("end") != FORMAT_NAME:
+                    raise bad("a line that is neither a record nor the trailer")
+                end = last_start
+        if end <= start:
             continue
-        first_kind, last_kind = lines[0][:4], lines[-1][:4]
+        records = block[start:end] if start or end < len(block) else block
+        digest.update(records)
+        last_start = records.rfind(b"\n", 0, len(records) - 1) + 1
+        first_kind, last_kind = records[:4], records[last_start : last_start + 4]
         if first_kind == last_kind and first_kind in (b'["s"', b'["e"'):
-            parts = [(first_kind, lines)]
+            parts = [(first_kind, records)]
         else:
+            lines = records.split(b"\n")
+            lines.pop()
             kinds = [line[:4] for line in lines]
             cut = kinds.index(b'["e"') if b'["e"' in kinds else len(lines)
-            parts = [(b'["s"', lines[:cut]), (b'["e"', lines[cut:])]
             if any(k != b'["s"' for k in kinds[:cut]) or any(k != b'["e"' for k in kinds[cut:]):
                 raise bad("a line that is not a record, or a session after the events")
+            parts = [
+                (b'["s"', b"".join(line + b"\n" for line in lines[:cut])),
+                (b'["e"', b"".join(line + b"\n" for line in lines[cut:])),
+            ]
         for kind, part in parts:
             if not part:
                 continue
+            count = part.count(b"\n")
             if kind == b'["s"':
                 if phase != "s":
                     raise bad("a session after the events")
-                sessions += len(part)
-                yield "s", part
+                sessions += count
+                yield "s", part, count
             else:
                 phase = "e"
-                events += len(part)
-                yield "e", part
+                events += count
+                yield "e", part, count
     if not seen_header:
         raise bad("the file is empty or truncated before its first line ended")
     if trailer is None:
