@@ -807,3 +807,53 @@ def test_postgres_event_rows_are_the_same_by_pattern_and_line_by_line() -> None:
         block = b"".join(x + b"\n" for x in [lines[0], bad])
         with pytest.raises(_BadRecord):
             _event_block(block, 2, True)
+
+
+def test_postgres_backup_lines_are_what_json_build_array_writes(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The backup reads records as COPY text columns and joins them itself: the lines are
+    byte for byte the JSON arrays PostgreSQL renders, whatever the strings hold."""
+    import zstandard
+
+    pg = fresh_store(request, tmp_path, "postgres")
+    pg.setup()
+    odd = ['q"uote', "back\\slash", "tab\there", "nl\nx", "é✓😀", "ctl\x01\x1f", "\\N", "a, b"]
+    w = pg.writer()
+    try:
+        for i, sid in enumerate(odd):
+            w.session(
+                sid,
+                created_at=-i,
+                last_activity=10**15 + i,
+                is_initialized=i % 2 == 0,
+                client_capabilities=None if i % 3 == 0 else {"x": sid, "n": 10**30},
+                server_capabilities=None if i == 1 else {"s": "\\N\t\\t"},
+                state={"k\\": ["\\\\", "\n", 1.5e300, {"": {}}]},
+                metadata={"__meta__:a": sid},
+            )
+            for j, data in enumerate([{"a": sid}, "str\\N", None, [{"t": "\t"}], 10**22, "\\"]):
+                w.event(sid, timestamp=j - 3, event_type=sid + "\\t", data=data, retry=j or None)
+    finally:
+        w.close()
+    path = tmp_path / "odd.mcpbackup.zst"
+    assert pg.run("backup", "-o", str(path), "--quiet").exit_code == 0
+    raw = zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 24)
+    lines = raw.decode().split("\n")[1:-2]  # header, trailer and the last newline left out
+    server = request.getfixturevalue("pg_server")
+    expected = server.execute(
+        "SELECT json_build_array('s', session_id, created_at, last_activity, is_initialized, "
+        "client_capabilities, server_capabilities, state, metadata, version, NULL)::text "
+        "FROM sessions",
+        "SELECT json_build_array('e', session_id, id, timestamp, event_type, data, retry, "
+        "NULL)::text FROM events ORDER BY id",
+        database=pg.name,
+    )
+    sessions = [r[0] for r in expected[0]]
+    events = [r[0] for r in expected[1]]
+    assert len(sessions) == len(odd) and len(events) == 6 * len(odd)
+    assert sorted(lines[: len(sessions)]) == sorted(sessions)
+    assert lines[len(sessions) :] == events
+    restored = fresh_store(request, tmp_path, "postgres")
+    assert restored.run("restore", str(path), "--quiet").exit_code == 0
+    assert content(restored) == content(pg)
