@@ -836,9 +836,14 @@ def test_postgres_backup_lines_are_what_json_build_array_writes(
                 w.event(sid, timestamp=j - 3, event_type=sid + "\\t", data=data, retry=j or None)
     finally:
         w.close()
+    # Enough events that some arrive while the sessions are still being written (they wait
+    # in the temporary file) and more after (written as they come): the order holds.
+    demo = ("demo", "--sessions", "3000", "--events-per-session", "20", "--seed", "3", "--quiet")
+    assert pg.run(*demo).exit_code == 0
     path = tmp_path / "odd.mcpbackup.zst"
     assert pg.run("backup", "-o", str(path), "--quiet").exit_code == 0
-    raw = zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 24)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mcpstore-events-")]
+    raw = zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 28)
     lines = raw.decode().split("\n")[1:-2]  # header, trailer and the last newline left out
     server = request.getfixturevalue("pg_server")
     expected = server.execute(
@@ -851,7 +856,7 @@ def test_postgres_backup_lines_are_what_json_build_array_writes(
     )
     sessions = [r[0] for r in expected[0]]
     events = [r[0] for r in expected[1]]
-    assert len(sessions) == len(odd) and len(events) == 6 * len(odd)
+    assert len(sessions) == len(odd) + 3000 and len(events) == 6 * len(odd) + 60_000
     assert sorted(lines[: len(sessions)]) == sorted(sessions)
     assert lines[len(sessions) :] == events
     restored = fresh_store(request, tmp_path, "postgres")

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from mcpstore_cli.errors import McpStoreError, StoreConnectionError
 
@@ -84,34 +84,93 @@ async def backup(
     header: dict[str, Any],
     progress: ProgressCallback | None,
 ) -> dict[str, Any]:
+    """Sessions and events from one snapshot, read by two connections at once (the way
+    pg_dump --jobs shares one): the first exports its REPEATABLE READ snapshot and reads the
+    sessions, the second imports it and reads the events at the same time, so the server
+    works on both tables in parallel. Events that arrive before the sessions are all written
+    wait in an unnamed temporary file beside the backup (gone when closed, or when the
+    process dies); memory stays flat."""
+    import tempfile
+
+    with tempfile.TemporaryFile(dir=out.path.parent, prefix=".mcpstore-events-") as spool:
+        return await _backup_two_connections(store, spec, out, header, progress, spool)
+
+
+async def _backup_two_connections(
+    store: PostgresStore,
+    spec: BackupSpec,
+    out: BackupFileWriter,
+    header: dict[str, Any],
+    progress: ProgressCallback | None,
+    spool: IO[bytes],
+) -> dict[str, Any]:
     conn: asyncpg.Connection = await store.raw_connect()
+    events_conn: asyncpg.Connection | None = None
+    events_task: asyncio.Task[Any] | None = None
+    live = False
+
+    def put_events(block: bytes) -> None:
+        if live:
+            out.events_block(block)
+        else:
+            spool.write(block)
+
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+            events_conn = await store.raw_connect()
+            await events_conn.execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                f"SET TRANSACTION SNAPSHOT {_literal(snapshot)}"
+            )
             header["source"].update(event_ids="table", naming=None)
-            header["consistency"] = "one PostgreSQL REPEATABLE READ READ ONLY transaction"
+            header["consistency"] = (
+                "one PostgreSQL snapshot (REPEATABLE READ READ ONLY, shared by the two "
+                "connections that read the tables)"
+            )
             out.header(header)
             where = _session_where(spec)
-            s_sql = f"SELECT {SESSION_FIELDS} FROM sessions" + (f" WHERE {where}" if where else "")
-            sink = _LineSink(out.sessions_block, progress)
-            await conn.copy_from_query(s_sql, output=sink, format="text")
-            sink.close()
             e_sql = f"SELECT {EVENT_FIELDS} FROM events"
             if where:
                 e_sql += f" WHERE session_id IN (SELECT session_id FROM sessions WHERE {where})"
             # Ids increase within each session: in id order, each session's events are in
             # their order (what a restore that renumbers ids relies on).
             e_sql += " ORDER BY id"
-            sink = _LineSink(out.events_block, progress)
-            await conn.copy_from_query(e_sql, output=sink, format="text")
+            events_sink = _LineSink(put_events, progress)
+            events_task = asyncio.ensure_future(
+                events_conn.copy_from_query(e_sql, output=events_sink, format="text")
+            )
+            s_sql = f"SELECT {SESSION_FIELDS} FROM sessions" + (f" WHERE {where}" if where else "")
+            sink = _LineSink(out.sessions_block, progress)
+            await conn.copy_from_query(s_sql, output=sink, format="text")
             sink.close()
+            # Every session is written: the events read so far follow, then the rest as
+            # they come (no await in between, so nothing arrives out of turn).
+            spool.seek(0)
+            while chunk := spool.read(SPOOL_CHUNK):
+                out.events_block(chunk)
+            spool.close()
+            live = True
+            await events_task
+            events_sink.close()
+            await events_conn.execute("COMMIT")
     except McpStoreError:
         raise
     except Exception as exc:
         raise store._wrap(exc) from exc
     finally:
-        with contextlib.suppress(Exception):
-            await conn.close()
+        if events_task is not None and not events_task.done():
+            events_task.cancel()
+            await asyncio.gather(events_task, return_exceptions=True)
+        spool.close()
+        for c in (events_conn, conn):
+            if c is not None:
+                with contextlib.suppress(Exception):
+                    await c.close()
     return {"consistency": header["consistency"], "skipped": 0, "notes": []}
+
+
+SPOOL_CHUNK = 1024 * 1024
 
 
 # -- restore -------------------------------------------------------------------------------
