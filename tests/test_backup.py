@@ -810,7 +810,7 @@ def test_postgres_event_rows_are_the_same_by_pattern_and_line_by_line() -> None:
 
 
 def test_postgres_backup_lines_are_what_json_build_array_writes(
-    request: pytest.FixtureRequest, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The backup reads records as COPY text columns and joins them itself: the lines are
     byte for byte the JSON arrays PostgreSQL renders, whatever the strings hold."""
@@ -862,3 +862,11 @@ def test_postgres_backup_lines_are_what_json_build_array_writes(
     restored = fresh_store(request, tmp_path, "postgres")
     assert restored.run("restore", str(path), "--quiet").exit_code == 0
     assert content(restored) == content(pg)
+    # With the temporary file full at once, the events wait for the sessions: same lines.
+    from mcpstore_cli.backends import postgres_backup
+
+    monkeypatch.setattr(postgres_backup, "SPOOL_LIMIT", 1)
+    waited = tmp_path / "waited.mcpbackup.zst"
+    assert pg.run("backup", "-o", str(waited), "--quiet").exit_code == 0
+    again = zstandard.ZstdDecompressor().decompress(waited.read_bytes(), max_output_size=1 << 28)
+    assert again.split(b"\n")[1:-2] == raw.split(b"\n")[1:-2]

@@ -68,7 +68,9 @@ class _LineSink:
             block = data[:cut]
             if b"\\" in block:
                 block = block.replace(b"\\\\", b"\\")
-            self.put(block.replace(b"\t", b", "))
+            waiting = self.put(block.replace(b"\t", b", "))
+            if waiting is not None:
+                await waiting
             if self.progress is not None:
                 self.progress(block.count(b"\n"))
 
@@ -108,12 +110,16 @@ async def _backup_two_connections(
     events_conn: asyncpg.Connection | None = None
     events_task: asyncio.Task[Any] | None = None
     live = False
+    sessions_written = asyncio.Event()
 
-    def put_events(block: bytes) -> None:
+    def put_events(block: bytes) -> Any:
         if live:
             out.events_block(block)
-        else:
-            spool.write(block)
+            return None
+        spool.write(block)
+        # Past SPOOL_LIMIT the events connection waits (so does the server's COPY) until
+        # the sessions are written: the temporary file never grows beyond that.
+        return sessions_written.wait() if spool.tell() >= SPOOL_LIMIT else None
 
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -151,6 +157,7 @@ async def _backup_two_connections(
                 out.events_block(chunk)
             spool.close()
             live = True
+            sessions_written.set()
             await events_task
             events_sink.close()
             await events_conn.execute("COMMIT")
@@ -171,6 +178,7 @@ async def _backup_two_connections(
 
 
 SPOOL_CHUNK = 1024 * 1024
+SPOOL_LIMIT = 512 * 1024 * 1024
 
 
 # -- restore -------------------------------------------------------------------------------
