@@ -870,3 +870,49 @@ def test_postgres_backup_lines_are_what_json_build_array_writes(
     assert pg.run("backup", "-o", str(waited), "--quiet").exit_code == 0
     again = zstandard.ZstdDecompressor().decompress(waited.read_bytes(), max_output_size=1 << 28)
     assert again.split(b"\n")[1:-2] == raw.split(b"\n")[1:-2]
+
+
+def test_postgres_session_rows_are_the_same_with_or_without_simdjson() -> None:
+    """Session records become COPY rows through simdjson when it is installed; a block with
+    an integer above 64 bits or a session id with a control character goes through orjson
+    and json. Either way each column holds the same values."""
+    from mcpstore_cli.backends.postgres_backup import (
+        _BadRecord,
+        _session_rows,
+        _session_rows_checked,
+    )
+
+    def block(records: list[list[Any]]) -> bytes:
+        return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
+
+    def columns(text: bytes) -> list[list[Any]]:
+        rows = []
+        for row in text.split(b"\n")[:-1]:
+            f = row.split(b"\t")
+            values = [
+                None if v == b"\\N" else json.loads(v.replace(b"\\\\", b"\\")) for v in f[4:8]
+            ]
+            rows.append([*f[:4], *values, f[8]])
+        return rows
+
+    usual = [
+        ["s", "a", 1, 2, True, {"x": "é\\"}, {"t": {}}, {"k": [1, 2.5, None]}, {}, 3, None],
+        ["s", "b\\c", -1, 0, False, None, None, {"n": -0.5}, {"__meta__:z": "\\N"}, None, 7],
+        ["s", "😀", 9, 9, True, [], "", {}, {"q": '"'}, 1, None],
+    ]
+    odd = [
+        [*usual, ["s", "big", 1, 2, True, None, {}, {"n": 10**30}, {}, 1, None]],
+        [*usual, ["s", "tab\there", 1, 2, True, None, {}, {}, {}, 1, None]],
+    ]
+    for records in [usual, *odd]:
+        text = block(records)
+        assert columns(_session_rows(text)) == columns(_session_rows_checked(text))
+    assert columns(_session_rows(block(odd[0])))[-1][6] == {"n": 10**30}
+    assert columns(_session_rows(block(usual)))[2][4:6] == [[], ""]
+    for bad in (
+        ["s", "a", 1, 2, "yes", None, {}, {}, {}, 1, None],
+        ["s", "a", 1, 2, True, None, {}, [], {}, 1, None],
+        ["e", "a", 1, 2, True, None, {}, {}, {}, 1, None],
+    ):
+        with pytest.raises(_BadRecord):
+            _session_rows(block([*usual, bad]))
