@@ -11,7 +11,8 @@ SQLite (the file bench_sqlite.py builds, or ``--sqlite-db``; only read, never ch
   (d) portable ``mcpstore backup`` vs the same ``.backup``: at most 2x.
 
 Every figure is the median of ``--repeat`` runs of the whole command (a new process, as an
-operator runs it), the two sides alternating; peak memory is the largest of the runs (from
+operator runs it), the two sides taking turns at going first, each after a CHECKPOINT and a
+sync (PostgreSQL); peak memory is the largest of the runs (from
 wait4's rusage). The load average is printed with the table: the machine may be shared.
 Run by hand: ``python3 bench/bench_backup.py [--skip-postgres] [--skip-sqlite]``.
 """
@@ -107,6 +108,13 @@ def header() -> str:
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
+def settle(server: PgServer) -> None:
+    """Before each timed run: the server writes out its dirty buffers and the kernel its
+    dirty pages, so that no contender pays for the writes of the one before it."""
+    server.execute("CHECKPOINT")
+    os.sync()
+
+
 def bench_postgres(args: argparse.Namespace, work: Path) -> list[Row]:
     server = PgServer()
     own = args.url is None
@@ -155,16 +163,22 @@ def bench_postgres(args: argparse.Namespace, work: Path) -> list[Row]:
         t_dump: list[float] = []
         t_backup: list[float] = []
         rss_backup = 0.0
+        dump_cmd = [pg_bin("pg_dump"), "-Fc", "-t", "sessions", "-t", "events", "-f", str(dump)]
+        backup_cmd = mcpstore("backup", "--url", url, "-o", str(ours), "--quiet")
         for i in range(args.repeat):
-            wall, _, _ = run(
-                [pg_bin("pg_dump"), "-Fc", "-t", "sessions", "-t", "events", "-f", str(dump), url]
-            )
-            t_dump.append(wall)
-            wall, rss, _ = run(mcpstore("backup", "--url", url, "-o", str(ours), "--quiet"))
-            t_backup.append(wall)
-            rss_backup = max(rss_backup, rss)
+            for who in ("pg_dump", "mcpstore") if i % 2 == 0 else ("mcpstore", "pg_dump"):
+                settle(server)
+                if who == "pg_dump":
+                    dump.unlink(missing_ok=True)
+                    t_dump.append(run([*dump_cmd, url])[0])
+                else:
+                    ours.unlink(missing_ok=True)
+                    wall, rss, _ = run(backup_cmd)
+                    t_backup.append(wall)
+                    rss_backup = max(rss_backup, rss)
             print(
-                f"  round {i + 1}: pg_dump {t_dump[-1]:.2f} s, backup {wall:.2f} s ({rss:.0f} MB)",
+                f"  round {i + 1} ({'pg_dump' if i % 2 == 0 else 'mcpstore'} first): pg_dump "
+                f"{t_dump[-1]:.2f} s, backup {t_backup[-1]:.2f} s ({rss_backup:.0f} MB peak)",
                 flush=True,
             )
         print(
@@ -179,11 +193,17 @@ def bench_postgres(args: argparse.Namespace, work: Path) -> list[Row]:
             for name in (a, b):
                 server.execute(f'CREATE DATABASE "{name}"')
             try:
-                wall, _, _ = run([pg_bin("pg_restore"), "-d", server.url(a), str(dump)])
-                t_pg_restore.append(wall)
-                wall, rss, err = run(mcpstore("restore", str(ours), "--url", server.url(b)))
-                t_restore.append(wall)
-                rss_restore = max(rss_restore, rss)
+                last_line = ""
+                for who in ("pg_restore", "mcpstore") if i % 2 == 0 else ("mcpstore", "pg_restore"):
+                    settle(server)
+                    if who == "pg_restore":
+                        restore_cmd = [pg_bin("pg_restore"), "-d", server.url(a), str(dump)]
+                        t_pg_restore.append(run(restore_cmd)[0])
+                    else:
+                        wall, rss, err = run(mcpstore("restore", str(ours), "--url", server.url(b)))
+                        t_restore.append(wall)
+                        rss_restore = max(rss_restore, rss)
+                        last_line = err.strip().splitlines()[-1]
                 got = server.execute(
                     "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM events)",
                     database=b,
@@ -191,8 +211,9 @@ def bench_postgres(args: argparse.Namespace, work: Path) -> list[Row]:
                 if tuple(got) != tuple(counts):
                     raise SystemExit(f"bench: restore loaded {got}, expected {counts}")
                 print(
-                    f"  round {i + 1}: pg_restore {t_pg_restore[-1]:.2f} s, restore "
-                    f"{wall:.2f} s ({rss:.0f} MB); {err.strip().splitlines()[-1]}",
+                    f"  round {i + 1} ({'pg_restore' if i % 2 == 0 else 'mcpstore'} first): "
+                    f"pg_restore {t_pg_restore[-1]:.2f} s, restore {t_restore[-1]:.2f} s "
+                    f"({rss_restore:.0f} MB peak); {last_line}",
                     flush=True,
                 )
             finally:
