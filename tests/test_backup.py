@@ -803,6 +803,8 @@ def test_postgres_event_rows_are_the_same_by_pattern_and_line_by_line() -> None:
         b'["e","s1",1,1,"t",{},null,"x"]',  # ttl is not an integer
         b'["s","s1",1,1,"t",{},null,null]',  # not an event
         b'["e","s1",1,1,"t",{},null]',  # a field short
+        b'["e","s1",1,007,"t",{},null,null]',  # not a JSON integer
+        b'["e","a,b",1,007,"t",{},null,null]',  # the same on a line that goes through json
     ):
         block = b"".join(x + b"\n" for x in [lines[0], bad])
         with pytest.raises(_BadRecord):
@@ -916,3 +918,5 @@ def test_postgres_session_rows_are_the_same_with_or_without_simdjson() -> None:
     ):
         with pytest.raises(_BadRecord):
             _session_rows(block([*usual, bad]))
+    with pytest.raises(_BadRecord):  # a byte order mark before a record is not JSON
+        _session_rows(block(usual[:1]) + b"\xef\xbb\xbf" + block(usual[1:]))

@@ -166,8 +166,8 @@ async def _backup_two_connections(
     except Exception as exc:
         raise store._wrap(exc) from exc
     finally:
-        if events_task is not None and not events_task.done():
-            events_task.cancel()
+        if events_task is not None:
+            events_task.cancel()  # no-op when it ended; gather collects its outcome either way
             await asyncio.gather(events_task, return_exceptions=True)
         spool.close()
         for c in (events_conn, conn):
@@ -369,7 +369,9 @@ def _integer(token: bytes, *, nullable: bool) -> bytes | None:
     if nullable and token == b"null":
         return b"\\N"
     digits = token[1:] if token[:1] == b"-" else token
-    return token if digits.isdigit() and len(digits) < 19 else None
+    if not digits.isdigit() or len(digits) > 18 or (digits[:1] == b"0" and digits != b"0"):
+        return None  # not a JSON integer, or too long for the columns
+    return token
 
 
 class _BadRecord(Exception):
@@ -381,8 +383,9 @@ class _BadRecord(Exception):
 # the columns' range. ``data`` is whatever lies between (the pattern takes the last two fields
 # from the end); PostgreSQL decodes it as jsonb, so anything but one JSON value fails the COPY.
 _EVENT_LINE = (
-    rb'^\["e", ?"([^"\\\x00-\x1f]*)", ?([1-9][0-9]{0,17}), ?(-?[0-9]{1,18}), '
-    rb'?"([^"\\\x00-\x1f]*)", ?(.*), ?(null|-?[0-9]{1,18}), ?(?:null|-?[0-9]{1,18})\]$'
+    rb'^\["e", ?"([^"\\\x00-\x1f]*)", ?([1-9][0-9]{0,17}), ?(-?(?:0|[1-9][0-9]{0,17})), '
+    rb'?"([^"\\\x00-\x1f]*)", ?(.*), ?(null|-?(?:0|[1-9][0-9]{0,17})), '
+    rb"?(?:null|-?(?:0|[1-9][0-9]{0,17}))\]$"
 )
 _EVENT_PATTERNS: dict[bool, Any] = {}
 
@@ -480,6 +483,8 @@ def _session_rows(block: bytes) -> bytes:
         return _session_rows_checked(block)
     import orjson
 
+    if b"\xef\xbb\xbf" in block:  # simdjson skips a byte order mark before a line; json does not
+        return _session_rows_checked(block)
     array, obj = simdjson.Array, simdjson.Object
     containers = (array, obj)
     parser = simdjson.Parser()
