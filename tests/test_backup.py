@@ -38,13 +38,15 @@ from tests.server_writers import SqliteServerWriter
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fresh_store(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> StoreHandle:
-    """A new, empty store of ``backend`` (two of the same backend are distinct)."""
+def fresh_store(request: pytest.FixtureRequest | None, tmp_path: Path, backend: str) -> StoreHandle:
+    """A new, empty store of ``backend`` (two of the same backend are distinct); SQLite needs
+    no ``request``."""
     if backend == "sqlite":
         path = tmp_path / f"s-{uuid.uuid4().hex[:8]}.db"
         return StoreHandle(
             "sqlite", f"sqlite:///{path}", lambda: SqliteServerWriter(str(path)), str(path)
         )
+    assert request is not None, "a server-backed store needs the test's request"
     if backend == "postgres":
         from tests.pg_fixtures import PgServerWriter
 
@@ -289,12 +291,7 @@ def test_sqlite_json_on_several_lines_stays_one_record(
         )
     path = tmp_path / "p.mcpbackup.zst"
     assert sqlite_store.run("backup", "-o", str(path), "--quiet").exit_code == 0
-    other = StoreHandle(
-        "sqlite",
-        f"sqlite:///{tmp_path / 'o.db'}",
-        sqlite_store.writer_factory,
-        str(tmp_path / "o.db"),
-    )
+    other = fresh_store(None, tmp_path, "sqlite")
     assert other.run("restore", str(path), "--quiet").exit_code == 0
     got = content(other)["pretty"]
     assert got["state"] == {"a": [1, 2]}
@@ -749,12 +746,7 @@ def test_sqlite_backup_renders_the_same_with_either_binding(
     lines = record_lines(without)
     assert len(lines) == 4 + 12
     assert record_lines(with_apsw) == lines
-    other = StoreHandle(
-        "sqlite",
-        f"sqlite:///{tmp_path / 'o.db'}",
-        sqlite_store.writer_factory,
-        str(tmp_path / "o.db"),
-    )
+    other = fresh_store(None, tmp_path, "sqlite")
     assert other.run("restore", str(without), "--quiet").exit_code == 0
     assert content(other) == content(sqlite_store)
 
