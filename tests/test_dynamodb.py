@@ -572,3 +572,175 @@ def test_tags_and_pitr_on_moto(moto_endpoint: str) -> None:
     tags = {t["Key"]: t["Value"] for t in c.list_tags_of_resource(ResourceArn=arn)["Tags"]}
     assert tags == {"team": "mcp", "env": "test", "owner": "ops"}
     drop_tables(moto_endpoint, table)
+
+
+# -- the lean BatchWriteItem path ----------------------------------------------------------------
+def _library_store(endpoint: str, table: str, **environ: str) -> DynamoDBStore:
+    store = open_store(
+        parse_store_url(dynamodb_url(endpoint, table)),
+        StoreOptions(environ={**DYNAMO_ENV, **environ}),
+    )
+    assert isinstance(store, DynamoDBStore)
+    return store
+
+
+def test_bulk_writes_take_the_lean_path_and_fall_back_behind_a_proxy(
+    dynamodb_store: StoreHandle,
+) -> None:
+    store = dynamodb_store
+    store.setup()
+    endpoint = _endpoint(store)
+    lean = _library_store(endpoint, store.name)
+    proxied = _library_store(endpoint, store.name, HTTPS_PROXY="http://127.0.0.1:9")
+    try:
+        assert lean._bulk_wire() is not None
+        assert proxied._bulk_wire() is None
+        # Both paths write the same items; each then deletes the other's.
+        for writer, other, sid in ((lean, proxied, "lean"), (proxied, lean, "boto3")):
+            key = {"sessionId": {"S": sid}, "eventId": {"N": "1"}}
+            writer.batch_write([(f"{store.name}-events", {**key, "data": {"S": "{}"}})])
+            got = client(endpoint).get_item(TableName=f"{store.name}-events", Key=key)
+            assert got["Item"]["data"] == {"S": "{}"}
+            other.batch_write([(f"{store.name}-events", key)], delete=True)
+            assert "Item" not in client(endpoint).get_item(
+                TableName=f"{store.name}-events", Key=key
+            )
+    finally:
+        asyncio.run(lean.close())
+        asyncio.run(proxied.close())
+    # The CLI's clear goes through the client when a proxy is set (NO_PROXY lets it reach
+    # DynamoDB Local directly) and still empties the tables.
+    demo = store.run("demo", "--sessions", "20", "--events-per-session", "3", "--seed", "2")
+    assert demo.exit_code == 0, demo
+    env = {**DYNAMO_ENV, "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1"}
+    cleared = run_cli(["clear", "--yes", "--url", store.url], environ=env)
+    assert cleared.exit_code == 0, cleared
+    assert client(endpoint).scan(TableName=f"{store.name}-events")["Count"] == 0
+
+
+def test_lean_path_errors_read_like_the_clients(
+    dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcpstore_cli.backends import dynamodb_wire
+    from mcpstore_cli.errors import StoreConnectionError, StoreMissingError
+
+    request = {"no-such-table": [{"DeleteRequest": {"Key": {"sessionId": {"S": "x"}}}}]}
+    messages = []
+    for environ in ({}, {"HTTPS_PROXY": "http://127.0.0.1:9"}):
+        store = _library_store(dynamodb_local.endpoint, "no-such-table", **environ)
+        try:
+            with pytest.raises(StoreMissingError) as missing:
+                store._batch_write_item(request)
+            messages.append(missing.value.message)
+        finally:
+            asyncio.run(store.close())
+    assert messages[0] == messages[1], messages
+
+    # Signed like the client: a session token travels in the signed headers.
+    store = _library_store(dynamodb_local.endpoint, "token-test", AWS_SESSION_TOKEN="token-1")
+    try:
+        wire = store._bulk_wire()
+        assert wire is not None
+        headers = wire._headers("BatchWriteItem", b"{}")
+        assert headers["x-amz-security-token"] == "token-1"
+        assert "x-amz-security-token" in headers["authorization"]
+    finally:
+        asyncio.run(store.close())
+
+    # An endpoint that stops answering: retried, then one sentence.
+    monkeypatch.setattr(dynamodb_wire, "MAX_ATTEMPTS", 2)
+    dead = _library_store(f"http://127.0.0.1:{_free_port()}", "dead-test")
+    try:
+        with pytest.raises(StoreConnectionError, match="Cannot reach DynamoDB at http://127"):
+            dead._batch_write_item(request)
+    finally:
+        asyncio.run(dead.close())
+
+
+def test_lean_path_retries_a_damaged_response(dynamodb_store: StoreHandle) -> None:
+    """Every other response through this proxy has a wrong CRC32: the writes still land."""
+    store = dynamodb_store
+    store.setup()
+    endpoint = _endpoint(store)
+    damaged = {"n": 0}
+    upstream = endpoint.split("//", 1)[1]
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            forward = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            conn = http.client.HTTPConnection(upstream, timeout=30)
+            try:
+                conn.request("POST", "/", body=body, headers=forward)
+                response = conn.getresponse()
+                payload, status = response.read(), response.status
+            finally:
+                conn.close()
+            crc = zlib.crc32(payload) & 0xFFFFFFFF
+            damaged["n"] += 1
+            if damaged["n"] % 2:
+                crc ^= 1
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("x-amz-crc32", str(crc))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    lean = _library_store(f"http://127.0.0.1:{server.server_address[1]}", store.name)
+    try:
+        items = [
+            (f"{store.name}-events", {"sessionId": {"S": "s"}, "eventId": {"N": str(i)}})
+            for i in range(1, 61)
+        ]
+        lean.batch_write(items)
+    finally:
+        asyncio.run(lean.close())
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert damaged["n"] >= 6  # three batches, each answered twice
+    assert client(endpoint).scan(TableName=f"{store.name}-events")["Count"] == 60
+
+
+def test_lean_path_signs_as_botocore_does() -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from mcpstore_cli.backends.dynamodb_wire import CONTENT_TYPE, Wire, signed_headers
+
+    body = b'{"RequestItems": {"t\\u00e9st": [{"DeleteRequest": {"Key": {}}}]}}'
+    cases = [
+        (
+            Credentials("AKIDEXAMPLE", "wJalr/K7MDENG+bPxRfiCY"),
+            "https://dynamodb.eu-west-1.amazonaws.com:443",
+        ),
+        (Credentials("AKID", "s", "token/with+odd=chars"), "http://127.0.0.1:8000/"),
+        (Credentials("AKID", "s"), "https://[::1]:8443"),
+    ]
+    for credentials, url in cases:
+        wire = Wire(url, "eu-west-1", credentials, timeout=5)
+        request = AWSRequest(
+            method="POST",
+            url=url,
+            data=body,
+            headers={"Content-Type": CONTENT_TYPE, "X-Amz-Target": "DynamoDB_20120810.Scan"},
+        )
+        frozen = credentials.get_frozen_credentials()
+        SigV4Auth(frozen, "dynamodb", "eu-west-1").add_auth(request)
+        ours = signed_headers(
+            frozen, "eu-west-1", wire.host_header, "Scan", body, request.headers["X-Amz-Date"]
+        )
+        assert ours["authorization"] == request.headers["Authorization"], url
+    assert Wire(cases[0][1], "eu-west-1", cases[0][0], timeout=5).host_header == (
+        "dynamodb.eu-west-1.amazonaws.com"
+    )
+    with pytest.raises(ValueError):
+        Wire("https://example.com/prefix", "eu-west-1", cases[0][0], timeout=5)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from mcpstore_cli.backends.dynamodb_wire import Wire, proxy_configured
 from mcpstore_cli.backends.jsoncodec import BadJSON, dumps, loads_object, loads_optional
 from mcpstore_cli.errors import (
     LayoutError,
@@ -343,6 +344,9 @@ class DynamoDBStore(Store):
         self._sessions: TableInfo | None = None
         self._events: TableInfo | None = None
         self._reachable = False
+        self._wire: Wire | None = None
+        self._wire_decided = False
+        self._wire_lock = threading.Lock()
 
     # -- clients and errors ---------------------------------------------------------------
     def _make_client(self, *, probe: bool) -> Any:
@@ -453,12 +457,60 @@ class DynamoDBStore(Store):
                 raise
             raise translated from exc
 
+    def _bulk_wire(self) -> Wire | None:
+        """The lean BatchWriteItem path (see dynamodb_wire), or None where the client must
+        do the work: a proxy, no credentials, an endpoint that is not http(s)."""
+        with self._wire_lock:
+            if self._wire_decided:
+                return self._wire
+            self._wire_decided = True
+            client = self.client
+            credentials = self._session.get_credentials()
+            if (
+                credentials is None
+                or client.meta.config.proxies
+                or proxy_configured(os.environ, self.environ)
+            ):
+                return None
+            import botocore
+
+            from mcpstore_cli import __version__
+
+            try:
+                self._wire = Wire(
+                    client.meta.endpoint_url,
+                    client.meta.region_name,
+                    credentials,
+                    timeout=max(60.0, self.options.connect_timeout),
+                    ca_bundle=self._session._session.get_config_variable("ca_bundle"),
+                    user_agent=f"mcpstore/{__version__} botocore/{botocore.__version__}",
+                )
+            except ValueError:
+                return None
+            return self._wire
+
+    def _batch_write_item(self, request_items: dict[str, list[dict[str, Any]]]) -> Any:
+        wire = self._bulk_wire()
+        if wire is None:
+            return self._call("batch_write_item", RequestItems=request_items)
+        try:
+            return wire.call("BatchWriteItem", {"RequestItems": request_items})
+        except Exception as exc:
+            translated = self._translate(exc, None)
+            if translated is None:
+                raise
+            raise translated from exc
+
     async def close(self) -> None:
         for client in (self._client, self._probe_client):
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close()
         self._client = self._probe_client = None
+        with self._wire_lock:
+            wire, self._wire, self._wire_decided = self._wire, None, False
+        if wire is not None:
+            wire.close()
 
     # -- table discovery ------------------------------------------------------------------
     def _describe(self, name: str) -> dict[str, Any] | None:
@@ -1522,7 +1574,7 @@ class DynamoDBStore(Store):
             stalled = 0
             left_before = sum(len(v) for v in pending.values())
             while pending:
-                response = self._call("batch_write_item", RequestItems=pending)
+                response = self._batch_write_item(pending)
                 pending = {k: v for k, v in (response.get("UnprocessedItems") or {}).items() if v}
                 left = sum(len(v) for v in pending.values())
                 if not left:
