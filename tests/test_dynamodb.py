@@ -651,62 +651,117 @@ def test_lean_path_errors_read_like_the_clients(
     monkeypatch.setattr(dynamodb_wire, "MAX_ATTEMPTS", 2)
     dead = _library_store(f"http://127.0.0.1:{_free_port()}", "dead-test")
     try:
+        assert dead._bulk_wire() is not None
         with pytest.raises(StoreConnectionError, match="Cannot reach DynamoDB at http://127"):
             dead._batch_write_item(request)
     finally:
         asyncio.run(dead.close())
 
 
-def test_lean_path_retries_a_damaged_response(dynamodb_store: StoreHandle) -> None:
-    """Every other response through this proxy has a wrong CRC32: the writes still land."""
+class ScriptedEndpoint:
+    """An HTTP/1.1 keep-alive front for DynamoDB Local that answers the first calls from a
+    script ("throttle", "500", "invalid", "bad-crc", "bad-json", "close") and forwards the
+    rest; it records each call's user agent."""
+
+    def __init__(self, upstream: str, script: list[str]) -> None:
+        self.script = list(script)
+        self.agents: list[str] = []
+        self.lock = threading.Lock()
+        upstream_host = upstream.split("//", 1)[1]
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with front.lock:
+                    front.agents.append(self.headers.get("User-Agent", ""))
+                    step = front.script.pop(0) if front.script else "forward"
+                if step == "close":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                status, payload = 200, b""
+                if step in ("throttle", "invalid"):
+                    kind = "ThrottlingException" if step == "throttle" else "ValidationException"
+                    status = 400
+                    payload = json.dumps({"__type": f"com.amazon.coral#{kind}",
+                                          "message": f"scripted {step}"}).encode()  # fmt: skip
+                elif step == "500":
+                    status, payload = 500, b'{"__type": "InternalServerError"}'
+                else:
+                    forward = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    conn = http.client.HTTPConnection(upstream_host, timeout=30)
+                    try:
+                        conn.request("POST", "/", body=body, headers=forward)
+                        response = conn.getresponse()
+                        payload, status = response.read(), response.status
+                    finally:
+                        conn.close()
+                    if step == "bad-json":
+                        payload = payload[: len(payload) // 2]
+                crc = zlib.crc32(payload) & 0xFFFFFFFF
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.0")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("x-amz-crc32", str(crc ^ 1 if step == "bad-crc" else crc))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ScriptedEndpoint:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def test_lean_path_retries_what_the_client_retries(dynamodb_store: StoreHandle) -> None:
+    from mcpstore_cli.errors import StoreConnectionError
+
     store = dynamodb_store
     store.setup()
     endpoint = _endpoint(store)
-    damaged = {"n": 0}
-    upstream = endpoint.split("//", 1)[1]
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            forward = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-            conn = http.client.HTTPConnection(upstream, timeout=30)
-            try:
-                conn.request("POST", "/", body=body, headers=forward)
-                response = conn.getresponse()
-                payload, status = response.read(), response.status
-            finally:
-                conn.close()
-            crc = zlib.crc32(payload) & 0xFFFFFFFF
-            damaged["n"] += 1
-            if damaged["n"] % 2:
-                crc ^= 1
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.0")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("x-amz-crc32", str(crc))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    lean = _library_store(f"http://127.0.0.1:{server.server_address[1]}", store.name)
-    try:
-        items = [
-            (f"{store.name}-events", {"sessionId": {"S": "s"}, "eventId": {"N": str(i)}})
-            for i in range(1, 61)
-        ]
-        lean.batch_write(items)
-    finally:
-        asyncio.run(lean.close())
-        server.shutdown()
-        server.server_close()
-        thread.join()
-    assert damaged["n"] >= 6  # three batches, each answered twice
-    assert client(endpoint).scan(TableName=f"{store.name}-events")["Count"] == 60
+    events = f"{store.name}-events"
+    script = ["throttle", "500", "bad-crc", "close", "bad-json"]
+    with ScriptedEndpoint(endpoint, script) as front:
+        lean = _library_store(front.endpoint, store.name)
+        try:
+            wire = lean._bulk_wire()
+            assert wire is not None
+            # A lone surrogate (a truncated emoji) travels escaped, as the client sends it.
+            items = [
+                (events, {"sessionId": {"S": "s"}, "eventId": {"N": str(i)},
+                          "data": {"S": "\ud83d" if i == 1 else "{}"}})
+                for i in range(1, 31)
+            ]  # fmt: skip
+            lean.batch_write(items)
+            assert not front.script
+            assert len(front.agents) == 7  # five scripted answers, then both batches
+            assert all(agent.startswith("mcpstore/") for agent in front.agents)
+            # A request the service refuses is not sent again.
+            front.script = ["invalid"]
+            with pytest.raises(StoreConnectionError, match="ValidationException: scripted"):
+                lean.batch_write(items[:1])
+            assert len(front.agents) == 8
+            connections = list(wire._connections)
+            assert connections and all(c.sock is not None for c in connections)
+        finally:
+            asyncio.run(lean.close())
+        assert all(c.sock is None for c in connections) and not list(wire._connections)
+    got = client(endpoint).scan(TableName=events)["Items"]
+    assert len(got) == 30
+    assert [i["data"]["S"] for i in got if i["eventId"]["N"] == "1"] == ["\ud83d"]
 
 
 def test_lean_path_signs_as_botocore_does() -> None:
@@ -724,9 +779,10 @@ def test_lean_path_signs_as_botocore_does() -> None:
         ),
         (Credentials("AKID", "s", "token/with+odd=chars"), "http://127.0.0.1:8000/"),
         (Credentials("AKID", "s"), "https://[::1]:8443"),
+        (Credentials("AKID", "s", " token  with spaces "), "https://LOCALHOST:443/"),
     ]
     for credentials, url in cases:
-        wire = Wire(url, "eu-west-1", credentials, timeout=5)
+        wire = Wire(url, "eu-west-1", credentials, connect_timeout=5, read_timeout=5)
         request = AWSRequest(
             method="POST",
             url=url,
@@ -739,8 +795,10 @@ def test_lean_path_signs_as_botocore_does() -> None:
             frozen, "eu-west-1", wire.host_header, "Scan", body, request.headers["X-Amz-Date"]
         )
         assert ours["authorization"] == request.headers["Authorization"], url
-    assert Wire(cases[0][1], "eu-west-1", cases[0][0], timeout=5).host_header == (
+    timeouts = {"connect_timeout": 5, "read_timeout": 5}
+    assert Wire(cases[0][1], "eu-west-1", cases[0][0], **timeouts).host_header == (
         "dynamodb.eu-west-1.amazonaws.com"
     )
-    with pytest.raises(ValueError):
-        Wire("https://example.com/prefix", "eu-west-1", cases[0][0], timeout=5)
+    for refused in ("https://example.com/prefix", "https://:secret@example.com"):
+        with pytest.raises(ValueError):
+            Wire(refused, "eu-west-1", cases[0][0], **timeouts)

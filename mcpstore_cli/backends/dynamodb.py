@@ -459,17 +459,21 @@ class DynamoDBStore(Store):
 
     def _bulk_wire(self) -> Wire | None:
         """The lean BatchWriteItem path (see dynamodb_wire), or None where the client must
-        do the work: a proxy, no credentials, an endpoint that is not http(s)."""
+        do the work: a proxy, no credentials, an endpoint that is not plain http(s)."""
         with self._wire_lock:
             if self._wire_decided:
                 return self._wire
             self._wire_decided = True
             client = self.client
-            credentials = self._session.get_credentials()
+            endpoint_url = client.meta.endpoint_url
+            try:
+                credentials = self._session.get_credentials()
+            except Exception:  # the client's own call reports it, translated
+                return None
             if (
                 credentials is None
                 or client.meta.config.proxies
-                or proxy_configured(os.environ, self.environ)
+                or proxy_configured(endpoint_url, self.environ)
             ):
                 return None
             import botocore
@@ -478,10 +482,11 @@ class DynamoDBStore(Store):
 
             try:
                 self._wire = Wire(
-                    client.meta.endpoint_url,
+                    endpoint_url,
                     client.meta.region_name,
                     credentials,
-                    timeout=max(60.0, self.options.connect_timeout),
+                    connect_timeout=self.options.connect_timeout,
+                    read_timeout=max(60.0, self.options.connect_timeout),
                     ca_bundle=self._session._session.get_config_variable("ca_bundle"),
                     user_agent=f"mcpstore/{__version__} botocore/{botocore.__version__}",
                 )

@@ -22,25 +22,43 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import os
 import random
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+# What the client's standard retry mode retries (throttling and transient codes), the error
+# BatchWriteItem models as retryable, and DynamoDB's server-side failures.
 RETRY_ERRORS = {
-    "ProvisionedThroughputExceededException",
+    "Throttling",
     "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
     "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "ReplicatedWriteConflictException",
     "InternalServerError",
     "InternalFailure",
     "ServiceUnavailable",
     "ServiceUnavailableException",
 }
 MAX_ATTEMPTS = 10
-PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 TARGET = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -74,7 +92,7 @@ def signed_headers(
         "x-amz-target": TARGET + operation,
     }
     if credentials.token:
-        headers["x-amz-security-token"] = credentials.token
+        headers["x-amz-security-token"] = " ".join(str(credentials.token).split())
     names = sorted(headers)
     signed = ";".join(names)
     canonical = "\n".join(
@@ -101,13 +119,17 @@ def signed_headers(
     return headers
 
 
-def proxy_configured(*environs: Mapping[str, str] | None) -> bool:
-    """Whether any of these environments names a proxy (any letter case)."""
-    for environ in environs:
-        for key, value in (environ or {}).items():
-            if key.lower() in PROXY_VARIABLES and value:
-                return True
-    return False
+def proxy_configured(endpoint_url: str, environ: Mapping[str, str] | None) -> bool:
+    """Whether the client would go through a proxy to this endpoint (botocore reads the
+    process's proxy settings), or ``environ`` (the store's own variables) names one."""
+    from botocore.utils import get_environ_proxies
+
+    if get_environ_proxies(endpoint_url):
+        return True
+    return any(
+        key.lower().endswith("_proxy") and key.lower() != "no_proxy" and value
+        for key, value in (environ or {}).items()
+    )
 
 
 class Wire:
@@ -119,66 +141,88 @@ class Wire:
         region: str,
         credentials: Any,
         *,
-        timeout: float,
+        connect_timeout: float,
+        read_timeout: float,
         ca_bundle: str | None = None,
         user_agent: str = "mcpstore",
     ) -> None:
         parts = urlsplit(endpoint_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) endpoint: {endpoint_url!r}")
-        if parts.path not in ("", "/") or parts.query or parts.username:
-            raise ValueError(f"not an endpoint at the root path: {endpoint_url!r}")
+        if parts.path not in ("", "/") or parts.query or "@" in parts.netloc:
+            raise ValueError(f"not a plain endpoint at the root path: {endpoint_url!r}")
         self.endpoint_url = endpoint_url
         self.https = parts.scheme == "https"
         self.host = parts.hostname
         self.port = parts.port
-        netloc = parts.netloc.lower()
-        if parts.port == DEFAULT_PORTS[parts.scheme]:
-            netloc = netloc.rsplit(":", 1)[0]
-        self.host_header = netloc
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        if parts.port is not None and parts.port != DEFAULT_PORTS[parts.scheme]:
+            host = f"{host}:{parts.port}"
+        self.host_header = host
         self.region = region
         self.credentials = credentials
-        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self.ca_bundle = ca_bundle
         self.user_agent = user_agent
         self._local = threading.local()
-        self._connections: list[Any] = []
+        # Weak: a finished thread's connection goes (and its socket closes) with the thread.
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._ssl: Any = None
         self._key: tuple[str, str, bytes] = ("", "", b"")  # (secret, day, derived key)
 
     # -- connections --------------------------------------------------------------------------
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        import http.client
+    def _ssl_context(self) -> Any:
+        """Verification as botocore's: the configured CA bundle (a file or a directory), else
+        the bundle botocore ships or certifi's."""
+        import ssl
 
-        if self.https:
-            import ssl
+        from botocore.httpsession import get_cert_path
 
-            with self._lock:
-                if self._ssl is None:
-                    self._ssl = ssl.create_default_context(cafile=self.ca_bundle)
-            conn = http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.timeout, context=self._ssl
-            )
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        self._local.conn = conn
         with self._lock:
-            self._connections.append(conn)
+            if self._ssl is None:
+                path = get_cert_path(self.ca_bundle or True)
+                if os.path.isdir(path):
+                    self._ssl = ssl.create_default_context(capath=path)
+                else:
+                    self._ssl = ssl.create_default_context(cafile=path)
+            return self._ssl
+
+    def _connection(self) -> Any:
+        """This thread's connection, connected (connect timeout) and set to the read timeout."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            import http.client
+
+            if self.https:
+                conn = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=self.connect_timeout, context=self._ssl_context()
+                )
+            else:
+                conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=self.connect_timeout
+                )
+            self._local.conn = conn
+            with self._lock:
+                self._connections.add(conn)
+        if conn.sock is None:  # new, or closed by the server after the last response
+            conn.connect()
+            conn.sock.settimeout(self.read_timeout)
         return conn
 
     def _drop_connection(self) -> None:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
+            with self._lock:
+                self._connections.discard(conn)
             conn.close()
 
     def close(self) -> None:
         with self._lock:
-            connections, self._connections = self._connections, []
+            connections = list(self._connections)
+            self._connections.clear()
         for conn in connections:
             conn.close()
 
@@ -201,23 +245,28 @@ class Wire:
         conn.request("POST", "/", body, self._headers(operation, body))
         response = conn.getresponse()
         data = response.read()
-        if response.getheader("Connection", "").lower() == "close":
-            self._drop_connection()
         return response.status, data, response.getheader("x-amz-crc32")
 
     def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """One DynamoDB operation; retries what the client's standard mode retries."""
         import http.client
+        import ssl
 
         import orjson
-        from botocore.exceptions import ClientError, EndpointConnectionError
+        from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 
-        body = orjson.dumps(params)
+        try:
+            body = orjson.dumps(params)
+        except TypeError:  # e.g. a lone surrogate, which JSON can only carry escaped
+            body = json.dumps(params, separators=(",", ":")).encode()
         delay = 0.05
         for attempt in range(1, MAX_ATTEMPTS + 1):
             last = attempt == MAX_ATTEMPTS
             try:
                 status, data, crc = self._send(operation, body)
+            except (ssl.SSLCertVerificationError, FileNotFoundError) as exc:
+                self._drop_connection()
+                raise SSLError(endpoint_url=self.endpoint_url, error=exc) from exc
             except (OSError, http.client.HTTPException) as exc:
                 self._drop_connection()
                 if last:
@@ -225,16 +274,24 @@ class Wire:
                 time.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 20.0)
                 continue
-            if crc is not None and crc.isdigit() and zlib.crc32(data) != int(crc):
+            damaged = crc is not None and crc.isdigit() and zlib.crc32(data) != int(crc)
+            if status == 200 and not damaged:
+                try:
+                    doc = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    damaged = True
+                else:
+                    if isinstance(doc, dict):
+                        return doc
+                    damaged = True
+            if damaged:
                 if last:
                     raise ClientError(
-                        {"Error": {"Code": "CRC32CheckFailed", "Message": "response damaged"}},
+                        {"Error": {"Code": "DamagedResponse", "Message": "the response was "
+                                   "damaged in transit (checksum or JSON)"}},
                         operation,
-                    )
+                    )  # fmt: skip
                 continue
-            if status == 200:
-                doc: dict[str, Any] = orjson.loads(data)
-                return doc
             error = _error(status, data)
             if last or (error["Code"] not in RETRY_ERRORS and status < 500):
                 raise ClientError(
