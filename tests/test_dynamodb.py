@@ -516,6 +516,26 @@ def test_clear_errors(dynamodb_local: DynamoDBLocal) -> None:
     assert table not in client(dynamodb_local.endpoint).list_tables()["TableNames"]
 
 
+def test_a_signature_mismatch_never_shows_the_session_token(
+    dynamodb_local: DynamoDBLocal,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    store = _library_store(dynamodb_local.endpoint, "token-test", AWS_SESSION_TOKEN="tok-123")
+    message = (
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method.\n\nThe Canonical String for "
+        "this request should have been\n'POST\n/\n\nx-amz-security-token:tok-123\n'"
+    )
+    error = ClientError(
+        {"Error": {"Code": "InvalidSignatureException", "Message": message}}, "BatchWriteItem"
+    )
+    translated = store._translate(error, None)
+    assert translated is not None
+    assert "tok-123" not in translated.message and "\n" not in translated.message
+    assert "does not match the signature you provided" in translated.message
+
+
 def test_backend_variables_name_the_store(dynamodb_local: DynamoDBLocal) -> None:
     table = unique_table()
     env = {**DYNAMO_ENV, "MCP_SESSION_TABLE": table, "AWS_ENDPOINT_URL": dynamodb_local.endpoint}

@@ -418,7 +418,10 @@ class DynamoDBStore(Store):
         if isinstance(exc, bx.ClientError):
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
-            message = str(error.get("Message", "")).rstrip(".")
+            # A signature mismatch may quote the canonical request, session token included:
+            # only the first sentence is kept.
+            message = str(error.get("Message", "")).split("\n", 1)[0]
+            message = message.split("The Canonical String", 1)[0].strip().rstrip(".")
             if code in AUTH_ERRORS:
                 return StoreConnectionError(
                     f"Access to {target} {self._where()} was denied ({code}: {message})."
