@@ -12,7 +12,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -365,7 +365,25 @@ def test_concurrent_appends_get_dense_ids(dynamodb_store: StoreHandle) -> None:
 
 
 # -- throttling ------------------------------------------------------------------------------
-class FaultyProxy:
+class LoopbackServer:
+    """An HTTP server on a loopback port, serving on a thread while in a ``with`` block."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class FaultyProxy(LoopbackServer):
     """A loopback HTTP proxy in front of DynamoDB Local that throttles every ``every``-th
     request of the chosen operations and, for the other BatchWriteItem calls, passes on only
     half of the items and returns the rest as UnprocessedItems (really not written)."""
@@ -396,9 +414,7 @@ class FaultyProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def handle(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
         withheld: dict[str, list] = {}
@@ -446,15 +462,6 @@ class FaultyProxy:
                 unprocessed.setdefault(table, []).extend(items)
             payload = json.dumps(doc).encode()
         return status, {"Content-Type": "application/x-amz-json-1.0"}, payload
-
-    def __enter__(self) -> FaultyProxy:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 def test_throttling_and_unprocessed_items_lose_nothing(dynamodb_store: StoreHandle) -> None:
@@ -678,7 +685,7 @@ def test_lean_path_errors_read_like_the_clients(
         asyncio.run(dead.close())
 
 
-class ScriptedEndpoint:
+class ScriptedEndpoint(LoopbackServer):
     """An HTTP/1.1 keep-alive front for DynamoDB Local that answers the first calls from a
     script ("throttle", "500", "invalid", "bad-crc", "bad-json", "close") and forwards the
     rest; it records each call's user agent."""
@@ -732,18 +739,7 @@ class ScriptedEndpoint:
                 self.end_headers()
                 self.wfile.write(payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ScriptedEndpoint:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        super().__init__(Handler)
 
 
 def test_lean_path_retries_what_the_client_retries(dynamodb_store: StoreHandle) -> None:
