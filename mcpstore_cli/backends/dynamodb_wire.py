@@ -1,12 +1,12 @@
 """BatchWriteItem on a lean path: bulk writes without botocore's per-call machinery.
 
 Clear, expire, restore and demo send DynamoDB thousands of BatchWriteItem calls. Through the
-boto3 client each costs about 2.4 ms of client CPU (serialising through the service model,
+boto3 client each costs about 2 ms of client CPU (serialising through the service model,
 event hooks, the user agent, the retry handler, parsing), which on a small host is taken from
 the service itself when that runs beside mcpstore (DynamoDB Local). This path sends the same
 JSON document over one persistent HTTP connection per thread, signed (AWS Signature Version 4)
 with the credentials of the store's botocore session, refreshed as botocore refreshes them:
-about 0.7 ms per call. A test holds the signature equal to botocore's own signer's.
+about 0.6 ms per call. A test holds the signature equal to botocore's own signer's.
 
 It is used only where it behaves like the client would: an http or https endpoint (the one
 botocore resolved) at the root path, no proxy configured, and the CA bundle botocore would
