@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -450,12 +450,16 @@ class DynamoDBStore(Store):
         self, method: str, *, table: str | None = None, probe: bool = False, **kw: Any
     ) -> Any:
         client = self.probe_client if probe else self.client
+        return self._translating(table or kw.get("TableName"), getattr(client, method), **kw)
+
+    def _translating(self, table: str | None, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        """``fn(*a, **kw)``, its botocore errors raised as mcpstore's (see _translate)."""
         try:
-            return getattr(client, method)(**kw)
+            return fn(*a, **kw)
         except McpStoreError:
             raise
         except Exception as exc:
-            translated = self._translate(exc, table or kw.get("TableName"))
+            translated = self._translate(exc, table)
             if translated is None:
                 raise
             raise translated from exc
@@ -501,13 +505,7 @@ class DynamoDBStore(Store):
         wire = self._bulk_wire()
         if wire is None:
             return self._call("batch_write_item", RequestItems=request_items)
-        try:
-            return wire.call("BatchWriteItem", {"RequestItems": request_items})
-        except Exception as exc:
-            translated = self._translate(exc, None)
-            if translated is None:
-                raise
-            raise translated from exc
+        return self._translating(None, wire.call, "BatchWriteItem", {"RequestItems": request_items})
 
     async def close(self) -> None:
         for client in (self._client, self._probe_client):
