@@ -91,23 +91,11 @@ print(total[table], total[table + "-events"])
 
 def _fresh_local(args: argparse.Namespace, table: str) -> tuple[Any, str, dict[str, str], str]:
     """A DynamoDB Local of its own with one filled table pair (see the module docstring)."""
-    from bench_expire import _dynamo_counts, _dynamo_fill
+    from bench_expire import _dynamo_counts, _dynamo_fill, _dynamo_local, _dynamo_setup
 
-    from tests.dynamodb_fixtures import DYNAMO_ENV, DynamoDBLocal, dynamodb_local_jar
-
-    jar = dynamodb_local_jar()
-    if jar is None:
-        raise SystemExit("DynamoDB Local is not installed (run scripts/install-test-deps.sh)")
-    server = DynamoDBLocal(jar)
-    server.start()
+    server = _dynamo_local()
     try:
-        env = {**os.environ, **DYNAMO_ENV, "AWS_DEFAULT_REGION": DYNAMO_ENV["AWS_REGION"]}
-        url = f"dynamodb://{table}?region={DYNAMO_ENV['AWS_REGION']}&endpoint={server.endpoint}"
-        subprocess.run(
-            [sys.executable, "-m", "mcpstore_cli", "setup", "--quiet", "--url", url],
-            env=env,
-            check=True,
-        )
+        url, env = _dynamo_setup(server.endpoint, table)
         t0 = time.perf_counter()
         _dynamo_fill(server.endpoint, [table], args.sessions, 0, args.events)
         sessions, n_events = _dynamo_counts(server.endpoint, table)

@@ -4,12 +4,13 @@ Run by hand (not by pytest)::
 
     python bench/bench_dynamodb_calls.py [--calls 2000]
 
-Starts a DynamoDB Local of its own, creates a small table and sends the same BatchWriteItem
-(25 deletes of keys that do not exist, so the table stays empty and every call does the same
-work) ``--calls`` times through the store's lean path and through the boto3 client (the store
-takes the client's path when a proxy is configured, so the second store is opened with
-``HTTPS_PROXY`` set). Compared is the CPU time of this process per call, the figure the
-README quotes; wall time per call is printed as well. Both sides take turns going first.
+Starts a DynamoDB Local of its own, creates a table pair with ``mcpstore setup`` and sends the
+same BatchWriteItem to the events table (25 deletes of keys that do not exist, so the table
+stays empty and every call does the same work) ``--calls`` times through the store's lean
+path and through the boto3 client (the store takes the client's path when a proxy is
+configured, so the second store is opened with ``HTTPS_PROXY`` set). Compared is the CPU time
+of this process per call, the figure the README quotes; wall time per call is printed as
+well. Both sides take turns going first.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 TABLE = "bench-calls"
 
@@ -48,37 +50,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
+    from bench_expire import _dynamo_local, _dynamo_setup
+
     from mcpstore_cli.store import StoreOptions, open_store
     from mcpstore_cli.urls import parse_store_url
-    from tests.dynamodb_fixtures import (
-        DYNAMO_ENV,
-        DynamoDBLocal,
-        client,
-        dynamodb_local_jar,
-        dynamodb_url,
-    )
+    from tests.dynamodb_fixtures import DYNAMO_ENV
 
-    jar = dynamodb_local_jar()
-    if jar is None:
-        raise SystemExit("DynamoDB Local is not installed (run scripts/install-test-deps.sh)")
-    server = DynamoDBLocal(jar)
-    server.start()
+    server = _dynamo_local()
     try:
-        client(server.endpoint).create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "sessionId", "KeyType": "HASH"},
-                {"AttributeName": "eventId", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "sessionId", "AttributeType": "S"},
-                {"AttributeName": "eventId", "AttributeType": "N"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        store_url, _env = _dynamo_setup(server.endpoint, TABLE)
         keys = [{"sessionId": {"S": f"{i:032x}"}, "eventId": {"N": str(i)}} for i in range(25)]
-        request = {TABLE: [{"DeleteRequest": {"Key": key}} for key in keys]}
-        url = parse_store_url(dynamodb_url(server.endpoint, TABLE))
+        request = {f"{TABLE}-events": [{"DeleteRequest": {"Key": key}} for key in keys]}
+        url = parse_store_url(store_url)
         stores = {
             "lean path": open_store(url, StoreOptions(environ=DYNAMO_ENV)),
             "boto3 client": open_store(

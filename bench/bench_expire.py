@@ -514,27 +514,42 @@ def _dynamo_counts(endpoint: str, table: str) -> tuple[set[str], int]:
     return sessions, n_events
 
 
-def bench_dynamodb(args: argparse.Namespace) -> list[tuple[str, float, float, str]]:
-    """mcpstore expire vs the sequential boto3 script, on identical table pairs in one
-    DynamoDB Local (started here as the tests start it, stopped by its pid)."""
-    from tests.dynamodb_fixtures import DYNAMO_ENV, DynamoDBLocal, dynamodb_local_jar
+def _dynamo_local() -> Any:
+    """A started DynamoDB Local of the bench's own, as the tests start it (stop it with
+    .stop(), which ends it by its pid)."""
+    from tests.dynamodb_fixtures import DynamoDBLocal, dynamodb_local_jar
 
     jar = dynamodb_local_jar()
     if jar is None:
         raise SystemExit("DynamoDB Local is not installed (run scripts/install-test-deps.sh)")
     server = DynamoDBLocal(jar)
     server.start()
+    return server
+
+
+def _dynamo_setup(endpoint: str, table: str) -> tuple[str, dict[str, str]]:
+    """``mcpstore setup`` of one table pair; returns its URL and the environment to run in."""
+    from tests.dynamodb_fixtures import DYNAMO_ENV
+
+    env = {**os.environ, **DYNAMO_ENV, "AWS_DEFAULT_REGION": DYNAMO_ENV["AWS_REGION"]}
+    url = f"dynamodb://{table}?region={DYNAMO_ENV['AWS_REGION']}&endpoint={endpoint}"
+    subprocess.run(
+        [sys.executable, "-m", "mcpstore_cli", "setup", "--quiet", "--url", url],
+        env=env,
+        check=True,
+    )
+    return url, env
+
+
+def bench_dynamodb(args: argparse.Namespace) -> list[tuple[str, float, float, str]]:
+    """mcpstore expire vs the sequential boto3 script, on identical table pairs in one
+    DynamoDB Local (started here as the tests start it, stopped by its pid)."""
+    server = _dynamo_local()
     try:
         endpoint = server.endpoint
-        env = {**os.environ, **DYNAMO_ENV, "AWS_DEFAULT_REGION": DYNAMO_ENV["AWS_REGION"]}
         ours_t, raw_t = "bench-expire-ours", "bench-expire-raw"
-        for table in (ours_t, raw_t):
-            url = f"dynamodb://{table}?region={DYNAMO_ENV['AWS_REGION']}&endpoint={endpoint}"
-            subprocess.run(
-                [sys.executable, "-m", "mcpstore_cli", "setup", "--quiet", "--url", url],
-                env=env,
-                check=True,
-            )
+        ours_url, env = _dynamo_setup(endpoint, ours_t)
+        _dynamo_setup(endpoint, raw_t)
         t0 = time.perf_counter()
         _dynamo_fill(endpoint, [ours_t, raw_t], args.idle, args.live, args.events)
         per_pair = (args.idle + args.live) * (1 + args.events)
@@ -545,7 +560,6 @@ def bench_dynamodb(args: argparse.Namespace) -> list[tuple[str, float, float, st
             file=sys.stderr,
         )
         cutoff = int(time.time() * 1000) - 30 * MIN
-        ours_url = f"dynamodb://{ours_t}?region={DYNAMO_ENV['AWS_REGION']}&endpoint={endpoint}"
         ours_s, ours_mb, out = timed(
             [
                 sys.executable,
