@@ -65,6 +65,26 @@ def client(endpoint: str, **overrides: Any) -> Any:
     return boto3.client("dynamodb", **kw)
 
 
+def dynamodb_local_command(jar: Path, port: int) -> list[str]:
+    """The one command line every DynamoDB Local of the tests and benches starts with.
+
+    ``-disableTelemetry`` is not optional: without it DynamoDB Local 2.x and later sends
+    telemetry to an address outside this machine.
+    """
+    lib = jar.parent / "DynamoDBLocal_lib"
+    return [
+        "java",
+        f"-Djava.library.path={lib}",
+        "-jar",
+        str(jar),
+        "-inMemory",
+        "-sharedDb",
+        "-disableTelemetry",
+        "-port",
+        str(port),
+    ]
+
+
 class DynamoDBLocal:
     """One DynamoDB Local process."""
 
@@ -75,18 +95,8 @@ class DynamoDBLocal:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
-        lib = self.jar.parent / "DynamoDBLocal_lib"
         self.proc = subprocess.Popen(
-            [
-                "java",
-                f"-Djava.library.path={lib}",
-                "-jar",
-                str(self.jar),
-                "-inMemory",
-                "-sharedDb",
-                "-port",
-                str(self.port),
-            ],
+            dynamodb_local_command(self.jar, self.port),
             cwd=str(self.jar.parent),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
