@@ -10,6 +10,7 @@ import abc
 import importlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.errors import not_supported
@@ -66,6 +67,11 @@ class Store(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    def own_files(self) -> list[Path]:
+        """The files the store itself lives in (SQLite: the database, -wal, -shm, -journal),
+        which no file mcpstore writes may replace; none for a server's store."""
+        return []
 
     # -- provisioning -------------------------------------------------------------------
     @abc.abstractmethod
@@ -170,12 +176,15 @@ class Store(abc.ABC):
         steps: Sequence[str],
         *,
         backup_path: str | None = None,
+        backup_force: bool = False,
         progress: ProgressCallback | None = None,
     ) -> TeardownResult:
         """Run the chosen teardown steps in their safe order (backup before anything else)."""
         from mcpstore_cli.teardown import run_teardown
 
-        return await run_teardown(self, steps, backup_path=backup_path, progress=progress)
+        return await run_teardown(
+            self, steps, backup_path=backup_path, backup_force=backup_force, progress=progress
+        )
 
     def tail_events(
         self, request: TailRequest, *, warn: Warn | None = None
@@ -217,8 +226,11 @@ class Store(abc.ABC):
         """(sessions, events) the store holds now (what a replace would delete)."""
         raise not_supported("counting rows", self.backend)
 
-    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
-        """A backend-native backup; returns one row per backup made."""
+    async def native_backup(
+        self, target: str | None = None, *, force: bool = False
+    ) -> list[dict[str, Any]]:
+        """A backend-native backup; returns one row per backup made. A backup written to a
+        file replaces an existing one only with ``force`` (see :mod:`mcpstore_cli.outfile`)."""
         raise not_supported("backup --native", self.backend)
 
     async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:

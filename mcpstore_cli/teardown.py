@@ -112,7 +112,7 @@ def order_steps(chosen: Sequence[str]) -> list[str]:
     return steps
 
 
-async def run_backup(store: Store, path: str | None) -> StepResult:
+async def run_backup(store: Store, path: str | None, *, force: bool = False) -> StepResult:
     """Teardown's "back up first": the backup library API (loaded only when chosen)."""
     started = time.monotonic()
     try:
@@ -122,7 +122,7 @@ async def run_backup(store: Store, path: str | None) -> StepResult:
             f"Backing up is not available in this installation ({exc}); nothing was changed. "
             "Leave out --backup, or back up with your own tools first."
         ) from None
-    summary = await write_backup(store, path)
+    summary = await write_backup(store, path, force=force)
     seconds = time.monotonic() - started
     return StepResult(
         BACKUP,
@@ -143,13 +143,15 @@ async def run_teardown(
     steps: Sequence[str],
     *,
     backup_path: str | None = None,
+    backup_force: bool = False,
     progress: ProgressCallback | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> TeardownResult:
     """Run ``steps`` (see :data:`STEP_ORDER`) on ``store`` in their safe order.
 
     An exception stops the run where it happened: everything before it is done, nothing
-    after it has started (a failed backup leaves the store untouched).
+    after it has started (a failed backup leaves the store untouched). The backup replaces
+    an existing file only with ``backup_force``, and never the store's own files.
     """
     result = TeardownResult()
     started = time.monotonic()
@@ -158,7 +160,7 @@ async def run_teardown(
             on_step(step)
         t0 = time.monotonic()
         if step == BACKUP:
-            result.steps.append(await run_backup(store, backup_path))
+            result.steps.append(await run_backup(store, backup_path, force=backup_force))
             continue
         if step == DISABLE_STREAMS:
             changed = await store.disable_streams()

@@ -1780,7 +1780,9 @@ class DynamoDBStore(Store):
 
         return await asyncio.to_thread(dynamodb_backup.count_rows_sync, self)
 
-    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+    async def native_backup(
+        self, target: str | None = None, *, force: bool = False
+    ) -> list[dict[str, Any]]:
         from mcpstore_cli.backends import dynamodb_backup
         from mcpstore_cli.backup import timestamp_label
 

@@ -1104,7 +1104,9 @@ class PostgresStore(SqlStore):
         await self.ensure_readable()
         return await postgres_backup.count_rows(self)
 
-    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
+    async def native_backup(
+        self, target: str | None = None, *, force: bool = False
+    ) -> list[dict[str, Any]]:
         raise NotSupportedError(
             "PostgreSQL has no native backup in mcpstore: use pg_dump -Fc -t sessions -t "
             "events (or the portable mcpstore backup without --native)."

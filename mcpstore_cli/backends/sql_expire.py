@@ -209,11 +209,13 @@ async def expire(
 ) -> ExpireResult:
     await store.ensure_readable()
     started = time.perf_counter()
+    if opts.dry_run:
+        # A preview changes nothing: it takes no lock (and leaves no lock file), so it
+        # neither waits for a running expire nor keeps the cron job from running.
+        result = await preview(store, opts)
+        result.duration_s = time.perf_counter() - started
+        return result
     async with store.expire_lock():
-        if opts.dry_run:
-            result = await preview(store, opts)
-            result.duration_s = time.perf_counter() - started
-            return result
         result = ExpireResult()
         pacer = Pacer(opts)
         limit = pacer.batch_limit(opts.batch_size)

@@ -109,14 +109,21 @@ class SqliteStore(SqlStore):
         super().__init__(url, options)
         self._reader: sqlite3.Connection | None = None
         self._readable = False
+        self._wal_found: bool | None = None  # whether a -wal file was there when we came
 
     @property
     def path(self) -> Path:
         assert self.url.path is not None
         return Path(self.url.path).expanduser()
 
+    def own_files(self) -> list[Path]:
+        from mcpstore_cli.outfile import store_files
+
+        return store_files(self.path)
+
     # -- dialect hooks ------------------------------------------------------------------
     def _make_engine(self) -> AsyncEngine:
+        self._note_wal()
         path = self.path.absolute()
         target = f"file:{path}?mode=ro&uri=true" if self.options.read_only else str(path)
         from sqlalchemy.ext.asyncio import create_async_engine
@@ -299,6 +306,7 @@ class SqliteStore(SqlStore):
     def _reader_conn(self) -> sqlite3.Connection:
         if self._reader is None:
             self._require_file()
+            self._note_wal()
             try:
                 conn = sqlite3.connect(
                     f"file:{self.path.absolute()}?mode=ro",
@@ -340,11 +348,34 @@ class SqliteStore(SqlStore):
         for row in self._read(sql, args):
             yield self.decode_session_values(row)
 
+    def _note_wal(self) -> None:
+        if self._wal_found is None:
+            self._wal_found = Path(f"{self.path}-wal").exists()
+
     async def close(self) -> None:
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
         await super().close()
+        if self._wal_found is False:
+            self._tidy_wal()
+        self._wal_found = None
+
+    def _tidy_wal(self) -> None:
+        """Leave the directory as we found it: a read-only connection to a database in WAL
+        mode creates its -wal and -shm files and cannot remove them. When they were not there
+        before, a last read through a writable connection lets SQLite itself check that no one
+        else has the database open, checkpoint and remove them (as any last connection does);
+        when someone else does, they stay theirs."""
+        wal = Path(f"{self.path}-wal")
+        if not wal.exists() or not self.path.exists():
+            return
+        with contextlib.suppress(sqlite3.Error, OSError):
+            conn = sqlite3.connect(str(self.path.absolute()), timeout=1.0)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            finally:
+                conn.close()
 
     async def ensure_readable(self) -> None:
         if self._readable:
@@ -540,14 +571,16 @@ class SqliteStore(SqlStore):
         await self.ensure_readable()
         return await sqlite_backup.clear_counts(self)
 
-    async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
-        import asyncio
-
+    async def native_backup(
+        self, target: str | None = None, *, force: bool = False
+    ) -> list[dict[str, Any]]:
         from mcpstore_cli.backends import sqlite_backup
+        from mcpstore_cli.outfile import check_output
 
-        await self.ensure_readable()
         path = sqlite_backup.native_target(self, target)
-        size = await asyncio.to_thread(sqlite_backup.native_backup_sync, self, path)
+        check_output(path, force=force, protect=self.own_files())
+        await self.ensure_readable()
+        size = await sqlite_backup.native_backup(self, path, force=force)
         return [sqlite_backup.native_row(path, size)]
 
     async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:

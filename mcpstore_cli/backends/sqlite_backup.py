@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,50 +269,71 @@ def _chunks(
 
 
 # -- native: the online backup API ---------------------------------------------------------
-def native_backup_sync(store: SqliteStore, target: Path) -> int:
+def native_backup_sync(
+    store: SqliteStore,
+    target: Path,
+    *,
+    force: bool = False,
+    cancelled: threading.Event | None = None,
+) -> int:
     """Copy the database page by page with SQLite's online backup API into a temporary file
-    that is fsynced and renamed to ``target``. WAL-safe: the copy is one consistent state,
-    committed WAL frames included. Returns the size of the copy."""
-    source_path = store.path
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    try:
-        src = sqlite3.connect(
-            f"file:{source_path.absolute()}?mode=ro",
-            uri=True,
-            timeout=store.options.connect_timeout,
-            check_same_thread=False,
-        )
-    except sqlite3.Error as exc:
-        raise store._translate_error(exc) or exc from exc
-    try:
-        # Pages are read through a memory map (SQLite caps it at its build's limit): half the
-        # system calls of a page-by-page copy. The read transaction keeps the mapped pages
-        # from being truncated away under it, in WAL and rollback-journal mode alike.
-        src.execute(f"PRAGMA mmap_size={MMAP_LIMIT}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        dst = sqlite3.connect(tmp)
-        try:
-            src.backup(dst, pages=-1)
-            # A standalone copy: no WAL beside it.
-            dst.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            dst.close()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-        from mcpstore_cli.backup.fileformat import _fsync_dir
+    that is fsynced and renamed to ``target`` (see :mod:`mcpstore_cli.outfile`: an existing
+    file only with ``force``, never the store's own files or another database). WAL-safe: the
+    copy is one consistent state, committed WAL frames included. A set ``cancelled`` (Ctrl-C)
+    drops the copy instead of putting it in place. Returns the size of the copy."""
+    from mcpstore_cli.outfile import OutputFile
 
-        _fsync_dir(target.parent)
-        return os.stat(target).st_size
-    except sqlite3.Error as exc:
-        raise store._translate_error(exc) or StoreConnectionError(
-            f"SQLite backup of {source_path} failed: {exc}."
-        ) from exc
+    source_path = store.path
+    out = OutputFile(target, force=force, protect=store.own_files())
+    try:
+        os.close(out.take_fd())
+        try:
+            src = sqlite3.connect(
+                f"file:{source_path.absolute()}?mode=ro",
+                uri=True,
+                timeout=store.options.connect_timeout,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise store._translate_error(exc) or exc from exc
+        try:
+            # Pages are read through a memory map (SQLite caps it at its build's limit): half
+            # the system calls of a page-by-page copy. The read transaction keeps the mapped
+            # pages from being truncated away under it, in WAL and rollback-journal mode alike.
+            src.execute(f"PRAGMA mmap_size={MMAP_LIMIT}")
+            dst = sqlite3.connect(out.tmp)
+            try:
+                # One step: a copy in steps starts over whenever a server writes in between.
+                src.backup(dst, pages=-1)
+                # A standalone copy: no WAL beside it.
+                dst.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dst.close()
+        except sqlite3.Error as exc:
+            raise store._translate_error(exc) or StoreConnectionError(
+                f"SQLite backup of {source_path} failed: {exc}."
+            ) from exc
+        finally:
+            src.close()
+        with open(out.tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        if cancelled is not None and cancelled.is_set():
+            raise KeyboardInterrupt
+        return out.commit()
     finally:
-        src.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        out.abort()
+
+
+async def native_backup(store: SqliteStore, target: Path, *, force: bool = False) -> int:
+    """:func:`native_backup_sync` in a thread; cancelling (Ctrl-C) leaves no copy behind."""
+    cancelled = threading.Event()
+    try:
+        return await asyncio.to_thread(
+            native_backup_sync, store, target, force=force, cancelled=cancelled
+        )
+    except BaseException:
+        cancelled.set()
+        raise
 
 
 # -- restore -------------------------------------------------------------------------------
@@ -447,7 +469,6 @@ def native_target(store: SqliteStore, target: str | None) -> Path:
     """Where ``backup --native`` writes: ``target`` (a file, or a directory for the default
     name), else ``<stem>-<UTC time>.backup.db`` in the current directory."""
     from mcpstore_cli.backup import timestamp_label
-    from mcpstore_cli.errors import UsageError
 
     name = f"{store.path.stem}-{timestamp_label()}{NATIVE_SUFFIX}"
     if target is None:
@@ -455,8 +476,6 @@ def native_target(store: SqliteStore, target: str | None) -> Path:
     path = Path(target).expanduser()
     if path.is_dir():
         return path / name
-    if path.absolute() == store.path.absolute():
-        raise UsageError("The backup cannot replace the database it copies; name another file.")
     return path
 
 

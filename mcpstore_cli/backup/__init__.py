@@ -44,6 +44,7 @@ __all__ = [
     "BackupSpec",
     "BackupSummary",
     "RestoreSummary",
+    "check_backup_target",
     "default_backup_path",
     "restore_backup",
     "verify_file",
@@ -130,6 +131,17 @@ def _target_path(store: Store, path: str | os.PathLike[str] | None) -> Path:
     return target
 
 
+def check_backup_target(
+    store: Store, path: str | os.PathLike[str] | None = None, *, force: bool = False
+) -> Path:
+    """Where :func:`write_backup` would write, or :class:`~mcpstore_cli.outfile.
+    OutputRefusedError` (exit 2) if it may not: an existing file without ``force``, the
+    store's own files or any SQLite database ever. Connects to nothing."""
+    from mcpstore_cli.outfile import check_output
+
+    return check_output(_target_path(store, path), force=force, protect=store.own_files())
+
+
 async def write_backup(
     store: Store,
     path: str | os.PathLike[str] | None = None,
@@ -138,19 +150,20 @@ async def write_backup(
     since_ms: int | None = None,
     progress: ProgressCallback | None = None,
     level: int | None = None,
-    overwrite: bool = True,
+    force: bool = False,
 ) -> BackupSummary:
     """Write a consistent backup of ``store`` (or of some sessions) to ``path``.
 
     ``path=None`` names a file in the current directory after the store and the time. The
     file appears under its name only once it is complete, fsynced and verified-by-construction
-    (trailer with counts and checksum); mode 0600.
+    (trailer with counts and checksum); mode 0600. An existing file is replaced only with
+    ``force``; the store's own files and any SQLite database never are
+    (:func:`mcpstore_cli.outfile.check_output`).
     """
     from mcpstore_cli.backup.fileformat import DEFAULT_LEVEL
 
-    target = _target_path(store, path)
-    if target.exists() and not overwrite:
-        raise UsageError(f"{target} exists already; choose another name or remove it.")
+    target = check_backup_target(store, path, force=force)
+    protect = store.own_files()
     spec = BackupSpec(session_ids=session_ids, since_ms=since_ms)
     started = time.perf_counter()
     await store.ensure_readable()
@@ -162,7 +175,9 @@ async def write_backup(
         "source": {"backend": store.backend, "store": store.url.masked()},
         "filters": spec.as_json(),
     }
-    writer = BackupFileWriter(target, level=level or DEFAULT_LEVEL, threads=_threads())
+    writer = BackupFileWriter(
+        target, level=level or DEFAULT_LEVEL, threads=_threads(), force=force, protect=protect
+    )
     try:
         result: dict[str, Any] = await store.backup_records(spec, writer, header, progress)
         size = writer.finish()

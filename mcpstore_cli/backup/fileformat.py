@@ -18,7 +18,7 @@ import queue
 import threading
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -60,19 +60,24 @@ class BackupFileWriter:
     held but the block being compressed.
     """
 
-    def __init__(self, path: Path, *, level: int = DEFAULT_LEVEL, threads: int = 0) -> None:
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileNotFoundError:
-            raise UsageError(
-                f"The directory {path.parent} does not exist; create it first."
-            ) from None
-        except PermissionError:
-            raise UsageError(f"Cannot write in {path.parent}: permission denied.") from None
-        os.fchmod(fd, 0o600)
-        self.raw: IO[bytes] = os.fdopen(fd, "wb", buffering=1024 * 1024)
+    def __init__(
+        self,
+        path: Path,
+        *,
+        level: int = DEFAULT_LEVEL,
+        threads: int = 0,
+        force: bool = False,
+        protect: Iterable[str | os.PathLike[str]] = (),
+    ) -> None:
+        """Refuses (:class:`~mcpstore_cli.outfile.OutputRefusedError`) what
+        :func:`~mcpstore_cli.outfile.check_output` refuses: an existing file without
+        ``force``, and never a SQLite database or one of the ``protect`` files."""
+        from mcpstore_cli.outfile import OutputFile
+
+        self.out = OutputFile(path, force=force, protect=protect)
+        self.path = self.out.path
+        self.tmp = self.out.tmp
+        self.raw: IO[bytes] = os.fdopen(self.out.take_fd(), "wb", buffering=1024 * 1024)
         zstd = _zstd()
         params = zstd.ZstdCompressionParameters.from_level(
             level, threads=threads, write_checksum=True
@@ -164,10 +169,8 @@ class BackupFileWriter:
         self._z.close()
         self.raw.flush()
         os.fsync(self.raw.fileno())
-        size = os.fstat(self.raw.fileno()).st_size
         self.raw.close()
-        os.replace(self.tmp, self.path)
-        _fsync_dir(self.path.parent)
+        size = self.out.commit()
         self._done = True
         return size
 
@@ -182,17 +185,7 @@ class BackupFileWriter:
             self._z.close()
         with contextlib.suppress(Exception):
             self.raw.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        self.out.abort()
 
 
 # -- reading -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from mcpstore_cli.cli.common import (
     Command,
     ConnectTimeoutOpt,
     DebugOpt,
+    ForceOpt,
     FormatOpt,
     QuietOpt,
     SegmentsOpt,
@@ -99,6 +100,7 @@ def backup(
     level: Annotated[
         int, typer.Option("--level", help="zstd compression level (1 fastest .. 19 smallest).")
     ] = 1,
+    force: ForceOpt = False,
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
@@ -111,6 +113,8 @@ def backup(
 
     The portable file (zstd; format in docs/backup-format.md) restores into any backend. It
     is written to a temporary file, fsynced and renamed into place when complete (mode 0600).
+    An existing file is replaced only with --force; the store's own files and SQLite
+    databases never are.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -139,8 +143,12 @@ def backup(
     ids, since_ms = cmd.check(options)
     store_url = cmd.check(lambda: cmd.url)
     if native:
-        _native_backup(cmd, output, store_url.backend)
+        _native_backup(cmd, output, store_url.backend, force)
         return
+    from mcpstore_cli.backup import check_backup_target
+
+    # Refused before connecting: nothing is read, nothing written.
+    cmd.check(lambda: check_backup_target(cmd.open_store(), output, force=force))
 
     async def work() -> Any:
         from mcpstore_cli.backup import write_backup
@@ -156,6 +164,7 @@ def backup(
                     since_ms=since_ms,
                     progress=progress,
                     level=level,
+                    force=force,
                 ),
             )
 
@@ -181,7 +190,7 @@ def _size(n: int | None) -> str:
     return human_bytes(n)
 
 
-def _native_backup(cmd: Command, output: str | None, backend: str) -> None:
+def _native_backup(cmd: Command, output: str | None, backend: str, force: bool) -> None:
     import time
 
     if backend == "dynamodb" and output is not None:
@@ -197,7 +206,7 @@ def _native_backup(cmd: Command, output: str | None, backend: str) -> None:
     async def work() -> Any:
         started = time.perf_counter()
         async with cmd.open_store(read_only=backend != "dynamodb") as store:
-            rows = await store.native_backup(output)
+            rows = await store.native_backup(output, force=force)
         return rows, time.perf_counter() - started
 
     rows, seconds = cmd.run(work)

@@ -158,7 +158,8 @@ def expire(
                 )
             )
         )
-    store = cmd.check(cmd.open_store)
+    # A dry run reads only: a read-only connection cannot change the store or its files.
+    store = cmd.check(lambda: cmd.open_store(read_only=dry_run))
     show_bar = bool(cmd.env.stderr_isatty) and not quiet and not dry_run
 
     async def work() -> Any:

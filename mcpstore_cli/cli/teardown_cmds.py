@@ -15,6 +15,7 @@ from mcpstore_cli.cli.common import (
     Command,
     ConnectTimeoutOpt,
     DebugOpt,
+    ForceOpt,
     FormatOpt,
     QuietOpt,
     SegmentsOpt,
@@ -260,6 +261,7 @@ def teardown(
             show_default=False,
         ),
     ] = None,
+    force: ForceOpt = False,
     disable_streams: Annotated[
         bool, typer.Option("--disable-streams", help="DynamoDB: turn off the tables' streams.")
     ] = False,
@@ -319,6 +321,13 @@ def teardown(
         )
     if backup_file is not None and not (backup or all_steps):
         cmd.check(lambda: _raise(UsageError("--backup-file goes with --backup (or --all).")))
+    if force and backup_file is None:
+        cmd.check(lambda: _raise(UsageError("--force goes with --backup-file.")))
+    if backup_file is not None:
+        from mcpstore_cli.backup import check_backup_target
+
+        # Refused before anything is shown or asked: nothing is read, nothing written.
+        cmd.check(lambda: check_backup_target(cmd.open_store(), backup_file, force=force))
     chosen: list[str] = []
     if all_steps:
         chosen = [BACKUP, CLEAR, DELETE] + ([DISABLE_STREAMS] if is_dynamo else [])
@@ -396,7 +405,9 @@ def teardown(
 
         async def work() -> Any:
             async with store:
-                return await store.teardown(steps, backup_path=backup_file, progress=tick)
+                return await store.teardown(
+                    steps, backup_path=backup_file, backup_force=force, progress=tick
+                )
 
         result = cmd.run(work)
     from mcpstore_cli.output import draw_steps_done, teardown_json, write_object
