@@ -17,7 +17,7 @@ __mcpstore_spec() {
             ;;
         "backup")
             _mcpstore_subs="list"
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --level --native --output -o --quiet -q --segments --session --since --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --force --format -f --help -h --level --native --output -o --quiet -q --segments --session --since --url"
             _mcpstore_vopts="--backend --connect-timeout --format -f --level --output -o --segments --session --since --url"
             _mcpstore_args=""
             ;;
@@ -89,7 +89,7 @@ __mcpstore_spec() {
             ;;
         "teardown")
             _mcpstore_subs=""
-            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --format -f --help -h --quiet -q --segments --url --yes -y"
+            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --quiet -q --segments --url --yes -y"
             _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --segments --url"
             _mcpstore_args=""
             ;;

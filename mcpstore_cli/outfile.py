@@ -87,32 +87,35 @@ def check_output(
     *,
     force: bool = False,
     protect: Iterable[str | os.PathLike[str]] = (),
+    shown: str | None = None,
 ) -> Path:
     """Raise :class:`OutputRefusedError` unless ``path`` may be written; returns it as a Path.
 
     ``protect`` names files that are never written, ``force`` or not (the store's own files:
     see :func:`store_files`). SQLite databases, their WAL files and journals are never written
-    either; any other existing file only with ``force``.
+    either; any other existing file only with ``force``. Messages name the file as ``shown``
+    (what the user typed), else as ``path``.
     """
     target = Path(path).expanduser()
+    name = shown if shown is not None else os.fspath(path)
     for own in map(Path, protect):
         if _same(target, own):
             role = next((s for s in COMPANIONS if own.name.endswith(s)), "database")
             raise OutputRefusedError(
-                f"{target} is the store's own {role} file; mcpstore never writes over it, "
+                f"{name} is the store's own {role} file; mcpstore never writes over it, "
                 "even with --force: name another file."
             )
     if target.is_dir():
-        raise OutputRefusedError(f"{target} is a directory; name a file.")
+        raise OutputRefusedError(f"{name} is a directory; name a file.")
     kind = database_kind(target)
     if kind is not None:
         raise OutputRefusedError(
-            f"{target} is {kind}; mcpstore never writes over SQLite files, even with "
+            f"{name} is {kind}; mcpstore never writes over SQLite files, even with "
             "--force: name another file."
         )
     if os.path.lexists(target) and not force:
         raise OutputRefusedError(
-            f"{target} exists already; add --force to replace it, or name another file."
+            f"{name} exists already; add --force to replace it, or name another file."
         )
     return target
 

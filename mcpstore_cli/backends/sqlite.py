@@ -578,7 +578,8 @@ class SqliteStore(SqlStore):
         from mcpstore_cli.outfile import check_output
 
         path = sqlite_backup.native_target(self, target)
-        check_output(path, force=force, protect=self.own_files())
+        shown = target if target is not None and path == Path(target).expanduser() else None
+        check_output(path, force=force, protect=self.own_files(), shown=shown)
         await self.ensure_readable()
         size = await sqlite_backup.native_backup(self, path, force=force)
         return [sqlite_backup.native_row(path, size)]

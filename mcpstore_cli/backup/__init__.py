@@ -139,7 +139,9 @@ def check_backup_target(
     store's own files or any SQLite database ever. Connects to nothing."""
     from mcpstore_cli.outfile import check_output
 
-    return check_output(_target_path(store, path), force=force, protect=store.own_files())
+    target = _target_path(store, path)
+    shown = os.fspath(path) if path is not None and target == Path(path).expanduser() else None
+    return check_output(target, force=force, protect=store.own_files(), shown=shown)
 
 
 async def write_backup(
