@@ -15,6 +15,7 @@ Endpoints without the backup API (DynamoDB Local) report backups as unknown.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 import time
@@ -366,17 +367,22 @@ def recreate_sync(store: DynamoDBStore, progress: ProgressCallback | None) -> Cl
     counts = [_count(store, info.name, info.item_count) for info in infos]
     arn_before = (events_info.description or {}).get("LatestStreamArn")
     # Keep the settings on disk until the tables are back, in case this run dies half-way.
-    saved = Path(tempfile.gettempdir()) / f"mcpstore-recreate-{store.table}-{int(time.time())}.json"
-    saved.write_text(
-        json.dumps(
-            [
-                {"create_table": req, "time_to_live": ttl, "pitr": pitr}
-                for _i, req, ttl, pitr in plans
-            ],
-            indent=2,
-            default=str,
+    from mcpstore_cli.outfile import output_file
+
+    stamp = f"{int(time.time())}-{os.getpid()}"
+    saved = Path(tempfile.gettempdir()) / f"mcpstore-recreate-{store.table}-{stamp}.json"
+    # Whole or not at all, and never over another run's file of the same second.
+    with output_file(saved) as out:
+        Path(out.tmp).write_text(
+            json.dumps(
+                [
+                    {"create_table": req, "time_to_live": ttl, "pitr": pitr}
+                    for _i, req, ttl, pitr in plans
+                ],
+                indent=2,
+                default=str,
+            )
         )
-    )
     try:
         for info in infos:
             store._call("delete_table", TableName=info.name)
