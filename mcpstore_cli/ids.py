@@ -34,7 +34,8 @@ COUNT_CAP = 10_000  # matches counted at most, to say "and N more"
 
 Note = Callable[[str], None]
 
-_HEX = re.compile(r"[0-9A-Fa-f-]+")
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+_UUID_HYPHENS = (8, 13, 18, 23)  # where the 8-4-4-4-12 form has its hyphens
 
 
 @dataclass(slots=True)
@@ -47,8 +48,15 @@ class IdMatches:
 
 
 def is_hex(value: str) -> bool:
-    """Hex digits, with the hyphens of the 8-4-4-4-12 UUID form allowed."""
-    return bool(_HEX.fullmatch(value)) and any(ch not in "-" for ch in value)
+    """Hex digits only (turul's form), or the start of the hyphenated 8-4-4-4-12 UUID form."""
+    if _HEX.fullmatch(value):
+        return True
+    if len(value) > 36 or "-" not in value:
+        return False
+    hyphens = [i for i, ch in enumerate(value) if ch == "-"]
+    return hyphens == [i for i in _UUID_HYPHENS if i < len(value)] and bool(
+        _HEX.fullmatch(value.replace("-", ""))
+    )
 
 
 def spellings(typed: str) -> list[str]:

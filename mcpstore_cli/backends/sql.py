@@ -435,24 +435,32 @@ class SqlStore(Store, abc.ABC):
         upper = self._prefix_upper_bound(prefix)
         return condition if upper is None else sa.and_(condition, column < upper)
 
+    def prefix_statements(self, prefix: str, limit: int) -> tuple[sa.Select[Any], sa.Select[Any]]:
+        """The two reads behind :meth:`match_session_ids` for one prefix: the first ``limit``
+        ids in index order (so that LIMIT ends the range read early), and their number,
+        counting at most COUNT_CAP + 1."""
+        from mcpstore_cli.ids import COUNT_CAP
+
+        s = self.sessions.c
+        where = self._prefix_condition(prefix)
+        first = sa.select(s.session_id).where(where).order_by(s.session_id).limit(limit)
+        some = sa.select(sa.literal(1)).select_from(self.sessions).where(where)
+        counted = sa.select(sa.func.count()).select_from(some.limit(COUNT_CAP + 1).subquery())
+        return first, counted
+
     async def match_session_ids(
         self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
     ) -> IdMatches:
         from mcpstore_cli.ids import COUNT_CAP, IdMatches, merge
 
         await self.ensure_readable()
-        s = self.sessions.c
         found: list[IdMatches] = []
         async with self.connect() as conn:
             for prefix in prefixes:
-                where = self._prefix_condition(prefix)
-                # Index order, so that LIMIT stops the range read early.
-                stmt = sa.select(s.session_id).where(where).order_by(s.session_id).limit(limit)
-                ids = [row[0] for row in await conn.execute(stmt)]
+                first, counted = self.prefix_statements(prefix, limit)
+                ids = [row[0] for row in await conn.execute(first)]
                 total = len(ids)
-                if total >= limit:  # several: count them, reading at most COUNT_CAP + 1
-                    some = sa.select(sa.literal(1)).where(where).limit(COUNT_CAP + 1)
-                    counted = sa.select(sa.func.count()).select_from(some.subquery())
+                if total >= limit:  # several: how many
                     total = int((await conn.execute(counted)).scalar_one())
                 capped = total > COUNT_CAP
                 found.append(IdMatches(ids, min(total, COUNT_CAP), capped))
