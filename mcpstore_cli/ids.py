@@ -92,7 +92,7 @@ async def resolve_session_id(
     ``option`` names where the id came from (``--session``) in messages; ``note`` receives a
     progress line when finding a prefix means a long scan (DynamoDB).
     """
-    label = f"{option} " if option else ""
+    given = f" ({option})" if option else ""
     validate_session_id(typed, option=option or "session id")
     where = store.url.masked()
     forms = spellings(typed)
@@ -103,12 +103,12 @@ async def resolve_session_id(
         return exact[0]
     if len(exact) > 1:
         raise SessionIdError(
-            f"{label}{typed!r} names several session ids that differ only in case "
-            f"({_listed(sorted(exact), len(exact), False)}); type the one you mean exactly."
+            f"{typed!r}{given} names several session ids that differ only in case: "
+            f"{_listed(sorted(exact), len(exact), False)}; type the one you mean exactly."
         )
     if len(typed) < MIN_PREFIX:
         raise SessionIdError(
-            f"No session {label}{typed!r} in {where}, and a prefix needs at least "
+            f"No session {typed!r}{given} in {where}, and a prefix needs at least "
             f"{MIN_PREFIX} characters; mcpstore list shows the ids."
         )
     found = await store.match_session_ids(forms, limit=SHOWN + 1, note=note)
@@ -116,13 +116,12 @@ async def resolve_session_id(
         return found.ids[0]
     if not found.ids:
         raise SessionIdError(
-            f"No session {label}{typed!r} in {where} (no id is or starts with it); "
+            f"No session {typed!r}{given} in {where}: no id is or starts with it; "
             "mcpstore list shows the ids."
         )
     raise SessionIdError(
-        f"{label}{typed!r} is the start of "
-        f"{'over ' if found.capped else ''}{found.total:,} session ids "
-        f"({_listed(found.ids, found.total, found.capped)}); give more of it."
+        f"{typed!r}{given} starts {'over ' if found.capped else ''}{found.total:,} session ids: "
+        f"{_listed(found.ids, found.total, found.capped)}; give more of it."
     )
 
 

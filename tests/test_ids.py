@@ -78,15 +78,19 @@ def test_show_refuses_short_ambiguous_and_unknown(store: StoreHandle) -> None:
     err = _one_line_error(store.run("show", "01a"))
     assert "'01a'" in err and "at least 4 characters" in err
     err = _one_line_error(store.run("show", "01A237B"))
-    assert "is the start of 7 session ids" in err
-    assert ", ".join(SEVEN[:5]) + " and 2 more" in err and SEVEN[5] not in err
+    assert "starts 7 session ids" in err
+    assert "'01A237B' starts 7 session ids: " + ", ".join(SEVEN[:5]) + " and 2 more;" in err
+    assert SEVEN[5] not in err
     err = _one_line_error(store.run("show", "01a299"))
     assert "No session '01a299'" in err
     # A non-hex id is matched exactly as typed: no case folding.
     err = _one_line_error(store.run("show", "sess-alpha-1"))
     assert "No session 'sess-alpha-1'" in err
     err = _one_line_error(store.run("show", "Sess-Alpha"))
-    assert "is the start of 2 session ids (Sess-Alpha-1, Sess-Alpha-10)" in err
+    assert "starts 2 session ids: Sess-Alpha-1, Sess-Alpha-10;" in err
+    # Longer than any stored id (PostgreSQL's column holds 36): simply no such session.
+    err = _one_line_error(store.run("show", "f" * 40))
+    assert f"No session '{'f' * 40}'" in err
     assert store.run("show", "not an id").exit_code == 2  # malformed: a usage error
 
 
@@ -115,8 +119,8 @@ def test_backup_session_resolves_by_the_id_rule(store: StoreHandle, tmp_path: Pa
     ("typed", "expected"),
     [
         ("01a", "at least 4 characters"),
-        ("01a237b", "is the start of 7 session ids"),
-        ("01a299", "No session --session '01a299'"),
+        ("01a237b", "starts 7 session ids"),
+        ("01a299", "No session '01a299' (--session)"),
     ],
 )
 def test_backup_session_refusals_write_nothing(
@@ -142,9 +146,9 @@ def test_tail_events_session_resolves_by_the_id_rule(store: StoreHandle) -> None
     assert [r["session_id"] for r in _tail(store, SHORT)] == [SHORT]
     for typed, expected in (
         ("01a", "at least 4 characters"),
-        ("01a237b", "--session '01a237b' is the start of 7 session ids"),
-        ("01a299", "No session --session '01a299'"),
-        ("nosuchsession", "No session --session 'nosuchsession'"),
+        ("01a237b", "'01a237b' (--session) starts 7 session ids"),
+        ("01a299", "No session '01a299' (--session)"),
+        ("nosuchsession", "No session 'nosuchsession' (--session)"),
     ):
         result = store.run("tail-events", "--no-follow", "--session", typed)
         assert expected in _one_line_error(result), typed
@@ -197,7 +201,7 @@ def test_postgres_prefixes_whatever_the_collation(
     assert _show(store, "01A237A8") == UNIQUE
     assert _show(store, SEVEN[0][:9]) == SEVEN[0].upper()  # stored upper case, typed lower
     err = _one_line_error(store.run("show", "ab-c"))
-    assert "is the start of 2 session ids (ab-c1, ab-c2)" in err
+    assert "starts 2 session ids: ab-c1, ab-c2;" in err
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -236,9 +240,9 @@ def test_many_matches_are_counted_up_to_a_cap(
     err = _one_line_error(store.run("show", "01a237b"))
     listed = ", ".join(SEVEN[:5])
     if store.backend == "dynamodb":
-        assert f"is the start of 7 session ids ({listed} and 2 more)" in err
+        assert f"starts 7 session ids: {listed} and 2 more;" in err
     else:
-        assert f"is the start of over 6 session ids ({listed} and more than 1 more)" in err
+        assert f"starts over 6 session ids: {listed} and more than 1 more;" in err
 
 
 def test_dynamodb_prefix_scan_says_so_on_a_big_table(

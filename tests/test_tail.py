@@ -655,4 +655,4 @@ def test_unknown_session_is_an_error(store: StoreHandle) -> None:
         result = store.run("tail-events", follow, "--session", "nosuchsession")
         assert result.exit_code == 1, result
         assert result.stdout == ""
-        assert "No session --session 'nosuchsession'" in result.stderr
+        assert "No session 'nosuchsession' (--session)" in result.stderr
