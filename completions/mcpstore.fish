@@ -106,7 +106,7 @@ complete -c mcpstore -n '__mcpstore_at backup' -l native -d 'A backend-native ba
 complete -c mcpstore -n '__mcpstore_at backup' -l output -s o -x -d 'The backup file (a directory: a default name in it) [default: <store>-<UTC ti...'
 complete -c mcpstore -n '__mcpstore_at backup' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at backup' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
-complete -c mcpstore -n '__mcpstore_at backup' -l session -x -d 'Only this session (repeat for more).'
+complete -c mcpstore -n '__mcpstore_at backup' -l session -x -d 'Only this session: its id, or a unique prefix of 4 or more characters (repeat...'
 complete -c mcpstore -n '__mcpstore_at backup' -l since -x -d 'Only sessions active since then (a duration ago like 2h, a date, an ISO time...'
 complete -c mcpstore -n '__mcpstore_at backup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
 
@@ -259,7 +259,7 @@ complete -c mcpstore -n '__mcpstore_at tail-events' -l no-follow -d 'Keep follow
 complete -c mcpstore -n '__mcpstore_at tail-events' -l format -s f -x -a 'pretty sse jsonl' -d 'pretty (UTC time, session, id, type, JSON), sse (the server\'s wire form) or j...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l quiet -s q -d 'Print nothing but data and errors.'
-complete -c mcpstore -n '__mcpstore_at tail-events' -l session -s s -x -d 'Only this session\'s events (its full id).'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l session -s s -x -d 'Only this session\'s events: its id, or a unique prefix of 4 or more characters.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l since -x -d 'Start with events stored this long ago (e.g.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
 

@@ -52,6 +52,10 @@ class SessionNotFoundError(McpStoreError):
     """No session with that id (exit 1)."""
 
 
+class SessionIdError(SessionNotFoundError):
+    """A typed session id names no session, or several (exit 1); see mcpstore_cli.ids."""
+
+
 class ConfirmationError(McpStoreError):
     """A destructive step needs confirmation that was not given (exit 4)."""
 

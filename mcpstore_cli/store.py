@@ -29,6 +29,7 @@ from mcpstore_cli.records import (
 from mcpstore_cli.urls import StoreURL
 
 if TYPE_CHECKING:
+    from mcpstore_cli.ids import IdMatches, Note
     from mcpstore_cli.tail import TailRequest, Warn
     from mcpstore_cli.teardown import ClearResult, Inventory, TeardownResult
 
@@ -110,8 +111,19 @@ class Store(abc.ABC):
         """One session with its ``event_count``, or None."""
 
     @abc.abstractmethod
-    async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
-        """Ids that start with ``prefix`` (for ``show`` with an abbreviated id)."""
+    async def existing_session_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that are stored (live) sessions, found by key lookups only."""
+
+    @abc.abstractmethod
+    async def match_session_ids(
+        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
+    ) -> IdMatches:
+        """The ``limit`` smallest ids starting with any of ``prefixes`` and how many do.
+
+        ``prefixes`` are spellings of one typed id (none a prefix of another). SQL stores
+        read a range of the primary key; DynamoDB scans, telling ``note`` when that is long.
+        Used through :func:`mcpstore_cli.ids.resolve_session_id`, which holds the id rule.
+        """
 
     @abc.abstractmethod
     async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:

@@ -647,9 +647,12 @@ def test_dynamodb_network_outage_no_gap_no_duplicate(
     assert "lost the connection" in tail.stderr and "reconnected" in tail.stderr
 
 
-def test_unknown_session_is_followed_with_a_warning(store: StoreHandle) -> None:
+def test_unknown_session_is_an_error(store: StoreHandle) -> None:
+    # The id rule (issue 15): no session with that id or prefix is exit 1, never an empty
+    # result, with or without --follow.
     store.setup()
-    result = store.run("tail-events", "--no-follow", "--session", "nosuchsession")
-    assert result.exit_code == 0, result
-    assert result.stdout == ""
-    assert "there is no session nosuchsession" in result.stderr
+    for follow in ("--no-follow", "--follow"):
+        result = store.run("tail-events", follow, "--session", "nosuchsession")
+        assert result.exit_code == 1, result
+        assert result.stdout == ""
+        assert "No session 'nosuchsession' (--session)" in result.stderr

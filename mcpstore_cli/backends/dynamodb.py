@@ -59,6 +59,7 @@ from mcpstore_cli.store import ProgressCallback, Store, StoreOptions
 from mcpstore_cli.urls import DEFAULT_AWS_REGION, StoreURL
 
 if TYPE_CHECKING:
+    from mcpstore_cli.ids import IdMatches, Note
     from mcpstore_cli.tail import TailRequest, Warn
     from mcpstore_cli.teardown import ClearResult, Inventory
 
@@ -67,6 +68,10 @@ SESSION_TTL_S = 30 * 60  # the server's default session TTL
 MB = 1024 * 1024
 BYTES_PER_SEGMENT = 24 * MB  # default scan parallelism: one segment per this much data
 MAX_DEFAULT_SEGMENTS = 16
+# Finding a session id prefix scans the sessions table: say so at once on a table this big,
+# or once the scan has run this long.
+SCAN_NOTE_ITEMS = 100_000
+SCAN_NOTE_SECONDS = 3.0
 BATCH_WRITE_MAX = 25
 PAGE_LIMIT_MIN, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX = 1_000, 10_000, 100_000
 ACTIVE_TIMEOUT_S = 300.0  # setup waits at most this long for a table to become ACTIVE
@@ -1343,31 +1348,76 @@ class DynamoDBStore(Store):
     async def get_session(self, session_id: str) -> Session | CorruptRow | None:
         return await asyncio.to_thread(self._get_sync, session_id)
 
-    def _find_sync(self, prefix: str, limit: int) -> list[str]:
+    def _existing_sync(self, ids: Sequence[str]) -> list[str]:
         self._ensure_readable_sync()
         assert self._sessions is not None
         n = self._sessions.names
         now_s = int(time.time())
+        found = []
+        for sid in ids:  # one GetItem per spelling (at most three), key and TTL only
+            raw = self._call(
+                "get_item",
+                TableName=self.table,
+                Key={n.session_id: {"S": sid}},
+                ProjectionExpression="#sid, #ttl",
+                ExpressionAttributeNames={"#sid": n.session_id, "#ttl": n.ttl},
+                ConsistentRead=True,
+            ).get("Item")
+            if raw and not _expired(_n(raw.get(n.ttl)), now_s):
+                found.append(sid)
+        return found
+
+    async def existing_session_ids(self, ids: Sequence[str]) -> list[str]:
+        return await asyncio.to_thread(self._existing_sync, ids)
+
+    def _match_sync(self, prefixes: Sequence[str], limit: int, note: Note | None) -> IdMatches:
+        from mcpstore_cli.ids import IdMatches
+
+        self._ensure_readable_sync()
+        info = self._sessions
+        assert info is not None
+        n = info.names
+        now_s = int(time.time())
         expr, names, values = self._ttl_filter(n, now_s)
+        starts = [f"begins_with(#sid, :p{i})" for i in range(len(prefixes))]
         params = {
             "ProjectionExpression": "#sid",
-            "FilterExpression": f"begins_with(#sid, :prefix) AND {expr}",
+            "FilterExpression": f"({' OR '.join(starts)}) AND {expr}",
             "ExpressionAttributeNames": {**names, "#sid": n.session_id},
-            "ExpressionAttributeValues": {**values, ":prefix": {"S": prefix}},
+            "ExpressionAttributeValues": {
+                **values,
+                **{f":p{i}": {"S": p} for i, p in enumerate(prefixes)},
+            },
         }
+        # A prefix has no key to look up: the whole table is scanned (key attribute only).
+        what = f"session ids starting with {prefixes[0]!r}"
+        if note is not None and info.item_count > SCAN_NOTE_ITEMS:
+            note(
+                f"looking for {what}: scanning the {info.item_count:,} items of {info.name} "
+                "(the full id is found without a scan)..."
+            )
+            note = None
+        started = time.monotonic()
         smallest: list[str] = []  # trimmed to the ``limit`` smallest ids as it grows
-        for page in self._scan_pages(self._sessions, params, self._segments_for(self._sessions)):
+        total = 0
+        for page in self._scan_pages(info, params, self._segments_for(info)):
             for raw in page:
                 sid = _s(raw.get(n.session_id))
                 if sid is None:
                     continue
+                total += 1
                 smallest.append(sid)
                 if len(smallest) > 4 * limit:
                     smallest = sorted(smallest)[:limit]
-        return sorted(smallest)[:limit]
+            if note is not None and time.monotonic() - started > SCAN_NOTE_SECONDS:
+                note(f"looking for {what}: still scanning {info.name}...")
+                note = None
+        return IdMatches(sorted(smallest)[:limit], total)
 
-    async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
-        return await asyncio.to_thread(self._find_sync, prefix, limit)
+    async def match_session_ids(
+        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
+    ) -> IdMatches:
+        return await asyncio.to_thread(self._match_sync, prefixes, limit, note)
 
     def _recent_sync(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
         self._ensure_readable_sync()

@@ -107,6 +107,16 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
 }
 PRIMARY_KEYS = {"sessions": ("session_id",), "events": ("id",)}
 
+# Session id prefixes: a leading run of letters and digits, and each one's successor in the
+# order every collation gives them (digits, then letters; case only breaks ties).
+_ALNUM_RUN = re.compile(r"[0-9A-Za-z]+")
+_NEXT_ALNUM = {
+    **dict(zip("012345678", "123456789", strict=True)),
+    "9": "a",
+    **dict(zip("abcdefghijklmnopqrstuvwxy", "bcdefghijklmnopqrstuvwxyz", strict=True)),
+    **dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXY", "BCDEFGHIJKLMNOPQRSTUVWXYZ", strict=True)),
+}
+
 # Columns a reader needs; a table without them is in another layout.
 REQUIRED = {
     "sessions": {"session_id", "state", "created_at", "last_activity", "is_initialized"},
@@ -944,19 +954,17 @@ class PostgresStore(SqlStore):
         return []
 
     # -- reading ------------------------------------------------------------------------
-    async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
-        await self.ensure_readable()
-        s = self.sessions.c
-        # LIKE 'prefix%' is byte-wise whatever the collation, and an index seek where the
-        # collation allows it.
-        stmt = (
-            sa.select(s.session_id)
-            .where(s.session_id.startswith(prefix, autoescape=True))
-            .order_by(self._id_key(s.session_id))
-            .limit(limit)
-        )
-        async with self.connect() as conn:
-            return [row[0] for row in await conn.execute(stmt)]
+    def _prefix_upper_bound(self, prefix: str) -> str | None:
+        # The column's collation may not be byte order (en_US and the like), so the bound
+        # is the leading run of letters and digits with its last character stepped up: in
+        # every collation an id that starts with the run sorts before it.
+        run = _ALNUM_RUN.match(prefix)
+        head = run.group(0) if run else ""
+        for i in range(len(head) - 1, -1, -1):
+            step = _NEXT_ALNUM.get(head[i])
+            if step is not None:
+                return head[:i] + step
+        return None
 
     async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
         row = (

@@ -40,6 +40,8 @@ from mcpstore_cli.urls import StoreURL
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from mcpstore_cli.ids import IdMatches, Note
+
 SESSION_COLUMNS = (
     "session_id",
     "client_capabilities",
@@ -412,18 +414,57 @@ class SqlStore(Store, abc.ABC):
             row = (await conn.execute(stmt)).first()
         return None if row is None else self.decode_session(row)
 
-    async def find_session_ids(self, prefix: str, limit: int = 5) -> list[str]:
+    async def existing_session_ids(self, ids: Sequence[str]) -> list[str]:
         await self.ensure_readable()
         s = self.sessions.c
-        # A range on the primary key rather than LIKE, so that it is an index seek.
-        stmt = (
-            sa.select(s.session_id)
-            .where(s.session_id >= prefix, s.session_id < prefix + "\x7f")
-            .order_by(s.session_id)
-            .limit(limit)
-        )
+        stmt = sa.select(s.session_id).where(s.session_id.in_(list(ids)))
         async with self.connect() as conn:
-            return [row[0] for row in await conn.execute(stmt)]
+            stored = {row[0] for row in await conn.execute(stmt)}
+        return [sid for sid in ids if sid in stored]
+
+    def _prefix_upper_bound(self, prefix: str) -> str | None:
+        """An exclusive upper bound of the ids that start with ``prefix``, in the column's
+        own order (None: no bound). Byte order (SQLite's BINARY): any id is visible ASCII."""
+        return prefix + "\x7f"
+
+    def _prefix_condition(self, prefix: str) -> sa.ColumnElement[bool]:
+        # A range of the primary key, so that the index serves it; the substr comparison
+        # keeps exactly the ids that start with the prefix (the range may hold more).
+        column = self.sessions.c.session_id
+        condition = sa.and_(column >= prefix, sa.func.substr(column, 1, len(prefix)) == prefix)
+        upper = self._prefix_upper_bound(prefix)
+        return condition if upper is None else sa.and_(condition, column < upper)
+
+    def prefix_statements(self, prefix: str, limit: int) -> tuple[sa.Select[Any], sa.Select[Any]]:
+        """The two reads behind :meth:`match_session_ids` for one prefix: the first ``limit``
+        ids in index order (so that LIMIT ends the range read early), and their number,
+        counting at most COUNT_CAP + 1."""
+        from mcpstore_cli.ids import COUNT_CAP
+
+        s = self.sessions.c
+        where = self._prefix_condition(prefix)
+        first = sa.select(s.session_id).where(where).order_by(s.session_id).limit(limit)
+        some = sa.select(sa.literal(1)).select_from(self.sessions).where(where)
+        counted = sa.select(sa.func.count()).select_from(some.limit(COUNT_CAP + 1).subquery())
+        return first, counted
+
+    async def match_session_ids(
+        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
+    ) -> IdMatches:
+        from mcpstore_cli.ids import COUNT_CAP, IdMatches, merge
+
+        await self.ensure_readable()
+        found: list[IdMatches] = []
+        async with self.connect() as conn:
+            for prefix in prefixes:
+                first, counted = self.prefix_statements(prefix, limit)
+                ids = [row[0] for row in await conn.execute(first)]
+                total = len(ids)
+                if total >= limit:  # several: how many
+                    total = int((await conn.execute(counted)).scalar_one())
+                capped = total > COUNT_CAP
+                found.append(IdMatches(ids, min(total, COUNT_CAP), capped))
+        return merge(found, limit)
 
     async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
         await self.ensure_readable()

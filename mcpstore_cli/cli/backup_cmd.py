@@ -78,7 +78,12 @@ def backup(
     ] = None,
     session: Annotated[
         list[str] | None,
-        typer.Option("--session", help="Only this session (repeat for more).", show_default=False),
+        typer.Option(
+            "--session",
+            help="Only this session: its id, or a unique prefix of 4 or more characters "
+            "(repeat for more).",
+            show_default=False,
+        ),
     ] = None,
     since: Annotated[
         str | None,
@@ -154,13 +159,18 @@ def backup(
         from mcpstore_cli.backup import write_backup
 
         async with cmd.open_store(read_only=True) as store:
+            wanted = ids
+            if ids is not None:
+                from mcpstore_cli.ids import resolve_session_ids
+
+                wanted = await resolve_session_ids(store, ids, option="--session", note=cmd.info)
             return await _with_bar(
                 cmd,
                 "backing up",
                 lambda progress: write_backup(
                     store,
                     output,
-                    session_ids=ids,
+                    session_ids=wanted,
                     since_ms=since_ms,
                     progress=progress,
                     level=level,

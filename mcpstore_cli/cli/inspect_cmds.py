@@ -214,21 +214,13 @@ def show(
 
     async def work() -> tuple[Any, list[Any]]:
         async with store:
-            found = await store.get_session(session_id)
-            if found is None and len(session_id) >= 4:
-                candidates = await store.find_session_ids(session_id, limit=6)
-                if len(candidates) == 1:
-                    found = await store.get_session(candidates[0])
-                elif len(candidates) > 1:
-                    listed = ", ".join(candidates[:5]) + (" …" if len(candidates) > 5 else "")
-                    raise UsageError(
-                        f"{session_id!r} is the start of several session ids ({listed}); "
-                        "give more of it."
-                    )
-            if found is None:
+            from mcpstore_cli.ids import resolve_session_id
+
+            wanted = await resolve_session_id(store, session_id, note=cmd.info)
+            found = await store.get_session(wanted)
+            if found is None:  # gone (or expired) since it was found
                 raise SessionNotFoundError(
-                    f"No session {session_id!r} in {store.url.masked()}; mcpstore list shows "
-                    "the ids."
+                    f"Session {wanted} is no longer in {store.url.masked()}."
                 )
             if isinstance(found, CorruptRow):
                 raise SessionNotFoundError(f"Session {found.key} cannot be read: {found.problem}.")

@@ -37,7 +37,10 @@ def tail_events(
     session: Annotated[
         str | None,
         typer.Option(
-            "--session", "-s", help="Only this session's events (its full id).", show_default=False
+            "--session",
+            "-s",
+            help="Only this session's events: its id, or a unique prefix of 4 or more characters.",
+            show_default=False,
         ),
     ] = None,
     after: Annotated[
@@ -122,16 +125,16 @@ def tail_events(
         from mcpstore_cli.records import CorruptRow
 
         writer = EventTailWriter(cmd.env, fmt_name)
-        if cmd.env.stderr_isatty and request.follow:
-            what = f"session {request.session_id}" if request.session_id else "all sessions"
-            cmd.info(f"following events of {what} in {store_url.masked()} (Ctrl-C stops)")
         async with store:
-            wanted = request.session_id
-            if wanted is not None and await store.get_session(wanted) is None:
-                cmd.warn(
-                    f"there is no session {request.session_id} in {store_url.masked()} (yet); "
-                    "following its events anyway."
+            if request.session_id is not None:
+                from mcpstore_cli.ids import resolve_session_id
+
+                request.session_id = await resolve_session_id(
+                    store, request.session_id, option="--session", note=cmd.info
                 )
+            if cmd.env.stderr_isatty and request.follow:
+                what = f"session {request.session_id}" if request.session_id else "all sessions"
+                cmd.info(f"following events of {what} in {store_url.masked()} (Ctrl-C stops)")
             batches = store.tail_events(request, warn=cmd.warn)
             async with contextlib.aclosing(batches):
                 async for batch in batches:
