@@ -14,6 +14,7 @@ from mcpstore_cli.cli.common import (
     ConnectTimeoutOpt,
     DebugOpt,
     FormatOpt,
+    LockTimeoutOpt,
     QuietOpt,
     SegmentsOpt,
     UrlOpt,
@@ -102,6 +103,7 @@ def backup(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -122,6 +124,7 @@ def backup(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     from mcpstore_cli.records import validate_session_id
@@ -228,6 +231,7 @@ def backup_list(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -242,6 +246,7 @@ def backup_list(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
     )
     folder = Path(directory).expanduser()
     if not folder.is_dir():
@@ -304,6 +309,7 @@ def restore(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -323,6 +329,7 @@ def restore(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     mode_value = mode.value if isinstance(mode, Mode) else str(mode)

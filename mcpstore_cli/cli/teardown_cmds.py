@@ -16,6 +16,7 @@ from mcpstore_cli.cli.common import (
     ConnectTimeoutOpt,
     DebugOpt,
     FormatOpt,
+    LockTimeoutOpt,
     QuietOpt,
     SegmentsOpt,
     UrlOpt,
@@ -129,6 +130,7 @@ def clear(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -143,6 +145,7 @@ def clear(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     store_url = cmd.check(lambda: cmd.url)
@@ -279,6 +282,7 @@ def teardown(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -304,6 +308,7 @@ def teardown(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     store_url = cmd.check(lambda: cmd.url)
