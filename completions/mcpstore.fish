@@ -108,7 +108,7 @@ complete -c mcpstore -n '__mcpstore_at backup' -l quiet -s q -d 'Print nothing b
 complete -c mcpstore -n '__mcpstore_at backup' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at backup' -l session -x -d 'Only this session (repeat for more).'
 complete -c mcpstore -n '__mcpstore_at backup' -l since -x -d 'Only sessions active since then (a duration ago like 2h, a date, an ISO time...'
-complete -c mcpstore -n '__mcpstore_at backup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at backup' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore backup list
 complete -c mcpstore -n '__mcpstore_at backup list' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -119,7 +119,7 @@ complete -c mcpstore -n '__mcpstore_at backup list' -l format -s f -x -a 'table 
 complete -c mcpstore -n '__mcpstore_at backup list' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at backup list' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at backup list' -l quiet -s q -d 'Print nothing but data and errors.'
-complete -c mcpstore -n '__mcpstore_at backup list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at backup list' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore clear
 complete -c mcpstore -n '__mcpstore_at clear' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -132,7 +132,7 @@ complete -c mcpstore -n '__mcpstore_at clear' -l lock-timeout -x -d 'PostgreSQL:
 complete -c mcpstore -n '__mcpstore_at clear' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at clear' -l recreate -d 'DynamoDB: delete and recreate both tables with identical settings instead of...'
 complete -c mcpstore -n '__mcpstore_at clear' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
-complete -c mcpstore -n '__mcpstore_at clear' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at clear' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 complete -c mcpstore -n '__mcpstore_at clear' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'
 
 # mcpstore completion
@@ -154,7 +154,7 @@ complete -c mcpstore -n '__mcpstore_at demo' -l rate -x -d 'With --live: events 
 complete -c mcpstore -n '__mcpstore_at demo' -l seed -x -d 'Make the data reproducible.'
 complete -c mcpstore -n '__mcpstore_at demo' -l sessions -s s -x -d 'Sessions to create.'
 complete -c mcpstore -n '__mcpstore_at demo' -l terminated-share -x -d 'Share of sessions the client ended.'
-complete -c mcpstore -n '__mcpstore_at demo' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at demo' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore expire
 complete -c mcpstore -n '__mcpstore_at expire' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -174,7 +174,7 @@ complete -c mcpstore -n '__mcpstore_at expire' -l segments -x -d 'DynamoDB: para
 complete -c mcpstore -n '__mcpstore_at expire' -l terminated -d 'Also remove sessions the client ended.'
 complete -c mcpstore -n '__mcpstore_at expire' -l terminated-grace -x -d 'With --terminated: only those ended longer ago than this.'
 complete -c mcpstore -n '__mcpstore_at expire' -l time-budget -x -d 'Stop cleanly after this long; exit 5 and say what is left.'
-complete -c mcpstore -n '__mcpstore_at expire' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at expire' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore list
 complete -c mcpstore -n '__mcpstore_at list' -l active -d 'Only sessions active within --timeout, not ended.'
@@ -196,7 +196,7 @@ complete -c mcpstore -n '__mcpstore_at list' -l segments -x -d 'DynamoDB: parall
 complete -c mcpstore -n '__mcpstore_at list' -l terminated -d 'Only sessions the client ended / not.'
 complete -c mcpstore -n '__mcpstore_at list' -l not-terminated -d 'Only sessions the client ended / not.'
 complete -c mcpstore -n '__mcpstore_at list' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
-complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore restore
 complete -c mcpstore -n '__mcpstore_at restore' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -211,7 +211,7 @@ complete -c mcpstore -n '__mcpstore_at restore' -l native -x -d 'DynamoDB: resto
 complete -c mcpstore -n '__mcpstore_at restore' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at restore' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at restore' -l to-table -x -d 'With --native: the new sessions table (events go to NEW-events).'
-complete -c mcpstore -n '__mcpstore_at restore' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at restore' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 complete -c mcpstore -n '__mcpstore_at restore' -l yes -s y -d 'Do not ask (replace).'
 
 # mcpstore setup
@@ -230,7 +230,7 @@ complete -c mcpstore -n '__mcpstore_at setup' -l quiet -s q -d 'Print nothing bu
 complete -c mcpstore -n '__mcpstore_at setup' -l stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'
 complete -c mcpstore -n '__mcpstore_at setup' -l no-stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'
 complete -c mcpstore -n '__mcpstore_at setup' -l tag -x -d 'DynamoDB: KEY=VALUE tag on both tables (repeatable).'
-complete -c mcpstore -n '__mcpstore_at setup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at setup' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore show
 complete -c mcpstore -n '__mcpstore_at show' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -242,7 +242,7 @@ complete -c mcpstore -n '__mcpstore_at show' -l help -s h -d 'Show this message 
 complete -c mcpstore -n '__mcpstore_at show' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at show' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at show' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
-complete -c mcpstore -n '__mcpstore_at show' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at show' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore stats
 complete -c mcpstore -n '__mcpstore_at stats' -l approximate -d 'DynamoDB: use the tables\' item counts, no scan.'
@@ -255,7 +255,7 @@ complete -c mcpstore -n '__mcpstore_at stats' -l lock-timeout -x -d 'PostgreSQL:
 complete -c mcpstore -n '__mcpstore_at stats' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at stats' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at stats' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
-complete -c mcpstore -n '__mcpstore_at stats' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at stats' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore tail-events
 complete -c mcpstore -n '__mcpstore_at tail-events' -l after -x -d 'Start after this event id, like a client\'s Last-Event-ID (DynamoDB: needs --s...'
@@ -271,7 +271,7 @@ complete -c mcpstore -n '__mcpstore_at tail-events' -l lock-timeout -x -d 'Postg
 complete -c mcpstore -n '__mcpstore_at tail-events' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l session -s s -x -d 'Only this session\'s events (its full id).'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l since -x -d 'Start with events stored this long ago (e.g.'
-complete -c mcpstore -n '__mcpstore_at tail-events' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore teardown
 complete -c mcpstore -n '__mcpstore_at teardown' -l all -d 'Every step that applies to the store.'
@@ -289,5 +289,5 @@ complete -c mcpstore -n '__mcpstore_at teardown' -l help -s h -d 'Show this mess
 complete -c mcpstore -n '__mcpstore_at teardown' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at teardown' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
-complete -c mcpstore -n '__mcpstore_at teardown' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'

@@ -42,7 +42,8 @@ UrlOpt = Annotated[
     str | None,
     typer.Option(
         "--url",
-        help="Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, "
+        help="Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db, "
+        "sqlite:////abs.db, postgresql://USER:PASSWORD@HOST:5432/DB, "
         "dynamodb://TABLE?region=R&endpoint=URL.",
         rich_help_panel=STORE,
         show_default=False,
