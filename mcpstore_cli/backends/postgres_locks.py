@@ -137,7 +137,7 @@ class LockWatch:
         lock before a short --lock-timeout ends the wait."""
         limit = self.store.options.lock_timeout_ms
         if limit:
-            return min(NOTE_AFTER, limit / 2000)
+            return min(NOTE_AFTER, max(0.05, limit / 2000))
         return NOTE_AFTER
 
     # -- marking ---------------------------------------------------------------------------
@@ -214,6 +214,9 @@ class LockWatch:
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
+            for key, entry in list(self._busy.items()):
+                if entry[0].is_closed():  # a statement that never said it ended
+                    del self._busy[key]
             if not self._busy:
                 self._wake.clear()
                 if self._probe is not None:
