@@ -293,6 +293,20 @@ def test_sqlite_and_dynamodb_accept_lock_timeout(sqlite_store: StoreHandle) -> N
     sqlite_store.setup()
     result = sqlite_store.run("list", "--lock-timeout", "2s")
     assert result.exit_code == 0, result
+    # DynamoDB takes the option and goes on to the store (here: nothing listens).
+    dynamo = run_cli(
+        [
+            "list",
+            "--url",
+            "dynamodb://tbl?region=us-east-1&endpoint=http://127.0.0.1:1",
+            "--lock-timeout",
+            "1s",
+            "--connect-timeout",
+            "0.5",
+        ],
+        environ={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"},
+    )
+    assert dynamo.exit_code == 1 and "Cannot reach DynamoDB" in dynamo.stderr, dynamo
     help_text = run_cli(["stats", "--help"]).stdout
     assert "--lock-timeout" in help_text and "PostgreSQL" in help_text
 
