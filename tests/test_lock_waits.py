@@ -340,3 +340,25 @@ def test_clear_takes_lock_timeout_instead_of_its_own_bound(seeded: StoreHandle) 
     assert "within 1s" in result.stderr and f"held by backend pid {holder.pid}" in result.stderr
     assert "nothing was changed" in result.stderr, result
     assert _counts(seeded) == (3, 9)
+
+
+def test_a_row_lock_wait_names_the_transaction_and_its_backend(seeded: StoreHandle) -> None:
+    """A server's open UPDATE of an idle session: expire's DELETE of that row waits for it."""
+    holder = LockHolder(seeded.url)
+    running: Running | None = None
+    try:
+        holder.hold("UPDATE sessions SET version = version + 1 WHERE session_id = 'idle-a'")
+        running = Running("expire", "--format", "json", "--url", seeded.url)
+        seen = running.wait_for_line("waiting for a lock", timeout=20)
+        assert seen is not None, running.stderr
+        line = seen[1]
+        assert "rows that transaction" in line, line
+        assert f"backend pid {holder.pid} holds ExclusiveLock" in line, line
+        holder.release()
+        status = running.finish()
+    finally:
+        if running is not None:
+            running.kill()
+        holder.close()
+    assert status == 0, running.stderr
+    assert _counts(seeded) == (1, 3)
