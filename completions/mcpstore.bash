@@ -17,20 +17,20 @@ __mcpstore_spec() {
             ;;
         "backup")
             _mcpstore_subs="list"
-            _mcpstore_opts="--backend --connect-timeout --debug --force --format -f --help -h --level --native --output -o --quiet -q --segments --session --since --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --level --output -o --segments --session --since --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --force --format -f --help -h --level --lock-timeout --native --output -o --quiet -q --segments --session --since --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --level --lock-timeout --output -o --segments --session --since --url"
             _mcpstore_args=""
             ;;
         "backup list")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --quiet -q --url"
-            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --lock-timeout --quiet -q --url"
+            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --lock-timeout --url"
             _mcpstore_args=""
             ;;
         "clear")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --dry-run --format -f --help -h --quiet -q --recreate --segments --url --yes -y"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --segments --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --dry-run --format -f --help -h --lock-timeout --quiet -q --recreate --segments --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         "completion")
@@ -41,56 +41,56 @@ __mcpstore_spec() {
             ;;
         "demo")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --live --quiet -q --rate --seed --sessions -s --terminated-share --url"
-            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --rate --seed --sessions -s --terminated-share --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --live --lock-timeout --quiet -q --rate --seed --sessions -s --terminated-share --url"
+            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --lock-timeout --rate --seed --sessions -s --terminated-share --url"
             _mcpstore_args=""
             ;;
         "expire")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --max-events-per-session --quiet -q --rate --segment --segments --terminated --terminated-grace --time-budget --url"
-            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url"
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --lock-timeout --max-events-per-session --quiet -q --rate --segment --segments --terminated --terminated-grace --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url"
             _mcpstore_args=""
             ;;
         "list")
             _mcpstore_subs=""
-            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --help -h --idle-over --initialized --not-initialized --limit -n --quiet -q --segments --terminated --not-terminated --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url"
+            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --help -h --idle-over --initialized --not-initialized --limit -n --lock-timeout --quiet -q --segments --terminated --not-terminated --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --lock-timeout --segments --timeout --url"
             _mcpstore_args=""
             ;;
         "restore")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --mode --native --quiet -q --segments --to-table --url --yes -y"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --mode --native --segments --to-table --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --lock-timeout --mode --native --quiet -q --segments --to-table --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --mode --native --segments --to-table --url"
             _mcpstore_args="none"
             ;;
         "setup")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --notify --pitr --quiet -q --stream --no-stream --tag --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --tag --url"
+            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --lock-timeout --notify --pitr --quiet -q --stream --no-stream --tag --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --tag --url"
             _mcpstore_args=""
             ;;
         "show")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --quiet -q --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --timeout --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --lock-timeout --quiet -q --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --lock-timeout --timeout --url"
             _mcpstore_args="none"
             ;;
         "stats")
             _mcpstore_subs=""
-            _mcpstore_opts="--approximate --backend --connect-timeout --debug --format -f --help -h --quiet -q --segments --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --segments --timeout --url"
+            _mcpstore_opts="--approximate --backend --connect-timeout --debug --format -f --help -h --lock-timeout --quiet -q --segments --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --segments --timeout --url"
             _mcpstore_args=""
             ;;
         "tail-events")
             _mcpstore_subs=""
-            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --quiet -q --session -s --since --url"
-            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --session -s --since --url"
+            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --lock-timeout --quiet -q --session -s --since --url"
+            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --lock-timeout --session -s --since --url"
             _mcpstore_args=""
             ;;
         "teardown")
             _mcpstore_subs=""
-            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --quiet -q --segments --url --yes -y"
-            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --segments --url"
+            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --lock-timeout --quiet -q --segments --url --yes -y"
+            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         *)

@@ -15,29 +15,29 @@ end
 function __mcpstore_value_options
     switch "$argv"
         case 'backup'
-            echo --backend --connect-timeout --format -f --level --output -o --segments --session --since --url
+            echo --backend --connect-timeout --format -f --level --lock-timeout --output -o --segments --session --since --url
         case 'backup list'
-            echo --backend --connect-timeout --dir --format -f --url
+            echo --backend --connect-timeout --dir --format -f --lock-timeout --url
         case 'clear'
-            echo --backend --connect-timeout --format -f --segments --url
+            echo --backend --connect-timeout --format -f --lock-timeout --segments --url
         case 'demo'
-            echo --backend --connect-timeout --duration --events-per-session -e --idle-share --rate --seed --sessions -s --terminated-share --url
+            echo --backend --connect-timeout --duration --events-per-session -e --idle-share --lock-timeout --rate --seed --sessions -s --terminated-share --url
         case 'expire'
-            echo --backend --batch-size --connect-timeout --format -f --idle --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
+            echo --backend --batch-size --connect-timeout --format -f --idle --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
         case 'list'
-            echo --backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --segments --timeout --url
+            echo --backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --lock-timeout --segments --timeout --url
         case 'restore'
-            echo --backend --connect-timeout --format -f --mode --native --segments --to-table --url
+            echo --backend --connect-timeout --format -f --lock-timeout --mode --native --segments --to-table --url
         case 'setup'
-            echo --backend --connect-timeout --format -f --tag --url
+            echo --backend --connect-timeout --format -f --lock-timeout --tag --url
         case 'show'
-            echo --backend --connect-timeout --events -e --format -f --timeout --url
+            echo --backend --connect-timeout --events -e --format -f --lock-timeout --timeout --url
         case 'stats'
-            echo --backend --connect-timeout --format -f --segments --timeout --url
+            echo --backend --connect-timeout --format -f --lock-timeout --segments --timeout --url
         case 'tail-events'
-            echo --after --backend --connect-timeout --count -n --format -f --session -s --since --url
+            echo --after --backend --connect-timeout --count -n --format -f --lock-timeout --session -s --since --url
         case 'teardown'
-            echo --backend --backup-file --connect-timeout --format -f --segments --url
+            echo --backend --backup-file --connect-timeout --format -f --lock-timeout --segments --url
     end
 end
 
@@ -102,13 +102,14 @@ complete -c mcpstore -n '__mcpstore_at backup' -l force -d 'Replace an existing 
 complete -c mcpstore -n '__mcpstore_at backup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at backup' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at backup' -l level -x -d 'zstd compression level (1 fastest ..'
+complete -c mcpstore -n '__mcpstore_at backup' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at backup' -l native -d 'A backend-native backup instead: SQLite\'s online backup API (a copy of the da...'
 complete -c mcpstore -n '__mcpstore_at backup' -l output -s o -x -d 'The backup file (a directory: a default name in it) [default: <store>-<UTC ti...'
 complete -c mcpstore -n '__mcpstore_at backup' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at backup' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at backup' -l session -x -d 'Only this session: its id, or a unique prefix of 4 or more characters (repeat...'
 complete -c mcpstore -n '__mcpstore_at backup' -l since -x -d 'Only sessions active since then (a duration ago like 2h, a date, an ISO time...'
-complete -c mcpstore -n '__mcpstore_at backup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at backup' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore backup list
 complete -c mcpstore -n '__mcpstore_at backup list' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -117,8 +118,9 @@ complete -c mcpstore -n '__mcpstore_at backup list' -l debug -d 'Show tracebacks
 complete -c mcpstore -n '__mcpstore_at backup list' -l dir -x -d 'Where to look for backup files.'
 complete -c mcpstore -n '__mcpstore_at backup list' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at backup list' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at backup list' -l quiet -s q -d 'Print nothing but data and errors.'
-complete -c mcpstore -n '__mcpstore_at backup list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at backup list' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore clear
 complete -c mcpstore -n '__mcpstore_at clear' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -127,10 +129,11 @@ complete -c mcpstore -n '__mcpstore_at clear' -l debug -d 'Show tracebacks of er
 complete -c mcpstore -n '__mcpstore_at clear' -l dry-run -d 'Print what would be destroyed (tables, counts, sizes); change nothing.'
 complete -c mcpstore -n '__mcpstore_at clear' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at clear' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at clear' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at clear' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at clear' -l recreate -d 'DynamoDB: delete and recreate both tables with identical settings instead of...'
 complete -c mcpstore -n '__mcpstore_at clear' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
-complete -c mcpstore -n '__mcpstore_at clear' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at clear' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 complete -c mcpstore -n '__mcpstore_at clear' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'
 
 # mcpstore completion
@@ -146,12 +149,13 @@ complete -c mcpstore -n '__mcpstore_at demo' -l events-per-session -s e -x -d 'M
 complete -c mcpstore -n '__mcpstore_at demo' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at demo' -l idle-share -x -d 'Share of sessions idle past 30m.'
 complete -c mcpstore -n '__mcpstore_at demo' -l live -d 'Then keep adding events like a running server.'
+complete -c mcpstore -n '__mcpstore_at demo' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at demo' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at demo' -l rate -x -d 'With --live: events per second.'
 complete -c mcpstore -n '__mcpstore_at demo' -l seed -x -d 'Make the data reproducible.'
 complete -c mcpstore -n '__mcpstore_at demo' -l sessions -s s -x -d 'Sessions to create.'
 complete -c mcpstore -n '__mcpstore_at demo' -l terminated-share -x -d 'Share of sessions the client ended.'
-complete -c mcpstore -n '__mcpstore_at demo' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at demo' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore expire
 complete -c mcpstore -n '__mcpstore_at expire' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -162,6 +166,7 @@ complete -c mcpstore -n '__mcpstore_at expire' -l dry-run -d 'Count what would g
 complete -c mcpstore -n '__mcpstore_at expire' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at expire' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at expire' -l idle -x -d 'Remove sessions idle longer than this (the server\'s default timeout is 30m).'
+complete -c mcpstore -n '__mcpstore_at expire' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at expire' -l max-events-per-session -x -d 'Trim every session to its newest N events.'
 complete -c mcpstore -n '__mcpstore_at expire' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at expire' -l rate -x -d 'At most this many rows deleted per second (caps DynamoDB write units).'
@@ -170,7 +175,7 @@ complete -c mcpstore -n '__mcpstore_at expire' -l segments -x -d 'DynamoDB: para
 complete -c mcpstore -n '__mcpstore_at expire' -l terminated -d 'Also remove sessions the client ended.'
 complete -c mcpstore -n '__mcpstore_at expire' -l terminated-grace -x -d 'With --terminated: only those ended longer ago than this.'
 complete -c mcpstore -n '__mcpstore_at expire' -l time-budget -x -d 'Stop cleanly after this long; exit 5 and say what is left.'
-complete -c mcpstore -n '__mcpstore_at expire' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at expire' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore list
 complete -c mcpstore -n '__mcpstore_at list' -l active -d 'Only sessions active within --timeout, not ended.'
@@ -186,12 +191,13 @@ complete -c mcpstore -n '__mcpstore_at list' -l idle-over -x -d 'Only sessions i
 complete -c mcpstore -n '__mcpstore_at list' -l initialized -d 'Only (not) initialized sessions.'
 complete -c mcpstore -n '__mcpstore_at list' -l not-initialized -d 'Only (not) initialized sessions.'
 complete -c mcpstore -n '__mcpstore_at list' -l limit -s n -x -d 'Sessions per page; 0 lists all (streamed).'
+complete -c mcpstore -n '__mcpstore_at list' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at list' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at list' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at list' -l terminated -d 'Only sessions the client ended / not.'
 complete -c mcpstore -n '__mcpstore_at list' -l not-terminated -d 'Only sessions the client ended / not.'
 complete -c mcpstore -n '__mcpstore_at list' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
-complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore restore
 complete -c mcpstore -n '__mcpstore_at restore' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -200,12 +206,13 @@ complete -c mcpstore -n '__mcpstore_at restore' -l debug -d 'Show tracebacks of 
 complete -c mcpstore -n '__mcpstore_at restore' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at restore' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at restore' -l keep-ttl -d 'DynamoDB: keep the backup\'s ttl instead of recomputing it from now.'
+complete -c mcpstore -n '__mcpstore_at restore' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at restore' -l mode -x -a 'merge replace' -d 'merge: add the sessions the store lacks, leave the others (running it twice c...'
 complete -c mcpstore -n '__mcpstore_at restore' -l native -x -d 'DynamoDB: restore this on-demand backup (see backup list) into new tables.'
 complete -c mcpstore -n '__mcpstore_at restore' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at restore' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at restore' -l to-table -x -d 'With --native: the new sessions table (events go to NEW-events).'
-complete -c mcpstore -n '__mcpstore_at restore' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at restore' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 complete -c mcpstore -n '__mcpstore_at restore' -l yes -s y -d 'Do not ask (replace).'
 
 # mcpstore setup
@@ -217,13 +224,14 @@ complete -c mcpstore -n '__mcpstore_at setup' -l debug -d 'Show tracebacks of er
 complete -c mcpstore -n '__mcpstore_at setup' -l dry-run -d 'Print the DDL / API calls instead of running them.'
 complete -c mcpstore -n '__mcpstore_at setup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at setup' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at setup' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at setup' -l notify -d 'PostgreSQL: install the trigger tail-events listens to (with --check: require...'
 complete -c mcpstore -n '__mcpstore_at setup' -l pitr -d 'DynamoDB: enable point-in-time recovery.'
 complete -c mcpstore -n '__mcpstore_at setup' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at setup' -l stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'
 complete -c mcpstore -n '__mcpstore_at setup' -l no-stream -d 'DynamoDB: a NEW_IMAGE stream on the events table.'
 complete -c mcpstore -n '__mcpstore_at setup' -l tag -x -d 'DynamoDB: KEY=VALUE tag on both tables (repeatable).'
-complete -c mcpstore -n '__mcpstore_at setup' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at setup' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore show
 complete -c mcpstore -n '__mcpstore_at show' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -232,9 +240,10 @@ complete -c mcpstore -n '__mcpstore_at show' -l debug -d 'Show tracebacks of err
 complete -c mcpstore -n '__mcpstore_at show' -l events -s e -x -d 'How many of the last events to show.'
 complete -c mcpstore -n '__mcpstore_at show' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at show' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at show' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at show' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at show' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
-complete -c mcpstore -n '__mcpstore_at show' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at show' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore stats
 complete -c mcpstore -n '__mcpstore_at stats' -l approximate -d 'DynamoDB: use the tables\' item counts, no scan.'
@@ -243,10 +252,11 @@ complete -c mcpstore -n '__mcpstore_at stats' -l connect-timeout -x -d 'Seconds 
 complete -c mcpstore -n '__mcpstore_at stats' -l debug -d 'Show tracebacks of errors.'
 complete -c mcpstore -n '__mcpstore_at stats' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at stats' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at stats' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at stats' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at stats' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
 complete -c mcpstore -n '__mcpstore_at stats' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
-complete -c mcpstore -n '__mcpstore_at stats' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at stats' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore tail-events
 complete -c mcpstore -n '__mcpstore_at tail-events' -l after -x -d 'Start after this event id, like a client\'s Last-Event-ID (DynamoDB: needs --s...'
@@ -258,10 +268,11 @@ complete -c mcpstore -n '__mcpstore_at tail-events' -l follow -d 'Keep following
 complete -c mcpstore -n '__mcpstore_at tail-events' -l no-follow -d 'Keep following; --no-follow prints what is stored (all of it, unless --after/...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l format -s f -x -a 'pretty sse jsonl' -d 'pretty (UTC time, session, id, type, JSON), sse (the server\'s wire form) or j...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l session -s s -x -d 'Only this session\'s events: its id, or a unique prefix of 4 or more characters.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l since -x -d 'Start with events stored this long ago (e.g.'
-complete -c mcpstore -n '__mcpstore_at tail-events' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 
 # mcpstore teardown
 complete -c mcpstore -n '__mcpstore_at teardown' -l all -d 'Every step that applies to the store.'
@@ -277,7 +288,8 @@ complete -c mcpstore -n '__mcpstore_at teardown' -l dry-run -d 'Print what would
 complete -c mcpstore -n '__mcpstore_at teardown' -l force -d 'Replace an existing file of that name (never the store\'s own files or a SQLit...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at teardown' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l lock-timeout -x -d 'PostgreSQL: give up when a lock is held by another client for longer than thi...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at teardown' -l segments -x -d 'DynamoDB: parallel scan segments [default: chosen from the table size].'
-complete -c mcpstore -n '__mcpstore_at teardown' -l url -x -d 'Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, dy...'
+complete -c mcpstore -n '__mcpstore_at teardown' -l url -x -d 'Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db,...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'

@@ -44,6 +44,10 @@ class StoreConnectionError(McpStoreError):
     """The store cannot be reached or opened (exit 1)."""
 
 
+class LockTimeoutError(McpStoreError):
+    """A lock wait outlasted --lock-timeout; the transaction was rolled back (exit 1)."""
+
+
 class NotSupportedError(McpStoreError):
     """The backend does not have this operation (yet)."""
 

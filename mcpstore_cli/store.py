@@ -45,6 +45,10 @@ class StoreOptions:
     segments: int | None = None
     # The command's environment (credentials, profiles); None means the process environment.
     environ: Mapping[str, str] | None = None
+    # PostgreSQL: give up on a lock wait after this many milliseconds (None: wait, as psql).
+    lock_timeout_ms: int | None = None
+    # Where a backend says something the operator should know while it works (a lock wait).
+    notice: Callable[[str], None] | None = None
 
 
 class Store(abc.ABC):

@@ -1,12 +1,14 @@
 """Store URLs and the order in which a command finds its store.
 
 Resolution order (first wins): ``--url``; ``--backend`` with that backend's usual environment
-variables; ``MCPSTORE_URL``; the embedded default ``sqlite:///mcp_sessions.db``.
+variables; ``MCPSTORE_URL``; the embedded default ``sqlite:///mcp_sessions.db``. ``--url`` and
+``MCPSTORE_URL`` also take a plain path, which names a SQLite file.
 A password never leaves this module unmasked except through :attr:`StoreURL.raw`.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,10 +23,28 @@ DEFAULT_DYNAMODB_TABLE = "mcp-sessions"
 DEFAULT_AWS_REGION = "us-east-1"
 _DYNAMO_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,248}$")
 _SECRET_PARAMS = {"password", "passwd", "pass", "secret", "aws_secret_access_key", "token"}
-URL_FORMS = (
-    "sqlite:///relative.db, sqlite:////abs/path.db, postgresql://user:pw@host:5432/db or "
-    "dynamodb://TABLE?region=us-east-1"
+# A secret ``key=value`` in a URL's query or in a libpq-style "key=value ..." string.
+_SECRET_VALUE = re.compile(
+    r"((?:^|[\s?&;])(?:" + "|".join(sorted(_SECRET_PARAMS)) + r")\s*=\s*)('[^']*'|[^\s&#;]*)",
+    re.IGNORECASE,
 )
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+SQLITE_SCHEMES = ("sqlite", "sqlite3", "sqlite+aiosqlite")
+POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
+DYNAMODB_SCHEMES = ("dynamodb",)
+KNOWN_SCHEMES = SQLITE_SCHEMES + POSTGRES_SCHEMES + DYNAMODB_SCHEMES
+# Examples in messages: placeholders in capitals, never a password that masking would turn
+# into *** (mask_url leaves exactly these alone).
+POSTGRES_FORM = "postgresql://USER:PASSWORD@HOST:5432/DB"
+DYNAMODB_FORM = "dynamodb://TABLE?region=us-east-1"
+SQLITE_FORMS = "a path such as ./mcp_sessions.db, sqlite:///relative.db or sqlite:////abs/path.db"
+URL_FORMS = f"{SQLITE_FORMS}, {POSTGRES_FORM} or {DYNAMODB_FORM}"
+EXAMPLES = frozenset({POSTGRES_FORM, DYNAMODB_FORM})
+_TRAILING = ".,;:!?)]'\""
+# "user:password@host..." with no scheme in front.
+_USERINFO = re.compile(r"^[^/:@\s]*:[^@]*@")
+# libpq keywords: "host=db dbname=app ..." is a connection string, not a file name.
+_CONNINFO = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|sslmode)\s*=", re.I)
 
 
 @dataclass(frozen=True)
@@ -76,81 +96,148 @@ class StoreURL:
 
 
 def mask_url(text: str) -> str:
-    """Replace any password in a URL (userinfo or secret query parameter) by ``***``."""
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:***@{hostport}"
-    query = parts.query
-    if query:
-        pairs = []
-        for item in query.split("&"):
-            key, eq, _value = item.partition("=")
-            if eq and unquote(key).lower() in _SECRET_PARAMS:
-                pairs.append(f"{key}=***")
-            else:
-                pairs.append(item)
-        query = "&".join(pairs)
-    out = f"{parts.scheme}://{netloc}{parts.path}"
-    if query:
-        out += f"?{query}"
-    if parts.fragment:
-        out += f"#{parts.fragment}"
-    return out
+    """The text with any password replaced by ``***`` and nothing else changed.
+
+    Masked: the password of a URL's userinfo (everything between the first ``:`` after
+    ``://`` and the last ``@``, so that a password holding ``/``, ``?`` or ``@`` is hidden
+    whole) and the value of a secret parameter (``password=``, ``token=``, ...) in a query
+    or a libpq-style string. The examples this module prints (:data:`EXAMPLES`) hold
+    placeholders, not passwords, and are left as they are.
+    """
+    if text.rstrip(_TRAILING) in EXAMPLES:
+        return text
+    head, sep, rest = text.partition("://")
+    if not sep:
+        # No "://": a known scheme written without it, or "user:pw@host" without a scheme.
+        scheme = _SCHEME.match(text)
+        if scheme is not None and scheme.group(1).lower() in KNOWN_SCHEMES:
+            head, sep, rest = "", scheme.group(0), text[scheme.end() :]
+        elif _USERINFO.match(text):
+            head, sep, rest = "", "", text
+    if sep or rest:
+        at = rest.rfind("@")
+        if at != -1 and ":" in rest[:at]:
+            user = rest[:at].split(":", 1)[0]
+            rest = f"{user}:***{rest[at:]}"
+        text = head + sep + rest
+    return _SECRET_VALUE.sub(lambda m: m.group(1) + "***", text)
+
+
+def quote_input(text: str) -> str:
+    """What the user typed, masked and quoted for a message: as typed, unless it holds
+    characters that cannot be shown (those come escaped)."""
+    masked = mask_url(text)
+    if masked.isprintable() and "'" not in masked:
+        return f"'{masked}'"
+    return repr(masked)
 
 
 def parse_store_url(text: str, *, source: str = "--url") -> StoreURL:
-    """Parse one of the URL forms of the CLI contract; raise :class:`UsageError` otherwise."""
+    """Parse a store URL or a plain path; raise :class:`UsageError` otherwise.
+
+    Anything with ``://``, or starting with a known scheme and ``:``, is a URL; anything else
+    is the path of a SQLite file (``./x.db``, ``/abs/x.db``, ``x.db``, ``~/x.db``).
+    Every error quotes ``text`` as typed (a password masked) and shows a correct example.
+    """
     raw = text.strip()
     if not raw:
         raise UsageError(f"The store URL from {source} is empty; use {URL_FORMS}.")
-    scheme, sep, rest = raw.partition("://")
-    if not sep:
-        raise UsageError(f"{mask_url(raw)!r} from {source} is not a store URL; use {URL_FORMS}.")
-    scheme = scheme.lower()
-    if scheme in ("sqlite", "sqlite3", "sqlite+aiosqlite"):
+    scheme_match = _SCHEME.match(raw)
+    if "://" not in raw and (
+        scheme_match is None or scheme_match.group(1).lower() not in KNOWN_SCHEMES
+    ):
+        return _parse_path(raw, source)
+    quoted = quote_input(raw)
+    if scheme_match is None:
+        raise UsageError(f"{quoted} from {source} is not a store URL; use {URL_FORMS}.")
+    scheme = scheme_match.group(1).lower()
+    if scheme not in KNOWN_SCHEMES:
+        raise UsageError(
+            f"{quoted} from {source} names an unknown store type {scheme!r}; use {URL_FORMS}."
+        )
+    if not raw[len(scheme) + 1 :].startswith("//"):
+        if scheme in SQLITE_SCHEMES:
+            form = "sqlite:///relative.db, sqlite:////abs/path.db or just the path"
+        elif scheme in POSTGRES_SCHEMES:
+            form = POSTGRES_FORM
+        else:
+            form = DYNAMODB_FORM
+        raise UsageError(f"{quoted} from {source} lacks the // after {scheme}:; write {form}.")
+    rest = raw[len(scheme) + 3 :]
+    if scheme in SQLITE_SCHEMES:
         return _parse_sqlite(raw, rest, source)
-    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+    if scheme in POSTGRES_SCHEMES:
         return _parse_postgres(raw, source)
-    if scheme == "dynamodb":
-        return _parse_dynamodb(raw, source)
-    raise UsageError(f"Unknown store type {scheme!r} in the URL from {source}; use {URL_FORMS}.")
+    return _parse_dynamodb(raw, source)
+
+
+def _parse_path(raw: str, source: str) -> StoreURL:
+    """A plain path: a SQLite file (``~`` expanded; relative to the working directory)."""
+    quoted = quote_input(raw)
+    if _CONNINFO.search(raw):
+        raise UsageError(
+            f"{quoted} from {source} looks like a libpq connection string; mcpstore takes "
+            f"PostgreSQL stores as URLs: {POSTGRES_FORM}."
+        )
+    if _USERINFO.match(raw):
+        raise UsageError(
+            f"{quoted} from {source} looks like a URL without its scheme; write "
+            f"{POSTGRES_FORM} (a SQLite file with ':' and '@' in its name: start the path "
+            "with ./)."
+        )
+    _check_sqlite_path(raw, raw, source)
+    return StoreURL(backend="sqlite", raw=raw, path=os.path.expanduser(raw), source=source)
+
+
+def _check_sqlite_path(path: str, raw: str, source: str) -> None:
+    quoted = quote_input(raw)
+    if "\x00" in path:
+        raise UsageError(
+            f"The SQLite path {quoted} from {source} contains a NUL byte; use {SQLITE_FORMS}."
+        )
+    if not path or path.endswith("/"):
+        raise UsageError(f"{quoted} from {source} names no database file; use {SQLITE_FORMS}.")
+    if path == ":memory:":
+        raise UsageError(
+            f"{quoted} from {source} is an in-memory SQLite database, gone when mcpstore "
+            f"exits; name a file: {SQLITE_FORMS}."
+        )
 
 
 def _parse_sqlite(raw: str, rest: str, source: str) -> StoreURL:
     path, _, query = rest.partition("?")
     if not path.startswith("/"):
         raise UsageError(
-            f"{mask_url(raw)!r} from {source} names a host; SQLite URLs are "
-            "sqlite:///relative.db or sqlite:////absolute/path.db."
+            f"{quote_input(raw)} from {source} names a host; SQLite URLs are "
+            "sqlite:///relative.db or sqlite:////abs/path.db (or just the path)."
         )
     path = unquote(path[1:])
-    if not path or path.endswith("/"):
-        raise UsageError(f"{raw!r} from {source} names no database file.")
-    if path == ":memory:":
-        raise UsageError("An in-memory SQLite database is gone when mcpstore exits; name a file.")
-    if "\x00" in path:
-        raise UsageError(f"The SQLite path from {source} contains a NUL byte.")
+    _check_sqlite_path(path, raw, source)
     params = tuple(parse_qsl(query, keep_blank_values=True))
     return StoreURL(backend="sqlite", raw=raw, path=path, params=params, source=source)
 
 
 def _parse_postgres(raw: str, source: str) -> StoreURL:
+    quoted = quote_input(raw)
     try:
         parts = urlsplit(raw)
-        _ = parts.port  # validates the port
-    except ValueError as exc:
+    except ValueError:
         raise UsageError(
-            f"{mask_url(raw)!r} from {source} is not a valid PostgreSQL URL: {exc}."
+            f"{quoted} from {source} is not a valid PostgreSQL URL; write {POSTGRES_FORM} "
+            "(percent-encode any of : / ? # [ ] @ in the password)."
+        ) from None
+    try:
+        _ = parts.port
+    except ValueError:
+        # The error text of urllib may repeat part of a password that holds a '/'.
+        raise UsageError(
+            f"{quoted} from {source} has a port that is not a number from 1 to 65535; write "
+            f"{POSTGRES_FORM} (percent-encode any of : / ? # @ in the password)."
         ) from None
     if parts.path.count("/") > 1:
-        raise UsageError(f"{mask_url(raw)!r} from {source} has more than one database name.")
+        raise UsageError(
+            f"{quoted} from {source} has more than one database name; write {POSTGRES_FORM}."
+        )
     params = tuple(parse_qsl(parts.query, keep_blank_values=True))
     return StoreURL(backend="postgres", raw=raw, params=params, source=source)
 
@@ -160,21 +247,26 @@ def _parse_dynamodb(raw: str, source: str) -> StoreURL:
     table = unquote(parts.netloc + parts.path).strip("/")
     if not table:
         table = DEFAULT_DYNAMODB_TABLE
+    quoted = quote_input(raw)
     if not _DYNAMO_TABLE.match(table):
         raise UsageError(
-            f"{table!r} from {source} is not a DynamoDB table name "
-            "(3 to 248 characters of letters, digits, '_', '-' and '.')."
+            f"{quoted} from {source} does not name a DynamoDB table ({table!r}: a name is 3 to "
+            f"248 letters, digits, '_', '-' and '.'); write {DYNAMODB_FORM}."
         )
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     unknown = sorted(set(params) - {"region", "endpoint", "profile"})
     if unknown:
         raise UsageError(
-            f"Unknown DynamoDB URL parameter {unknown[0]!r} from {source}; "
-            "use region, endpoint or profile."
+            f"{quoted} from {source} has an unknown parameter {mask_url(unknown[0])!r}; use "
+            "region, endpoint or profile, as in "
+            "dynamodb://TABLE?region=us-east-1&endpoint=http://127.0.0.1:8000."
         )
     endpoint = params.get("endpoint") or None
     if endpoint and not re.match(r"^https?://[^/\s]+", endpoint):
-        raise UsageError(f"The DynamoDB endpoint {endpoint!r} from {source} is not an http(s) URL.")
+        raise UsageError(
+            f"{quoted} from {source} has an endpoint that is not an http(s) URL; write "
+            "dynamodb://TABLE?region=us-east-1&endpoint=http://127.0.0.1:8000."
+        )
     return StoreURL(
         backend="dynamodb",
         raw=raw,
@@ -194,28 +286,33 @@ def resolve_store_url(url: str | None, backend: str | None, environ: Mapping[str
         parsed = parse_store_url(url, source="--url")
         if backend is not None and backend != parsed.backend:
             raise UsageError(
-                f"--url names a {parsed.backend} store but --backend says {backend}; "
-                "give one of them."
+                f"--url {quote_input(url.strip())} names a {parsed.backend} store but --backend "
+                f"says {backend}; give one of them."
             )
         return parsed
     if backend == "sqlite":
         path = environ.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH
         src = "SQLITE_PATH" if environ.get("SQLITE_PATH") else "--backend sqlite"
+        _check_sqlite_path(path, path, src)
         return parse_store_url(f"sqlite:///{quote(path, safe='/:')}", source=src)
     if backend == "postgres":
         dsn = environ.get("DATABASE_URL")
         if not dsn:
-            raise UsageError(
-                "--backend postgres needs DATABASE_URL (postgresql://user:pw@host/db) or --url."
-            )
+            raise UsageError(f"--backend postgres needs DATABASE_URL ({POSTGRES_FORM}) or --url.")
         parsed = parse_store_url(dsn, source="DATABASE_URL")
         if parsed.backend != "postgres":
-            raise UsageError(f"DATABASE_URL names a {parsed.backend} store, not PostgreSQL.")
+            raise UsageError(
+                f"DATABASE_URL {quote_input(dsn.strip())} names a {parsed.backend} store, not "
+                f"PostgreSQL; write {POSTGRES_FORM}."
+            )
         return parsed
     if backend == "dynamodb":
         table = environ.get("MCP_SESSION_TABLE") or DEFAULT_DYNAMODB_TABLE
         if not _DYNAMO_TABLE.match(table):
-            raise UsageError(f"MCP_SESSION_TABLE {table!r} is not a DynamoDB table name.")
+            raise UsageError(
+                f"MCP_SESSION_TABLE {quote_input(table)} is not a DynamoDB table name (3 to 248 "
+                "letters, digits, '_', '-' and '.')."
+            )
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
         endpoint = environ.get("AWS_ENDPOINT_URL_DYNAMODB") or environ.get("AWS_ENDPOINT_URL")
         query = []

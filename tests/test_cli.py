@@ -75,13 +75,13 @@ def test_bad_input_is_one_sentence_exit_2(
 
 BAD_URLS = [
     ("", "empty"),
-    ("mcp.db", "not a store URL"),
-    ("redis://localhost", "Unknown store type"),
+    ("://mcp.db", "not a store URL"),
+    ("redis://localhost", "unknown store type"),
     ("sqlite://host/db.sqlite", "names a host"),
     ("sqlite:///:memory:", "in-memory"),
-    ("postgresql://u:pw@host:99999/db", "valid PostgreSQL URL"),
-    ("dynamodb://x", "table name"),
-    ("dynamodb://tbl?color=red", "Unknown DynamoDB URL parameter"),
+    ("postgresql://u:pw@host:99999/db", "port that is not a number"),
+    ("dynamodb://x", "DynamoDB table"),
+    ("dynamodb://tbl?color=red", "unknown parameter"),
 ]
 
 
@@ -94,7 +94,7 @@ def test_bad_urls(url: str, fragment: str) -> None:
 
 
 def test_bad_environment_urls() -> None:
-    assert run_cli(["list"], environ={"MCPSTORE_URL": "nope"}).exit_code == 2
+    assert run_cli(["list"], environ={"MCPSTORE_URL": "nope://x"}).exit_code == 2
     missing = run_cli(["list", "--backend", "postgres"])
     assert missing.exit_code == 2 and "DATABASE_URL" in missing.stderr
     conflict = run_cli(["list", "--backend", "postgres", "--url", "sqlite:///x.db"])

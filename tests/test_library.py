@@ -97,9 +97,11 @@ def test_sqlite_urls() -> None:
     assert (rel.backend, rel.path) == ("sqlite", "data/mcp.db")
     absolute = parse_store_url("sqlite:////var/lib/mcp/s.db")
     assert absolute.path == "/var/lib/mcp/s.db"
-    for bad in ("sqlite://host/x.db", "sqlite:///", "sqlite:///:memory:", "mcp.db", "ftp://x"):
+    for bad in ("sqlite://host/x.db", "sqlite:///", "sqlite:///:memory:", ":memory:", "ftp://x"):
         with pytest.raises(UsageError):
             parse_store_url(bad)
+    plain = parse_store_url("mcp.db")
+    assert (plain.backend, plain.path, plain.masked()) == ("sqlite", "mcp.db", "mcp.db")
 
 
 def test_postgres_urls_and_masking() -> None:

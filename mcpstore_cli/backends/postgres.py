@@ -23,9 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from mcpstore_cli.backends.jsoncodec import dumps
+from mcpstore_cli.backends.postgres_locks import LockWatch, WatchedConnection
 from mcpstore_cli.backends.sql import SqlStore
 from mcpstore_cli.errors import (
     LayoutError,
+    LockTimeoutError,
     McpStoreError,
     NotSupportedError,
     StoreConnectionError,
@@ -314,6 +316,7 @@ class PostgresStore(SqlStore):
         self._skip_fk_checks: bool | None = None
         self._kept_conns: dict[str, asyncpg.Connection] = {}
         self._track_counts = True
+        self.lock_watch = LockWatch(self)
 
     @property
     def target(self) -> _Target:
@@ -330,12 +333,19 @@ class PostgresStore(SqlStore):
         return self.options.connect_timeout
 
     # -- connections --------------------------------------------------------------------
-    async def raw_connect(self, database: str | None = None) -> asyncpg.Connection:
-        """A plain asyncpg connection to the store (or another database on its server)."""
+    async def raw_connect(
+        self, database: str | None = None, *, watched: bool = True
+    ) -> asyncpg.Connection:
+        """A plain asyncpg connection to the store (or another database on its server).
+
+        ``watched`` connections report their statements to the store's lock watcher (see
+        :mod:`mcpstore_cli.backends.postgres_locks`); the watcher's own connection is not."""
         target = self.target
         settings = dict(target.server_settings)
         if self.options.read_only and database is None:
             settings.setdefault("default_transaction_read_only", "on")
+        if self.options.lock_timeout_ms is not None:
+            settings["lock_timeout"] = f"{self.options.lock_timeout_ms}ms"
         kwargs: dict[str, Any] = {
             "dsn": target.dsn,
             "timeout": self.connect_timeout,
@@ -343,14 +353,19 @@ class PostgresStore(SqlStore):
         }
         if database is not None:
             kwargs["database"] = database
+        if watched:
+            kwargs["connection_class"] = WatchedConnection
         try:
-            return await asyncpg.connect(**kwargs)
+            conn = await asyncpg.connect(**kwargs)
         except TimeoutError:
             raise StoreConnectionError(
                 f"PostgreSQL at {target.where} did not answer within "
                 f"{self.connect_timeout:g} s; check the host and port, or raise "
                 "--connect-timeout."
             ) from None
+        if watched:
+            conn._lock_watch = self.lock_watch
+        return conn
 
     @contextlib.asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -439,6 +454,7 @@ class PostgresStore(SqlStore):
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
+        await self.lock_watch.close()
         for role in list(self._kept_conns):
             await self._drop_kept(role)
         await super().close()
@@ -577,12 +593,14 @@ class PostgresStore(SqlStore):
     def _make_engine(self) -> AsyncEngine:
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        return create_async_engine(
+        engine = create_async_engine(
             "postgresql+asyncpg://",
             async_creator=self.raw_connect,
             pool_size=2,
             max_overflow=4,
         )
+        self.lock_watch.attach_engine(engine)
+        return engine
 
     def _json_type(self) -> sa.types.TypeEngine[Any]:
         return JSONB(none_as_null=True)
@@ -1261,6 +1279,8 @@ def translate_error(exc: BaseException, store: PostgresStore) -> McpStoreError |
         if isinstance(item, McpStoreError):
             return item
     for item in chain:
+        if isinstance(item, asyncpg.LockNotAvailableError):
+            return lock_timeout_error(store)
         if isinstance(item, asyncpg.InvalidPasswordError):
             return StoreConnectionError(
                 f"PostgreSQL at {where} rejected the password of user "
@@ -1337,6 +1357,21 @@ def translate_error(exc: BaseException, store: PostgresStore) -> McpStoreError |
         if isinstance(item, asyncpg.PostgresError):
             return StoreConnectionError(f"PostgreSQL error on {url}: {_server_message(item)}.")
     return None
+
+
+def lock_timeout_error(store: PostgresStore) -> LockTimeoutError:
+    """SQLSTATE 55P03: a lock wait outlasted lock_timeout. The server names no lock, so the
+    sentence says what the lock watcher saw last."""
+    from mcpstore_cli.durations import format_duration
+
+    limit = store.options.lock_timeout_ms
+    waited = f"waited {format_duration(limit)}" if limit else "waited longer than lock_timeout"
+    wait = store.lock_watch.last
+    what = f" on {wait.what}{wait.held_by}" if wait is not None else ""
+    return LockTimeoutError(
+        f"PostgreSQL at {store.target.where}: this command {waited} for a lock{what} and gave "
+        "up, rolling back its open transaction; try again later or raise --lock-timeout."
+    )
 
 
 def _server_message(exc: BaseException) -> str:

@@ -239,10 +239,15 @@ def _pg_error(store: PostgresStore, exc: BaseException, what: str) -> McpStoreEr
     if isinstance(exc, McpStoreError):
         return exc
     if isinstance(exc, asyncpg.LockNotAvailableError):
+        from mcpstore_cli.durations import format_duration
+
+        wait = store.lock_watch.last
+        held = wait.held_by.strip() if wait is not None and wait.held_by else ""
+        held = held or "another transaction holds them"
         return StoreConnectionError(
             f"Could not lock the sessions and events tables of {store.url.masked()} within "
-            f"{LOCK_TIMEOUT_MS // 1000} s (another transaction holds them); nothing was "
-            f"changed, try {what} again."
+            f"{format_duration(_pg_lock_timeout(store))} ({held}); nothing was changed, try "
+            f"{what} again or raise --lock-timeout."
         )
     if isinstance(exc, asyncpg.FeatureNotSupportedError | asyncpg.DependentObjectsStillExistError):
         detail = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
@@ -251,6 +256,12 @@ def _pg_error(store: PostgresStore, exc: BaseException, what: str) -> McpStoreEr
             f"({str(detail).rstrip('.')}); nothing was changed. Remove them first."
         )
     return store._wrap(exc)
+
+
+def _pg_lock_timeout(store: PostgresStore) -> int:
+    """Milliseconds clear and drop wait for their ACCESS EXCLUSIVE lock: --lock-timeout, else
+    a bound of their own (a waiting ACCESS EXCLUSIVE request queues the server behind it)."""
+    return store.options.lock_timeout_ms or LOCK_TIMEOUT_MS
 
 
 async def _pg_require_layout(store: PostgresStore, conn: Any, tables: Sequence[str]) -> None:
@@ -335,7 +346,7 @@ async def postgres_clear(store: PostgresStore, progress: ProgressCallback | None
     try:
         async with conn.transaction():
             await _pg_require_layout(store, conn, LAYOUT_TABLES)
-            await conn.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
+            await conn.execute(f"SET LOCAL lock_timeout = {_pg_lock_timeout(store)}")
             await conn.execute("LOCK TABLE events, sessions IN ACCESS EXCLUSIVE MODE")
             sizes = {r[0]: int(r[1]) for r in await conn.fetch(_RELATIONS_SQL)}
             sessions, s_exact = await _pg_count(conn, "sessions", sizes.get("sessions", 0))
@@ -358,7 +369,7 @@ async def postgres_drop(store: PostgresStore) -> list[str]:
     gone: list[str] = []
     try:
         async with conn.transaction():
-            await conn.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
+            await conn.execute(f"SET LOCAL lock_timeout = {_pg_lock_timeout(store)}")
             present = {r[0] for r in await conn.fetch(_RELATIONS_SQL)}
             installed = [r[0] for r in await conn.fetch(_INSTALLED_SQL)]
             tables = [t for t in ("events", "sessions") if t in present]

@@ -15,6 +15,7 @@ from mcpstore_cli.cli.common import (
     DebugOpt,
     ForceOpt,
     FormatOpt,
+    LockTimeoutOpt,
     QuietOpt,
     SegmentsOpt,
     UrlOpt,
@@ -109,6 +110,7 @@ def backup(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -131,6 +133,7 @@ def backup(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     from mcpstore_cli.records import validate_session_id
@@ -247,6 +250,7 @@ def backup_list(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -261,6 +265,7 @@ def backup_list(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
     )
     folder = Path(directory).expanduser()
     if not folder.is_dir():
@@ -323,6 +328,7 @@ def restore(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -342,6 +348,7 @@ def restore(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     mode_value = mode.value if isinstance(mode, Mode) else str(mode)

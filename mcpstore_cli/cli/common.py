@@ -42,7 +42,8 @@ UrlOpt = Annotated[
     str | None,
     typer.Option(
         "--url",
-        help="Store URL: sqlite:///rel.db, sqlite:////abs.db, postgresql://u:pw@host/db, "
+        help="Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db, "
+        "sqlite:////abs.db, postgresql://USER:PASSWORD@HOST:5432/DB, "
         "dynamodb://TABLE?region=R&endpoint=URL.",
         rich_help_panel=STORE,
         show_default=False,
@@ -66,6 +67,17 @@ ConnectTimeoutOpt = Annotated[
         help="Seconds to wait for the store to answer.",
         rich_help_panel=STORE,
         min=0.1,
+    ),
+]
+LockTimeoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--lock-timeout",
+        help="PostgreSQL: give up when a lock is held by another client for longer than this "
+        "(e.g. 5s, 1m); the command's open transaction is rolled back. Ignored by SQLite and "
+        "DynamoDB. [default: wait, as psql does]",
+        rich_help_panel=STORE,
+        show_default=False,
     ),
 ]
 FormatOpt = Annotated[
@@ -119,6 +131,7 @@ class Command:
     quiet: bool = False
     debug: bool = False
     connect_timeout: float = 10.0
+    lock_timeout: str | None = None
     segments: int | None = None
     _url: StoreURL | None = None
 
@@ -149,8 +162,12 @@ class Command:
         return choose_format(self.fmt_option, self.env)
 
     def open_store(self, *, read_only: bool = False) -> Any:
+        from mcpstore_cli.durations import parse_duration
         from mcpstore_cli.store import StoreOptions, open_store
 
+        lock_timeout_ms = None
+        if self.lock_timeout is not None:
+            lock_timeout_ms = parse_duration(self.lock_timeout, option="--lock-timeout")
         return open_store(
             self.url,
             StoreOptions(
@@ -158,6 +175,8 @@ class Command:
                 read_only=read_only,
                 segments=self.segments,
                 environ=self.env.environ,
+                lock_timeout_ms=lock_timeout_ms,
+                notice=self.warn,
             ),
         )
 

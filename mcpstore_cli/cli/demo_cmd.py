@@ -13,6 +13,7 @@ from mcpstore_cli.cli.common import (
     Command,
     ConnectTimeoutOpt,
     DebugOpt,
+    LockTimeoutOpt,
     QuietOpt,
     UrlOpt,
 )
@@ -56,6 +57,7 @@ def demo(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -67,6 +69,7 @@ def demo(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
     )
 
     def validate() -> int | None:

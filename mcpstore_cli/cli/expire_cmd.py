@@ -13,6 +13,7 @@ from mcpstore_cli.cli.common import (
     ConnectTimeoutOpt,
     DebugOpt,
     FormatOpt,
+    LockTimeoutOpt,
     QuietOpt,
     SegmentsOpt,
     UrlOpt,
@@ -98,6 +99,7 @@ def expire(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -116,6 +118,7 @@ def expire(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     from mcpstore_cli.records import ExpireOptions

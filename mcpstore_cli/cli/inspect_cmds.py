@@ -13,6 +13,7 @@ from mcpstore_cli.cli.common import (
     ConnectTimeoutOpt,
     DebugOpt,
     FormatOpt,
+    LockTimeoutOpt,
     QuietOpt,
     SegmentsOpt,
     TimeoutOpt,
@@ -90,6 +91,7 @@ def list_sessions(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -106,6 +108,7 @@ def list_sessions(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     now = now_ms()
@@ -184,6 +187,7 @@ def show(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -199,6 +203,7 @@ def show(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
     )
     now = now_ms()
 
@@ -251,6 +256,7 @@ def stats(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -265,6 +271,7 @@ def stats(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     timeout_ms = cmd.check(lambda: parse_duration(timeout, option="--timeout"))

@@ -12,6 +12,7 @@ from mcpstore_cli.cli.common import (
     ConnectTimeoutOpt,
     DebugOpt,
     FormatOpt,
+    LockTimeoutOpt,
     QuietOpt,
     UrlOpt,
 )
@@ -70,6 +71,7 @@ def setup(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -83,6 +85,7 @@ def setup(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
     )
     if dry_run and check:
         cmd.check(lambda: _raise(UsageError("--dry-run and --check do not go together.")))

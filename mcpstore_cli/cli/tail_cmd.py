@@ -13,6 +13,7 @@ from mcpstore_cli.cli.common import (
     Command,
     ConnectTimeoutOpt,
     DebugOpt,
+    LockTimeoutOpt,
     QuietOpt,
     UrlOpt,
 )
@@ -86,6 +87,7 @@ def tail_events(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -103,6 +105,7 @@ def tail_events(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
     )
     from mcpstore_cli.output import choose_tail_format
 

@@ -17,6 +17,7 @@ from mcpstore_cli.cli.common import (
     DebugOpt,
     ForceOpt,
     FormatOpt,
+    LockTimeoutOpt,
     QuietOpt,
     SegmentsOpt,
     UrlOpt,
@@ -130,6 +131,7 @@ def clear(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -144,6 +146,7 @@ def clear(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     store_url = cmd.check(lambda: cmd.url)
@@ -281,6 +284,7 @@ def teardown(
     url: UrlOpt = None,
     backend: BackendOpt = None,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    lock_timeout: LockTimeoutOpt = None,
     segments: SegmentsOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -306,6 +310,7 @@ def teardown(
         quiet=quiet,
         debug=debug,
         connect_timeout=connect_timeout,
+        lock_timeout=lock_timeout,
         segments=segments,
     )
     store_url = cmd.check(lambda: cmd.url)
