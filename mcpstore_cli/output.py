@@ -196,6 +196,7 @@ class RecordWriter:
         self._csv: Any = None
         self._tables = 0
         self._fit: _Fit | None = None
+        self._widths: list[int] = []
 
     def write(self, obj: dict[str, Any]) -> None:
         out = self.env.stdout
@@ -215,12 +216,22 @@ class RecordWriter:
         self.count += 1
 
     def _flush_table(self) -> None:
+        from rich.cells import cell_len
         from rich.table import Table
         from rich.text import Text
 
         texts = [[_cell_text(col.value(obj)) for col in self.columns] for obj in self._rows]
+        # Each column at least as wide as in the blocks of rows before, so that they line up.
+        widths = [
+            max([cell_len(col.header), *(cell_len(row[i]) for row in texts)])
+            for i, col in enumerate(self.columns)
+        ]
+        if self._widths:
+            widths = [max(w, before) for w, before in zip(widths, self._widths, strict=True)]
         narrow = self.one_line and bool(self.env.stdout_isatty)
-        fit = self._fit_terminal(texts) if narrow else _Fit(list(range(len(self.columns))))
+        every = list(range(len(self.columns)))
+        fit = self._fit_terminal(texts, widths) if narrow else _Fit(every)
+        self._widths = widths
         table = Table(
             title=self.title if self._tables == 0 else None,
             show_header=self._tables == 0,
@@ -228,7 +239,6 @@ class RecordWriter:
             box=None,
             pad_edge=False,
         )
-        limits = fit.limits
         for i in fit.shown:
             col = self.columns[i]
             table.add_column(
@@ -236,7 +246,8 @@ class RecordWriter:
                 justify=col.justify,  # type: ignore[arg-type]
                 no_wrap=col.no_wrap or narrow,
                 overflow="ellipsis" if narrow else "fold",
-                max_width=limits.get(i),
+                min_width=widths[i] if self._tables else None,
+                max_width=fit.limits.get(i),
             )
         for row in texts:
             cells = []
@@ -251,17 +262,16 @@ class RecordWriter:
         self._rows = []
         self._tables += 1
 
-    def _fit_terminal(self, texts: list[list[str]]) -> _Fit:
+    def _fit_terminal(self, texts: list[list[str]], widths: list[int]) -> _Fit:
         """Shorten ids, cut or drop columns, in their ``drop`` order, until the table fits
-        the terminal. Which columns are drawn is settled by the first chunk (later chunks
-        have no header to say otherwise); ids and cuts are worked out for every chunk."""
+        the terminal; ``widths`` (of every column) are updated to what is drawn.
+
+        Which columns are drawn is settled by the first chunk: later chunks have no header,
+        so a column they cannot fit is cut, not dropped. Ids are worked out for every chunk,
+        never shorter than in the chunk before."""
         from rich.cells import cell_len
 
         avail = self.env.console().width
-        widths = [
-            max([cell_len(col.header), *(cell_len(row[i]) for row in texts)])
-            for i, col in enumerate(self.columns)
-        ]
         before = self._fit
         shown = list(range(len(self.columns))) if before is None else list(before.shown)
         fit = _Fit(shown)
@@ -270,8 +280,9 @@ class RecordWriter:
             return sum(widths[i] for i in shown) + COLUMN_GAP * (len(shown) - 1)
 
         def shorten(i: int) -> None:
-            fit.prefix = unique_prefix_length(row[i] for row in texts)
-            longest = max((cell_len(row[i]) for row in texts), default=0)
+            earlier = before.prefix if before is not None and before.prefix else 0
+            fit.prefix = max(earlier, unique_prefix_length(row[i] for row in texts))
+            longest = max((len(row[i]) for row in texts), default=0)
             widths[i] = max(cell_len(self.columns[i].header), min(longest, fit.prefix + 1))
 
         ranked = [i for i in shown if self.columns[i].drop is not None]
@@ -287,11 +298,11 @@ class RecordWriter:
             room = avail - (total() - widths[i])
             if col.shrink_to is not None and room >= min(col.shrink_to, widths[i]):
                 widths[i] = fit.limits[i] = room
-                break
-            if before is None:
+            elif before is None:
                 shown.remove(i)
-        if before is None:
-            self._fit = fit
+            else:
+                widths[i] = fit.limits[i] = max(1, room)
+        self._fit = _Fit(shown, fit.prefix)
         return fit
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from mcpstore_cli.output import RecordWriter
 from tests.helpers import run_cli
 from tests.server_writers import SqliteServerWriter
 
@@ -153,6 +154,58 @@ def test_list_gives_way_in_order_at_every_width(filled: Filled) -> None:
         _check_list_screen(lines, width, filled)
         seen.add(tuple(_headers(_table_rows(lines)[0])))
     assert len(seen) >= 4, seen
+
+
+@pytest.fixture(scope="module")
+def narrowing(tmp_path_factory: pytest.TempPathFactory) -> Filled:
+    """Nine sessions whose clients get shorter down the list (newest activity first)."""
+    path = tmp_path_factory.mktemp("narrowing") / "sessions.db"
+    url = f"sqlite:///{path}"
+    assert run_cli(["setup", "--url", url, "--quiet"]).exit_code == 0
+    now = int(time.time() * 1000)
+    clients = ["Claude Desktop", "mcp-inspector", "windsurf-client", "goose", "Zed", "x"]
+    writer = SqliteServerWriter(str(path))
+    ids = []
+    try:
+        for n in range(9):
+            sid = uuid.uuid4().hex
+            name = clients[min(n, len(clients) - 1)]
+            writer.session(
+                sid,
+                created_at=now - 3_600_000,
+                last_activity=now - 60_000 * (n + 1),
+                server_capabilities={},
+                state={"client_info": {"name": name, "version": "1.0.211"}},
+            )
+            ids.append(sid)
+    finally:
+        writer.close()
+    return Filled(path, url, ids, len(ids))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_blocks_of_rows_line_up(
+    narrowing: Filled, width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`list --limit 0` draws a block of rows at a time; a later block with narrower values
+    keeps every column under its header, and no block is wider than the terminal."""
+    monkeypatch.setattr(RecordWriter, "CHUNK", 3)
+    result = run_cli(["list", "--url", narrowing.url, "--limit", "0"], tty=True, width=width)
+    lines = _plain(result.stdout)
+    assert sum(line.startswith("SESSION") for line in lines) == 1
+    header, rows = _table_rows(lines)
+    assert len(rows) == narrowing.sessions
+    assert all(len(line) <= width for line in lines), [ln for ln in lines if len(ln) > width]
+    for row, sid in zip(rows, narrowing.ids, strict=True):
+        shown = row.split()[0]
+        assert sid.startswith(shown.removesuffix("…")) and len(shown) >= 9
+        for name in _headers(header)[1:]:
+            start = header.index(name)
+            if name == "EVENTS":  # numbers are right-aligned under the header's end
+                end = start + len(name)
+                assert row[end - 1] != " " and row[end : end + 1] in ("", " "), (name, row)
+            else:
+                assert row[start - 1] == " " and row[start] != " ", (name, row)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
