@@ -228,9 +228,9 @@ class RecordWriter:
         ]
         if self._widths:
             widths = [max(w, before) for w, before in zip(widths, self._widths, strict=True)]
-        narrow = self.one_line and bool(self.env.stdout_isatty)
+        fitted = self.one_line and bool(self.env.stdout_isatty)
         every = list(range(len(self.columns)))
-        fit = self._fit_terminal(texts, widths) if narrow else _Fit(every)
+        fit = self._fit_terminal(texts, widths) if fitted else _Fit(every)
         self._widths = widths
         table = Table(
             title=self.title if self._tables == 0 else None,
@@ -244,8 +244,8 @@ class RecordWriter:
             table.add_column(
                 col.header,
                 justify=col.justify,  # type: ignore[arg-type]
-                no_wrap=col.no_wrap or narrow,
-                overflow="ellipsis" if narrow else "fold",
+                no_wrap=col.no_wrap or fitted,
+                overflow="ellipsis" if fitted else "fold",
                 min_width=widths[i] if self._tables else None,
                 max_width=fit.limits.get(i),
             )
