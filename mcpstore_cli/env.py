@@ -53,18 +53,60 @@ class Environment:
         return "NO_COLOR" in self.environ
 
     def console(self, which: str = "stdout") -> Console:
-        """A rich console on stdout or stderr, made on first use (rich loads lazily)."""
+        """A rich console on stdout or stderr, made on first use (rich loads lazily).
+
+        On a terminal it is as wide as the terminal. Anywhere else (a file, a pipe) nothing
+        is wrapped, whatever ``COLUMNS`` says, and no line ends in padding spaces.
+        """
         if which not in self._consoles:
             from rich.console import Console
 
             stream = self.stdout if which == "stdout" else self.stderr
             tty = self.stdout_isatty if which == "stdout" else self.stderr_isatty
             self._consoles[which] = Console(
-                file=stream,
+                file=stream if tty else TrimmedLines(stream),
                 force_terminal=bool(tty),
                 no_color=self.no_color or not tty,
-                width=self.width or (None if tty else 120),
+                width=(self.width or None) if tty else UNWRAPPED_WIDTH,
                 highlight=False,
                 soft_wrap=False,
             )
         return self._consoles[which]
+
+
+# Console width off a terminal: wide enough that rich never wraps a line.
+UNWRAPPED_WIDTH = 1_000_000
+
+
+class TrimmedLines:
+    """A text stream that drops the spaces at the end of every line written through it.
+
+    Rich pads table cells to their column width; in a file or pipe that padding is noise.
+    Trailing spaces are held back until the rest of the line shows whether they end it.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self._spaces = ""
+
+    def write(self, text: str) -> int:
+        out = []
+        parts = text.split("\n")
+        for i, part in enumerate(parts):
+            kept = part.rstrip(" ")
+            if kept:
+                out.append(self._spaces + kept)
+                self._spaces = ""
+            if i < len(parts) - 1:
+                out.append("\n")
+                self._spaces = ""
+            else:
+                self._spaces += part[len(kept) :]
+        self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)

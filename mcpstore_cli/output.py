@@ -8,9 +8,10 @@ it, so the formats cannot disagree. Rich is imported only when a table is drawn.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcpstore_cli.durations import format_duration
@@ -114,6 +115,12 @@ def step_json(step: SetupStep) -> dict[str, Any]:
 
 
 # -- streaming record writer -----------------------------------------------------------
+# Spaces between two columns of a table drawn without a box (padding 1 on each side).
+COLUMN_GAP = 2
+# The shortest id prefix a narrow table shows (``show`` takes prefixes of 4 and more).
+MIN_ID_PREFIX = 8
+
+
 @dataclass
 class Column:
     header: str
@@ -121,13 +128,50 @@ class Column:
     style: str | None = None
     justify: str = "left"
     no_wrap: bool = False
+    # On a terminal too narrow for the table (writers with ``one_line``), columns with a
+    # ``drop`` rank give way, lowest rank first: a column with ``shrink_to`` is first cut
+    # (with an ellipsis) down to no less than that width, and dropped only if even that does
+    # not fit; an ``id_prefix`` column (session ids) is never dropped, its ids are shortened
+    # to the shortest prefix unique on the page (at least 8 characters) followed by "…".
+    drop: int | None = None
+    shrink_to: int | None = None
+    id_prefix: bool = False
 
     def value(self, obj: dict[str, Any]) -> Any:
         return self.key(obj) if callable(self.key) else obj.get(self.key)
 
 
+@dataclass
+class _Fit:
+    """How a chunk of rows is laid out on a narrow terminal."""
+
+    shown: list[int]  # indexes of the columns drawn
+    prefix: int | None = None  # characters of the id shown, when shortened
+    limits: dict[int, int] = field(default_factory=dict)  # column index -> width cut to
+
+
+def unique_prefix_length(ids: Iterable[str], minimum: int = MIN_ID_PREFIX) -> int:
+    """The shortest length (at least ``minimum``) at which no two ``ids`` share a prefix,
+    compared case-insensitively (``show`` resolves prefixes regardless of case)."""
+    keys = sorted({i.lower() for i in ids})
+    need = minimum
+    for a, b in itertools.pairwise(keys):
+        common = 0
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                break
+            common += 1
+        need = max(need, common + 1)
+    return need
+
+
 class RecordWriter:
-    """Writes a stream of records (JSON forms) in one format, holding at most a chunk."""
+    """Writes a stream of records (JSON forms) in one format, holding at most a chunk.
+
+    ``one_line``: on a terminal every record stays on one line: when the table is wider than
+    the terminal, ids are shortened and columns cut or dropped (see :class:`Column`). Off a
+    terminal a table is never wrapped or cut, whatever the terminal's width.
+    """
 
     CHUNK = 500
 
@@ -139,16 +183,20 @@ class RecordWriter:
         csv_fields: list[str],
         *,
         title: str | None = None,
+        one_line: bool = False,
     ) -> None:
         self.env = env
         self.fmt = fmt
         self.columns = columns
         self.csv_fields = csv_fields
         self.title = title
+        self.one_line = one_line
         self.count = 0
         self._rows: list[dict[str, Any]] = []
         self._csv: Any = None
         self._tables = 0
+        self._fit: _Fit | None = None
+        self._widths: list[int] = []
 
     def write(self, obj: dict[str, Any]) -> None:
         out = self.env.stdout
@@ -168,8 +216,22 @@ class RecordWriter:
         self.count += 1
 
     def _flush_table(self) -> None:
+        from rich.cells import cell_len
         from rich.table import Table
+        from rich.text import Text
 
+        texts = [[_cell_text(col.value(obj)) for col in self.columns] for obj in self._rows]
+        # Each column at least as wide as in the blocks of rows before, so that they line up.
+        widths = [
+            max([cell_len(col.header), *(cell_len(row[i]) for row in texts)])
+            for i, col in enumerate(self.columns)
+        ]
+        if self._widths:
+            widths = [max(w, before) for w, before in zip(widths, self._widths, strict=True)]
+        fitted = self.one_line and bool(self.env.stdout_isatty)
+        every = list(range(len(self.columns)))
+        fit = self._fit_terminal(texts, widths) if fitted else _Fit(every)
+        self._widths = widths
         table = Table(
             title=self.title if self._tables == 0 else None,
             show_header=self._tables == 0,
@@ -177,18 +239,71 @@ class RecordWriter:
             box=None,
             pad_edge=False,
         )
-        for col in self.columns:
-            table.add_column(col.header, justify=col.justify, no_wrap=col.no_wrap)  # type: ignore[arg-type]
-        for obj in self._rows:
+        for i in fit.shown:
+            col = self.columns[i]
+            table.add_column(
+                col.header,
+                justify=col.justify,  # type: ignore[arg-type]
+                no_wrap=col.no_wrap or fitted,
+                overflow="ellipsis" if fitted else "fold",
+                min_width=widths[i] if self._tables else None,
+                max_width=fit.limits.get(i),
+            )
+        for row in texts:
             cells = []
-            for col in self.columns:
-                value = col.value(obj)
-                text = "-" if value is None else str(value)
-                cells.append(f"[{col.style}]{_escape(text)}[/]" if col.style else _escape(text))
+            for i in fit.shown:
+                col = self.columns[i]
+                text = row[i]
+                if col.id_prefix and fit.prefix is not None and fit.prefix < len(text):
+                    text = text[: fit.prefix] + "…"
+                cells.append(Text(text, style=col.style or ""))
             table.add_row(*cells)
         self.env.console().print(table)
         self._rows = []
         self._tables += 1
+
+    def _fit_terminal(self, texts: list[list[str]], widths: list[int]) -> _Fit:
+        """Shorten ids, cut or drop columns, in their ``drop`` order, until the table fits
+        the terminal; ``widths`` (of every column) are updated to what is drawn.
+
+        Which columns are drawn is settled by the first chunk: later chunks have no header,
+        so a column they cannot fit is cut, not dropped. Ids are worked out for every chunk,
+        never shorter than in the chunk before."""
+        from rich.cells import cell_len
+
+        avail = self.env.console().width
+        before = self._fit
+        shown = list(range(len(self.columns))) if before is None else list(before.shown)
+        fit = _Fit(shown)
+
+        def total() -> int:
+            return sum(widths[i] for i in shown) + COLUMN_GAP * (len(shown) - 1)
+
+        def shorten(i: int) -> None:
+            earlier = before.prefix if before is not None and before.prefix else 0
+            fit.prefix = max(earlier, unique_prefix_length(row[i] for row in texts))
+            longest = max((len(row[i]) for row in texts), default=0)
+            widths[i] = max(cell_len(self.columns[i].header), min(longest, fit.prefix + 1))
+
+        ranked = [i for i in shown if self.columns[i].drop is not None]
+        for i in sorted(ranked, key=lambda i: self.columns[i].drop or 0):
+            col = self.columns[i]
+            if col.id_prefix:
+                # Once a chunk has shortened ids, every later chunk does too.
+                if total() > avail or (before is not None and before.prefix is not None):
+                    shorten(i)
+                continue
+            if total() <= avail:
+                break
+            room = avail - (total() - widths[i])
+            if col.shrink_to is not None and room >= min(col.shrink_to, widths[i]):
+                widths[i] = fit.limits[i] = room
+            elif before is None:
+                shown.remove(i)
+            else:
+                widths[i] = fit.limits[i] = max(1, room)
+        self._fit = _Fit(shown, fit.prefix)
+        return fit
 
     def close(self) -> None:
         if self.fmt == "json":
@@ -198,6 +313,10 @@ class RecordWriter:
         elif self.fmt == "table" and self._rows:
             self._flush_table()
         self.env.stdout.flush()
+
+
+def _cell_text(value: Any) -> str:
+    return "-" if value is None else str(value)
 
 
 def _escape(text: str) -> str:
@@ -230,13 +349,17 @@ def session_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
         st = obj["status"]
         return f"{st}" if obj.get("is_initialized") else f"{st} (uninit.)"
 
+    # On a terminal narrower than the table, STATUS and LAST ACTIVITY always stay and the
+    # rest gives way in this order: the protocol version goes, then ids are shortened to
+    # unique prefixes (still accepted by every command), then the creation time goes (LAST
+    # ACTIVITY says more), then the client (cut to fit first), and the event count last.
     columns = [
-        Column("SESSION", "session_id", "cyan", no_wrap=True),
+        Column("SESSION", "session_id", "cyan", no_wrap=True, drop=2, id_prefix=True),
         Column("STATUS", status),
-        Column("CLIENT", client),
-        Column("PROTOCOL", "protocol_version"),
-        Column("EVENTS", "event_count", justify="right"),
-        Column("CREATED (UTC)", lambda o: short_time(o["created_at"]), no_wrap=True),
+        Column("CLIENT", client, drop=4, shrink_to=12),
+        Column("PROTOCOL", "protocol_version", drop=1),
+        Column("EVENTS", "event_count", justify="right", drop=5),
+        Column("CREATED (UTC)", lambda o: short_time(o["created_at"]), no_wrap=True, drop=3),
         Column("LAST ACTIVITY", lambda o: ago(o["last_activity"], now_ms), no_wrap=True),
     ]
     fields = [
@@ -256,7 +379,7 @@ def session_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
         "metadata",
         "cursor",
     ]
-    return RecordWriter(env, fmt, columns, fields)
+    return RecordWriter(env, fmt, columns, fields, one_line=True)
 
 
 def event_writer(env: Environment, fmt: str, *, title: str | None = None) -> RecordWriter:
@@ -377,12 +500,48 @@ def draw_session(
     title = None
     if events:
         title = "the last event" if len(events) == 1 else f"the last {len(events)} events"
-    writer = event_writer(env, "table", title=title)
-    for event in events:
-        writer.write(event)
-    writer.close()
-    if not events:
+    if events:
+        draw_events(env, events, title=title)
+    else:
         console.print("no events")
+
+
+# The narrowest DATA column worth drawing beside the others; below it, data goes under TYPE.
+MIN_DATA_WIDTH = 40
+
+
+def draw_events(env: Environment, events: list[dict[str, Any]], *, title: str | None) -> None:
+    """Events as a table (``show``). Nothing is cut: long values fold onto following lines.
+    On a terminal too narrow to give DATA its own column of :data:`MIN_DATA_WIDTH`, type
+    (and retry) and data share one column, the data on the lines under the type."""
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    writer = event_writer(env, "table", title=title)
+    texts = [[_cell_text(col.value(e)) for col in writer.columns] for e in events]
+    widths = [
+        max([cell_len(col.header), *(cell_len(row[i]) for row in texts)])
+        for i, col in enumerate(writer.columns)
+    ]
+    avail = env.console().width
+    beside = sum(widths[:-1]) + COLUMN_GAP * (len(widths) - 1)
+    if not env.stdout_isatty or beside + widths[-1] <= avail or avail - beside >= MIN_DATA_WIDTH:
+        for event in events:
+            writer.write(event)
+        writer.close()
+        return
+    table = Table(title=title, header_style="bold", box=None, pad_edge=False)
+    table.add_column("ID", justify="right", no_wrap=True)
+    table.add_column("TIME (UTC)", no_wrap=True)
+    table.add_column("TYPE, DATA", overflow="fold")
+    for event, row in zip(events, texts, strict=True):
+        cell = Text(row[2], style="magenta")
+        if event.get("retry") is not None:
+            cell.append(f"  retry {event['retry']} ms", style="yellow")
+        cell.append("\n" + row[4])
+        table.add_row(row[0], row[1], cell)
+    env.console().print(table)
 
 
 def draw_stats(env: Environment, obj: dict[str, Any]) -> None:
@@ -438,11 +597,23 @@ def draw_stats(env: Environment, obj: dict[str, Any]) -> None:
         draw_histogram(env, [(b["bucket"], b["sessions"]) for b in obj[key]])
 
 
-def draw_histogram(env: Environment, buckets: list[tuple[str, int]], width: int = 40) -> None:
+# Histogram bars: this wide at most, and never narrower than the minimum (on a terminal too
+# narrow even for that, the line wraps rather than lose its count).
+BAR_WIDTH = 40
+MIN_BAR_WIDTH = 5
+
+
+def draw_histogram(
+    env: Environment, buckets: list[tuple[str, int]], width: int = BAR_WIDTH
+) -> None:
+    """``  label ████▍   count  share`` per bucket; the bar gets what the terminal leaves."""
     console = env.console()
     peak = max((n for _, n in buckets), default=0)
     total = sum(n for _, n in buckets) or 1
     label_width = max((len(b) for b, _ in buckets), default=0)
+    # "  " label " " bar " " count (10) " " share (6)
+    fixed = 2 + label_width + 1 + 1 + 10 + 1 + 6
+    width = max(MIN_BAR_WIDTH, min(width, console.width - fixed))
     for label, n in buckets:
         cells = 0.0 if peak == 0 else n / peak * width
         full = int(cells)

@@ -312,7 +312,7 @@ def test_every_output_format(store: StoreHandle) -> None:
     assert len(table) == 6 and table[0]["session_id"]
     piped = store.run("list")
     assert len(piped.jsonl()) == 6, "JSON Lines when stdout is not a terminal"
-    tty = store.run("list", tty=True)
+    tty = store.run("list", tty=True, width=200)  # full ids need the room
     assert tty.exit_code == 0
     assert "SESSION" in tty.stdout and as_json.json()[0]["session_id"] in tty.stdout
     stats_table = store.run("stats", tty=True)
