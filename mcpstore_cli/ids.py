@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 MIN_PREFIX = 4  # characters a prefix needs (a full id may be shorter)
 SHOWN = 5  # candidates named in an error
 COUNT_CAP = 10_000  # matches counted at most, to say "and N more"
+ELLIPSIS = "\u2026"  # what ends an id a narrow table shortened
 
 Note = Callable[[str], None]
 
@@ -45,6 +46,15 @@ class IdMatches:
     ids: list[str] = field(default_factory=list)  # sorted, at most the limit asked for
     total: int = 0  # every match (a lower bound when ``capped``)
     capped: bool = False
+
+
+def typed_session_id(typed: str, *, option: str = "session id") -> str:
+    """The id as typed, checked (a usage error when malformed).
+
+    A table on a narrow terminal prints ids as unique prefixes ending in an ellipsis
+    (``01a23951…``); pasted back, that is the prefix.
+    """
+    return validate_session_id(typed.removesuffix(ELLIPSIS), option=option)
 
 
 def is_hex(value: str) -> bool:
@@ -93,7 +103,7 @@ async def resolve_session_id(
     progress line when finding a prefix means a long scan (DynamoDB).
     """
     given = f" ({option})" if option else ""
-    validate_session_id(typed, option=option or "session id")
+    typed = typed_session_id(typed, option=option or "session id")
     where = store.url.masked()
     forms = spellings(typed)
     exact = await store.existing_session_ids(forms)

@@ -138,10 +138,10 @@ def test_show_takes_the_ids_list_prints(filled: Filled, width: int) -> None:
     result = run_cli(["list", "--url", filled.url, "--limit", "0"], tty=True, width=width)
     _, rows = _table_rows(_plain(result.stdout))
     for row in rows:
-        prefix = row.split()[0].removesuffix("…")
-        shown = run_cli(["show", prefix, "--url", filled.url, "--format", "json", "-e", "0"])
+        printed = row.split()[0]  # pasted back as printed, ellipsis and all
+        shown = run_cli(["show", printed, "--url", filled.url, "--format", "json", "-e", "0"])
         assert shown.exit_code == 0, shown
-        assert shown.json()["session_id"].startswith(prefix)
+        assert shown.json()["session_id"].startswith(printed.removesuffix("…"))
 
 
 def test_list_gives_way_in_order_at_every_width(filled: Filled) -> None:

@@ -136,13 +136,13 @@ def backup(
         lock_timeout=lock_timeout,
         segments=segments,
     )
-    from mcpstore_cli.records import validate_session_id
+    from mcpstore_cli.ids import typed_session_id
     from mcpstore_cli.timeutil import now_ms, parse_point_in_time
 
     def options() -> tuple[list[str] | None, int | None]:
         if not 1 <= level <= 19:
             raise UsageError(f"--level must be between 1 and 19, not {level}.")
-        ids = [validate_session_id(s, option="--session") for s in session] if session else None
+        ids = [typed_session_id(s, option="--session") for s in session] if session else None
         since_ms = parse_point_in_time(since, option="--since", now=now_ms()) if since else None
         if native and (ids is not None or since_ms is not None):
             raise UsageError("--session and --since apply to portable backups, not --native.")

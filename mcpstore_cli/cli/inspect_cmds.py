@@ -193,7 +193,8 @@ def show(
     debug: DebugOpt = False,
 ) -> None:
     """One session: capabilities, state, metadata, event count and its last events."""
-    from mcpstore_cli.records import CorruptRow, validate_session_id
+    from mcpstore_cli.ids import typed_session_id
+    from mcpstore_cli.records import CorruptRow
 
     cmd = _common(
         ctx,
@@ -208,7 +209,7 @@ def show(
     now = now_ms()
 
     def validate() -> int:
-        validate_session_id(session_id)
+        typed_session_id(session_id)
         if events < 0:
             raise UsageError(f"--events must be 0 or more, not {events}.")
         return parse_duration(timeout, option="--timeout")

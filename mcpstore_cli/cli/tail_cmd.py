@@ -159,12 +159,12 @@ def tail_events(
 def _request(
     session: str | None, after: int | None, since: str | None, count: int | None, follow: bool
 ) -> TailRequest:
-    from mcpstore_cli.records import validate_session_id
+    from mcpstore_cli.ids import typed_session_id
     from mcpstore_cli.tail import TailRequest
     from mcpstore_cli.timeutil import now_ms, parse_point_in_time
 
     if session is not None:
-        validate_session_id(session, option="--session")
+        typed_session_id(session, option="--session")
     if after is not None and after < 0:
         raise UsageError(f"--after must be an event id (0 or more), not {after}.")
     if after is not None and since is not None:
