@@ -66,3 +66,20 @@ class PartialError(McpStoreError):
 
 def not_supported(operation: str, backend: str) -> NotSupportedError:
     return NotSupportedError(f"{operation} is not supported by the {backend} backend yet.")
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped work part-way; ``message`` says what was done and what was kept.
+
+    A :class:`KeyboardInterrupt`, so that nothing that catches ``Exception`` swallows it; the
+    CLI prints ``mcpstore: interrupted; <message>`` and exits 130.
+    """
+
+    exit_status = ExitStatus.INTERRUPTED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

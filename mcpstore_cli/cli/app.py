@@ -98,8 +98,13 @@ def main(args: Sequence[str] | None = None, env: Environment | None = None) -> i
                 hint = f" (see {exc.ctx.command_path} --help)"
             env.stderr.write(f"mcpstore: {exc.format_message()}{hint}\n")
             return int(ExitStatus.USAGE)
-        except (click_exc.Abort, KeyboardInterrupt):
-            env.stderr.write("\nmcpstore: interrupted.\n")
+        except (click_exc.Abort, KeyboardInterrupt) as exc:
+            # Outside the commands' async work (a prompt, option checks): nothing has been
+            # written yet, unless the interrupt says otherwise.
+            kept = getattr(exc, "message", None) or "nothing was changed."
+            lead = "\n" if env.stderr_isatty else ""
+            env.stderr.write(f"{lead}mcpstore: interrupted; {kept}\n")
+            env.stderr.flush()
             return int(ExitStatus.INTERRUPTED)
         except click_exc.ClickException as exc:
             env.stderr.write(f"mcpstore: {exc.format_message()}\n")

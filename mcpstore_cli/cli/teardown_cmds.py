@@ -21,7 +21,6 @@ from mcpstore_cli.cli.common import (
     UrlOpt,
 )
 from mcpstore_cli.errors import ConfirmationError, UsageError
-from mcpstore_cli.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
     from mcpstore_cli.teardown import Inventory
@@ -60,9 +59,7 @@ def _interruptible(cmd: Command) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        cmd.env.stderr.write("\nmcpstore: interrupted; nothing was changed.\n")
-        cmd.env.stderr.flush()
-        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+        cmd.interrupted("nothing was changed.")
 
 
 @contextlib.contextmanager
