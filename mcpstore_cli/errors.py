@@ -68,11 +68,13 @@ def not_supported(operation: str, backend: str) -> NotSupportedError:
     return NotSupportedError(f"{operation} is not supported by the {backend} backend yet.")
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C stopped work part-way; ``message`` says what was done and what was kept.
+class Interrupted(BaseException):
+    """Ctrl-C stopped work part-way; ``message`` says what was done and what was kept (empty:
+    the command's own note applies).
 
-    A :class:`KeyboardInterrupt`, so that nothing that catches ``Exception`` swallows it; the
-    CLI prints ``mcpstore: interrupted; <message>`` and exits 130.
+    Not an ``Exception``, so that nothing that catches those swallows or rewraps it, and not a
+    ``KeyboardInterrupt``, which asyncio lets escape its event loop mid-cleanup: it ends a task
+    like any error. The CLI prints ``mcpstore: interrupted; <message>`` and exits 130.
     """
 
     exit_status = ExitStatus.INTERRUPTED

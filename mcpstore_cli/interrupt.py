@@ -10,6 +10,7 @@ Only the standard library is imported here; asyncio loads when work runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -39,9 +40,25 @@ state = _State()
 
 
 def check() -> None:
-    """Raise :class:`KeyboardInterrupt` in a worker thread once Ctrl-C was pressed."""
-    if requested.is_set():
-        raise KeyboardInterrupt
+    """Raise :class:`Interrupted` in a worker thread once Ctrl-C was pressed (in the
+    event loop's own thread, cancellation does that job: this is a no-op there)."""
+    if requested.is_set() and threading.current_thread() is not threading.main_thread():
+        raise Interrupted("")
+
+
+async def to_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread``, except that a cancelled caller first waits for the thread to
+    end (after Ctrl-C it stops at its next :func:`check`, having rolled back or cleaned up),
+    so that what the caller then does or reports follows what the thread really did."""
+    import asyncio
+
+    job = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await job
+        raise
 
 
 def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None]) -> T:
@@ -125,4 +142,4 @@ async def finish(work: Awaitable[T]) -> tuple[T, bool]:
         return await inner, True
 
 
-__all__ = ["Interrupted", "check", "finish", "requested", "run", "state"]
+__all__ = ["Interrupted", "check", "finish", "requested", "run", "state", "to_thread"]

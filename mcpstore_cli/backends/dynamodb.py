@@ -1761,10 +1761,9 @@ class DynamoDBStore(Store):
         self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
     ) -> dict[str, Any]:
         from mcpstore_cli.backends import dynamodb_backup
+        from mcpstore_cli.interrupt import to_thread
 
-        return await asyncio.to_thread(
-            dynamodb_backup.backup_sync, self, spec, out, header, progress
-        )
+        return await to_thread(dynamodb_backup.backup_sync, self, spec, out, header, progress)
 
     async def restore_records(
         self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None

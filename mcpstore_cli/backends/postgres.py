@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.backends.sql import SqlStore
 from mcpstore_cli.errors import (
+    Interrupted,
     LayoutError,
     McpStoreError,
     NotSupportedError,
@@ -1012,7 +1013,7 @@ class PostgresStore(SqlStore):
 
         try:
             loaded = await demo_into_empty(self, batches, progress)
-        except (KeyboardInterrupt, asyncio.CancelledError):
+        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
             raise demo_rolled_back() from None  # its one transaction rolled back
         if loaded is not None:
             return loaded
@@ -1043,7 +1044,7 @@ class PostgresStore(SqlStore):
                 await settle(lanes - 1)
                 running.add(asyncio.create_task(self._copy_batch(*rows)))
             await settle(0)
-        except (KeyboardInterrupt, asyncio.CancelledError):
+        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
             # Ctrl-C: the batches in flight (each its own transaction) run to their end, so
             # that what is said to stay is exactly what committed.
             for task in asyncio.as_completed(running):

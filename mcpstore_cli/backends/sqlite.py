@@ -526,7 +526,7 @@ class SqliteStore(SqlStore):
                 if translated is None:
                     raise
                 raise translated from exc
-            except (KeyboardInterrupt, asyncio.CancelledError):
+            except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
                 # The one worker ends the batch it has begun, then closes the connection
                 # (which rolls back a transaction still open); a batch that committed counts.
                 await asyncio.wrap_future(pool.submit(loader.close))
@@ -547,11 +547,11 @@ class SqliteStore(SqlStore):
     async def backup_records(
         self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
     ) -> dict[str, Any]:
-        import asyncio
 
         from mcpstore_cli.backends import sqlite_backup
+        from mcpstore_cli.interrupt import to_thread
 
-        return await asyncio.to_thread(sqlite_backup.backup_sync, self, spec, out, header, progress)
+        return await to_thread(sqlite_backup.backup_sync, self, spec, out, header, progress)
 
     async def restore_records(
         self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
@@ -668,6 +668,9 @@ class _BulkLoader:
     def commit(self) -> None:
         assert self.conn is not None
         self.conn.execute("COMMIT")
+        # The one transaction went through the WAL whole: once checkpointed (the commit's
+        # auto-checkpoint copies it), give its disk space back.
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def insert(self, sessions: Sequence[Session], events: Sequence[Event]) -> int:
         conn = self.conn

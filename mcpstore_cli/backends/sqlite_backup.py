@@ -3,7 +3,6 @@ online backup API, and loading a verified backup file."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -428,9 +427,9 @@ async def restore(
     mode: str,
     progress: ProgressCallback | None,
 ) -> None:
-    await asyncio.to_thread(
-        restore_sync, store, info, summary, mode=mode, keep_ids=None, progress=progress
-    )
+    from mcpstore_cli.interrupt import to_thread
+
+    await to_thread(restore_sync, store, info, summary, mode=mode, keep_ids=None, progress=progress)
 
 
 async def clear_counts(store: SqliteStore) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from mcpstore_cli.backup.fileformat import (
     BackupInfo,
     verify_file,
 )
-from mcpstore_cli.errors import UsageError
+from mcpstore_cli.errors import Interrupted, UsageError
 
 if TYPE_CHECKING:
     from mcpstore_cli.store import Store
@@ -146,6 +146,8 @@ async def write_backup(
     file appears under its name only once it is complete, fsynced and verified-by-construction
     (trailer with counts and checksum); mode 0600.
     """
+    import asyncio
+
     from mcpstore_cli.backup.fileformat import DEFAULT_LEVEL
 
     target = _target_path(store, path)
@@ -162,10 +164,18 @@ async def write_backup(
         "source": {"backend": store.backend, "store": store.url.masked()},
         "filters": spec.as_json(),
     }
+    existed = target.exists()
     writer = BackupFileWriter(target, level=level or DEFAULT_LEVEL, threads=_threads())
     try:
         result: dict[str, Any] = await store.backup_records(spec, writer, header, progress)
         size = writer.finish()
+    except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+        writer.abort()
+        raise Interrupted(
+            f"backup not written ({target} "
+            + ("is as it was" if existed else "was not created")
+            + "); nothing was changed."
+        ) from None
     except BaseException:
         writer.abort()
         raise
@@ -208,9 +218,8 @@ async def restore_backup(
     deletes every session and event of the store (the CLI asks before). A file that fails
     verification raises :class:`BackupFileError` before anything is written.
     """
-    import asyncio
-
     from mcpstore_cli.backup.restore import restore_verified
+    from mcpstore_cli.interrupt import to_thread
 
     if mode not in ("merge", "replace"):
         raise UsageError(f"--mode must be merge or replace, not {mode!r}.")
@@ -225,7 +234,7 @@ async def restore_backup(
 
         info = BackupInfo(path=source, header=read_header(source), verified=False)
     else:
-        info = await asyncio.to_thread(verify_file, source)
+        info = await to_thread(verify_file, source)
     verify_seconds = time.perf_counter() - started if info.verified else 0.0
     summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
     summary.verify_seconds = verify_seconds

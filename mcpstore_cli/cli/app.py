@@ -27,6 +27,7 @@ from mcpstore_cli.cli import (
 )
 from mcpstore_cli.cli import clickcompat as click_exc
 from mcpstore_cli.env import Environment
+from mcpstore_cli.errors import Interrupted
 from mcpstore_cli.exitcodes import ExitStatus
 
 HELP = """Provision, inspect and maintain the session stores of MCP servers.
@@ -98,7 +99,7 @@ def main(args: Sequence[str] | None = None, env: Environment | None = None) -> i
                 hint = f" (see {exc.ctx.command_path} --help)"
             env.stderr.write(f"mcpstore: {exc.format_message()}{hint}\n")
             return int(ExitStatus.USAGE)
-        except (click_exc.Abort, KeyboardInterrupt) as exc:
+        except (click_exc.Abort, KeyboardInterrupt, Interrupted) as exc:
             # Outside the commands' async work (a prompt, option checks): nothing has been
             # written yet, unless the interrupt says otherwise.
             kept = getattr(exc, "message", None) or "nothing was changed."

@@ -361,12 +361,11 @@ def restore(
     # 1. replace: verify the whole file first, to show what it holds (nothing is touched
     # yet); otherwise restore_backup verifies (PostgreSQL: as it loads, in one transaction).
     async def verify() -> Any:
-        import asyncio
-
         from mcpstore_cli.backup import verify_file
+        from mcpstore_cli.interrupt import to_thread
 
         async def run(progress: Any) -> Any:
-            return await asyncio.to_thread(verify_file, path, progress=progress)
+            return await to_thread(verify_file, path, progress=progress)
 
         return await _with_bar(cmd, "verifying", run)
 

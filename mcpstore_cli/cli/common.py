@@ -194,7 +194,7 @@ class Command:
             if self.debug:
                 self._traceback()
             raise typer.Exit(int(exc.exit_status)) from None
-        except KeyboardInterrupt as exc:
+        except (KeyboardInterrupt, Interrupted) as exc:
             self.interrupted(exc.message if isinstance(exc, Interrupted) else None)
         except BrokenPipeError:
             raise
@@ -209,7 +209,7 @@ class Command:
 
     def interrupted(self, kept: str | None = None) -> NoReturn:
         """Ctrl-C: one line saying what was done and what was kept, then exit 130."""
-        if kept is None:
+        if not kept:
             note = self.interrupt_note
             kept = note if isinstance(note, str) else note()
         self._say_now(f"interrupted; {kept}")
