@@ -122,6 +122,10 @@ def tail_events(
         from mcpstore_cli.records import CorruptRow
 
         writer = EventTailWriter(cmd.env, fmt_name)
+        cmd.interrupt_note = lambda: (
+            f"printed {writer.count:,} event{'s' if writer.count != 1 else ''}; "
+            "nothing was changed."
+        )
         if cmd.env.stderr_isatty and request.follow:
             what = f"session {request.session_id}" if request.session_id else "all sessions"
             cmd.info(f"following events of {what} in {store_url.masked()} (Ctrl-C stops)")
