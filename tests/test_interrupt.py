@@ -409,3 +409,65 @@ def test_ctrl_c_at_the_restore_question_changes_nothing(
     assert result.exit_code == 130, result
     assert result.stderr.splitlines()[-1] == "mcpstore: interrupted; nothing was changed.", result
     assert sqlite_counts(sqlite_store.name) == (10, 100)
+
+
+# -- DynamoDB: no transactions, so an interrupted demo into empty tables is undone ----------
+def _dynamo_counts(handle: StoreHandle) -> tuple[int, int]:
+    from tests.dynamodb_fixtures import client
+
+    ddb = client(handle.url.split("endpoint=")[1].split("&")[0])
+    out = []
+    for table in (handle.name, f"{handle.name}-events"):
+        total, kw = 0, {"TableName": table, "Select": "COUNT", "ConsistentRead": True}
+        while True:
+            page = ddb.scan(**kw)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                break
+            kw["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        out.append(total)
+    return out[0], out[1]
+
+
+def test_dynamodb_demo_into_empty_tables_is_undone(dynamodb_store: StoreHandle) -> None:
+    dynamodb_store.setup()
+    proc = Proc(
+        ["demo", "--sessions", "200000", "-e", "2", "--url", dynamodb_store.url],
+        environ=dynamodb_store.environ,
+    )
+    try:
+        wait_until("items appear", lambda: _dynamo_counts(dynamodb_store)[0] > 0, proc, 180)
+        code, err = proc.interrupt(timeout=60)
+    finally:
+        proc.kill()
+    line = the_line(code, err)
+    match = re.fullmatch(
+        r"the demo into the empty tables was undone: the ([\d,]+) sessions and ([\d,]+) "
+        r"events it had written were deleted again; the tables are empty as before\.",
+        line,
+    )
+    assert match and number(match.group(1)) > 0, line
+    assert _dynamo_counts(dynamodb_store) == (0, 0)
+
+
+def test_dynamodb_demo_into_tables_with_items_says_what_stayed(
+    dynamodb_store: StoreHandle,
+) -> None:
+    made = dynamodb_store.run("demo", "--sessions", "10", "--quiet")
+    assert made.exit_code == 0, made
+    proc = Proc(
+        ["demo", "--sessions", "200000", "-e", "2", "--url", dynamodb_store.url],
+        environ=dynamodb_store.environ,
+    )
+    try:
+        wait_until("items appear", lambda: _dynamo_counts(dynamodb_store)[0] > 10, proc, 180)
+        code, err = proc.interrupt(timeout=60)
+    finally:
+        proc.kill()
+    line = the_line(code, err)
+    match = re.search(r"had written ([\d,]+) sessions and ([\d,]+) events", line)
+    assert match, line
+    assert _dynamo_counts(dynamodb_store) == (
+        10 + number(match.group(1)),
+        100 + number(match.group(2)),
+    )
