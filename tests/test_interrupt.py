@@ -471,3 +471,35 @@ def test_dynamodb_demo_into_tables_with_items_says_what_stayed(
         10 + number(match.group(1)),
         100 + number(match.group(2)),
     )
+
+
+def test_teardown_says_which_steps_were_done(big_sqlite: Path, tmp_path: Path) -> None:
+    db = copy_of(big_sqlite, tmp_path)
+    before = sqlite_counts(db)
+    wal = Path(f"{db}-wal")
+    backup = tmp_path / "before-teardown.mcpbackup.zst"
+    proc = Proc(
+        [
+            "teardown",
+            "--yes",
+            "--backup",
+            "--backup-file",
+            str(backup),
+            "--clear-data",
+            "--url",
+            f"sqlite:///{db}",
+        ]
+    )
+    try:
+        # The backup comes first; then clearing (one transaction) makes the WAL grow.
+        wait_until("clearing runs", lambda: backup.exists() and file_size(wal) > 1 << 20, proc)
+        code, err = proc.interrupt()
+    finally:
+        proc.kill()
+    line = the_line(code, err)
+    assert line.startswith("teardown finished these steps: "), line
+    assert line.endswith(
+        "; then clearing data was one transaction and was rolled back; no later step ran."
+    ), line
+    assert sqlite_counts(db) == before
+    assert backup.exists()

@@ -188,7 +188,24 @@ def clear(
         )
 
     store = cmd.check(cmd.open_store)
-    with _progress(cmd, "clearing", inv.rows) as tick:
+    deleted = [0]
+    if store_url.backend != "dynamodb":
+        cmd.interrupt_note = "clear is one transaction and was rolled back: nothing was changed."
+    elif recreate:
+        cmd.interrupt_note = (
+            "clear --recreate is never stopped half-way: it ran to its end before exiting; "
+            "mcpstore setup --check shows the tables."
+        )
+    else:
+        cmd.interrupt_note = lambda: (
+            f"clear was stopped part-way: about {deleted[0]:,} items were deleted, the rest stay."
+        )
+    with _progress(cmd, "clearing", inv.rows) as bar:
+
+        def tick(n: int) -> None:
+            deleted[0] += n
+            if bar is not None:
+                bar(n)
 
         async def work() -> Any:
             async with store:
