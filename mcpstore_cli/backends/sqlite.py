@@ -567,13 +567,14 @@ class SqliteStore(SqlStore):
         return await sqlite_backup.clear_counts(self)
 
     async def native_backup(self, target: str | None = None) -> list[dict[str, Any]]:
-        import asyncio
 
         from mcpstore_cli.backends import sqlite_backup
 
         await self.ensure_readable()
         path = sqlite_backup.native_target(self, target)
-        size = await asyncio.to_thread(sqlite_backup.native_backup_sync, self, path)
+        from mcpstore_cli.interrupt import to_thread
+
+        size = await to_thread(sqlite_backup.native_backup_sync, self, path)
         return [sqlite_backup.native_row(path, size)]
 
     async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.errors import StoreConnectionError
+from mcpstore_cli.interrupt import check as check_interrupt
 
 if TYPE_CHECKING:
     from mcpstore_cli.backends.sqlite import SqliteStore
@@ -298,6 +299,9 @@ def native_backup_sync(store: SqliteStore, target: Path) -> int:
             dst.close()
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # The copy is one step (a stepped copy starts over whenever a server writes): after
+        # Ctrl-C the copy is dropped here instead of taking its name.
+        check_interrupt()
         os.replace(tmp, target)
         from mcpstore_cli.backup.fileformat import _fsync_dir
 

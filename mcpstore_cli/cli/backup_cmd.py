@@ -194,6 +194,13 @@ def _native_backup(cmd: Command, output: str | None, backend: str) -> None:
             )
         )
 
+    if backend == "sqlite":
+        cmd.interrupt_note = "native copy not written (no file was left); nothing was changed."
+    elif backend == "dynamodb":
+        cmd.interrupt_note = (
+            "a DynamoDB on-demand backup already requested goes on; mcpstore backup list shows it."
+        )
+
     async def work() -> Any:
         started = time.perf_counter()
         async with cmd.open_store(read_only=backend != "dynamodb") as store:
