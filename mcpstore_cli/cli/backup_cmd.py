@@ -494,6 +494,11 @@ def _restore_native(cmd: Command, name: str, to_table: str, backend: str) -> Non
             )
         )
 
+    cmd.interrupt_note = (
+        f"a DynamoDB restore into {to_table} already requested goes on in AWS; the source "
+        "tables are unchanged."
+    )
+
     async def work() -> Any:
         async with cmd.open_store() as store:
             return await store.restore_native(name, to_table)
