@@ -503,3 +503,30 @@ def test_teardown_says_which_steps_were_done(big_sqlite: Path, tmp_path: Path) -
     ), line
     assert sqlite_counts(db) == before
     assert backup.exists()
+
+
+def _pg_writing(server: PgServer, handle: StoreHandle) -> bool:
+    """Another connection has a transaction that has written (it holds a transaction id)."""
+    rows = server.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL",
+        database=handle.name,
+    )
+    return int(rows[0][0][0]) > 0
+
+
+def test_postgres_restore_is_rolled_back(
+    big_backup: Path, postgres_store: StoreHandle, pg_server: PgServer
+) -> None:
+    made = postgres_store.run("demo", "--sessions", "10", "--quiet")
+    assert made.exit_code == 0, made
+    proc = Proc(["restore", str(big_backup), "--url", postgres_store.url])
+    try:
+        wait_until("the load writes", lambda: _pg_writing(pg_server, postgres_store), proc)
+        time.sleep(0.3)
+        code, err = proc.interrupt()
+    finally:
+        proc.kill()
+    line = the_line(code, err)
+    assert line == "the restore was one transaction and was rolled back: the store is as it was."
+    assert pg_counts(pg_server, postgres_store) == (10, 100)
