@@ -208,12 +208,13 @@ class Command:
             raise typer.Exit(int(ExitStatus.ERROR)) from None
 
     def interrupted(self, kept: str | None = None) -> NoReturn:
-        """Ctrl-C: one line saying what was done and what was kept, then exit 130."""
+        """Ctrl-C: exit 130 with one line saying what was done and what was kept (``kept``,
+        else this command's note). The line is printed once the command has unwound (its
+        progress bar gone), by the wrapper every command runs in (cli/app.py)."""
         if not kept:
             note = self.interrupt_note
             kept = note if isinstance(note, str) else note()
-        self._say_now(f"interrupted; {kept}")
-        raise typer.Exit(int(ExitStatus.INTERRUPTED))
+        raise Interrupted(self._scrub(kept))
 
     def _say_now(self, message: str) -> None:
         # On a terminal the line starts on its own (after the ^C the terminal echoed).
