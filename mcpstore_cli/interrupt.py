@@ -79,7 +79,8 @@ def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None]) -> T:
 
     def on_sigint(signum: int, frame: Any) -> None:
         if requested.is_set():
-            say(f"interrupted again; {state.note}")
+            with contextlib.suppress(Exception):  # e.g. stderr busy in the interrupted code
+                say(f"interrupted again; {state.note}")
             os._exit(130)
         requested.set()
         if task is None or task.done():
