@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mcpstore_cli.errors import Interrupted
 from mcpstore_cli.records import Event, Session
 
 CLIENTS = [
@@ -455,3 +456,22 @@ class DemoBatches:
 def live_event(rng: random.Random, session_id: str, now: int, step: int) -> Event:
     etype, text = _event_text(rng, int(rng.random() * 100), step % 10 + 1, 100)
     return DemoEvent(session_id, now, etype, text, 3000 if rng.random() < 0.1 else None)
+
+
+def demo_kept(sessions: int, events: int, batches: int) -> Interrupted:
+    """Ctrl-C in a demo into a store that had rows: what the committed batches left."""
+    if not batches:
+        return Interrupted("the demo had committed no batch yet: nothing was written.")
+    return Interrupted(
+        f"the demo had committed {sessions:,} sessions and {events:,} events in "
+        f"{batches:,} batch{'es' if batches != 1 else ''}; they stay in the store, the rest "
+        "was not written."
+    )
+
+
+def demo_rolled_back() -> Interrupted:
+    """Ctrl-C in a demo into an empty store: all or nothing, and it was nothing."""
+    return Interrupted(
+        "the demo into the empty store was rolled back: nothing was written, its tables "
+        "are empty as before."
+    )

@@ -74,3 +74,22 @@ class PartialError(McpStoreError):
 
 def not_supported(operation: str, backend: str) -> NotSupportedError:
     return NotSupportedError(f"{operation} is not supported by the {backend} backend yet.")
+
+
+class Interrupted(BaseException):
+    """Ctrl-C stopped work part-way; ``message`` says what was done and what was kept (empty:
+    the command's own note applies).
+
+    Not an ``Exception``, so that nothing that catches those swallows or rewraps it, and not a
+    ``KeyboardInterrupt``, which asyncio lets escape its event loop mid-cleanup: it ends a task
+    like any error. The CLI prints ``mcpstore: interrupted; <message>`` and exits 130.
+    """
+
+    exit_status = ExitStatus.INTERRUPTED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mcpstore_cli.errors import PartialError
+from mcpstore_cli.errors import Interrupted, PartialError
 from mcpstore_cli.records import ExpireOptions, ExpireResult
 
 
@@ -145,3 +145,19 @@ def result_json(result: ExpireResult, opts: ExpireOptions, store: str) -> dict[s
         "sample": result.sample,
         "notes": result.notes,
     }
+
+
+def expire_interrupted(result: ExpireResult, batches: int | None) -> Interrupted:
+    """Ctrl-C in expire: what the committed batches removed (``batches`` None: item by
+    item, as on DynamoDB); the rest is untouched."""
+    if batches == 0 or not result.rows:
+        return Interrupted("expire had removed nothing yet; the store is unchanged.")
+    parts = [f"{result.sessions:,} sessions ({result.events:,} events)"]
+    if result.trimmed:
+        parts.append(f"{result.trimmed:,} trimmed events")
+    if result.orphans:
+        parts.append(f"{result.orphans:,} orphaned events")
+    within = (
+        "" if batches is None else f" in {batches:,} committed batch{'es' if batches != 1 else ''}"
+    )
+    return Interrupted(f"expire removed {' and '.join(parts)}{within}; the rest is untouched.")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mcpstore_cli.errors import UsageError
+from mcpstore_cli.errors import Interrupted, UsageError
 
 if TYPE_CHECKING:
     from mcpstore_cli.store import ProgressCallback, Store
@@ -99,6 +99,7 @@ class StepResult:
 class TeardownResult:
     steps: list[StepResult] = field(default_factory=list)
     seconds: float = 0.0
+    current: str | None = None  # the step under way
 
 
 def order_steps(chosen: Sequence[str]) -> list[str]:
@@ -153,11 +154,48 @@ async def run_teardown(
     after it has started (a failed backup leaves the store untouched). The backup replaces
     an existing file only with ``backup_force``, and never the store's own files.
     """
+    import asyncio
+
     result = TeardownResult()
+    try:
+        return await _run_steps(store, steps, result, backup_path, backup_force, progress, on_step)
+    except (KeyboardInterrupt, Interrupted, asyncio.CancelledError) as exc:
+        raise teardown_interrupted(store.backend, result, exc) from None
+
+
+def teardown_interrupted(backend: str, result: TeardownResult, exc: BaseException) -> Interrupted:
+    """Ctrl-C in teardown: the steps done stay done; the one under way says what it left."""
+    done = "; ".join(s.done for s in result.steps) if result.steps else ""
+    head = f"teardown finished these steps: {done}" if done else "teardown finished no step"
+    step = result.current
+    if step is None:
+        return Interrupted(f"{head}; nothing more was changed.")
+    inner = getattr(exc, "message", "")
+    if step == BACKUP:
+        now = inner or "the backup was not written"
+    elif step == CLEAR and backend != "dynamodb":
+        now = "clearing data was one transaction and was rolled back"
+    elif step == CLEAR:
+        now = "clearing data was stopped part-way: some items are deleted, the rest stay"
+    else:
+        now = f"{STEP_TITLES[step]} was stopped part-way"
+    return Interrupted(f"{head}; then {now.rstrip('.')}; no later step ran.")
+
+
+async def _run_steps(
+    store: Store,
+    steps: Sequence[str],
+    result: TeardownResult,
+    backup_path: str | None,
+    backup_force: bool,
+    progress: ProgressCallback | None,
+    on_step: Callable[[str], None] | None,
+) -> TeardownResult:
     started = time.monotonic()
     for step in order_steps(steps):
         if on_step is not None:
             on_step(step)
+        result.current = step
         t0 = time.monotonic()
         if step == BACKUP:
             result.steps.append(await run_backup(store, backup_path, force=backup_force))
@@ -193,5 +231,6 @@ async def run_teardown(
                     step, f"deleted {', '.join(gone)}", time.monotonic() - t0, {"deleted": gone}
                 )
             )
+    result.current = None
     result.seconds = time.monotonic() - started
     return result

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from mcpstore_cli.backends.dynamodb_wire import Wire, proxy_configured
 from mcpstore_cli.backends.jsoncodec import BadJSON, dumps, loads_object, loads_optional
 from mcpstore_cli.errors import (
+    Interrupted,
     LayoutError,
     McpStoreError,
     StoreConnectionError,
@@ -1668,6 +1669,7 @@ class DynamoDBStore(Store):
         events: Sequence[Event],
         pool: ThreadPoolExecutor,
         workers: int,
+        tally: _Tally,
     ) -> None:
         ttl = int(time.time()) + SESSION_TTL_S
         new_ids = {s.session_id for s in sessions}
@@ -1684,25 +1686,137 @@ class DynamoDBStore(Store):
             requests.append((self.events_table, self._event_item(event, ttl)))
         size = BATCH_WRITE_MAX * max(1, math.ceil(len(requests) / BATCH_WRITE_MAX / workers))
         chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
-        for future in [pool.submit(self.batch_write, chunk) for chunk in chunks]:
+        for future in [pool.submit(self._write_counted, chunk, tally) for chunk in chunks]:
             future.result()
+
+    def _write_counted(self, chunk: list[tuple[str, dict[str, Any]]], tally: _Tally) -> None:
+        """One thread's share of a demo batch, 25 items to a call, counted as they land;
+        after Ctrl-C it stops before its next call."""
+        from mcpstore_cli.interrupt import requested
+
+        for start in range(0, len(chunk), BATCH_WRITE_MAX):
+            if requested.is_set():
+                return
+            group = chunk[start : start + BATCH_WRITE_MAX]
+            self.batch_write(group)
+            n_sessions = sum(1 for table, _ in group if table == self.table)
+            tally.add(n_sessions, len(group) - n_sessions)
 
     async def write_demo(
         self,
         batches: AsyncIterator[tuple[Sequence[Session], Sequence[Event]]] | Any,
         progress: ProgressCallback | None = None,
     ) -> tuple[int, int]:
+        """Batches of parallel BatchWriteItem calls. DynamoDB has no transaction this size:
+        on Ctrl-C the writing threads stop before their next call; then, into tables that
+        were empty, every item this run wrote is deleted again (all or nothing), and
+        otherwise the line says exactly how many sessions and events were written."""
+        from mcpstore_cli.interrupt import finish
+
         await self.ensure_readable()
         workers = max(4, self.options.segments or 8)
         total_sessions = total_events = 0
+        empty = await asyncio.to_thread(self._empty_sync)
+        written: list[tuple[Sequence[Session], Sequence[Event]]] = []
+        tally = _Tally()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mcpstore-ddb") as pool:
-            async for sessions, events in batches:
-                await asyncio.to_thread(self._write_batch_sync, sessions, events, pool, workers)
-                total_sessions += len(sessions)
-                total_events += len(events)
-                if progress is not None:
-                    progress(len(sessions) + len(events))
+            try:
+                async for sessions, events in batches:
+                    if empty:
+                        written.append((sessions, events))  # before: a batch may stop half-way
+                    # Ctrl-C: the threads stop before their next call; wait for them.
+                    _, stop = await finish(
+                        asyncio.to_thread(
+                            self._write_batch_sync, sessions, events, pool, workers, tally
+                        )
+                    )
+                    if stop:
+                        raise asyncio.CancelledError
+                    total_sessions += len(sessions)
+                    total_events += len(events)
+                    if progress is not None:
+                        progress(len(sessions) + len(events))
+            except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+                if not empty:
+                    raise Interrupted(
+                        f"the demo had written {tally.sessions:,} sessions and "
+                        f"{tally.events:,} events (DynamoDB writes item by item); they stay "
+                        "in the store, the rest was not written."
+                    ) from None
+                raise await self._undo_demo(written, pool, workers, tally) from None
         return total_sessions, total_events
+
+    def _empty_sync(self) -> bool:
+        for table in (self.table, self.events_table):
+            if _items(self._call("scan", TableName=table, Limit=1)):
+                return False
+        return True
+
+    async def _undo_demo(
+        self,
+        written: list[tuple[Sequence[Session], Sequence[Event]]],
+        pool: ThreadPoolExecutor,
+        workers: int,
+        tally: _Tally,
+    ) -> Interrupted:
+        """Delete every item a demo into empty tables wrote; say what was done, or what is
+        left if this is cut short (a second Ctrl-C) or fails."""
+        from mcpstore_cli import interrupt
+
+        assert self._sessions is not None and self._events is not None
+        sn, en = self._sessions.names, self._events.names
+        # Every item of every batch begun (deleting one that was never written is a no-op).
+        keys: list[tuple[str, dict[str, Any]]] = []
+        for sessions, events in written:
+            for s in sessions:
+                keys.append((self.table, {sn.session_id: {"S": s.session_id}}))
+            for e in events:
+                if e.id:  # ids are given just before the batch's first write
+                    keys.append(
+                        (
+                            self.events_table,
+                            {en.session_id: {"S": e.session_id}, en.event_id: {"N": str(e.id)}},
+                        )
+                    )
+        n_sessions, n_events = tally.sessions, tally.events
+        if not keys or not n_sessions + n_events:
+            return Interrupted("the demo had written nothing yet: the tables are empty as before.")
+        left = [len(keys)]
+
+        def note() -> None:
+            interrupt.state.note = (
+                f"stopped while deleting the demo's items again: of the {n_sessions:,} "
+                f"sessions and {n_events:,} events this run wrote, up to "
+                f"{min(left[0], n_sessions + n_events):,} items are still in the tables."
+            )
+
+        def one(chunk: list[tuple[str, dict[str, Any]]]) -> None:
+            self.batch_write(chunk, delete=True)
+            with lock:
+                left[0] -= len(chunk)
+                note()
+
+        lock = threading.Lock()
+        note()
+        chunks = [keys[i : i + BATCH_WRITE_MAX] for i in range(0, len(keys), BATCH_WRITE_MAX)]
+
+        def undo() -> None:
+            for future in [pool.submit(one, chunk) for chunk in chunks]:
+                future.result()
+
+        try:
+            await asyncio.to_thread(undo)
+        except Exception as exc:
+            return Interrupted(
+                f"deleting the demo's items again failed ({exc}): of the {n_sessions:,} "
+                f"sessions and {n_events:,} events this run wrote, up to "
+                f"{min(left[0], n_sessions + n_events):,} items are still in the tables."
+            )
+        return Interrupted(
+            f"the demo into the empty tables was undone: the {n_sessions:,} sessions and "
+            f"{n_events:,} events it had written were deleted again; the tables are empty as "
+            "before."
+        )
 
     def _append_sync(self, event: Event, touch: bool) -> Event:
         self._ensure_readable_sync()
@@ -1811,10 +1925,9 @@ class DynamoDBStore(Store):
         self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
     ) -> dict[str, Any]:
         from mcpstore_cli.backends import dynamodb_backup
+        from mcpstore_cli.interrupt import to_thread
 
-        return await asyncio.to_thread(
-            dynamodb_backup.backup_sync, self, spec, out, header, progress
-        )
+        return await to_thread(dynamodb_backup.backup_sync, self, spec, out, header, progress)
 
     async def restore_records(
         self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
@@ -1848,6 +1961,20 @@ class DynamoDBStore(Store):
         from mcpstore_cli.backends import dynamodb_backup
 
         return await asyncio.to_thread(dynamodb_backup.restore_native_sync, self, name, to_table)
+
+
+class _Tally:
+    """Demo items written so far, counted by the writing threads."""
+
+    def __init__(self) -> None:
+        self.sessions = 0
+        self.events = 0
+        self._lock = threading.Lock()
+
+    def add(self, sessions: int, events: int) -> None:
+        with self._lock:
+            self.sessions += sessions
+            self.events += events
 
 
 def _histogram(cumulative: list[int], total: int) -> list[tuple[str, int]]:

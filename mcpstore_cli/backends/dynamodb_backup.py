@@ -9,7 +9,6 @@ cross-table snapshot, so writes that happen while the scans run may or may not b
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import time
@@ -278,7 +277,9 @@ async def restore(
     keep_ttl: bool,
     progress: ProgressCallback | None,
 ) -> None:
-    await asyncio.to_thread(
+    from mcpstore_cli.interrupt import to_thread
+
+    await to_thread(
         restore_sync, store, info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress
     )
 

@@ -58,6 +58,7 @@ counts and a sample, nothing written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import json
 import math
@@ -71,7 +72,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.dynamodb import BATCH_WRITE_MAX, _expired, _n, _s, _terminated
 from mcpstore_cli.errors import StoreConnectionError
-from mcpstore_cli.expire import Pacer
+from mcpstore_cli.expire import Pacer, expire_interrupted
 from mcpstore_cli.records import ExpireOptions, ExpireResult
 from mcpstore_cli.store import ProgressCallback
 
@@ -682,11 +683,15 @@ async def expire(
             # write pattern. Otherwise 25 to a call.
             batched=opts.rate is None,
         )
+        job = asyncio.ensure_future(asyncio.to_thread(_run_sync, run))
         try:
-            await asyncio.to_thread(_run_sync, run)
+            await asyncio.shield(job)
         except asyncio.CancelledError:
+            # Ctrl-C: the threads stop after their current call; then say what they removed.
             run.stop.set()
-            raise
+            with contextlib.suppress(Exception):
+                await job
+            raise expire_interrupted(run.result, None) from None
         result = run.result
         if pacer.out_of_time():
             left = await asyncio.to_thread(_preview_sync, store, opts, pool)

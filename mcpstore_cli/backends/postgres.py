@@ -26,6 +26,7 @@ from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.backends.postgres_locks import LockWatch, WatchedConnection
 from mcpstore_cli.backends.sql import SqlStore
 from mcpstore_cli.errors import (
+    Interrupted,
     LayoutError,
     LockTimeoutError,
     McpStoreError,
@@ -1034,22 +1035,28 @@ class PostgresStore(SqlStore):
         ids still increase with its timestamps.
         """
         from mcpstore_cli.backends.postgres_bulk import demo_into_empty
+        from mcpstore_cli.demo import demo_kept, demo_rolled_back
 
-        loaded = await demo_into_empty(self, batches, progress)
+        try:
+            loaded = await demo_into_empty(self, batches, progress)
+        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+            raise demo_rolled_back() from None  # its one transaction rolled back
         if loaded is not None:
             return loaded
         lanes = DEMO_LANES
         running: set[asyncio.Task[tuple[int, int]]] = set()
         total_sessions = total_events = 0
+        batches_done = 0
 
         async def settle(wait_for: int) -> None:
-            nonlocal running, total_sessions, total_events
+            nonlocal running, total_sessions, total_events, batches_done
             while len(running) > wait_for:
                 done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     n_sessions, n_events = task.result()
                     total_sessions += n_sessions
                     total_events += n_events
+                    batches_done += 1
                     if progress is not None:
                         progress(n_sessions + n_events)
 
@@ -1063,6 +1070,16 @@ class PostgresStore(SqlStore):
                 await settle(lanes - 1)
                 running.add(asyncio.create_task(self._copy_batch(*rows)))
             await settle(0)
+        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+            # Ctrl-C: the batches in flight (each its own transaction) run to their end, so
+            # that what is said to stay is exactly what committed.
+            for task in asyncio.as_completed(running):
+                with contextlib.suppress(Exception):
+                    n_sessions, n_events = await task
+                    total_sessions += n_sessions
+                    total_events += n_events
+                    batches_done += 1
+            raise demo_kept(total_sessions, total_events, batches_done) from None
         except BaseException:
             for task in running:
                 task.cancel()

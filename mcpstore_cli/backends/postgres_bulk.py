@@ -439,6 +439,11 @@ def _worker(spec: str) -> None:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # Ctrl-C on a terminal reaches the whole process group: the loader (the parent) handles
+    # it, rolls back and ends this child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _worker(sys.argv[1])
     except BrokenPipeError:  # the loader went away

@@ -9,12 +9,14 @@ the foreign key's ON DELETE CASCADE.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from mcpstore_cli.expire import Pacer
+from mcpstore_cli.expire import Pacer, expire_interrupted
+from mcpstore_cli.interrupt import finish
 from mcpstore_cli.records import ExpireOptions, ExpireResult
 from mcpstore_cli.store import ProgressCallback
 
@@ -219,43 +221,66 @@ async def expire(
         result = ExpireResult()
         pacer = Pacer(opts)
         limit = pacer.batch_limit(opts.batch_size)
+        batches = 0
 
         def tick(rows: int) -> None:
             if progress is not None:
                 progress(rows)
 
-        for idle in [True] + ([False] if opts.terminated else []):
-            position: Any = None
-            more = True
-            while more and not pacer.out_of_time():
-                if idle:
-                    more, gone, events, skipped, position = await store.expire_idle_batch(
-                        opts, limit, position
+        async def one(batch: Any) -> Any:
+            # Each batch is one transaction: Ctrl-C lets the one under way finish, counts it
+            # and stops, so the line it prints is exactly what was removed.
+            nonlocal batches
+            value, stop = await finish(batch)
+            batches += 1
+            return value, stop
+
+        try:
+            for idle in [True] + ([False] if opts.terminated else []):
+                position: Any = None
+                more = True
+                while more and not pacer.out_of_time():
+                    if idle:
+                        (more, gone, events, skipped, position), stop = await one(
+                            store.expire_idle_batch(opts, limit, position)
+                        )
+                    else:
+                        (selected, gone, events, skipped, position), stop = await one(
+                            _session_batch(
+                                store, opts, limit, idle=False, ended=True, after=position
+                            )
+                        )
+                        more = selected >= limit
+                    result.sessions += gone
+                    result.events += events
+                    result.skipped += skipped
+                    if stop:
+                        raise expire_interrupted(result, batches)
+                    tick(gone + events)
+                    await pacer.done(gone + events)
+            if opts.max_events_per_session is not None:
+                after: str | None = ""
+                while after is not None and not pacer.out_of_time():
+                    (trimmed, after), stop = await one(
+                        _trim_batch(store, opts.max_events_per_session, after, limit)
                     )
-                else:
-                    selected, gone, events, skipped, position = await _session_batch(
-                        store, opts, limit, idle=False, ended=True, after=position
-                    )
-                    more = selected >= limit
-                result.sessions += gone
-                result.events += events
-                result.skipped += skipped
-                tick(gone + events)
-                await pacer.done(gone + events)
-        if opts.max_events_per_session is not None:
-            after: str | None = ""
-            while after is not None and not pacer.out_of_time():
-                trimmed, after = await _trim_batch(store, opts.max_events_per_session, after, limit)
-                result.trimmed += trimmed
-                tick(trimmed)
-                await pacer.done(trimmed)
-        if opts.orphans:
-            after = ""
-            while after is not None and not pacer.out_of_time():
-                orphans, after = await _orphan_batch(store, after, limit)
-                result.orphans += orphans
-                tick(orphans)
-                await pacer.done(orphans)
+                    result.trimmed += trimmed
+                    if stop:
+                        raise expire_interrupted(result, batches)
+                    tick(trimmed)
+                    await pacer.done(trimmed)
+            if opts.orphans:
+                after = ""
+                while after is not None and not pacer.out_of_time():
+                    (orphans, after), stop = await one(_orphan_batch(store, after, limit))
+                    result.orphans += orphans
+                    if stop:
+                        raise expire_interrupted(result, batches)
+                    tick(orphans)
+                    await pacer.done(orphans)
+        except asyncio.CancelledError:
+            # Ctrl-C between two batches (pacing, progress): nothing is under way.
+            raise expire_interrupted(result, batches) from None
         if pacer.out_of_time():
             left = await preview(store, opts)
             result.remaining = {

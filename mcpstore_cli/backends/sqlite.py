@@ -16,8 +16,9 @@ from sqlalchemy import event as sa_event
 
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.backends.sql import SqlStore
-from mcpstore_cli.demo import DemoEvent, DemoSession
+from mcpstore_cli.demo import DemoEvent, DemoSession, demo_kept, demo_rolled_back
 from mcpstore_cli.errors import (
+    Interrupted,
     LayoutError,
     McpStoreError,
     StoreConnectionError,
@@ -504,42 +505,67 @@ class SqliteStore(SqlStore):
 
         The worker has a connection of its own (foreign keys on, like every connection), so
         the settings that speed up a bulk load stay on it and end with it: synchronous=NORMAL
-        (in WAL mode) and a large page cache. Each batch is one transaction; multi-row
-        INSERTs keep the driver's calls (and the worker's turns at the GIL) few.
+        (in WAL mode) and a large page cache. Into empty tables the whole load is one
+        transaction (Ctrl-C or an error leaves them empty); otherwise each batch is one.
+        Multi-row INSERTs keep the driver's calls (and the worker's turns at the GIL) few.
         """
         import asyncio
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import Future, ThreadPoolExecutor
 
         await self.ensure_readable()
         loop = asyncio.get_running_loop()
         total_sessions = total_events = 0
+        kept = [0, 0, 0]  # sessions, events, batches committed
         pending: asyncio.Future[int] | None = None
+        pending_job: Future[int] | None = None  # the same batch, as the worker sees it
+        pending_counts = (0, 0)
+        one_transaction = False
         switch = sys.getswitchinterval()
+
+        def settled(done: int) -> None:
+            if not one_transaction:
+                kept[0] += pending_counts[0]
+                kept[1] += pending_counts[1]
+                kept[2] += 1
+            if progress is not None:
+                progress(done)
+
         with ThreadPoolExecutor(1, thread_name_prefix="mcpstore-demo") as pool:
             loader = _BulkLoader(self.path, self.options.connect_timeout)
             try:
                 await loop.run_in_executor(pool, loader.open)
+                one_transaction = await loop.run_in_executor(pool, loader.begin_if_empty)
                 # The generator holds the GIL most of the time: hand it over sooner, so the
                 # worker is not kept waiting between statements.
                 sys.setswitchinterval(0.0005)
                 async for sessions, events in batches:
                     if pending is not None:
-                        done = await pending
-                        if progress is not None:
-                            progress(done)
-                    pending = loop.run_in_executor(pool, loader.insert, sessions, events)
+                        settled(await pending)
+                        pending = None
+                    pending_job = pool.submit(loader.insert, sessions, events)
+                    pending = asyncio.wrap_future(pending_job)
+                    pending_counts = (len(sessions), len(events))
                     total_sessions += len(sessions)
                     total_events += len(events)
                 if pending is not None:
-                    done = await pending
+                    settled(await pending)
                     pending = None
-                    if progress is not None:
-                        progress(done)
+                if one_transaction:
+                    await loop.run_in_executor(pool, loader.commit)
             except sqlite3.Error as exc:
                 translated = self._translate_error(exc)
                 if translated is None:
                     raise
                 raise translated from exc
+            except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+                # The one worker ends the batch it has begun, then closes the connection
+                # (which rolls back a transaction still open); a batch that committed counts.
+                await asyncio.wrap_future(pool.submit(loader.close))
+                if pending is not None and pending_job is not None:
+                    if not pending_job.cancelled() and pending_job.exception() is None:
+                        settled(pending_job.result())
+                    pending = None
+                raise _demo_interrupted(one_transaction, kept) from None
             finally:
                 sys.setswitchinterval(switch)
                 if pending is not None:
@@ -552,11 +578,11 @@ class SqliteStore(SqlStore):
     async def backup_records(
         self, spec: Any, out: Any, header: dict[str, Any], progress: Any = None
     ) -> dict[str, Any]:
-        import asyncio
 
         from mcpstore_cli.backends import sqlite_backup
+        from mcpstore_cli.interrupt import to_thread
 
-        return await asyncio.to_thread(sqlite_backup.backup_sync, self, spec, out, header, progress)
+        return await to_thread(sqlite_backup.backup_sync, self, spec, out, header, progress)
 
     async def restore_records(
         self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
@@ -628,6 +654,12 @@ def _event_row(e: Event) -> tuple[Any, ...]:
     return (e.session_id, e.timestamp, e.event_type, text, e.retry)
 
 
+def _demo_interrupted(one_transaction: bool, kept: list[int]) -> Interrupted:
+    if one_transaction:
+        return demo_rolled_back()
+    return demo_kept(kept[0], kept[1], kept[2])
+
+
 class _BulkLoader:
     """The demo's private writer connection, used only from its worker thread."""
 
@@ -637,6 +669,7 @@ class _BulkLoader:
         self.path = path
         self.timeout = timeout
         self.conn: sqlite3.Connection | None = None
+        self.single = False  # the whole load in one transaction
 
     def open(self) -> None:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
@@ -653,9 +686,33 @@ class _BulkLoader:
             self.conn.close()  # an unfinished transaction rolls back
             self.conn = None
 
+    def begin_if_empty(self) -> bool:
+        """Into empty tables, open the one transaction the whole load runs in (True)."""
+        conn = self.conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        empty = conn.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM sessions) AND NOT EXISTS (SELECT 1 FROM events)"
+        ).fetchone()[0]
+        if not empty:
+            conn.execute("ROLLBACK")
+        self.single = bool(empty)
+        return self.single
+
+    def commit(self) -> None:
+        assert self.conn is not None
+        self.conn.execute("COMMIT")
+        # The one transaction went through the WAL whole: once checkpointed (the commit's
+        # auto-checkpoint copies it), give its disk space back.
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def insert(self, sessions: Sequence[Session], events: Sequence[Event]) -> int:
         conn = self.conn
         assert conn is not None
+        if self.single:
+            self._many(conn, _INSERT_SESSIONS, _SESSION_VALUES, map(_session_row, sessions))
+            self._many(conn, _INSERT_EVENTS, _EVENT_VALUES, map(_event_row, events))
+            return len(sessions) + len(events)
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._many(conn, _INSERT_SESSIONS, _SESSION_VALUES, map(_session_row, sessions))

@@ -3,7 +3,6 @@ online backup API, and loading a verified backup file."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.jsoncodec import dumps
 from mcpstore_cli.errors import StoreConnectionError
+from mcpstore_cli.interrupt import check as check_interrupt
 
 if TYPE_CHECKING:
     from mcpstore_cli.backends.sqlite import SqliteStore
@@ -317,8 +317,10 @@ def native_backup_sync(
             src.close()
         with open(out.tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        # After Ctrl-C the copy is dropped here instead of taking its name.
         if cancelled is not None and cancelled.is_set():
             raise KeyboardInterrupt
+        check_interrupt()
         return out.commit()
     finally:
         out.abort()
@@ -326,11 +328,11 @@ def native_backup_sync(
 
 async def native_backup(store: SqliteStore, target: Path, *, force: bool = False) -> int:
     """:func:`native_backup_sync` in a thread; cancelling (Ctrl-C) leaves no copy behind."""
+    from mcpstore_cli.interrupt import to_thread
+
     cancelled = threading.Event()
     try:
-        return await asyncio.to_thread(
-            native_backup_sync, store, target, force=force, cancelled=cancelled
-        )
+        return await to_thread(native_backup_sync, store, target, force=force, cancelled=cancelled)
     except BaseException:
         cancelled.set()
         raise
@@ -450,9 +452,9 @@ async def restore(
     mode: str,
     progress: ProgressCallback | None,
 ) -> None:
-    await asyncio.to_thread(
-        restore_sync, store, info, summary, mode=mode, keep_ids=None, progress=progress
-    )
+    from mcpstore_cli.interrupt import to_thread
+
+    await to_thread(restore_sync, store, info, summary, mode=mode, keep_ids=None, progress=progress)
 
 
 async def clear_counts(store: SqliteStore) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from mcpstore_cli.backup.fileformat import (
     BackupInfo,
     verify_file,
 )
-from mcpstore_cli.errors import UsageError
+from mcpstore_cli.errors import Interrupted, UsageError
 
 if TYPE_CHECKING:
     from mcpstore_cli.store import Store
@@ -162,6 +162,8 @@ async def write_backup(
     ``force``; the store's own files and any SQLite database never are
     (:func:`mcpstore_cli.outfile.check_output`).
     """
+    import asyncio
+
     from mcpstore_cli.backup.fileformat import DEFAULT_LEVEL
 
     target = check_backup_target(store, path, force=force)
@@ -177,12 +179,20 @@ async def write_backup(
         "source": {"backend": store.backend, "store": store.url.masked()},
         "filters": spec.as_json(),
     }
+    existed = target.exists()
     writer = BackupFileWriter(
         target, level=level or DEFAULT_LEVEL, threads=_threads(), force=force, protect=protect
     )
     try:
         result: dict[str, Any] = await store.backup_records(spec, writer, header, progress)
         size = writer.finish()
+    except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+        writer.abort()
+        raise Interrupted(
+            f"backup not written ({target} "
+            + ("is as it was" if existed else "was not created")
+            + "); nothing was changed."
+        ) from None
     except BaseException:
         writer.abort()
         raise
@@ -225,9 +235,8 @@ async def restore_backup(
     deletes every session and event of the store (the CLI asks before). A file that fails
     verification raises :class:`BackupFileError` before anything is written.
     """
-    import asyncio
-
     from mcpstore_cli.backup.restore import restore_verified
+    from mcpstore_cli.interrupt import to_thread
 
     if mode not in ("merge", "replace"):
         raise UsageError(f"--mode must be merge or replace, not {mode!r}.")
@@ -242,7 +251,7 @@ async def restore_backup(
 
         info = BackupInfo(path=source, header=read_header(source), verified=False)
     else:
-        info = await asyncio.to_thread(verify_file, source)
+        info = await to_thread(verify_file, source)
     verify_seconds = time.perf_counter() - started if info.verified else 0.0
     summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
     summary.verify_seconds = verify_seconds

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from mcpstore_cli.errors import McpStoreError, UsageError
 from mcpstore_cli.exitcodes import ExitStatus
+from mcpstore_cli.interrupt import check as check_interrupt
 
 FORMAT_NAME = "mcpstore-backup"
 FORMAT_VERSION = 1
@@ -120,6 +121,9 @@ class BackupFileWriter:
             self._send()
 
     def _send(self) -> None:
+        check_interrupt()  # Ctrl-C: a backup thread stops here (the file is then aborted)
+        if self._error is not None:
+            raise self._error
         if self._pending:
             data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
             self._pending, self._pending_size = [], 0
@@ -291,6 +295,7 @@ def iter_blocks(path: Path, block_size: int = READ_BLOCK) -> Iterator[bytes]:
                 ) from None
             if not chunk:
                 break
+            check_interrupt()
             data = rest + chunk if rest else chunk
             cut = data.rfind(b"\n")
             if cut < 0:

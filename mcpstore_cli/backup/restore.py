@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from mcpstore_cli.backup import ProgressCallback, RestoreSummary
 from mcpstore_cli.backup.fileformat import BackupFileError, BackupInfo
-from mcpstore_cli.errors import StoreMissingError
+from mcpstore_cli.errors import Interrupted, StoreMissingError
 
 if TYPE_CHECKING:
     from mcpstore_cli.store import Store
@@ -56,7 +57,36 @@ async def restore_verified(
         await store.setup()
         summary.created_layout = True
         await store.ensure_readable()
-    await store.restore_records(info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress)
+    try:
+        await store.restore_records(info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress)
+    except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+        raise restore_interrupted(store.backend, summary) from None
     if store.backend != "dynamodb":
         summary.ttl = ""
     return summary
+
+
+def restore_interrupted(backend: str, summary: RestoreSummary) -> Interrupted:
+    """Ctrl-C in a restore: SQL stores load in one transaction (rolled back); DynamoDB has
+    none, so the line says what was written."""
+    if backend != "dynamodb":
+        if summary.created_layout:
+            return Interrupted(
+                "the restore was one transaction and was rolled back: nothing was loaded; "
+                "the tables it created stay, empty."
+            )
+        return Interrupted(
+            "the restore was one transaction and was rolled back: the store is as it was."
+        )
+    made = " (the tables it created stay)" if summary.created_layout else ""
+    done = []
+    if summary.replaced_sessions or summary.replaced_events:
+        done.append(
+            f"deleted {summary.replaced_sessions:,} sessions and {summary.replaced_events:,} "
+            "events (replace)"
+        )
+    done.append(f"wrote {summary.sessions:,} sessions and {summary.events:,} events")
+    return Interrupted(
+        f"the restore had {' and '.join(done)} of {summary.path}; they stay, the rest of the "
+        f"file was not loaded{made}."
+    )

@@ -7,10 +7,12 @@ boto3, questionary and rich load inside the commands that use them.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
+from typing import Any
 
 import typer
 
@@ -27,6 +29,7 @@ from mcpstore_cli.cli import (
 )
 from mcpstore_cli.cli import clickcompat as click_exc
 from mcpstore_cli.env import Environment
+from mcpstore_cli.errors import Interrupted
 from mcpstore_cli.exitcodes import ExitStatus
 
 HELP = """Provision, inspect and maintain the session stores of MCP servers.
@@ -76,7 +79,40 @@ completion.register(app)
 
 
 def get_command() -> click_exc.Command:
-    return typer.main.get_command(app)
+    command = typer.main.get_command(app)
+    _interruptible(command)
+    return command
+
+
+def _interruptible(command: click_exc.Command) -> None:
+    """Ctrl-C anywhere in a command (a prompt, option checks; its async work says more
+    itself, see Command.run) exits 130 with one line, not silently as Typer would."""
+    if command.callback is not None:
+        command.callback = _on_interrupt(command.callback)
+    for sub in getattr(command, "commands", {}).values():
+        _interruptible(sub)
+
+
+def _on_interrupt(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            ctx = click_exc.get_current_context(silent=True)
+            env = ctx.obj if ctx is not None and isinstance(ctx.obj, Environment) else None
+            _say_interrupted(env or Environment(), getattr(exc, "message", None))
+            raise click_exc.Exit(int(ExitStatus.INTERRUPTED)) from None
+
+    return run
+
+
+def _say_interrupted(env: Environment, kept: str | None) -> None:
+    # Outside the commands' async work: nothing has been written yet, unless the interrupt
+    # says otherwise.
+    lead = "\n" if env.stderr_isatty else ""
+    env.stderr.write(f"{lead}mcpstore: interrupted; {kept or 'nothing was changed.'}\n")
+    env.stderr.flush()
 
 
 def main(args: Sequence[str] | None = None, env: Environment | None = None) -> int:
@@ -98,8 +134,8 @@ def main(args: Sequence[str] | None = None, env: Environment | None = None) -> i
                 hint = f" (see {exc.ctx.command_path} --help)"
             env.stderr.write(f"mcpstore: {exc.format_message()}{hint}\n")
             return int(ExitStatus.USAGE)
-        except (click_exc.Abort, KeyboardInterrupt):
-            env.stderr.write("\nmcpstore: interrupted.\n")
+        except (click_exc.Abort, KeyboardInterrupt, Interrupted) as exc:
+            _say_interrupted(env, getattr(exc, "message", None))
             return int(ExitStatus.INTERRUPTED)
         except click_exc.ClickException as exc:
             env.stderr.write(f"mcpstore: {exc.format_message()}\n")

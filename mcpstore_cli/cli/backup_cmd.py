@@ -216,6 +216,13 @@ def _native_backup(cmd: Command, output: str | None, backend: str, force: bool) 
             )
         )
 
+    if backend == "sqlite":
+        cmd.interrupt_note = "native copy not written (no file was left); nothing was changed."
+    elif backend == "dynamodb":
+        cmd.interrupt_note = (
+            "a DynamoDB on-demand backup already requested goes on; mcpstore backup list shows it."
+        )
+
     async def work() -> Any:
         started = time.perf_counter()
         async with cmd.open_store(read_only=backend != "dynamodb") as store:
@@ -387,12 +394,11 @@ def restore(
     # 1. replace: verify the whole file first, to show what it holds (nothing is touched
     # yet); otherwise restore_backup verifies (PostgreSQL: as it loads, in one transaction).
     async def verify() -> Any:
-        import asyncio
-
         from mcpstore_cli.backup import verify_file
+        from mcpstore_cli.interrupt import to_thread
 
         async def run(progress: Any) -> Any:
-            return await asyncio.to_thread(verify_file, path, progress=progress)
+            return await to_thread(verify_file, path, progress=progress)
 
         return await _with_bar(cmd, "verifying", run)
 
@@ -513,6 +519,11 @@ def _restore_native(cmd: Command, name: str, to_table: str, backend: str) -> Non
                 )
             )
         )
+
+    cmd.interrupt_note = (
+        f"a DynamoDB restore into {to_table} already requested goes on in AWS; the source "
+        "tables are unchanged."
+    )
 
     async def work() -> Any:
         async with cmd.open_store() as store:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typer import Abort, Exit
 from typer._click.core import Command, Context
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer._click.globals import get_current_context
 
 __all__ = [
     "Abort",
@@ -18,4 +19,5 @@ __all__ = [
     "Exit",
     "NoArgsIsHelpError",
     "UsageError",
+    "get_current_context",
 ]

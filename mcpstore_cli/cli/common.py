@@ -7,12 +7,13 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from mcpstore_cli.cli import clickcompat as click_exc
 from mcpstore_cli.env import Environment
-from mcpstore_cli.errors import McpStoreError, UsageError
+from mcpstore_cli.errors import Interrupted, McpStoreError, UsageError
 from mcpstore_cli.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
@@ -133,6 +134,8 @@ class Command:
     connect_timeout: float = 10.0
     lock_timeout: str | None = None
     segments: int | None = None
+    # What Ctrl-C leaves, when the work does not say more (commands that write set it).
+    interrupt_note: str | Callable[[], str] = "nothing was changed."
     _url: StoreURL | None = None
 
     @classmethod
@@ -205,19 +208,21 @@ class Command:
 
     # -- running -------------------------------------------------------------------------
     def run(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run async work; library errors become a message and an exit status."""
-        import asyncio
+        """Run async work; library errors become a message and an exit status, Ctrl-C
+        exits 130 with one line saying what was kept (see :mod:`mcpstore_cli.interrupt`)."""
+        from mcpstore_cli import interrupt
 
         try:
-            return asyncio.run(_call(work))
+            return interrupt.run(work, self._say_now)
+        except click_exc.Exit:
+            raise  # typer.Exit from inside the work: its status, as it is
         except McpStoreError as exc:
             self.error(exc.message)
             if self.debug:
                 self._traceback()
             raise typer.Exit(int(exc.exit_status)) from None
-        except KeyboardInterrupt:
-            self.env.stderr.write("\nmcpstore: interrupted.\n")
-            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+        except (KeyboardInterrupt, Interrupted) as exc:
+            self.interrupted(exc.message if isinstance(exc, Interrupted) else None)
         except BrokenPipeError:
             raise
         except Exception as exc:
@@ -228,6 +233,21 @@ class Command:
             if self.debug:
                 self._traceback()
             raise typer.Exit(int(ExitStatus.ERROR)) from None
+
+    def interrupted(self, kept: str | None = None) -> NoReturn:
+        """Ctrl-C: exit 130 with one line saying what was done and what was kept (``kept``,
+        else this command's note). The line is printed once the command has unwound (its
+        progress bar gone), by the wrapper every command runs in (cli/app.py)."""
+        if not kept:
+            note = self.interrupt_note
+            kept = note if isinstance(note, str) else note()
+        raise Interrupted(self._scrub(kept))
+
+    def _say_now(self, message: str) -> None:
+        # On a terminal the line starts on its own (after the ^C the terminal echoed).
+        lead = "\n" if self.env.stderr_isatty else ""
+        self.env.stderr.write(f"{lead}mcpstore: {self._scrub(message)}\n")
+        self.env.stderr.flush()
 
     def check(self, fn: Callable[[], T]) -> T:
         """Validate options synchronously: a UsageError exits 2 with its sentence."""
@@ -245,10 +265,6 @@ class Command:
     def exit(self, status: ExitStatus) -> None:
         if status != ExitStatus.OK:
             raise typer.Exit(int(status))
-
-
-async def _call(work: Callable[[], Awaitable[T]]) -> T:
-    return await work()
 
 
 def require_positive(value: int, option: str) -> int:

@@ -18,8 +18,7 @@ from mcpstore_cli.cli.common import (
     UrlOpt,
 )
 from mcpstore_cli.durations import format_duration, parse_duration
-from mcpstore_cli.errors import StoreMissingError, UsageError
-from mcpstore_cli.exitcodes import ExitStatus
+from mcpstore_cli.errors import Interrupted, StoreMissingError, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -105,12 +104,41 @@ def demo(
     total_rows = sessions + sessions * events_per_session
     show_bar = bool(cmd.env.stderr_isatty) and not quiet
 
+    done = {"created": False, "sessions": -1, "events": 0, "live": 0}
+
+    def kept() -> str:
+        # What stays when Ctrl-C comes outside the bulk load (which says so itself).
+        if done["sessions"] >= 0:
+            text = (
+                f"the demo wrote {done['sessions']:,} sessions and {done['events']:,} events"
+                + (f", then --live added {done['live']:,} events" if live else "")
+                + "; all of them stay in the store."
+            )
+        else:
+            text = "nothing was written."
+        if done["created"]:
+            text += f" The store {cmd.url.masked()} was created and stays."
+        return text
+
+    cmd.interrupt_note = kept
+
     async def work() -> tuple[int, int, float, int]:
+        try:
+            return await fill()
+        except Interrupted as exc:
+            if not done["created"]:
+                raise
+            raise Interrupted(
+                f"{exc.message} The store {cmd.url.masked()} was created by this run and stays."
+            ) from None
+
+    async def fill() -> tuple[int, int, float, int]:
         async with store:
             try:
                 await store.ensure_readable()
             except StoreMissingError:
                 await store.setup()
+                done["created"] = True
                 cmd.info(f"created the store {store.url.masked()}.")
             started = time.perf_counter()
             if show_bar and total_rows:
@@ -136,9 +164,10 @@ def demo(
             else:
                 written = await store.write_demo(DemoBatches(plan, now_ms()))
             elapsed = time.perf_counter() - started
+            done["sessions"], done["events"] = written
             events_live = 0
             if live:
-                events_live = await _live(cmd, store, rate, live_ms, seed)
+                events_live = await _live(cmd, store, rate, live_ms, seed, done)
             return written[0], written[1], elapsed, events_live
 
     n_sessions, n_events, elapsed, live_events = cmd.run(work)
@@ -152,13 +181,19 @@ def demo(
 
 
 async def _live(
-    cmd: Command, store: Any, rate: float, limit_ms: int | None, seed: int | None
+    cmd: Command,
+    store: Any,
+    rate: float,
+    limit_ms: int | None,
+    seed: int | None,
+    done: dict[str, Any],
 ) -> int:
     """Append events to active sessions at ``rate`` per second until stopped."""
     import asyncio
     import random
 
     from mcpstore_cli.demo import DemoPlan, live_event, make_session
+    from mcpstore_cli.interrupt import finish
     from mcpstore_cli.records import CorruptRow, SessionFilter
     from mcpstore_cli.timeutil import now_ms
 
@@ -181,17 +216,17 @@ async def _live(
     interval = 1.0 / rate
     start = time.monotonic()
     count = 0
-    try:
-        while limit_ms is None or (time.monotonic() - start) * 1000 < limit_ms:
-            event = live_event(rng, rng.choice(ids), now_ms(), count)
-            await store.append_event(event)
-            count += 1
-            delay = start + count * interval - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        cmd.info(f"demo --live: added {count:,} events.")
-        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+    while limit_ms is None or (time.monotonic() - start) * 1000 < limit_ms:
+        event = live_event(rng, rng.choice(ids), now_ms(), count)
+        # One event is one write: Ctrl-C lets it finish, so the count said is exact.
+        _, stop = await finish(store.append_event(event))
+        count += 1
+        done["live"] = count
+        if stop:
+            raise asyncio.CancelledError
+        delay = start + count * interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
     return count
 
 

@@ -146,6 +146,14 @@ def list_sessions(
 
     writer = session_writer(cmd.env, cmd.fmt, now_ms=now)
 
+    printed = [0]
+
+    def kept() -> str:
+        n = printed[0]
+        return f"printed {n:,} session{'s' if n != 1 else ''}; nothing was changed."
+
+    cmd.interrupt_note = kept
+
     async def work() -> tuple[int, Cursor | None, bool, int]:
         shown = skipped = 0
         last: Cursor | None = None
@@ -165,6 +173,7 @@ def list_sessions(
                 writer.write(session_json(item, now_ms=now, timeout_ms=flt.timeout_ms))
                 last = Cursor.after(item)
                 shown += 1
+                printed[0] = shown
         writer.close()
         return shown, last, more, skipped
 

@@ -143,6 +143,11 @@ def setup(
 
     from mcpstore_cli.output import write_steps
 
+    cmd.interrupt_note = (
+        "setup was stopped: whatever it had created stays; mcpstore setup --check shows what "
+        "is missing and setup again creates it."
+    )
+
     async def _setup() -> list:
         async with store:
             return await store.setup(**options)

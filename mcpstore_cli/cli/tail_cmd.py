@@ -128,6 +128,10 @@ def tail_events(
         from mcpstore_cli.records import CorruptRow
 
         writer = EventTailWriter(cmd.env, fmt_name)
+        cmd.interrupt_note = lambda: (
+            f"printed {writer.count:,} event{'s' if writer.count != 1 else ''}; "
+            "nothing was changed."
+        )
         async with store:
             if request.session_id is not None:
                 from mcpstore_cli.ids import resolve_session_id

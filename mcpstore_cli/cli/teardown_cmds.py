@@ -23,7 +23,6 @@ from mcpstore_cli.cli.common import (
     UrlOpt,
 )
 from mcpstore_cli.errors import ConfirmationError, UsageError
-from mcpstore_cli.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
     from mcpstore_cli.teardown import Inventory
@@ -62,9 +61,7 @@ def _interruptible(cmd: Command) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        cmd.env.stderr.write("\nmcpstore: interrupted; nothing was changed.\n")
-        cmd.env.stderr.flush()
-        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+        cmd.interrupted("nothing was changed.")
 
 
 @contextlib.contextmanager
@@ -195,7 +192,24 @@ def clear(
         )
 
     store = cmd.check(cmd.open_store)
-    with _progress(cmd, "clearing", inv.rows) as tick:
+    deleted = [0]
+    if store_url.backend != "dynamodb":
+        cmd.interrupt_note = "clear is one transaction and was rolled back: nothing was changed."
+    elif recreate:
+        cmd.interrupt_note = (
+            "clear --recreate is never stopped half-way: it ran to its end before exiting; "
+            "mcpstore setup --check shows the tables."
+        )
+    else:
+        cmd.interrupt_note = lambda: (
+            f"clear was stopped part-way: about {deleted[0]:,} items were deleted, the rest stay."
+        )
+    with _progress(cmd, "clearing", inv.rows) as bar:
+
+        def tick(n: int) -> None:
+            deleted[0] += n
+            if bar is not None:
+                bar(n)
 
         async def work() -> Any:
             async with store:
