@@ -22,7 +22,15 @@ DEFAULT_SQLITE_PATH = "mcp_sessions.db"
 DEFAULT_DYNAMODB_TABLE = "mcp-sessions"
 DEFAULT_AWS_REGION = "us-east-1"
 _DYNAMO_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,248}$")
-_SECRET_PARAMS = {"password", "passwd", "pass", "secret", "aws_secret_access_key", "token"}
+_SECRET_PARAMS = {
+    "password",
+    "passwd",
+    "pass",
+    "secret",
+    "sslpassword",
+    "aws_secret_access_key",
+    "token",
+}
 # A secret ``key=value`` in a URL's query or in a libpq-style "key=value ..." string.
 _SECRET_VALUE = re.compile(
     r"((?:^|[\s?&;])(?:" + "|".join(sorted(_SECRET_PARAMS)) + r")\s*=\s*)('[^']*'|[^\s&#;]*)",
@@ -244,10 +252,17 @@ def _parse_postgres(raw: str, source: str) -> StoreURL:
 
 def _parse_dynamodb(raw: str, source: str) -> StoreURL:
     parts = urlsplit(raw)
+    quoted = quote_input(raw)
+    if "@" in parts.netloc:
+        # Never quote the part before '@': it may be a key and a secret.
+        raise UsageError(
+            f"{quoted} from {source} carries credentials before '@'; a DynamoDB URL names only "
+            f"the table, credentials come from the AWS chain (AWS_ACCESS_KEY_ID, a profile, a "
+            f"role); write {DYNAMODB_FORM}."
+        )
     table = unquote(parts.netloc + parts.path).strip("/")
     if not table:
         table = DEFAULT_DYNAMODB_TABLE
-    quoted = quote_input(raw)
     if not _DYNAMO_TABLE.match(table):
         raise UsageError(
             f"{quoted} from {source} does not name a DynamoDB table ({table!r}: a name is 3 to "

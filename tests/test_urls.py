@@ -114,6 +114,18 @@ URL_ERRORS = [
         PG_EXAMPLE,
         id="url-without-scheme",
     ),
+    pytest.param(
+        f"dynamodb://AKIA:{SECRET}@my table",
+        "'dynamodb://AKIA:***@my table'",
+        DYNAMO_EXAMPLE,
+        id="dynamodb-credentials-bad-table",
+    ),
+    pytest.param(
+        f"dynamodb://AKIA:{SECRET}@mytable",
+        "'dynamodb://AKIA:***@mytable'",
+        DYNAMO_EXAMPLE,
+        id="dynamodb-credentials",
+    ),
     pytest.param(":memory:", "':memory:'", "./mcp_sessions.db", id="path-memory"),
     pytest.param("data/", "'data/'", "./mcp_sessions.db", id="path-directory"),
 ]
@@ -196,6 +208,7 @@ def test_the_message_scrubber_masks_secrets_but_not_the_example() -> None:
         ("POSTGRES://u:p@h/db?sslmode=require#x", "POSTGRES://u:***@h/db?sslmode=require#x"),
         ("postgresql://u:p@ss/w?rd@h/db", "postgresql://u:***@h/db"),
         ("postgresql://u@h/db?password=p&x=1", "postgresql://u@h/db?password=***&x=1"),
+        ("postgresql://u@h/db?sslpassword=p", "postgresql://u@h/db?sslpassword=***"),
         ("./mcp_sessions.db", "./mcp_sessions.db"),
         ("mcp_sessions.db", "mcp_sessions.db"),
         ("host=h password='a b' user=u", "host=h password=*** user=u"),
