@@ -1,4 +1,4 @@
-from mcpstore_cli.cli.app import run
+from mcpstore_cli.entry import run
 
 if __name__ == "__main__":
     run()

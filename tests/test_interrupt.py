@@ -530,3 +530,23 @@ def test_postgres_restore_is_rolled_back(
     line = the_line(code, err)
     assert line == "the restore was one transaction and was rolled back: the store is as it was."
     assert pg_counts(pg_server, postgres_store) == (10, 100)
+
+
+def test_more_ctrl_c_while_winding_down_keep_status_130(big_sqlite: Path, tmp_path: Path) -> None:
+    """Ctrl-C pressed again and again: every press after the first, up to the very end of
+    the process, still ends in status 130 (never death by signal)."""
+    target = tmp_path / "out.mcpbackup.zst"
+    proc = Proc(["backup", "-o", str(target), "--url", f"sqlite:///{big_sqlite}"])
+    partial = tmp_path / f".{target.name}.{proc.proc.pid}.partial"
+    try:
+        wait_until("the backup writes", lambda: file_size(partial) > 0, proc)
+        proc.proc.send_signal(signal.SIGINT)
+        wait_until("the interrupt line", lambda: b"interrupted" in proc.err, proc, timeout=60)
+        while proc.proc.poll() is None:
+            proc.proc.send_signal(signal.SIGINT)
+            time.sleep(0.002)
+        code, err = proc.finish()
+    finally:
+        proc.kill()
+    assert code == 130, (code, err)
+    assert "Traceback" not in err, err

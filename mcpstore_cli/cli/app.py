@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import redirect_stderr, redirect_stdout
@@ -107,10 +108,14 @@ def _on_interrupt(fn: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+_said: list[bool] = []  # not empty once this run printed its interrupt line
+
+
 def _say_interrupted(env: Environment, kept: str | None) -> None:
     # Outside the commands' async work: nothing has been written yet, unless the interrupt
     # says otherwise.
     lead = "\n" if env.stderr_isatty else ""
+    _said.append(True)
     env.stderr.write(f"{lead}mcpstore: interrupted; {kept or 'nothing was changed.'}\n")
     env.stderr.flush()
 
@@ -118,12 +123,17 @@ def _say_interrupted(env: Environment, kept: str | None) -> None:
 def main(args: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run mcpstore and return its exit status (the test helper calls this)."""
     env = env or Environment()
-    command = get_command()
+    _said.clear()
     argv = list(sys.argv[1:] if args is None else args)
     with redirect_stdout(env.stdout), redirect_stderr(env.stderr):
         try:
+            command = get_command()
             result = command.main(args=argv, prog_name="mcpstore", standalone_mode=False, obj=env)
         except click_exc.Exit as exc:
+            if exc.exit_code == ExitStatus.INTERRUPTED and not _said:
+                # Typer turns a Ctrl-C outside the command's own code (while it parses the
+                # options) into a silent Exit(130): nothing has started.
+                _say_interrupted(env, None)
             return int(exc.exit_code)
         except click_exc.NoArgsIsHelpError as exc:
             env.stdout.write(exc.format_message() + "\n")
@@ -178,4 +188,11 @@ def run() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         status = 0
+    except KeyboardInterrupt:
+        # Past main's own handling (flushing the last output): its work is over.
+        sys.stderr.write("\nmcpstore: interrupted while exiting; the work above was done.\n")
+        status = int(ExitStatus.INTERRUPTED)
+    # The status is decided and the line said: a further Ctrl-C while the interpreter winds
+    # down must not turn it into death by signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(status)
