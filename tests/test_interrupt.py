@@ -550,3 +550,22 @@ def test_more_ctrl_c_while_winding_down_keep_status_130(big_sqlite: Path, tmp_pa
         proc.kill()
     assert code == 130, (code, err)
     assert "Traceback" not in err, err
+
+
+def test_ctrl_c_while_the_options_are_parsed_is_said(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A Ctrl-C that lands while Click converts the options (before any command code runs)
+    comes back from Typer as a bare status 130; it still gets its line. The interrupt is
+    raised where the signal would land, in the option layer; a real SIGINT cannot be timed
+    into that window reliably."""
+    from typer._click.core import Parameter
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Parameter, "handle_parse_result", interrupted)
+    result = run_cli(["list", "--url", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert result.exit_code == 130, result
+    assert result.stderr == "mcpstore: interrupted; nothing was changed.\n", result
+    assert not (tmp_path / "x.db").exists()

@@ -130,11 +130,7 @@ def main(args: Sequence[str] | None = None, env: Environment | None = None) -> i
             command = get_command()
             result = command.main(args=argv, prog_name="mcpstore", standalone_mode=False, obj=env)
         except click_exc.Exit as exc:
-            if exc.exit_code == ExitStatus.INTERRUPTED and not _said:
-                # Typer turns a Ctrl-C outside the command's own code (while it parses the
-                # options) into a silent Exit(130): nothing has started.
-                _say_interrupted(env, None)
-            return int(exc.exit_code)
+            result = int(exc.exit_code)
         except click_exc.NoArgsIsHelpError as exc:
             env.stdout.write(exc.format_message() + "\n")
             return int(ExitStatus.OK)
@@ -158,7 +154,12 @@ def main(args: Sequence[str] | None = None, env: Environment | None = None) -> i
             if _is_broken_pipe(exc.__context__):
                 return _reader_went_away(env)
             raise
-    return int(result) if isinstance(result, int) else 0
+    status = int(result) if isinstance(result, int) else 0
+    if status == ExitStatus.INTERRUPTED and not _said:
+        # Click turns a Ctrl-C outside the command's own code (while it parses the options)
+        # into a silent status 130, returned rather than raised: nothing has started.
+        _say_interrupted(env, None)
+    return status
 
 
 def _is_broken_pipe(exc: BaseException | None) -> bool:
