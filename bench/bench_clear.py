@@ -215,7 +215,7 @@ def _psql(url: str, *sql: str) -> str:
 
 
 def build_postgres(url: str, sessions: int, events: int) -> None:
-    from mcpstore_cli.backends.postgres import ddl_statements as pg_ddl
+    from mcpstore_cli.backends.postgres.store import ddl_statements as pg_ddl
 
     for statement in pg_ddl():
         _psql(url, statement)
@@ -342,7 +342,11 @@ def bench_postgres(args: argparse.Namespace) -> list[tuple[str, float, float, fl
                 file=sys.stderr,
             )
         startup, _ = timed(
-            [sys.executable, "-c", "import mcpstore_cli.backends.postgres, mcpstore_cli.cli.app"]
+            [
+                sys.executable,
+                "-c",
+                "import mcpstore_cli.backends.postgres.store, mcpstore_cli.cli.app",
+            ]
         )
         med = statistics.median
         return [

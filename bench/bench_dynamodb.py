@@ -228,7 +228,7 @@ def mcpstore_subprocess(url: str, args: list[str], out_path: str) -> Callable[[]
 @contextlib.contextmanager
 def counting_requests() -> Iterator[Counter[str]]:
     """Count every HTTP request the DynamoDB store's clients send (by operation)."""
-    from mcpstore_cli.backends import dynamodb
+    from mcpstore_cli.backends.dynamodb import store as dynamodb
 
     counts: Counter[str] = Counter()
     original = dynamodb.DynamoDBStore._make_client
@@ -262,7 +262,8 @@ def minimum_pages(endpoint: str, table: str) -> int:
 
 def page_limits(endpoint: str, table: str) -> dict[str, int]:
     """The Limit hint mcpstore puts on its scans of each table."""
-    from mcpstore_cli.backends.dynamodb import DynamoDBStore, TableInfo
+    from mcpstore_cli.backends.dynamodb.common import TableInfo
+    from mcpstore_cli.backends.dynamodb.store import DynamoDBStore
 
     c = client(endpoint)
     return {

@@ -52,8 +52,8 @@ def main() -> None:
 
     from bench_expire import _dynamo_local, _dynamo_setup
 
-    from mcpstore_cli.store import StoreOptions, open_store
-    from mcpstore_cli.urls import parse_store_url
+    from mcpstore_cli.store.base import StoreOptions, open_store
+    from mcpstore_cli.store.urls import parse_store_url
     from tests.dynamodb_fixtures import DYNAMO_ENV
 
     server = _dynamo_local()

@@ -36,9 +36,9 @@ from typing import Any
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from mcpstore_cli.records import Cursor, SessionFilter  # noqa: E402
-from mcpstore_cli.store import open_store  # noqa: E402
-from mcpstore_cli.urls import parse_store_url  # noqa: E402
+from mcpstore_cli.model.records import Cursor, SessionFilter  # noqa: E402
+from mcpstore_cli.store.base import open_store  # noqa: E402
+from mcpstore_cli.store.urls import parse_store_url  # noqa: E402
 from tests.pg_fixtures import PgServer  # noqa: E402
 
 BENCH_SERVER_SETTINGS = {
@@ -283,7 +283,11 @@ def main() -> None:
         # What any Python command pays before it does anything, on this machine now.
         wall_python, _ = run_wall([sys.executable, "-c", "pass"], 5)
         wall_imports, _ = run_wall(
-            [sys.executable, "-c", "import mcpstore_cli.cli.app, mcpstore_cli.backends.postgres"],
+            [
+                sys.executable,
+                "-c",
+                "import mcpstore_cli.cli.app, mcpstore_cli.backends.postgres.store",
+            ],
             5,
         )
 

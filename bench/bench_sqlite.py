@@ -168,10 +168,10 @@ async def library_times(
 ) -> dict[str, Any]:
     import sqlite3
 
-    from mcpstore_cli.records import SessionFilter
-    from mcpstore_cli.store import StoreOptions, open_store
-    from mcpstore_cli.timeutil import now_ms
-    from mcpstore_cli.urls import parse_store_url
+    from mcpstore_cli.model.records import SessionFilter
+    from mcpstore_cli.store.base import StoreOptions, open_store
+    from mcpstore_cli.store.urls import parse_store_url
+    from mcpstore_cli.util.timeutil import now_ms
 
     store = open_store(parse_store_url(f"sqlite:///{db}"), StoreOptions(read_only=True))
     out: dict[str, Any] = {"pages": {}, "driver": {}, "plain": {}}
@@ -231,10 +231,10 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     import sqlite3
 
-    from mcpstore_cli.records import Cursor, SessionFilter
-    from mcpstore_cli.store import StoreOptions, open_store
-    from mcpstore_cli.timeutil import now_ms
-    from mcpstore_cli.urls import parse_store_url
+    from mcpstore_cli.model.records import Cursor, SessionFilter
+    from mcpstore_cli.store.base import StoreOptions, open_store
+    from mcpstore_cli.store.urls import parse_store_url
+    from mcpstore_cli.util.timeutil import now_ms
 
     db = DATA / f"sqlite-{args.sessions}x{args.events_per_session}.db"
     meta = build(db, args.sessions, args.events_per_session, args.rebuild)

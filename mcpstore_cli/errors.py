@@ -57,7 +57,7 @@ class SessionNotFoundError(McpStoreError):
 
 
 class SessionIdError(SessionNotFoundError):
-    """A typed session id names no session, or several (exit 1); see mcpstore_cli.ids."""
+    """A typed session id names no session, or several (exit 1); see mcpstore_cli.ops.ids."""
 
 
 class ConfirmationError(McpStoreError):
@@ -93,3 +93,7 @@ class Interrupted(BaseException):
 
     def __str__(self) -> str:
         return self.message
+
+
+class ExpireBusyError(PartialError):
+    """Another expire holds the store's lock: this run does nothing (exit 5)."""

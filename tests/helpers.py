@@ -75,7 +75,7 @@ def _run_with_keys(
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from mcpstore_cli.prompts import Prompter
+    from mcpstore_cli.cli.prompts import Prompter
 
     out, err = io.StringIO(), io.StringIO()
     with create_pipe_input() as pipe:

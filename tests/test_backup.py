@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from mcpstore_cli.backup import BackupFileError, restore_backup, verify_file, write_backup
-from mcpstore_cli.records import CorruptRow, Session, SessionFilter
-from mcpstore_cli.store import StoreOptions, open_store
-from mcpstore_cli.timeutil import now_ms
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.model.records import CorruptRow, Session, SessionFilter
+from mcpstore_cli.ops.backup import BackupFileError, restore_backup, verify_file, write_backup
+from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import PARITY_BACKENDS, StoreHandle
 from tests.dynamodb_fixtures import (
     DYNAMO_ENV,
@@ -755,7 +755,7 @@ def test_postgres_event_rows_are_the_same_by_pattern_and_line_by_line() -> None:
     """Restore into PostgreSQL takes usual event lines apart with one pattern over a whole
     block; lines it cannot take (escapes in an id, a tab, a bad record) go line by line. Both
     ways give the same COPY text, and a bad record is refused either way."""
-    from mcpstore_cli.backends.postgres_backup import _BadRecord, _event_block, _event_rows
+    from mcpstore_cli.backends.postgres.backup import _BadRecord, _event_block, _event_rows
 
     def line(rec: list[Any], compact: bool) -> bytes:
         seps = (",", ":") if compact else (", ", ": ")
@@ -857,7 +857,7 @@ def test_postgres_backup_lines_are_what_json_build_array_writes(
     assert restored.run("restore", str(path), "--quiet").exit_code == 0
     assert content(restored) == content(pg)
     # With the temporary file full at once, the events wait for the sessions: same lines.
-    from mcpstore_cli.backends import postgres_backup
+    from mcpstore_cli.backends.postgres import backup as postgres_backup
 
     monkeypatch.setattr(postgres_backup, "SPOOL_LIMIT", 1)
     waited = tmp_path / "waited.mcpbackup.zst"
@@ -870,7 +870,7 @@ def test_postgres_session_rows_are_the_same_with_or_without_simdjson() -> None:
     """Session records become COPY rows through simdjson when it is installed; a block with
     an integer above 64 bits or a session id with a control character goes through orjson
     and json. Either way each column holds the same values."""
-    from mcpstore_cli.backends.postgres_backup import (
+    from mcpstore_cli.backends.postgres.backup import (
         _BadRecord,
         _session_rows,
         _session_rows_checked,

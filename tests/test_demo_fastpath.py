@@ -13,11 +13,17 @@ import random
 import sqlite3
 from pathlib import Path
 
-from mcpstore_cli.backends.jsoncodec import dumps
-from mcpstore_cli.demo import DemoEvent, DemoPlan, DemoSession, generate, live_event
-from mcpstore_cli.records import Event, Session
-from mcpstore_cli.store import open_store
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.layouts.turul_sessions.demo import (
+    DemoEvent,
+    DemoPlan,
+    DemoSession,
+    generate,
+    live_event,
+)
+from mcpstore_cli.model.records import Event, Session
+from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.jsoncodec import dumps
 
 NOW = 1_800_000_000_000
 TIMEOUT = 30 * 60 * 1000

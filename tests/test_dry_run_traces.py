@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mcpstore_cli.timeutil import now_ms
+from mcpstore_cli.util.timeutil import now_ms
 from tests.helpers import run_cli
 from tests.server_writers import SqliteServerWriter
 
@@ -159,7 +159,7 @@ def test_ctrl_c_removes_the_lock_file(tmp_path: Path) -> None:
 
 
 def test_a_busy_run_leaves_the_holder_s_lock_file(tmp_path: Path) -> None:
-    from mcpstore_cli.expire import file_lock
+    from mcpstore_cli.util.filelock import file_lock
 
     url = seed(tmp_path)
     with file_lock(tmp_path / STORE, "the store"):
@@ -171,7 +171,7 @@ def test_a_busy_run_leaves_the_holder_s_lock_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_the_lock_file_goes_however_the_run_ends(tmp_path: Path, error: type) -> None:
-    from mcpstore_cli.expire import file_lock
+    from mcpstore_cli.util.filelock import file_lock
 
     database = tmp_path / STORE
     database.touch()
@@ -184,7 +184,8 @@ def test_the_lock_file_goes_however_the_run_ends(tmp_path: Path, error: type) ->
 def test_mutual_exclusion_holds_while_holders_remove_the_file(tmp_path: Path) -> None:
     """Many runs at once, each taking the lock, working a moment and removing the file: never
     two inside at the same time (a run that locked a file removed under it must start over)."""
-    from mcpstore_cli.expire import ExpireBusyError, file_lock
+    from mcpstore_cli.errors import ExpireBusyError
+    from mcpstore_cli.util.filelock import file_lock
 
     database = tmp_path / STORE
     database.touch()

@@ -16,11 +16,11 @@ from typing import Any, Self
 
 import pytest
 
-from mcpstore_cli.backends.dynamodb import DynamoDBStore
-from mcpstore_cli.records import Event
-from mcpstore_cli.store import StoreOptions, open_store
-from mcpstore_cli.timeutil import now_ms
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.backends.dynamodb.store import DynamoDBStore
+from mcpstore_cli.model.records import Event
+from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.dynamodb_fixtures import (
     DYNAMO_ENV,
@@ -648,7 +648,7 @@ def test_bulk_writes_take_the_lean_path_and_fall_back_behind_a_proxy(
 def test_lean_path_errors_read_like_the_clients(
     dynamodb_local: DynamoDBLocal, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mcpstore_cli.backends import dynamodb_wire
+    from mcpstore_cli.backends.dynamodb import wire as dynamodb_wire
     from mcpstore_cli.errors import StoreConnectionError, StoreMissingError
 
     request = {"no-such-table": [{"DeleteRequest": {"Key": {"sessionId": {"S": "x"}}}}]}
@@ -785,7 +785,7 @@ def test_lean_path_signs_as_botocore_does() -> None:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
 
-    from mcpstore_cli.backends.dynamodb_wire import CONTENT_TYPE, Wire, signed_headers
+    from mcpstore_cli.backends.dynamodb.wire import CONTENT_TYPE, Wire, signed_headers
 
     body = b'{"RequestItems": {"t\\u00e9st": [{"DeleteRequest": {"Key": {}}}]}}'
     cases = [

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from mcpstore_cli.backends import dynamodb_expire
-from mcpstore_cli.records import ExpireOptions, ExpireResult
-from mcpstore_cli.store import StoreOptions, open_store
-from mcpstore_cli.timeutil import now_ms
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.backends.dynamodb import expire as dynamodb_expire
+from mcpstore_cli.model.records import ExpireOptions, ExpireResult
+from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.dynamodb_fixtures import DYNAMO_ENV, DynamoServerWriter, client
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from mcpstore_cli import ids as ids_module
-from mcpstore_cli.backup import verify_file
-from mcpstore_cli.ids import is_hex, spellings
-from mcpstore_cli.store import open_store
-from mcpstore_cli.timeutil import now_ms
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.model import ids as ids_module
+from mcpstore_cli.ops.backup import verify_file
+from mcpstore_cli.ops.ids import is_hex, spellings
+from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 
 UNIQUE = "01a237a8" + "5e" * 12  # the only id starting 01a237a8
@@ -248,7 +248,7 @@ def test_many_matches_are_counted_up_to_a_cap(
 def test_dynamodb_prefix_scan_says_so_on_a_big_table(
     dynamodb_store: StoreHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mcpstore_cli.backends import dynamodb
+    from mcpstore_cli.backends.dynamodb import store as dynamodb
 
     store = dynamodb_store
     _fill(store)

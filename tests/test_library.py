@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from mcpstore_cli.demo import DemoPlan, generate, uuid7_simple
-from mcpstore_cli.durations import format_duration, parse_duration
 from mcpstore_cli.errors import UsageError
 from mcpstore_cli.exitcodes import ExitStatus
-from mcpstore_cli.records import (
+from mcpstore_cli.layouts.turul_sessions.demo import DemoPlan, generate, uuid7_simple
+from mcpstore_cli.model.records import (
     Cursor,
     Session,
     SessionFilter,
     percentiles_from_distribution,
     validate_session_id,
 )
-from mcpstore_cli.store import Store, open_store
-from mcpstore_cli.timeutil import parse_point_in_time
-from mcpstore_cli.urls import mask_url, parse_store_url, resolve_store_url
+from mcpstore_cli.store.base import Store, open_store
+from mcpstore_cli.store.urls import mask_url, parse_store_url, resolve_store_url
+from mcpstore_cli.util.durations import format_duration, parse_duration
+from mcpstore_cli.util.timeutil import parse_point_in_time
 
 NOW = 1_800_000_000_000
 

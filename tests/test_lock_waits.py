@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mcpstore_cli.timeutil import now_ms
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.helpers import run_cli
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mcpstore_cli.backup import verify_file
-from mcpstore_cli.store import StoreOptions, open_store
-from mcpstore_cli.timeutil import now_ms
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.ops.backup import verify_file
+from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.helpers import Result, run_cli
 
@@ -225,7 +225,7 @@ def test_a_backup_from_a_server_store_never_overwrites_silently(
 
 # -- the library: whole or nothing ----------------------------------------------------------
 def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path) -> None:
-    from mcpstore_cli.outfile import output_file
+    from mcpstore_cli.util.outfile import output_file
 
     old = tmp_path / "old.bin"
     old.write_bytes(b"old contents")
@@ -243,7 +243,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path: Path
 
 
 def test_a_file_that_appears_meanwhile_is_not_replaced_without_force(tmp_path: Path) -> None:
-    from mcpstore_cli.outfile import OutputFile, OutputRefusedError
+    from mcpstore_cli.util.outfile import OutputFile, OutputRefusedError
 
     target = tmp_path / "new.bin"
     out = OutputFile(target)
@@ -258,7 +258,7 @@ def test_a_file_that_appears_meanwhile_is_not_replaced_without_force(tmp_path: P
 
 
 def test_a_cancelled_native_copy_leaves_the_old_file(in_tmp: Path) -> None:
-    from mcpstore_cli.backends import sqlite_backup
+    from mcpstore_cli.backends.sqlite import backup as sqlite_backup
 
     made = run("demo", "--sessions", "5", "--quiet", "--url", URL)
     assert made.exit_code == 0, made

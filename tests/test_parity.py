@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from mcpstore_cli.timeutil import now_ms
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 
 MIN = 60_000

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mcpstore_cli.timeutil import now_ms
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.helpers import run_cli
 from tests.pg_fixtures import PASSWORD, PgServer, with_database

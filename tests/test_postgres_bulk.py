@@ -15,13 +15,13 @@ from typing import Any
 import asyncpg
 import pytest
 
-from mcpstore_cli.backends import postgres_bulk
-from mcpstore_cli.backends.jsoncodec import dumps
-from mcpstore_cli.demo import DemoBatches, DemoPlan, generate
+from mcpstore_cli.backends.postgres import bulk as postgres_bulk
 from mcpstore_cli.errors import McpStoreError
-from mcpstore_cli.records import Event, Session
-from mcpstore_cli.store import open_store
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.layouts.turul_sessions.demo import DemoBatches, DemoPlan, generate
+from mcpstore_cli.model.records import Event, Session
+from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.jsoncodec import dumps
 from tests.conftest import StoreHandle
 from tests.helpers import run_cli
 from tests.pg_fixtures import PgServer, _execute, with_database

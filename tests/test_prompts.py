@@ -13,10 +13,10 @@ from prompt_toolkit.output import DummyOutput
 
 from mcpstore_cli.cli.common import Command
 from mcpstore_cli.cli.confirm import confirm_destructive
+from mcpstore_cli.cli.prompts import Choice, Prompter
 from mcpstore_cli.env import Environment
 from mcpstore_cli.errors import ConfirmationError
 from mcpstore_cli.exitcodes import ExitStatus
-from mcpstore_cli.prompts import Choice, Prompter
 
 T = TypeVar("T")
 CTRL_C = "\x03"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mcpstore_cli.backends.sqlite import SqliteStore
-from mcpstore_cli.timeutil import now_ms
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.backends.sqlite.store import SqliteStore
+from mcpstore_cli.store.urls import parse_store_url
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.helpers import run_cli
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from mcpstore_cli.records import Cursor, SessionFilter
-from mcpstore_cli.store import StoreOptions, open_store
-from mcpstore_cli.urls import parse_store_url
+from mcpstore_cli.model.records import Cursor, SessionFilter
+from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store.urls import parse_store_url
 from tests.helpers import run_cli
 
 NOW = 1_800_000_000_000

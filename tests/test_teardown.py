@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from mcpstore_cli.timeutil import now_ms
+from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 
 CTRL_C = "\x03"
 UP = "\x1b[A"
 DOWN = "\x1b[B"
-HAS_BACKUP = importlib.util.find_spec("mcpstore_cli.backup") is not None
+HAS_BACKUP = importlib.util.find_spec("mcpstore_cli.ops.backup") is not None
 needs_backup = pytest.mark.skipif(
-    not HAS_BACKUP, reason="mcpstore_cli.backup (write_backup) is not on this branch yet"
+    not HAS_BACKUP, reason="mcpstore_cli.ops.backup (write_backup) is not on this branch yet"
 )
 
 

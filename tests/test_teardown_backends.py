@@ -85,7 +85,7 @@ def test_postgres_clear_truncates_and_keeps_the_sequence(
 def test_postgres_big_tables_are_estimated_not_counted(
     postgres_store: StoreHandle, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mcpstore_cli.backends import sql_teardown
+    from mcpstore_cli.backends.postgres import teardown as sql_teardown
 
     store = postgres_store
     _fill(store, sessions=50, events=4)
@@ -306,7 +306,7 @@ def test_postgres_clear_gives_up_on_a_held_lock_and_changes_nothing(
     import subprocess
     import time
 
-    from mcpstore_cli.backends import sql_teardown
+    from mcpstore_cli.backends.postgres import teardown as sql_teardown
 
     if shutil.which("psql") is None:
         pytest.skip("psql is not installed")

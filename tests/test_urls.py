@@ -11,7 +11,7 @@ import pytest
 
 from mcpstore_cli.cli.common import Command
 from mcpstore_cli.env import Environment
-from mcpstore_cli.urls import mask_url, parse_store_url
+from mcpstore_cli.store.urls import mask_url, parse_store_url
 from tests.helpers import run_cli
 
 SECRET = "hunter2"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from mcpstore_cli.output import RecordWriter
+from mcpstore_cli.render.output import RecordWriter
 from tests.helpers import run_cli
 from tests.server_writers import SqliteServerWriter
 

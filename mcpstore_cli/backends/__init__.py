@@ -1,1 +1,1 @@
-"""One module per store kind, each implementing :class:`mcpstore_cli.store.Store`."""
+"""One module per store kind, each implementing :class:`mcpstore_cli.store.base.Store`."""

@@ -136,8 +136,8 @@ def backup(
         lock_timeout=lock_timeout,
         segments=segments,
     )
-    from mcpstore_cli.ids import typed_session_id
-    from mcpstore_cli.timeutil import now_ms, parse_point_in_time
+    from mcpstore_cli.ops.ids import typed_session_id
+    from mcpstore_cli.util.timeutil import now_ms, parse_point_in_time
 
     def options() -> tuple[list[str] | None, int | None]:
         if not 1 <= level <= 19:
@@ -153,18 +153,18 @@ def backup(
     if native:
         _native_backup(cmd, output, store_url.backend, force)
         return
-    from mcpstore_cli.backup import check_backup_target
+    from mcpstore_cli.ops.backup import check_backup_target
 
     # Refused before connecting: nothing is read, nothing written.
     cmd.check(lambda: check_backup_target(cmd.open_store(), output, force=force))
 
     async def work() -> Any:
-        from mcpstore_cli.backup import write_backup
+        from mcpstore_cli.ops.backup import write_backup
 
         async with cmd.open_store(read_only=True) as store:
             wanted = ids
             if ids is not None:
-                from mcpstore_cli.ids import resolve_session_ids
+                from mcpstore_cli.ops.ids import resolve_session_ids
 
                 wanted = await resolve_session_ids(store, ids, option="--session", note=cmd.info)
             return await _with_bar(
@@ -182,7 +182,7 @@ def backup(
             )
 
     summary = cmd.run(work)
-    from mcpstore_cli.output import backup_summary_json, write_plain_object
+    from mcpstore_cli.render.output import backup_summary_json, write_plain_object
 
     obj = backup_summary_json(summary, store_url.masked())
     if cmd.fmt_option:
@@ -198,7 +198,7 @@ def backup(
 
 
 def _size(n: int | None) -> str:
-    from mcpstore_cli.output import human_bytes
+    from mcpstore_cli.render.output import human_bytes
 
     return human_bytes(n)
 
@@ -230,7 +230,7 @@ def _native_backup(cmd: Command, output: str | None, backend: str, force: bool) 
         return rows, time.perf_counter() - started
 
     rows, seconds = cmd.run(work)
-    from mcpstore_cli.output import write_backup_list
+    from mcpstore_cli.render.output import write_backup_list
 
     if cmd.fmt_option:
         write_backup_list(cmd.env, cmd.fmt, rows)
@@ -280,7 +280,7 @@ def backup_list(
     store_url = cmd.check(lambda: cmd.url)
 
     async def work() -> list[dict[str, Any]]:
-        from mcpstore_cli.backup.listing import list_files
+        from mcpstore_cli.ops.backup.listing import list_files
 
         rows = list_files(folder)
         if store_url.backend == "dynamodb":
@@ -289,7 +289,7 @@ def backup_list(
         return rows
 
     rows = cmd.run(work)
-    from mcpstore_cli.output import write_backup_list
+    from mcpstore_cli.render.output import write_backup_list
 
     write_backup_list(cmd.env, cmd.fmt, rows)
 
@@ -394,8 +394,8 @@ def restore(
     # 1. replace: verify the whole file first, to show what it holds (nothing is touched
     # yet); otherwise restore_backup verifies (PostgreSQL: as it loads, in one transaction).
     async def verify() -> Any:
-        from mcpstore_cli.backup import verify_file
-        from mcpstore_cli.interrupt import to_thread
+        from mcpstore_cli.ops.backup import verify_file
+        from mcpstore_cli.util.interrupt import to_thread
 
         async def run(progress: Any) -> Any:
             return await to_thread(verify_file, path, progress=progress)
@@ -445,7 +445,7 @@ def restore(
 
     # 3. Load.
     async def load() -> Any:
-        from mcpstore_cli.backup import restore_backup
+        from mcpstore_cli.ops.backup import restore_backup
 
         async with cmd.open_store() as store:
             return await _with_bar(
@@ -466,7 +466,7 @@ def restore(
     if info is not None:
         summary.verify_seconds += verify_seconds
         summary.seconds += verify_seconds
-    from mcpstore_cli.output import restore_summary_json, write_plain_object
+    from mcpstore_cli.render.output import restore_summary_json, write_plain_object
 
     obj = restore_summary_json(summary, store_url.masked())
     if cmd.fmt_option:

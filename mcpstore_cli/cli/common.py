@@ -17,7 +17,7 @@ from mcpstore_cli.errors import Interrupted, McpStoreError, UsageError
 from mcpstore_cli.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
-    from mcpstore_cli.urls import StoreURL
+    from mcpstore_cli.store.urls import StoreURL
 
 # Start-up stays light: asyncio, traceback and the URL parser load when a command runs.
 
@@ -153,20 +153,20 @@ class Command:
     @property
     def url(self) -> StoreURL:
         if self._url is None:
-            from mcpstore_cli.urls import resolve_store_url
+            from mcpstore_cli.store.urls import resolve_store_url
 
             self._url = resolve_store_url(self.url_option, self.backend_option, self.env.environ)
         return self._url
 
     @property
     def fmt(self) -> str:
-        from mcpstore_cli.output import choose_format
+        from mcpstore_cli.render.output import choose_format
 
         return choose_format(self.fmt_option, self.env)
 
     def open_store(self, *, read_only: bool = False) -> Any:
-        from mcpstore_cli.durations import parse_duration
-        from mcpstore_cli.store import StoreOptions, open_store
+        from mcpstore_cli.store.base import StoreOptions, open_store
+        from mcpstore_cli.util.durations import parse_duration
 
         lock_timeout_ms = None
         if self.lock_timeout is not None:
@@ -188,7 +188,7 @@ class Command:
         secret = self._url.password if self._url is not None else None
         if secret:
             text = text.replace(secret, "***")
-        from mcpstore_cli.urls import mask_url
+        from mcpstore_cli.store.urls import mask_url
 
         return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
 
@@ -209,8 +209,8 @@ class Command:
     # -- running -------------------------------------------------------------------------
     def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run async work; library errors become a message and an exit status, Ctrl-C
-        exits 130 with one line saying what was kept (see :mod:`mcpstore_cli.interrupt`)."""
-        from mcpstore_cli import interrupt
+        exits 130 with one line saying what was kept (see :mod:`mcpstore_cli.util.interrupt`)."""
+        from mcpstore_cli.util import interrupt
 
         try:
             return interrupt.run(work, self._say_now)

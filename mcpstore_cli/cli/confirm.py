@@ -57,7 +57,7 @@ def confirm_destructive(
 
 def ask(cmd: Command, question: str) -> None:
     """A yes/no question with default No; "no" raises ConfirmationError."""
-    from mcpstore_cli.prompts import prompter_for
+    from mcpstore_cli.cli.prompts import prompter_for
 
     if not prompter_for(cmd.env).confirm(question, default=False):
         raise ConfirmationError("Not confirmed; nothing was changed.")
@@ -65,7 +65,7 @@ def ask(cmd: Command, question: str) -> None:
 
 def require_typed(cmd: Command, name: str) -> None:
     """The person must type ``name`` exactly."""
-    from mcpstore_cli.prompts import prompter_for
+    from mcpstore_cli.cli.prompts import prompter_for
 
     typed = prompter_for(cmd.env).text(f"Type {name} to confirm:")
     if typed.strip() != name:

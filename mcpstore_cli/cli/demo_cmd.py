@@ -17,8 +17,8 @@ from mcpstore_cli.cli.common import (
     QuietOpt,
     UrlOpt,
 )
-from mcpstore_cli.durations import format_duration, parse_duration
 from mcpstore_cli.errors import Interrupted, StoreMissingError, UsageError
+from mcpstore_cli.util.durations import format_duration, parse_duration
 
 
 def register(app: typer.Typer) -> None:
@@ -91,8 +91,8 @@ def demo(
     cmd.check(lambda: cmd.url)
     store = cmd.check(cmd.open_store)
 
-    from mcpstore_cli.demo import DemoBatches, DemoPlan
-    from mcpstore_cli.timeutil import now_ms
+    from mcpstore_cli.layouts.turul_sessions.demo import DemoBatches, DemoPlan
+    from mcpstore_cli.util.timeutil import now_ms
 
     plan = DemoPlan(
         sessions=sessions,
@@ -192,10 +192,10 @@ async def _live(
     import asyncio
     import random
 
-    from mcpstore_cli.demo import DemoPlan, live_event, make_session
-    from mcpstore_cli.interrupt import finish
-    from mcpstore_cli.records import CorruptRow, SessionFilter
-    from mcpstore_cli.timeutil import now_ms
+    from mcpstore_cli.layouts.turul_sessions.demo import DemoPlan, live_event, make_session
+    from mcpstore_cli.model.records import CorruptRow, SessionFilter
+    from mcpstore_cli.util.interrupt import finish
+    from mcpstore_cli.util.timeutil import now_ms
 
     rng = random.Random(seed)
     now = now_ms()

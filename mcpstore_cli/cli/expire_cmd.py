@@ -18,9 +18,9 @@ from mcpstore_cli.cli.common import (
     SegmentsOpt,
     UrlOpt,
 )
-from mcpstore_cli.durations import format_duration, parse_duration
 from mcpstore_cli.errors import UsageError
 from mcpstore_cli.exitcodes import ExitStatus
+from mcpstore_cli.util.durations import format_duration, parse_duration
 
 
 def register(app: typer.Typer) -> None:
@@ -121,8 +121,8 @@ def expire(
         lock_timeout=lock_timeout,
         segments=segments,
     )
-    from mcpstore_cli.records import ExpireOptions
-    from mcpstore_cli.timeutil import now_ms
+    from mcpstore_cli.model.records import ExpireOptions
+    from mcpstore_cli.util.timeutil import now_ms
 
     def build() -> ExpireOptions:
         if batch_size < 1 or batch_size > 10_000:
@@ -183,8 +183,8 @@ def expire(
                 return await store.expire(opts, progress=lambda n: bar.advance(task, n))
 
     result = cmd.run(work)
-    from mcpstore_cli.expire import result_json
-    from mcpstore_cli.output import draw_expire, write_object
+    from mcpstore_cli.ops.expire import result_json
+    from mcpstore_cli.render.output import draw_expire, write_object
 
     obj = result_json(result, opts, store_url.masked())
     if not quiet or cmd.fmt_option:

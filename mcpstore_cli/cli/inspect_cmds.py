@@ -19,12 +19,12 @@ from mcpstore_cli.cli.common import (
     TimeoutOpt,
     UrlOpt,
 )
-from mcpstore_cli.durations import parse_duration
 from mcpstore_cli.errors import SessionNotFoundError, UsageError
-from mcpstore_cli.timeutil import now_ms, parse_point_in_time
+from mcpstore_cli.util.durations import parse_duration
+from mcpstore_cli.util.timeutil import now_ms, parse_point_in_time
 
 if TYPE_CHECKING:
-    from mcpstore_cli.records import Cursor, SessionFilter
+    from mcpstore_cli.model.records import Cursor, SessionFilter
 
 
 def register(app: typer.Typer) -> None:
@@ -98,7 +98,7 @@ def list_sessions(
     debug: DebugOpt = False,
 ) -> None:
     """List sessions, newest activity first, a page at a time (keyset pagination)."""
-    from mcpstore_cli.records import CorruptRow, Cursor, SessionFilter
+    from mcpstore_cli.model.records import CorruptRow, Cursor, SessionFilter
 
     cmd = _common(
         ctx,
@@ -142,7 +142,7 @@ def list_sessions(
     cmd.check(lambda: cmd.url)
     store = cmd.check(lambda: cmd.open_store(read_only=True))
 
-    from mcpstore_cli.output import session_json, session_writer
+    from mcpstore_cli.render.output import session_json, session_writer
 
     writer = session_writer(cmd.env, cmd.fmt, now_ms=now)
 
@@ -202,8 +202,8 @@ def show(
     debug: DebugOpt = False,
 ) -> None:
     """One session: capabilities, state, metadata, event count and its last events."""
-    from mcpstore_cli.ids import typed_session_id
-    from mcpstore_cli.records import CorruptRow
+    from mcpstore_cli.model.records import CorruptRow
+    from mcpstore_cli.ops.ids import typed_session_id
 
     cmd = _common(
         ctx,
@@ -229,7 +229,7 @@ def show(
 
     async def work() -> tuple[Any, list[Any]]:
         async with store:
-            from mcpstore_cli.ids import resolve_session_id
+            from mcpstore_cli.ops.ids import resolve_session_id
 
             wanted = await resolve_session_id(store, session_id, note=cmd.info)
             found = await store.get_session(wanted)
@@ -243,7 +243,7 @@ def show(
             return found, recent
 
     session, recent = cmd.run(work)
-    from mcpstore_cli.output import draw_session, event_json, session_json, write_object
+    from mcpstore_cli.render.output import draw_session, event_json, session_json, write_object
 
     evs = []
     for item in recent:
@@ -295,7 +295,7 @@ def stats(
             )
 
     result = cmd.run(work)
-    from mcpstore_cli.output import draw_stats, stats_json, write_object
+    from mcpstore_cli.render.output import draw_stats, stats_json, write_object
 
     obj = stats_json(result)
     write_object(cmd.env, cmd.fmt, obj, lambda: draw_stats(cmd.env, obj))

@@ -120,7 +120,7 @@ def setup(
         return
 
     if check:
-        from mcpstore_cli.output import write_findings
+        from mcpstore_cli.render.output import write_findings
 
         async def _check() -> list:
             async with store:
@@ -141,7 +141,7 @@ def setup(
         cmd.info(f"{store_url.masked()} matches the layout.")
         return
 
-    from mcpstore_cli.output import write_steps
+    from mcpstore_cli.render.output import write_steps
 
     cmd.interrupt_note = (
         "setup was stopped: whatever it had created stays; mcpstore setup --check shows what "
@@ -169,7 +169,7 @@ def setup(
 def _require_trigger(findings: list) -> list:
     """``setup --check --notify``: the tail-events trigger is part of what is checked, so
     anything but a working trigger is drift (exit 3) instead of a note."""
-    from mcpstore_cli.records import Finding
+    from mcpstore_cli.model.records import Finding
 
     trigger = "trigger mcpstore_events_notify"
     out = []

@@ -20,7 +20,7 @@ from mcpstore_cli.cli.common import (
 from mcpstore_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from mcpstore_cli.tail import TailRequest
+    from mcpstore_cli.store.follow import TailRequest
 
 
 class TailFormat(StrEnum):
@@ -107,7 +107,7 @@ def tail_events(
         connect_timeout=connect_timeout,
         lock_timeout=lock_timeout,
     )
-    from mcpstore_cli.output import choose_tail_format
+    from mcpstore_cli.render.output import choose_tail_format
 
     request = cmd.check(lambda: _request(session, after, since, count, follow))
     store_url = cmd.check(lambda: cmd.url)
@@ -124,8 +124,8 @@ def tail_events(
     store = cmd.check(lambda: cmd.open_store(read_only=True))
 
     async def work() -> int:
-        from mcpstore_cli.output import EventTailWriter
-        from mcpstore_cli.records import CorruptRow
+        from mcpstore_cli.model.records import CorruptRow
+        from mcpstore_cli.render.output import EventTailWriter
 
         writer = EventTailWriter(cmd.env, fmt_name)
         cmd.interrupt_note = lambda: (
@@ -134,7 +134,7 @@ def tail_events(
         )
         async with store:
             if request.session_id is not None:
-                from mcpstore_cli.ids import resolve_session_id
+                from mcpstore_cli.ops.ids import resolve_session_id
 
                 request.session_id = await resolve_session_id(
                     store, request.session_id, option="--session", note=cmd.info
@@ -163,9 +163,9 @@ def tail_events(
 def _request(
     session: str | None, after: int | None, since: str | None, count: int | None, follow: bool
 ) -> TailRequest:
-    from mcpstore_cli.ids import typed_session_id
-    from mcpstore_cli.tail import TailRequest
-    from mcpstore_cli.timeutil import now_ms, parse_point_in_time
+    from mcpstore_cli.ops.ids import typed_session_id
+    from mcpstore_cli.store.follow import TailRequest
+    from mcpstore_cli.util.timeutil import now_ms, parse_point_in_time
 
     if session is not None:
         typed_session_id(session, option="--session")

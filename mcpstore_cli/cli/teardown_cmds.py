@@ -25,7 +25,7 @@ from mcpstore_cli.cli.common import (
 from mcpstore_cli.errors import ConfirmationError, UsageError
 
 if TYPE_CHECKING:
-    from mcpstore_cli.teardown import Inventory
+    from mcpstore_cli.model.teardown import Inventory
 
 YesOpt = Annotated[
     bool, typer.Option("--yes", "-y", help="Do it without asking (scripts, CI); still previews.")
@@ -88,7 +88,7 @@ def _progress(
 
 
 def _dry_run(cmd: Command, obj: dict[str, Any], extra: dict[str, Any]) -> None:
-    from mcpstore_cli.output import draw_inventory, write_object
+    from mcpstore_cli.render.output import draw_inventory, write_object
 
     def draw() -> None:
         draw_inventory(cmd.env, obj)
@@ -156,7 +156,7 @@ def clear(
                 )
             )
         )
-    from mcpstore_cli.output import inventory_json, inventory_lines
+    from mcpstore_cli.render.output import inventory_json, inventory_lines
 
     inv = _inventory(cmd)
     obj = inventory_json(inv)
@@ -216,7 +216,7 @@ def clear(
                 return await store.clear(recreate=recreate, progress=tick)
 
         result = cmd.run(work)
-    from mcpstore_cli.output import clear_json, write_object
+    from mcpstore_cli.render.output import clear_json, write_object
 
     summary = clear_json(result, store_url.masked())
     summary["preview_s"] = round(inv.seconds, 3)
@@ -238,8 +238,8 @@ def clear(
 
 # -- teardown -----------------------------------------------------------------------------
 def _choices(inv: Inventory) -> list[Any]:
-    from mcpstore_cli.prompts import Choice
-    from mcpstore_cli.teardown import BACKUP, CLEAR, DELETE, DISABLE_STREAMS
+    from mcpstore_cli.cli.prompts import Choice
+    from mcpstore_cli.model.teardown import BACKUP, CLEAR, DELETE, DISABLE_STREAMS
 
     if inv.backend == "sqlite" and not inv.facts.get("other_tables"):
         delete_title = f"delete the file {inv.name} (with its -wal and -shm)"
@@ -307,14 +307,8 @@ def teardown(
     """Take a store apart: choose among clear data, back up first, disable streams and
     delete tables on a terminal, or name the steps with flags. Steps run in a safe order:
     the backup before anything destructive."""
-    from mcpstore_cli.teardown import (
-        BACKUP,
-        CLEAR,
-        DELETE,
-        DISABLE_STREAMS,
-        STEP_TITLES,
-        order_steps,
-    )
+    from mcpstore_cli.model.teardown import BACKUP, CLEAR, DELETE, DISABLE_STREAMS, STEP_TITLES
+    from mcpstore_cli.ops.teardown import order_steps
 
     cmd = Command.from_ctx(
         ctx,
@@ -343,7 +337,7 @@ def teardown(
     if force and backup_file is None:
         cmd.check(lambda: _raise(UsageError("--force goes with --backup-file.")))
     if backup_file is not None:
-        from mcpstore_cli.backup import check_backup_target
+        from mcpstore_cli.ops.backup import check_backup_target
 
         # Refused before anything is shown or asked: nothing is read, nothing written.
         cmd.check(lambda: check_backup_target(cmd.open_store(), backup_file, force=force))
@@ -372,7 +366,7 @@ def teardown(
 
         cmd.check(lambda: needs_terminal(cmd, "teardown"))
 
-    from mcpstore_cli.output import inventory_json, inventory_lines
+    from mcpstore_cli.render.output import inventory_json, inventory_lines
 
     inv = _inventory(cmd)
     obj = inventory_json(inv)
@@ -387,7 +381,7 @@ def teardown(
         interactive = not chosen
         show_preview(cmd, inventory_lines(obj), force=interactive or not yes)
         if interactive:
-            from mcpstore_cli.prompts import prompter_for
+            from mcpstore_cli.cli.prompts import prompter_for
 
             chosen = prompter_for(cmd.env).checkbox("What should teardown do?", _choices(inv))
             if not chosen:
@@ -423,13 +417,15 @@ def teardown(
     with _progress(cmd, label, inv.rows if clearing else None) as tick:
 
         async def work() -> Any:
+            from mcpstore_cli.ops.teardown import run_teardown
+
             async with store:
-                return await store.teardown(
-                    steps, backup_path=backup_file, backup_force=force, progress=tick
+                return await run_teardown(
+                    store, steps, backup_path=backup_file, backup_force=force, progress=tick
                 )
 
         result = cmd.run(work)
-    from mcpstore_cli.output import draw_steps_done, teardown_json, write_object
+    from mcpstore_cli.render.output import draw_steps_done, teardown_json, write_object
 
     summary = teardown_json(result, store_url.masked())
     if cmd.fmt_option:

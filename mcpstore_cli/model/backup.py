@@ -1,0 +1,93 @@
+"""What a backup or restore asks for and reports, shared by the operations and the backends."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mcpstore_cli.util.backupfile import BackupInfo
+
+if TYPE_CHECKING:
+    pass
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(slots=True)
+class BackupSpec:
+    """What goes into a backup: every session, or only some (with all their events)."""
+
+    session_ids: Sequence[str] | None = None
+    since_ms: int | None = None  # sessions active at or after this time
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sessions": list(self.session_ids) if self.session_ids is not None else None,
+            "since": self.since_ms,
+        }
+
+
+@dataclass(slots=True)
+class BackupSummary:
+    path: str
+    sessions: int
+    events: int
+    bytes: int
+    seconds: float
+    backend: str = ""
+    consistency: str = ""
+    skipped: int = 0  # rows left out because they could not be read
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RestoreSummary:
+    path: str
+    mode: str
+    sessions: int = 0  # sessions written
+    events: int = 0  # events written
+    skipped_sessions: int = 0  # merge: already in the target (left as they were)
+    skipped_events: int = 0  # their events in the file
+    replaced_sessions: int = 0  # replace: sessions deleted first
+    replaced_events: int = 0
+    event_ids: str = "kept"  # kept | renumbered by the target | renumbered per session
+    ttl: str = ""  # DynamoDB: recomputed | kept
+    created_layout: bool = False
+    seconds: float = 0.0
+    verify_seconds: float = 0.0
+    source_backend: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def timestamp_label(now: float | None = None) -> str:
+    return datetime.fromtimestamp(now or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+PG_SESSION_ID_MAX = 36  # VARCHAR(36)
+
+
+PG_EVENT_TYPE_MAX = 100  # VARCHAR(100)
+
+
+def fits(info: BackupInfo, backend: str) -> str | None:
+    """Why the file's content cannot go into a store of ``backend`` (None: it can)."""
+    if backend == "postgres":
+        if info.max_session_id_len > PG_SESSION_ID_MAX:
+            return (
+                f"it has session ids of {info.max_session_id_len} characters and PostgreSQL's "
+                f"session_id column holds at most {PG_SESSION_ID_MAX}"
+            )
+        if info.max_event_type_len > PG_EVENT_TYPE_MAX:
+            return (
+                f"it has event types of {info.max_event_type_len} characters and PostgreSQL's "
+                f"event_type column holds at most {PG_EVENT_TYPE_MAX}"
+            )
+        if info.has_nul:
+            return "its JSON holds the character \\u0000, which PostgreSQL's jsonb cannot store"
+    return None

@@ -1,0 +1,72 @@
+"""Loading a verified backup file into a store: the checks every target shares."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from mcpstore_cli.errors import Interrupted, StoreMissingError
+from mcpstore_cli.model.backup import RestoreSummary, fits
+from mcpstore_cli.store.base import ProgressCallback
+from mcpstore_cli.util.backupfile import BackupFileError, BackupInfo
+
+if TYPE_CHECKING:
+    from mcpstore_cli.store.base import Store
+
+
+async def restore_verified(
+    store: Store,
+    info: BackupInfo,
+    *,
+    mode: str,
+    keep_ttl: bool,
+    progress: ProgressCallback | None,
+) -> RestoreSummary:
+    summary = RestoreSummary(path=str(info.path), mode=mode, source_backend=info.source_backend)
+    problem = fits(info, store.backend) if info.verified else None
+    if problem is not None:
+        raise BackupFileError(
+            f"{info.path} cannot be restored into this {store.backend} store: {problem}; "
+            "nothing was changed."
+        )
+    try:
+        await store.ensure_readable()
+    except StoreMissingError:
+        # Like pg_restore: a store without tables gets the layout first (an existing store
+        # in another layout is refused by ensure_readable/setup, before anything is written).
+        await store.setup()
+        summary.created_layout = True
+        await store.ensure_readable()
+    try:
+        await store.restore_records(info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress)
+    except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+        raise restore_interrupted(store.backend, summary) from None
+    if store.backend != "dynamodb":
+        summary.ttl = ""
+    return summary
+
+
+def restore_interrupted(backend: str, summary: RestoreSummary) -> Interrupted:
+    """Ctrl-C in a restore: SQL stores load in one transaction (rolled back); DynamoDB has
+    none, so the line says what was written."""
+    if backend != "dynamodb":
+        if summary.created_layout:
+            return Interrupted(
+                "the restore was one transaction and was rolled back: nothing was loaded; "
+                "the tables it created stay, empty."
+            )
+        return Interrupted(
+            "the restore was one transaction and was rolled back: the store is as it was."
+        )
+    made = " (the tables it created stay)" if summary.created_layout else ""
+    done = []
+    if summary.replaced_sessions or summary.replaced_events:
+        done.append(
+            f"deleted {summary.replaced_sessions:,} sessions and {summary.replaced_events:,} "
+            "events (replace)"
+        )
+    done.append(f"wrote {summary.sessions:,} sessions and {summary.events:,} events")
+    return Interrupted(
+        f"the restore had {' and '.join(done)} of {summary.path}; they stay, the rest of the "
+        f"file was not loaded{made}."
+    )

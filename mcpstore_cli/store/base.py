@@ -1,0 +1,266 @@
+"""The one async store interface every backend implements, and the factory that opens one.
+
+Backends live in :mod:`mcpstore_cli.backends`, one module each, imported only when a store of
+that kind is opened (so the CLI starts without SQLAlchemy, drivers or boto3).
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mcpstore_cli.errors import not_supported
+from mcpstore_cli.model.records import (
+    CorruptRow,
+    Cursor,
+    Event,
+    ExpireOptions,
+    ExpireResult,
+    Finding,
+    Session,
+    SessionFilter,
+    SetupStep,
+    Stats,
+)
+from mcpstore_cli.store.urls import StoreURL
+
+if TYPE_CHECKING:
+    from mcpstore_cli.model.ids import IdMatches, Note
+    from mcpstore_cli.model.teardown import ClearResult, Inventory
+    from mcpstore_cli.store.follow import TailRequest, Warn
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class StoreOptions:
+    """Connection settings shared by the backends (each reads what applies to it)."""
+
+    connect_timeout: float = 10.0
+    read_only: bool = False
+    segments: int | None = None
+    # The command's environment (credentials, profiles); None means the process environment.
+    environ: Mapping[str, str] | None = None
+    # PostgreSQL: give up on a lock wait after this many milliseconds (None: wait, as psql).
+    lock_timeout_ms: int | None = None
+    # Where a backend says something the operator should know while it works (a lock wait).
+    notice: Callable[[str], None] | None = None
+
+
+class Store(abc.ABC):
+    """An MCP session store in the turul layout.
+
+    Use as ``async with open_store(url) as store: ...``. Reading methods never create
+    anything: on a missing store they raise :class:`~mcpstore_cli.errors.StoreMissingError`.
+    """
+
+    backend: ClassVar[str]
+
+    def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
+        self.url = url
+        self.options = options or StoreOptions()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def own_files(self) -> list[Path]:
+        """The files the store itself lives in (SQLite: the database, -wal, -shm, -journal),
+        which no file mcpstore writes may replace; none for a server's store."""
+        return []
+
+    # -- provisioning -------------------------------------------------------------------
+    @abc.abstractmethod
+    def setup_plan(self, **options: Any) -> list[str]:
+        """The DDL statements or API calls ``setup`` runs, for ``--dry-run``."""
+
+    @abc.abstractmethod
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        """Create whatever of the layout is missing; idempotent."""
+
+    @abc.abstractmethod
+    async def check(self) -> list[Finding]:
+        """Compare the live store with the layout. Raises StoreMissingError if absent."""
+
+    @abc.abstractmethod
+    async def ensure_readable(self) -> None:
+        """Raise StoreMissingError / LayoutError unless the store can be read."""
+
+    @abc.abstractmethod
+    def tables(self) -> list[str]:
+        """The names of the store's tables (or the file), for messages and previews."""
+
+    # -- reading ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def iter_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    ) -> AsyncIterator[Session | CorruptRow]:
+        """Sessions newest activity first (ties: larger id first), strictly after ``cursor``.
+
+        ``limit=None`` streams every matching session. Rows that cannot be decoded come as
+        :class:`CorruptRow` in their place.
+        """
+
+    @abc.abstractmethod
+    async def get_session(self, session_id: str) -> Session | CorruptRow | None:
+        """One session with its ``event_count``, or None."""
+
+    @abc.abstractmethod
+    async def existing_session_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that are stored (live) sessions, found by key lookups only."""
+
+    @abc.abstractmethod
+    async def match_session_ids(
+        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
+    ) -> IdMatches:
+        """The ``limit`` smallest ids starting with any of ``prefixes`` and how many do.
+
+        ``prefixes`` are spellings of one typed id (none a prefix of another). SQL stores
+        read a range of the primary key; DynamoDB scans, telling ``note`` when that is long.
+        Used through :func:`mcpstore_cli.ops.ids.resolve_session_id`, which holds the id rule.
+        """
+
+    @abc.abstractmethod
+    async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
+        """The last ``limit`` events of a session, oldest first."""
+
+    @abc.abstractmethod
+    async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
+        """Counts, distributions, sizes and backend facts."""
+
+    # -- writing ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def write_demo(
+        self,
+        batches: AsyncIterator[tuple[Sequence[Session], Sequence[Event]]] | Any,
+        progress: ProgressCallback | None = None,
+    ) -> tuple[int, int]:
+        """Insert batches of new sessions with their events, as a server writes them.
+
+        Event ids are assigned by the store the way the server's own writes get them.
+        Returns (sessions, events) written.
+        """
+
+    @abc.abstractmethod
+    async def append_event(self, event: Event, *, touch: bool = True) -> Event:
+        """Store one event as the server does (and bump the session's last activity)."""
+
+    # -- later work: every backend inherits a clear refusal until it implements these ---
+    async def expire(
+        self, opts: ExpireOptions, progress: ProgressCallback | None = None
+    ) -> ExpireResult:
+        """Remove expired sessions with their events, trim, and drop orphaned events.
+
+        Safe against a live server: a session that becomes active after it was selected is
+        never removed. Raises ExpireBusyError when another expire holds the store's lock.
+        """
+        raise not_supported("expire", self.backend)
+
+    # -- clear and teardown (see mcpstore_cli.ops.teardown) ---------------------------------
+    async def inventory(self) -> Inventory:
+        """What clear/teardown would destroy: tables, counts (estimates on big tables), sizes
+        and backend facts. Cheap on any size of store; raises StoreMissingError only when
+        nothing of the store exists."""
+        raise not_supported("teardown", self.backend)
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        """Delete every session and event and keep the tables (and the id counters)."""
+        raise not_supported("clear", self.backend)
+
+    async def disable_streams(self) -> list[str]:
+        """Turn off change streams; the names of the tables changed (none on SQL stores)."""
+        return []
+
+    async def drop(self) -> list[str]:
+        """Delete the tables (SQLite: the file) and what mcpstore installed with them; wait
+        until they are gone. Returns what was deleted."""
+        raise not_supported("teardown", self.backend)
+
+    def tail_events(
+        self, request: TailRequest, *, warn: Warn | None = None
+    ) -> AsyncIterator[list[Event | CorruptRow]]:
+        """Stored events as they arrive, in batches (see :mod:`mcpstore_cli.store.follow`).
+
+        Starts where ``request`` says, reconnects after a lost connection (reporting through
+        ``warn``) and resumes after the last event delivered, with no gap and no duplicate.
+        Ends only when ``request.follow`` is false and history is exhausted, or when closed.
+        """
+        raise not_supported("tail-events", self.backend)
+
+    # -- backups (see mcpstore_cli.ops.backup; each backend's *_backup module does the work) ---
+    async def backup_records(
+        self,
+        spec: Any,
+        out: Any,
+        header: dict[str, Any],
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Write the header and every selected session, then their events, to ``out`` (a
+        :class:`~mcpstore_cli.util.backupfile.BackupFileWriter`) from one consistent read.
+        Returns ``consistency``, ``skipped`` and ``notes``."""
+        raise not_supported("backup", self.backend)
+
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Load a verified backup file (``merge`` or ``replace``), filling ``summary``."""
+        raise not_supported("restore", self.backend)
+
+    async def row_counts(self) -> tuple[int, int]:
+        """(sessions, events) the store holds now (what a replace would delete)."""
+        raise not_supported("counting rows", self.backend)
+
+    async def native_backup(
+        self, target: str | None = None, *, force: bool = False
+    ) -> list[dict[str, Any]]:
+        """A backend-native backup; returns one row per backup made. A backup written to a
+        file replaces an existing one only with ``force`` (see :mod:`mcpstore_cli.util.outfile`)."""
+        raise not_supported("backup --native", self.backend)
+
+    async def list_native_backups(self, directory: str = ".") -> list[dict[str, Any]]:
+        """Native backups of this store (none where the backend has no such thing)."""
+        return []
+
+    async def restore_native(self, name: str, to_table: str) -> list[dict[str, Any]]:
+        raise not_supported("restore --native", self.backend)
+
+
+_BACKEND_MODULES = {
+    "sqlite": ("mcpstore_cli.backends.sqlite.store", "SqliteStore"),
+    "postgres": ("mcpstore_cli.backends.postgres.store", "PostgresStore"),
+    "dynamodb": ("mcpstore_cli.backends.dynamodb.store", "DynamoDBStore"),
+}
+
+
+def store_class(backend: str) -> type[Store]:
+    module_name, class_name = _BACKEND_MODULES[backend]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise not_supported("this store", backend) from None
+        raise
+    cls: type[Store] = getattr(module, class_name)
+    return cls
+
+
+def open_store(url: StoreURL, options: StoreOptions | None = None) -> Store:
+    """The store object for a URL; nothing is connected until the first operation."""
+    return store_class(url.backend)(url, options)
