@@ -52,7 +52,8 @@ def main() -> None:
 
     from bench_expire import _dynamo_local, _dynamo_setup
 
-    from mcpstore_cli.store.base import StoreOptions, open_store
+    from mcpstore_cli.store import open_store
+    from mcpstore_cli.store.base import StoreOptions
     from mcpstore_cli.store.urls import parse_store_url
     from tests.dynamodb_fixtures import DYNAMO_ENV
 

@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from mcpstore_cli.model.records import Cursor, SessionFilter  # noqa: E402
-from mcpstore_cli.store.base import open_store  # noqa: E402
+from mcpstore_cli.store import open_store  # noqa: E402
 from mcpstore_cli.store.urls import parse_store_url  # noqa: E402
 from tests.pg_fixtures import PgServer  # noqa: E402
 

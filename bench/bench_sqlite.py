@@ -169,7 +169,8 @@ async def library_times(
     import sqlite3
 
     from mcpstore_cli.model.records import SessionFilter
-    from mcpstore_cli.store.base import StoreOptions, open_store
+    from mcpstore_cli.store import open_store
+    from mcpstore_cli.store.base import StoreOptions
     from mcpstore_cli.store.urls import parse_store_url
     from mcpstore_cli.util.timeutil import now_ms
 
@@ -232,7 +233,8 @@ def main() -> int:
     import sqlite3
 
     from mcpstore_cli.model.records import Cursor, SessionFilter
-    from mcpstore_cli.store.base import StoreOptions, open_store
+    from mcpstore_cli.store import open_store
+    from mcpstore_cli.store.base import StoreOptions
     from mcpstore_cli.store.urls import parse_store_url
     from mcpstore_cli.util.timeutil import now_ms
 

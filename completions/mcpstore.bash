@@ -1,5 +1,5 @@
 # bash completion for mcpstore. Generated from the CLI; do not edit by hand.
-# Regenerate: python -m mcpstore_cli.cli.completion --write completions/
+# Regenerate: python -m mcpstore_cli.cli.completion_files --write completions/
 # Install: source this file, or copy it to
 # ~/.local/share/bash-completion/completions/mcpstore
 

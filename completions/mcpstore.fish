@@ -1,5 +1,5 @@
 # fish completion for mcpstore. Generated from the CLI; do not edit by hand.
-# Regenerate: python -m mcpstore_cli.cli.completion --write completions/
+# Regenerate: python -m mcpstore_cli.cli.completion_files --write completions/
 # Install: copy to ~/.config/fish/completions/mcpstore.fish
 
 # Subcommands and value-taking options of the command path in $argv.

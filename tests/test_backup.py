@@ -21,7 +21,8 @@ import pytest
 
 from mcpstore_cli.model.records import CorruptRow, Session, SessionFilter
 from mcpstore_cli.ops.backup import BackupFileError, restore_backup, verify_file, write_backup
-from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store import open_store
+from mcpstore_cli.store.base import StoreOptions
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import PARITY_BACKENDS, StoreHandle

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mcpstore_cli.model.records import Event, Session, SessionFilter
 from mcpstore_cli.ops.backup import restore_backup, write_backup
-from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store import open_store
 from mcpstore_cli.store.urls import parse_store_url
 
 # PostgreSQL's jsonb refuses U+0000 and lone surrogates; every store takes the rest.

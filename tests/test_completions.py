@@ -12,7 +12,9 @@ from typing import Annotated, Any
 import pytest
 import typer
 
-from mcpstore_cli.cli.completion import FILES, REGENERATE, describe_cli, render
+from mcpstore_cli.cli.completion import FILES, REGENERATE, describe_cli
+from mcpstore_cli.cli.completion import render as render_tree
+from mcpstore_cli.cli.completion_files import current_tree, render
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +51,7 @@ def test_completion_command_rejects_unknown_shell() -> None:
 
 def test_model_covers_every_command_and_option() -> None:
     """The model the scripts come from sees the whole tree, choices and flags included."""
-    root = describe_cli()
+    root = current_tree()
     names = {cmd.key for cmd in root.walk()}
     assert {"setup", "list", "show", "stats", "demo", "completion"} <= names
     listing = next(cmd for cmd in root.walk() if cmd.key == "list")
@@ -184,7 +186,7 @@ def test_groups_and_paths_complete_in_bash(tmp_path: Path) -> None:
         pytest.skip("bash is not installed")
     root = describe_cli(_toy_cli())
     script = tmp_path / "toy.bash"
-    script.write_text(render("bash", root))
+    script.write_text(render_tree("bash", root))
     work = tmp_path / "work"
     (work / "backups").mkdir(parents=True)
     (work / "backup-1.json").write_text("{}")
@@ -207,6 +209,6 @@ def test_groups_and_paths_complete_in_bash(tmp_path: Path) -> None:
         if shutil.which(checker[0]) is None:
             continue
         target = tmp_path / f"toy.{shell}"
-        target.write_text(render(shell, root))
+        target.write_text(render_tree(shell, root))
         proc = subprocess.run([*checker, str(target)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr

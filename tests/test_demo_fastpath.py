@@ -13,15 +13,10 @@ import random
 import sqlite3
 from pathlib import Path
 
-from mcpstore_cli.layouts.turul_sessions.demo import (
-    DemoEvent,
-    DemoPlan,
-    DemoSession,
-    generate,
-    live_event,
-)
+from mcpstore_cli.layouts.turul_sessions.demo import DemoEvent, DemoSession, generate, live_event
+from mcpstore_cli.model.demo import DemoPlan
 from mcpstore_cli.model.records import Event, Session
-from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store import open_store
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.jsoncodec import dumps
 

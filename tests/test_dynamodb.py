@@ -18,7 +18,8 @@ import pytest
 
 from mcpstore_cli.backends.dynamodb.store import DynamoDBStore
 from mcpstore_cli.model.records import Event
-from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store import open_store
+from mcpstore_cli.store.base import StoreOptions
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle

@@ -11,7 +11,8 @@ import pytest
 
 from mcpstore_cli.backends.dynamodb import expire as dynamodb_expire
 from mcpstore_cli.model.records import ExpireOptions, ExpireResult
-from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store import open_store
+from mcpstore_cli.store.base import StoreOptions
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle

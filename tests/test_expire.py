@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store import open_store
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle

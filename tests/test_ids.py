@@ -15,7 +15,7 @@ import pytest
 from mcpstore_cli.model import ids as ids_module
 from mcpstore_cli.ops.backup import verify_file
 from mcpstore_cli.ops.ids import is_hex, spellings
-from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store import open_store
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle

@@ -9,7 +9,8 @@ import pytest
 
 from mcpstore_cli.errors import UsageError
 from mcpstore_cli.exitcodes import ExitStatus
-from mcpstore_cli.layouts.turul_sessions.demo import DemoPlan, generate, uuid7_simple
+from mcpstore_cli.layouts.turul_sessions.demo import generate, uuid7_simple
+from mcpstore_cli.model.demo import DemoPlan
 from mcpstore_cli.model.records import (
     Cursor,
     Session,
@@ -17,7 +18,8 @@ from mcpstore_cli.model.records import (
     percentiles_from_distribution,
     validate_session_id,
 )
-from mcpstore_cli.store.base import Store, open_store
+from mcpstore_cli.store import open_store
+from mcpstore_cli.store.base import Store
 from mcpstore_cli.store.urls import mask_url, parse_store_url, resolve_store_url
 from mcpstore_cli.util.durations import format_duration, parse_duration
 from mcpstore_cli.util.timeutil import parse_point_in_time

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from mcpstore_cli.ops.backup import verify_file
-from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store import open_store
+from mcpstore_cli.store.base import StoreOptions
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle

@@ -17,9 +17,10 @@ import pytest
 
 from mcpstore_cli.backends.postgres import bulk as postgres_bulk
 from mcpstore_cli.errors import McpStoreError
-from mcpstore_cli.layouts.turul_sessions.demo import DemoBatches, DemoPlan, generate
+from mcpstore_cli.layouts.turul_sessions.demo import DemoBatches, generate
+from mcpstore_cli.model.demo import DemoPlan
 from mcpstore_cli.model.records import Event, Session
-from mcpstore_cli.store.base import open_store
+from mcpstore_cli.store import open_store
 from mcpstore_cli.store.urls import parse_store_url
 from mcpstore_cli.util.jsoncodec import dumps
 from tests.conftest import StoreHandle

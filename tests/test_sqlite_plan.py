@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from mcpstore_cli.model.records import Cursor, SessionFilter
-from mcpstore_cli.store.base import StoreOptions, open_store
+from mcpstore_cli.store import open_store
+from mcpstore_cli.store.base import StoreOptions
 from mcpstore_cli.store.urls import parse_store_url
 from tests.helpers import run_cli
 

@@ -165,7 +165,8 @@ class Command:
         return choose_format(self.fmt_option, self.env)
 
     def open_store(self, *, read_only: bool = False) -> Any:
-        from mcpstore_cli.store.base import StoreOptions, open_store
+        from mcpstore_cli.store import open_store
+        from mcpstore_cli.store.base import StoreOptions
         from mcpstore_cli.util.durations import parse_duration
 
         lock_timeout_ms = None

@@ -5,7 +5,7 @@ the click command tree Typer builds (subcommands, options, which options take a 
 choices, path values) and committed under ``completions/``. After changing the CLI, regenerate
 them with::
 
-    python -m mcpstore_cli.cli.completion --write completions/
+    python -m mcpstore_cli.cli.completion_files --write completions/
 
 ``mcpstore completion SHELL`` prints the same script, for installing by hand.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Annotated, Any
 import typer
 
 PROG = "mcpstore"
-REGENERATE = "python -m mcpstore_cli.cli.completion --write completions/"
+REGENERATE = "python -m mcpstore_cli.cli.completion_files --write completions/"
 FILES = {"bash": "mcpstore.bash", "zsh": "_mcpstore", "fish": "mcpstore.fish"}
 
 
@@ -173,12 +172,8 @@ def _describe(command: Any, ctx: Any, path: list[str]) -> CommandSpec:
     return CommandSpec(path, "", options, arguments, subcommands)
 
 
-def describe_cli(command: Any | None = None) -> CommandSpec:
-    """The completion model of the whole ``mcpstore`` command tree."""
-    if command is None:
-        from mcpstore_cli.cli.app import get_command
-
-        command = get_command()
+def describe_cli(command: Any) -> CommandSpec:
+    """The completion model of a whole command tree (``mcpstore``'s root command)."""
     ctx = command.context_class(command, info_name=PROG, **command.context_settings)
     return _describe(command, ctx, [])
 
@@ -585,13 +580,12 @@ RENDERERS: dict[str, Callable[[CommandSpec], str]] = {
 }
 
 
-def render(shell: str, root: CommandSpec | None = None) -> str:
-    return RENDERERS[shell](root if root is not None else describe_cli())
+def render(shell: str, root: CommandSpec) -> str:
+    return RENDERERS[shell](root)
 
 
-def write_all(directory: Path) -> list[Path]:
+def write_all(directory: Path, root: CommandSpec) -> list[Path]:
     """Write every shell's script into ``directory`` (the committed ``completions/``)."""
-    root = describe_cli()
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for shell, name in FILES.items():
@@ -613,31 +607,8 @@ def completion(
     from mcpstore_cli.env import Environment
 
     env = ctx.obj if isinstance(ctx.obj, Environment) else Environment()
-    env.stdout.write(render(shell.value))
+    env.stdout.write(render(shell.value, describe_cli(ctx.find_root().command)))
 
 
 def register(app: typer.Typer) -> None:
     app.command("completion")(completion)
-
-
-def _main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m mcpstore_cli.cli.completion",
-        description="Print or write mcpstore's static completion scripts.",
-    )
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--write", metavar="DIR", help="write all scripts into DIR")
-    group.add_argument("--print", choices=sorted(FILES), help="print one shell's script")
-    ns = parser.parse_args(argv)
-    if ns.write:
-        for path in write_all(Path(ns.write)):
-            print(f"wrote {path}")
-    else:
-        sys.stdout.write(render(ns.print))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -91,9 +91,11 @@ def demo(
     cmd.check(lambda: cmd.url)
     store = cmd.check(cmd.open_store)
 
-    from mcpstore_cli.layouts.turul_sessions.demo import DemoBatches, DemoPlan
+    from mcpstore_cli.model.demo import DemoPlan
+    from mcpstore_cli.store.registry import layout_part
     from mcpstore_cli.util.timeutil import now_ms
 
+    demo_data = layout_part(store.layout, "demo")
     plan = DemoPlan(
         sessions=sessions,
         events_per_session=events_per_session,
@@ -159,10 +161,11 @@ def demo(
                 ) as bar:
                     task = bar.add_task("writing rows", total=total_rows)
                     written = await store.write_demo(
-                        DemoBatches(plan, now_ms()), progress=lambda n: bar.advance(task, n)
+                        demo_data.DemoBatches(plan, now_ms()),
+                        progress=lambda n: bar.advance(task, n),
                     )
             else:
-                written = await store.write_demo(DemoBatches(plan, now_ms()))
+                written = await store.write_demo(demo_data.DemoBatches(plan, now_ms()))
             elapsed = time.perf_counter() - started
             done["sessions"], done["events"] = written
             events_live = 0
@@ -192,11 +195,13 @@ async def _live(
     import asyncio
     import random
 
-    from mcpstore_cli.layouts.turul_sessions.demo import DemoPlan, live_event, make_session
+    from mcpstore_cli.model.demo import DemoPlan
     from mcpstore_cli.model.records import CorruptRow, SessionFilter
+    from mcpstore_cli.store.registry import layout_part
     from mcpstore_cli.util.interrupt import finish
     from mcpstore_cli.util.timeutil import now_ms
 
+    demo_data = layout_part(store.layout, "demo")
     rng = random.Random(seed)
     now = now_ms()
     ids = [
@@ -205,7 +210,7 @@ async def _live(
         if not isinstance(s, CorruptRow)
     ]
     if not ids:
-        fresh = make_session(rng, now, DemoPlan(), "active")
+        fresh = demo_data.make_session(rng, now, DemoPlan(), "active")
         await store.write_demo(_single(fresh))
         ids = [fresh.session_id]
     cmd.info(
@@ -217,7 +222,7 @@ async def _live(
     start = time.monotonic()
     count = 0
     while limit_ms is None or (time.monotonic() - start) * 1000 < limit_ms:
-        event = live_event(rng, rng.choice(ids), now_ms(), count)
+        event = demo_data.live_event(rng, rng.choice(ids), now_ms(), count)
         # One event is one write: Ctrl-C lets it finish, so the count said is exact.
         _, stop = await finish(store.append_event(event))
         count += 1

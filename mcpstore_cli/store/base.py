@@ -7,7 +7,6 @@ that kind is opened (so the CLI starts without SQLAlchemy, drivers or boto3).
 from __future__ import annotations
 
 import abc
-import importlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +58,8 @@ class Store(abc.ABC):
     """
 
     backend: ClassVar[str]
+    # The layout this store reads and writes (a name in store.registry.LAYOUTS).
+    layout: ClassVar[str] = "turul"
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
@@ -240,27 +241,3 @@ class Store(abc.ABC):
 
     async def restore_native(self, name: str, to_table: str) -> list[dict[str, Any]]:
         raise not_supported("restore --native", self.backend)
-
-
-_BACKEND_MODULES = {
-    "sqlite": ("mcpstore_cli.backends.sqlite.store", "SqliteStore"),
-    "postgres": ("mcpstore_cli.backends.postgres.store", "PostgresStore"),
-    "dynamodb": ("mcpstore_cli.backends.dynamodb.store", "DynamoDBStore"),
-}
-
-
-def store_class(backend: str) -> type[Store]:
-    module_name, class_name = _BACKEND_MODULES[backend]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            raise not_supported("this store", backend) from None
-        raise
-    cls: type[Store] = getattr(module, class_name)
-    return cls
-
-
-def open_store(url: StoreURL, options: StoreOptions | None = None) -> Store:
-    """The store object for a URL; nothing is connected until the first operation."""
-    return store_class(url.backend)(url, options)

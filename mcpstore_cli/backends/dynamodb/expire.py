@@ -75,7 +75,7 @@ from mcpstore_cli.errors import StoreConnectionError
 from mcpstore_cli.model.expire import expire_interrupted
 from mcpstore_cli.model.records import ExpireOptions, ExpireResult
 from mcpstore_cli.store.base import ProgressCallback
-from mcpstore_cli.util.pacing import Pacer
+from mcpstore_cli.store.pacing import Pacer
 
 if TYPE_CHECKING:
     from mcpstore_cli.backends.dynamodb.common import Names, TableInfo

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from mcpstore_cli.backends.postgres.store import PostgresStore
-    from mcpstore_cli.layouts.turul_sessions.demo import DemoPlan
+    from mcpstore_cli.model.demo import DemoPlan
     from mcpstore_cli.model.records import Event, Session
 
 SESSION_COLUMNS = (
@@ -418,7 +418,8 @@ async def demo_chunks(plan: DemoPlan, now: int) -> AsyncIterator[CopyChunk]:
 
 
 def _worker(spec: str) -> None:
-    from mcpstore_cli.layouts.turul_sessions.demo import DemoPlan, generate
+    from mcpstore_cli.layouts.turul_sessions.demo import generate
+    from mcpstore_cli.model.demo import DemoPlan
 
     args = json.loads(spec)
     plan = DemoPlan(**args["plan"])

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from mcpstore_cli.model.expire import expire_interrupted
 from mcpstore_cli.model.records import ExpireOptions, ExpireResult
 from mcpstore_cli.store.base import ProgressCallback
+from mcpstore_cli.store.pacing import Pacer
 from mcpstore_cli.util.interrupt import finish
-from mcpstore_cli.util.pacing import Pacer
 
 if TYPE_CHECKING:
     from mcpstore_cli.backends.sql.base import SqlStore

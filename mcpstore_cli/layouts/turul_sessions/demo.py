@@ -12,10 +12,10 @@ import json
 import os
 import random
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from mcpstore_cli.errors import Interrupted
+from mcpstore_cli.model.demo import DemoPlan
 from mcpstore_cli.model.records import Event, Session
 
 CLIENTS = [
@@ -45,18 +45,6 @@ TOOLS = ["search_docs", "run_query", "fetch_page", "summarize", "create_ticket",
 LOG_LEVELS = ["debug", "info", "info", "info", "notice", "warning", "error"]
 
 DEFAULT_TIMEOUT_MS = 30 * 60 * 1000
-
-
-@dataclass(slots=True)
-class DemoPlan:
-    sessions: int = 100
-    events_per_session: int = 10
-    idle_share: float = 0.3
-    terminated_share: float = 0.1
-    uninitialized_share: float = 0.05
-    span_ms: int = 24 * 3_600_000  # how far back sessions were created
-    seed: int | None = None
-    batch_rows: int = 50_000
 
 
 # Records that also carry their JSON columns already rendered, compact as the server writes
