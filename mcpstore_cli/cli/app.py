@@ -24,6 +24,7 @@ from mcpstore_cli.cli import (
     demo_cmd,
     expire_cmd,
     inspect_cmds,
+    plainvalues,
     setup_cmd,
     tail_cmd,
     teardown_cmds,
@@ -82,6 +83,7 @@ completion.register(app)
 def get_command() -> click_exc.Command:
     command = typer.main.get_command(app)
     _interruptible(command)
+    plainvalues.install(command)  # option values without importing pydantic
     return command
 
 
