@@ -6,12 +6,13 @@ Builds (once; reused afterwards) a store of 1,000,000 sessions and 5,000,000 eve
 ``.bench-data/`` with ``mcpstore demo``, then measures, in the same run:
 
 (a) the query work of ``list``'s first page and of later pages reached by ``--cursor``, in
-    the process: the page's statement as ``list`` runs it (``SqliteStore.page_query`` on the
-    store's reading connection, limit 51 as the CLI asks for 50), executed and its rows
-    fetched, against the sqlite3 shell (``.timer on``, "Run Time: real") running the same
-    SQL, compiled from ``SqliteStore.list_statement`` with literal binds; target <= 1.5x.
-    The shell's timer covers executing and stepping out the rows, not decoding JSON, so
-    decoding the rows into sessions (``iter_sessions``) is shown on a line of its own;
+    the process: the page's statement as ``list`` runs it (``prepared.page_query``, the SQL
+    prepared from SQLAlchemy, on the store's reading connection, limit 51 as the CLI asks
+    for 50), executed and its rows fetched, against the sqlite3 shell (``.timer on``, "Run
+    Time: real") running the same SQL, compiled from ``SqliteStore.list_statement`` with
+    literal binds; target <= 1.5x. The shell's timer covers executing and stepping out the
+    rows, not decoding JSON, so decoding the rows into sessions (``iter_sessions``) is shown
+    on a line of its own;
 (b) the whole ``mcpstore list`` command, wall time of a subprocess; target < 0.5 s;
 (c) ``stats``: ``SqliteStore.stats`` against the shell running the SQL of
     ``SqliteStore.stats_statements``; target <= 3x;
@@ -168,6 +169,7 @@ async def library_times(
 ) -> dict[str, Any]:
     import sqlite3
 
+    from mcpstore_cli.backends.sqlite import prepared
     from mcpstore_cli.model.records import SessionFilter
     from mcpstore_cli.store import open_store
     from mcpstore_cli.store.base import StoreOptions
@@ -197,7 +199,7 @@ async def library_times(
             times = []
             for _ in range(runs):
                 started = time.perf_counter()
-                sql, args = store.page_query(flt, 51, cursor)
+                sql, args = prepared.page_query(flt, 51, cursor)
                 fetched = store._read(sql, args)
                 times.append(time.perf_counter() - started)
             assert len(fetched) == 51

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from mcpstore_cli.backends.sqlite import prepared
 from mcpstore_cli.model.records import Cursor, SessionFilter
 from mcpstore_cli.store import open_store
 from mcpstore_cli.store.base import StoreOptions
@@ -53,10 +54,10 @@ def _sql(stmt: Any) -> str:
     return str(compiled)
 
 
-def _plan(path: Path, sql: str) -> list[str]:
+def _plan(path: Path, sql: str, args: list[Any] | None = None) -> list[str]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+        return [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, args or [])]
     finally:
         conn.close()
 
@@ -96,6 +97,9 @@ def test_list_page_uses_the_last_activity_index(
     offset = re.search(r"\bOFFSET\s+(\d+)", sql)
     assert offset is None or offset.group(1) == "0", sql
     assert re.search(r"\bLIMIT\s+51\b", sql), sql
+    # What list runs: the same statement prepared as text, its values bound.
+    text, args = prepared.page_query(FILTERS[filter_name], 51, CURSORS[cursor_name])
+    assert _plan(store_path, text, args) == plan
 
 
 def test_the_check_would_notice_a_full_scan(store_path: Path) -> None:

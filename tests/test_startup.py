@@ -63,9 +63,9 @@ CASES = [
 ]
 
 
-def _probe(args: list[str]) -> dict:
+def _probe(args: list[str], heavy: list[str] = HEAVY) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(HEAVY), *args],
+        [sys.executable, "-c", PROBE, json.dumps(heavy), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -91,11 +91,55 @@ def test_imports_nothing_heavy(args: list[str]) -> None:
     )
 
 
-def test_the_probe_would_notice_a_heavy_import() -> None:
-    """The check above can fail: a real command that opens a store does load SQLAlchemy."""
-    report = _probe(["list", "--url", "sqlite:///does-not-exist-here.db"])
-    assert report["status"] == 3, report
-    assert "sqlalchemy" in report["loaded"]
+# What list, show and stats load on SQLite (the default store): they read with the standard
+# library's sqlite3 and SQL prepared from SQLAlchemy.
+READING_HEAVY = [*HEAVY, "rich"]
+
+
+@pytest.fixture(scope="module")
+def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from tests.helpers import run_cli
+
+    path = tmp_path_factory.mktemp("startup") / "s.db"
+    result = run_cli(["demo", "--url", f"sqlite:///{path}", "-s", "120", "--seed", "4", "-q"])
+    assert result.exit_code == 0, result
+    return f"sqlite:///{path}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["list", "--format", "json", "--limit", "999"],
+        ["list", "--format", "csv", "--idle-over", "1m", "--not-terminated", "--initialized"],
+        ["list", "--active", "--created-after", "1d", "--cursor", "CURSOR"],
+        ["show", "ID"],
+        ["show", "ID", "--format", "json", "--events", "3"],
+        ["stats"],
+        ["stats", "--format", "json"],
+    ],
+    ids=" ".join,
+)
+def test_reading_sqlite_imports_no_sqlalchemy(
+    sqlite_db: str, args: list[str]
+) -> None:
+    listed = _probe(["list", "--limit", "1", "--format", "jsonl", "--url", sqlite_db])
+    first = json.loads(listed["out"])
+    args = [{"ID": first["session_id"][:10], "CURSOR": first["cursor"]}.get(a, a) for a in args]
+    report = _probe([*args, "--url", sqlite_db], READING_HEAVY)
+    assert report["status"] == 0, report
+    assert report["out"], report
+    assert report["loaded"] == [], (
+        f"mcpstore {' '.join(args)} on SQLite imported {', '.join(report['loaded'])}"
+    )
+
+
+def test_the_probe_would_notice_a_heavy_import(sqlite_db: str) -> None:
+    """The checks above can fail: reading a whole store streams it through SQLAlchemy's
+    engine on aiosqlite."""
+    report = _probe(["list", "--limit", "0", "--url", sqlite_db], READING_HEAVY)
+    assert report["status"] == 0, report
+    assert {"sqlalchemy", "aiosqlite"} <= set(report["loaded"])
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,12 @@ BACKENDS: dict[str, str] = {
     "dynamodb": "mcpstore_cli.backends.dynamodb.store:DynamoDBStore",
 }
 
+# Read-only opens of these backends get a reader: a light object that serves the reading
+# commands itself (list, show, stats: no SQLAlchemy) and hands the rest to the Store class.
+READERS: dict[str, str] = {
+    "sqlite": "mcpstore_cli.backends.sqlite.reader:SqliteReader",
+}
+
 # layout name -> its package
 LAYOUTS: dict[str, str] = {
     "turul": "mcpstore_cli.layouts.turul_sessions",
@@ -29,7 +35,11 @@ LAYOUTS: dict[str, str] = {
 
 def store_class(backend: str) -> type[Store]:
     """The Store class of a backend, imported now."""
-    module_name, _, class_name = BACKENDS[backend].partition(":")
+    return _load(BACKENDS[backend], backend)
+
+
+def _load(where: str, backend: str) -> type[Store]:
+    module_name, _, class_name = where.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -42,6 +52,8 @@ def store_class(backend: str) -> type[Store]:
 
 def open_store(url: StoreURL, options: StoreOptions | None = None) -> Store:
     """The store object for a URL; nothing is connected until the first operation."""
+    if options is not None and options.read_only and url.backend in READERS:
+        return _load(READERS[url.backend], url.backend)(url, options)
     return store_class(url.backend)(url, options)
 
 

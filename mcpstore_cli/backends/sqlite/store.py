@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sqlite3
 import sys
@@ -15,12 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from mcpstore_cli.backends.sql.base import SqlStore
+from mcpstore_cli.backends.sqlite.reading import SqliteReading
 from mcpstore_cli.errors import (
     Interrupted,
     LayoutError,
-    McpStoreError,
-    StoreConnectionError,
-    StoreMissingError,
     UsageError,
 )
 from mcpstore_cli.layouts.turul_sessions.demo import (
@@ -32,7 +29,6 @@ from mcpstore_cli.layouts.turul_sessions.demo import (
 from mcpstore_cli.layouts.turul_sessions.sqlite_schema import (
     EXPECTED_COLUMNS,
     INDEXES,
-    REQUIRED,
     ddl_statements,
 )
 from mcpstore_cli.model.records import (
@@ -55,7 +51,7 @@ if TYPE_CHECKING:
     from mcpstore_cli.store.follow import TailRequest, Warn
 
 
-class SqliteStore(SqlStore):
+class SqliteStore(SqliteReading, SqlStore):
     backend = "sqlite"
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
@@ -63,16 +59,6 @@ class SqliteStore(SqlStore):
         self._reader: sqlite3.Connection | None = None
         self._readable = False
         self._wal_found: bool | None = None  # whether a -wal file was there when we came
-
-    @property
-    def path(self) -> Path:
-        assert self.url.path is not None
-        return Path(self.url.path).expanduser()
-
-    def own_files(self) -> list[Path]:
-        from mcpstore_cli.util.outfile import store_files
-
-        return store_files(self.path)
 
     # -- dialect hooks ------------------------------------------------------------------
     def _make_engine(self) -> AsyncEngine:
@@ -140,26 +126,8 @@ class SqliteStore(SqlStore):
         with file_lock(self.path, str(self.path)):
             yield
 
-    def _translate_error(self, exc: BaseException) -> McpStoreError | None:
-        text = str(getattr(exc, "orig", None) or exc)
-        where = self.path
-        if "file is not a database" in text or "file is encrypted" in text:
-            return StoreConnectionError(f"{where} is not a SQLite database.")
-        if "unable to open database file" in text:
-            return StoreConnectionError(f"Cannot open {where}: check the path and its permissions.")
-        if "database is locked" in text:
-            return StoreConnectionError(
-                f"{where} is locked by another writer; try again, or raise --connect-timeout."
-            )
-        if "readonly database" in text or "read-only" in text:
-            return StoreConnectionError(f"{where} is read-only for this user.")
-        if "no such table" in text:
-            return StoreMissingError(f"{where} lacks a table ({text}); run mcpstore setup.")
-        if "malformed" in text:
-            return StoreConnectionError(f"{where} is damaged ({text}); restore it from a backup.")
-        if isinstance(exc, sa.exc.DBAPIError | sqlite3.Error):
-            return StoreConnectionError(f"SQLite error on {where}: {text}.")
-        return None
+    def _is_driver_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, sa.exc.DBAPIError | sqlite3.Error)
 
     @contextlib.asynccontextmanager
     async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -206,16 +174,6 @@ class SqliteStore(SqlStore):
     def setup_plan(self, **options: Any) -> list[str]:
         return ["PRAGMA journal_mode=WAL", *ddl_statements()]
 
-    def _require_file(self) -> None:
-        path = self.path
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory; name the database file inside it.")
-        if not path.exists():
-            raise StoreMissingError(
-                f"No SQLite store at {path}; create it with mcpstore setup --url "
-                f"{self.url.masked()}."
-            )
-
     async def _existing_objects(self, conn: AsyncConnection) -> dict[str, str]:
         rows = await conn.exec_driver_sql("SELECT name, type FROM sqlite_master")
         return {name: kind for name, kind in rows}
@@ -252,102 +210,22 @@ class SqliteStore(SqlStore):
     async def _columns(self, conn: AsyncConnection, table: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await conn.exec_driver_sql(f"PRAGMA table_info({table})")]
 
-    # -- the reading connection -------------------------------------------------------
-    # List pages and the readiness check run on a plain read-only sqlite3 connection in this
-    # thread: a page is a fraction of a millisecond of SQLite work, less than a hop to
-    # aiosqlite's thread would cost, and a one-page command then loads no async engine.
-    def _reader_conn(self) -> sqlite3.Connection:
-        if self._reader is None:
-            self._require_file()
-            self._note_wal()
-            try:
-                conn = sqlite3.connect(
-                    f"file:{self.path.absolute()}?mode=ro",
-                    uri=True,
-                    timeout=self.options.connect_timeout,
-                    check_same_thread=False,
-                )
-                conn.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.Error as exc:
-                raise self._translate_error(exc) or exc from exc
-            self._reader = conn
-        return self._reader
-
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        conn = self._reader_conn()
-        try:
-            cur = conn.execute(sql, args)
-            names = [d[0] for d in cur.description or ()]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-        except sqlite3.Error as exc:
-            raise self._translate_error(exc) or exc from exc
-
+    # -- reading (see reading.py: pages, lookups and stats run on a sqlite3 connection) ----
     def _page_dialect(self) -> Any:
         from sqlalchemy.dialects.sqlite.pysqlite import dialect
 
         return dialect()
 
-    async def iter_sessions(
-        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    def _stream_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
     ) -> AsyncIterator[Session | CorruptRow]:
-        if limit is None or limit > 1000:
-            rows = super().iter_sessions(flt, limit=limit, cursor=cursor)
-            async with contextlib.aclosing(rows):
-                async for item in rows:
-                    yield item
-            return
-        await self.ensure_readable()
-        sql, args = self.page_query(flt, limit, cursor)
-        for row in self._read(sql, args):
-            yield self.decode_session_values(row)
-
-    def _note_wal(self) -> None:
-        if self._wal_found is None:
-            self._wal_found = Path(f"{self.path}-wal").exists()
+        # Streamed through the engine (aiosqlite), so that Ctrl-C is heard between rows.
+        return SqlStore.iter_sessions(self, flt, limit=limit, cursor=cursor)
 
     async def close(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
-        await super().close()
-        if self._wal_found is False:
-            self._tidy_wal()
-        self._wal_found = None
-
-    def _tidy_wal(self) -> None:
-        """Leave the directory as we found it: a read-only connection to a database in WAL
-        mode creates its -wal and -shm files and cannot remove them. When they were not there
-        before, a last read through a writable connection lets SQLite itself check that no one
-        else has the database open, checkpoint and remove them (as any last connection does);
-        when someone else does, they stay theirs."""
-        wal = Path(f"{self.path}-wal")
-        if not wal.exists() or not self.path.exists():
-            return
-        with contextlib.suppress(sqlite3.Error, OSError):
-            conn = sqlite3.connect(str(self.path.absolute()), timeout=1.0)
-            try:
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
-            finally:
-                conn.close()
-
-    async def ensure_readable(self) -> None:
-        if self._readable:
-            return
-        objects = {r["name"]: r["type"] for r in self._read("SELECT name, type FROM sqlite_master")}
-        for table in ("sessions", "events"):
-            if objects.get(table) != "table":
-                raise StoreMissingError(
-                    f"{self.path} has no {table} table; run mcpstore setup --url "
-                    f"{self.url.masked()}."
-                )
-            have = {r["name"] for r in self._read(f"PRAGMA table_info({table})")}
-            missing = sorted(REQUIRED[table] - have)
-            if missing:
-                raise LayoutError(
-                    f"{self.path} is in another layout: table {table} has no column "
-                    f"{missing[0]}; see mcpstore setup --check."
-                )
-        self._readable = True
+        self._close_reader()
+        await SqlStore.close(self)
+        self._leave_as_found()
 
     async def check(self) -> list[Finding]:
         self._require_file()
@@ -405,23 +283,9 @@ class SqliteStore(SqlStore):
         return findings
 
     async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
-        page_size = (await conn.exec_driver_sql("PRAGMA page_size")).scalar() or 0
-        page_count = (await conn.exec_driver_sql("PRAGMA page_count")).scalar() or 0
-        freelist = (await conn.exec_driver_sql("PRAGMA freelist_count")).scalar() or 0
-        journal = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
-        version = (await conn.exec_driver_sql("SELECT sqlite_version()")).scalar()
-        size = _file_size(self.path)
-        wal = _file_size(Path(f"{self.path}-wal"))
-        storage = {"database": size, "wal": wal, "total": size + wal}
-        facts = {
-            "file": str(self.path),
-            "sqlite_version": version,
-            "journal_mode": journal,
-            "page_size": page_size,
-            "pages": page_count,
-            "free_pages": freelist,
-        }
-        return storage, facts
+        return await conn.run_sync(
+            lambda sync: self._file_facts(lambda sql: sync.exec_driver_sql(sql).scalar())
+        )
 
     # -- following ----------------------------------------------------------------------
     async def tail_events(
@@ -735,10 +599,3 @@ def _compare_columns(
                 )
             )
     return out
-
-
-def _file_size(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
