@@ -92,8 +92,8 @@ def test_imports_nothing_heavy(args: list[str]) -> None:
 
 
 # What list, show and stats load on SQLite (the default store): they read with the standard
-# library's sqlite3 and SQL prepared from SQLAlchemy.
-READING_HEAVY = [*HEAVY, "rich"]
+# library's sqlite3 and SQL prepared from SQLAlchemy, run without an event loop.
+READING_HEAVY = [*HEAVY, "asyncio", "rich"]
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     ],
     ids=" ".join,
 )
-def test_reading_sqlite_imports_no_sqlalchemy(
+def test_reading_sqlite_imports_no_sqlalchemy_and_no_event_loop(
     sqlite_db: str, args: list[str]
 ) -> None:
     listed = _probe(["list", "--limit", "1", "--format", "jsonl", "--url", sqlite_db])
@@ -136,10 +136,10 @@ def test_reading_sqlite_imports_no_sqlalchemy(
 
 def test_the_probe_would_notice_a_heavy_import(sqlite_db: str) -> None:
     """The checks above can fail: reading a whole store streams it through SQLAlchemy's
-    engine on aiosqlite."""
+    engine on aiosqlite, in an event loop."""
     report = _probe(["list", "--limit", "0", "--url", sqlite_db], READING_HEAVY)
     assert report["status"] == 0, report
-    assert {"sqlalchemy", "aiosqlite"} <= set(report["loaded"])
+    assert {"sqlalchemy", "aiosqlite", "asyncio"} <= set(report["loaded"])
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -208,13 +208,14 @@ class Command:
             self.env.stderr.flush()
 
     # -- running -------------------------------------------------------------------------
-    def run(self, work: Callable[[], Awaitable[T]]) -> T:
+    def run(self, work: Callable[[], Awaitable[T]], *, inline: bool = False) -> T:
         """Run async work; library errors become a message and an exit status, Ctrl-C
-        exits 130 with one line saying what was kept (see :mod:`mcpstore_cli.util.interrupt`)."""
+        exits 130 with one line saying what was kept (see :mod:`mcpstore_cli.util.interrupt`).
+        ``inline``: start it without an event loop (a store's ``inline_reads``)."""
         from mcpstore_cli.util import interrupt
 
         try:
-            return interrupt.run(work, self._say_now)
+            return interrupt.run(work, self._say_now, inline=inline)
         except click_exc.Exit:
             raise  # typer.Exit from inside the work: its status, as it is
         except McpStoreError as exc:

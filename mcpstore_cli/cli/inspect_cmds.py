@@ -177,7 +177,7 @@ def list_sessions(
         writer.close()
         return shown, last, more, skipped
 
-    shown, last, more, skipped = cmd.run(work)
+    shown, last, more, skipped = cmd.run(work, inline=store.inline_reads)
     if more and last is not None:
         cmd.info(f"more sessions: mcpstore list --cursor {last.encode()}  (same filters)")
     elif cmd.fmt == "table" and shown == 0:
@@ -242,7 +242,7 @@ def show(
             recent = await store.recent_events(found.session_id, events) if events else []
             return found, recent
 
-    session, recent = cmd.run(work)
+    session, recent = cmd.run(work, inline=store.inline_reads)
     from mcpstore_cli.render.output import draw_session, event_json, session_json, write_object
 
     evs = []
@@ -294,7 +294,7 @@ def stats(
                 now_ms=now_ms(), timeout_ms=timeout_ms, approximate=approximate
             )
 
-    result = cmd.run(work)
+    result = cmd.run(work, inline=store.inline_reads)
     from mcpstore_cli.render.output import draw_stats, stats_json, write_object
 
     obj = stats_json(result)

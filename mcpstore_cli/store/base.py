@@ -60,6 +60,10 @@ class Store(abc.ABC):
     backend: ClassVar[str]
     # The layout this store reads and writes (a name in store.registry.LAYOUTS).
     layout: ClassVar[str] = "turul"
+    # Whether the reads of list, show and stats (iter_sessions, get_session,
+    # existing_session_ids, match_session_ids, recent_events, stats, close) may start without
+    # an event loop: they end without one, or await util.interrupt.need_loop() first.
+    inline_reads: ClassVar[bool] = False
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url

@@ -14,7 +14,8 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from mcpstore_cli.errors import Interrupted
@@ -50,6 +51,7 @@ async def to_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``asyncio.to_thread``, except that a cancelled caller first waits for the thread to
     end (after Ctrl-C it stops at its next :func:`check`, having rolled back or cleaned up),
     so that what the caller then does or reports follows what the thread really did."""
+    await need_loop()
     import asyncio
 
     job = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
@@ -61,21 +63,31 @@ async def to_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         raise
 
 
-def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None]) -> T:
+def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None], *, inline: bool = False) -> T:
     """Run ``work()`` in a new event loop; Ctrl-C raises KeyboardInterrupt (or the
     :class:`Interrupted` the work raised) only after the work's cleanup ran.
 
     ``say`` writes the one line of a second Ctrl-C (the process then ends with 130).
-    """
-    import asyncio
 
+    With ``inline``, the work starts without an event loop (asyncio is not even imported):
+    work that never waits, such as a read served by SQLite's reading path, ends without one;
+    work that reaches :func:`need_loop` goes on from there on a new loop, as above. A Ctrl-C
+    before that raises KeyboardInterrupt where the work is, and its ``finally`` clauses and
+    ``async with`` exits run as it unwinds.
+    """
     requested.clear()
     state.note = HARD_STOP_NOTE
     in_main = threading.current_thread() is threading.main_thread()
     if not in_main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return asyncio.run(_call(work))  # an embedding program handles its own Ctrl-C
-    loop = asyncio.new_event_loop()
-    task: asyncio.Task[T] | None = None
+        # An embedding program handles its own Ctrl-C.
+        started = _start_inline(work) if inline else None
+        if started is not None and started[0]:
+            return started[1]
+        import asyncio
+
+        return asyncio.run(_call(work) if started is None else _resume(started[1]))
+    task: Any = None
+    loop: Any = None
 
     def on_sigint(signum: int, frame: Any) -> None:
         if requested.is_set():
@@ -90,25 +102,105 @@ def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None]) -> T:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        asyncio.set_event_loop(loop)
-        task = loop.create_task(_call(work))
+        started = _start_inline(work) if inline else None
+        if started is not None and started[0]:
+            return started[1]
+        import asyncio
+
+        loop = asyncio.new_event_loop()
         try:
-            return loop.run_until_complete(task)
-        except asyncio.CancelledError:
-            if requested.is_set():
-                raise KeyboardInterrupt from None
-            raise
+            asyncio.set_event_loop(loop)
+            task = loop.create_task(_call(work) if started is None else _resume(started[1]))
+            try:
+                return loop.run_until_complete(task)
+            except asyncio.CancelledError:
+                if requested.is_set():
+                    raise KeyboardInterrupt from None
+                raise
+            finally:
+                _close(loop)
         finally:
-            _close(loop)
+            asyncio.set_event_loop(None)
     finally:
         signal.signal(signal.SIGINT, previous)
-        asyncio.set_event_loop(None)
 
 
 async def _call(work: Callable[[], Awaitable[T]]) -> T:
     # Work that ends normally although Ctrl-C came (between its last two awaits) is done:
     # its result stands, and the caller reports it as usual.
     return await work()
+
+
+# -- work started without an event loop ----------------------------------------------------
+class _Inline:
+    active = False  # True while run() drives work without a loop
+
+
+_inline = _Inline()
+_LOOP_WANTED = object()
+
+
+def running_inline() -> bool:
+    """Whether the running work was started without an event loop (see :func:`need_loop`)."""
+    return _inline.active
+
+
+@types.coroutine
+def _want_loop() -> Generator[Any, Any, None]:
+    yield _LOOP_WANTED
+
+
+async def need_loop() -> None:
+    """Await this before anything that needs asyncio's event loop, in code that ``run(...,
+    inline=True)`` may start without one: the work is then carried on from here on a new
+    loop. Without a loop to miss, it returns at once."""
+    if _inline.active:
+        await _want_loop()
+
+
+def _start_inline(work: Callable[[], Awaitable[T]]) -> tuple[bool, Any]:
+    """Drive ``work()`` without a loop: (True, its result) when it ends so, or (False, the
+    coroutine) when it awaits :func:`need_loop`, suspended there."""
+    coro = _call(work)
+    _inline.active = True
+    try:
+        wanted = coro.send(None)
+    except StopIteration as done:
+        return True, done.value
+    finally:
+        _inline.active = False
+    if wanted is not _LOOP_WANTED:
+        coro.close()
+        raise RuntimeError("work started inline waited without awaiting need_loop() first")
+    return False, coro
+
+
+async def _resume(coro: Coroutine[Any, Any, T]) -> T:
+    """A coroutine suspended in :func:`need_loop`, carried on in the loop's task."""
+    return await _Resumed(coro)
+
+
+class _Resumed:
+    """``await`` of a coroutine that has already started: what ``await`` does with a new one
+    (each value it yields goes to the task, each value or exception back into it)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._coro = coro
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self._coro
+        value: Any = None
+        thrown: BaseException | None = None
+        while True:
+            try:
+                yielded = coro.send(value) if thrown is None else coro.throw(thrown)
+            except StopIteration as done:
+                return done.value
+            value, thrown = None, None
+            try:
+                value = yield yielded
+            except BaseException as exc:  # cancellation, GeneratorExit: into the work
+                thrown = exc
 
 
 def _close(loop: Any) -> None:
@@ -132,6 +224,7 @@ async def finish(work: Awaitable[T]) -> tuple[T, bool]:
     """Run one unit of work (a batch, one transaction) to its end even if Ctrl-C comes
     meanwhile: returns (its result, whether Ctrl-C came). The caller then counts the unit
     as done and stops, so that what it reports is exactly what was committed."""
+    await need_loop()
     import asyncio
 
     inner = asyncio.ensure_future(work)
@@ -143,4 +236,14 @@ async def finish(work: Awaitable[T]) -> tuple[T, bool]:
         return await inner, True
 
 
-__all__ = ["Interrupted", "check", "finish", "requested", "run", "state", "to_thread"]
+__all__ = [
+    "Interrupted",
+    "check",
+    "finish",
+    "need_loop",
+    "requested",
+    "run",
+    "running_inline",
+    "state",
+    "to_thread",
+]

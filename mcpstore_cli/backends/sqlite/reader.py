@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mcpstore_cli.backends.sqlite.reading import SqliteReading
 from mcpstore_cli.model.records import CorruptRow, Cursor, Event, Session, SessionFilter, Stats
 from mcpstore_cli.store.base import Store, StoreOptions
+from mcpstore_cli.util import interrupt
 
 if TYPE_CHECKING:
     from mcpstore_cli.backends.sqlite.store import SqliteStore
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 class SqliteReader(SqliteReading):
     backend: ClassVar[str] = "sqlite"
     layout: ClassVar[str] = "turul"
+    inline_reads: ClassVar[bool] = True  # see Store.inline_reads
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
@@ -40,6 +42,9 @@ class SqliteReader(SqliteReading):
     def full(self) -> SqliteStore:
         """The full store, made now if need be; it takes over the reading connection."""
         if self._full is None:
+            if interrupt.running_inline():
+                # Its work may need the event loop: ask for one first (need_loop()).
+                raise RuntimeError("SqliteReader.full() in work started without a loop")
             from mcpstore_cli.backends.sqlite.store import SqliteStore
 
             full = SqliteStore(self.url, self.options)
@@ -83,6 +88,7 @@ class SqliteReader(SqliteReading):
     async def _stream_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
     ) -> AsyncIterator[Session | CorruptRow]:
+        await interrupt.need_loop()  # streamed by the full store, through aiosqlite
         rows = self.full().iter_sessions(flt, limit=limit, cursor=cursor)
         async with contextlib.aclosing(rows):
             async for item in rows:
