@@ -24,6 +24,7 @@ from mcpstore_cli.cli import (
     demo_cmd,
     expire_cmd,
     inspect_cmds,
+    lazytree,
     plainvalues,
     setup_cmd,
     tail_cmd,
@@ -52,6 +53,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    cls=lazytree.RootGroup,  # subcommands built when first needed (get_command)
 )
 
 
@@ -81,10 +83,15 @@ completion.register(app)
 
 
 def get_command() -> click_exc.Command:
-    command = typer.main.get_command(app)
+    """The click command tree of ``app``; each subcommand is built when first looked up
+    (``mcpstore list`` builds only ``list``, see :mod:`mcpstore_cli.cli.lazytree`)."""
+    return lazytree.build(app, _finish)
+
+
+def _finish(command: click_exc.Command) -> None:
+    """What every command (sub)tree gets once Typer has built it."""
     _interruptible(command)
     plainvalues.install(command)  # option values without importing pydantic
-    return command
 
 
 def _interruptible(command: click_exc.Command) -> None:
