@@ -78,18 +78,29 @@ def build(app: typer.Typer, finish: Callable[[Command], None]) -> Command:
     """The root of ``app`` (its callback and options) with its subcommands in a
     :class:`LazyCommands`. ``finish`` is called once on the root alone and once on each
     subcommand (with its own subcommands) as it is built."""
+    if any(not info.name for info in app.registered_groups):
+        # A group added without a name lends its commands to the root: build it all.
+        whole = typer.main.get_command(app)
+        finish(whole)
+        return whole
     root = typer.main.get_command(_with(app, commands=[], groups=[]))
     finish(root)
     commands = {_name(info): info for info in app.registered_commands}
     groups = {info.name: info for info in app.registered_groups}
+    # What typer.main.get_group_from_info passes when it builds each one in the whole tree.
+    settings = {
+        "pretty_exceptions_short": app.pretty_exceptions_short,
+        "rich_markup_mode": app.rich_markup_mode,
+    }
 
     def make(name: str) -> Command:
-        only = _with(
-            app,
-            commands=[commands[name]] if name in commands else [],
-            groups=[groups[name]] if name in groups else [],
-        )
-        built: Command = typer.main.get_command(only).commands[name]  # type: ignore[attr-defined]
+        built: Command
+        if name in commands:
+            built = typer.main.get_command_from_info(commands[name], **settings)
+        else:
+            built = typer.main.get_group_from_info(
+                groups[name], suggest_commands=app.suggest_commands, **settings
+            )
         finish(built)
         return built
 
@@ -97,7 +108,7 @@ def build(app: typer.Typer, finish: Callable[[Command], None]) -> Command:
         info = commands.get(name)
         return make(name) if info is None else _as_listed(name, info, app)
 
-    lazy = LazyCommands([*commands, *(name for name in groups if name)], make)
+    lazy = LazyCommands([*commands, *groups], make)
     lazy.listing = listing
     root.commands = lazy  # type: ignore[attr-defined]
     return root
