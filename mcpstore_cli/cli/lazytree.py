@@ -86,20 +86,23 @@ def build(app: typer.Typer, finish: Callable[[Command], None]) -> Command:
     root = typer.main.get_command(_with(app, commands=[], groups=[]))
     finish(root)
     commands = {_name(info): info for info in app.registered_commands}
-    groups = {info.name: info for info in app.registered_groups}
-    # What typer.main.get_group_from_info passes when it builds each one in the whole tree.
-    settings = {
-        "pretty_exceptions_short": app.pretty_exceptions_short,
-        "rich_markup_mode": app.rich_markup_mode,
-    }
+    groups = {str(info.name): info for info in app.registered_groups}
 
     def make(name: str) -> Command:
+        # As typer.main.get_group_from_info builds each one in the whole tree.
         built: Command
         if name in commands:
-            built = typer.main.get_command_from_info(commands[name], **settings)
+            built = typer.main.get_command_from_info(
+                commands[name],
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
         else:
             built = typer.main.get_group_from_info(
-                groups[name], suggest_commands=app.suggest_commands, **settings
+                groups[name],
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+                suggest_commands=app.suggest_commands,
             )
         finish(built)
         return built

@@ -16,7 +16,7 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.backends.sql import rows
 from mcpstore_cli.backends.sqlite import prepared
@@ -42,7 +42,7 @@ PAGE_MAX = 1000
 class SqliteReading:
     """The SQLite file, its read-only connection, the readiness check and the reads."""
 
-    backend = "sqlite"
+    backend: ClassVar[str] = "sqlite"
     url: StoreURL
     options: StoreOptions
     _reader: sqlite3.Connection | None = None
