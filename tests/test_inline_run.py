@@ -81,19 +81,39 @@ def test_waiting_without_asking_for_the_loop_is_refused() -> None:
         interrupt.run(work, _say, inline=True)
 
 
-def test_ctrl_c_inline_unwinds_the_work() -> None:
-    cleaned: list[bool] = []
+def test_ctrl_c_inline_ends_the_work_then_stops_as_a_cancelled_task_would() -> None:
+    # A task that never waits runs to its end although cancelled, and then counts as
+    # cancelled: its result is dropped and run() raises KeyboardInterrupt.
+    steps: list[str] = []
 
-    async def work() -> None:
-        try:
-            signal.raise_signal(signal.SIGINT)
-        finally:
-            cleaned.append(interrupt.requested.is_set())
+    async def work() -> str:
+        signal.raise_signal(signal.SIGINT)
+        steps.append(f"went on, requested={interrupt.requested.is_set()}")
+        return "dropped"
 
     with pytest.raises(KeyboardInterrupt):
         interrupt.run(work, _say, inline=True)
-    assert cleaned == [True]
+    assert steps == ["went on, requested=True"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_inline_cancels_the_work_where_it_asks_for_the_loop() -> None:
+    steps: list[str] = []
+
+    async def work() -> None:
+        signal.raise_signal(signal.SIGINT)
+        try:
+            await interrupt.need_loop()
+            steps.append("not here")
+        except asyncio.CancelledError:
+            steps.append(f"cancelled, loop={asyncio.get_running_loop() is not None}")
+            raise
+        finally:
+            steps.append("cleaned up")
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupt.run(work, _say, inline=True)
+    assert steps == ["cancelled, loop=True", "cleaned up"]
 
 
 def test_ctrl_c_after_need_loop_cancels_the_resumed_work() -> None:

@@ -382,6 +382,31 @@ def test_list_to_a_slow_reader(big_sqlite: Path) -> None:
     assert number(match.group(1)) == got < BIG_SESSIONS
 
 
+def test_a_list_page_to_a_slow_reader(big_sqlite: Path) -> None:
+    """A page (read without an event loop) is written to its end, then the command stops
+    with 130, as it did when the page ran in a task that never waited."""
+    proc = Proc(
+        ["list", "--limit", "999", "--format", "jsonl", "--url", f"sqlite:///{big_sqlite}"],
+        stdout=True,
+    )
+    assert proc.proc.stdout is not None
+    got = 0
+    try:
+        for _ in range(20):  # the pipe fills up: mcpstore is blocked writing
+            proc.proc.stdout.readline()
+            got += 1
+        time.sleep(0.5)
+        proc.proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        got += len(proc.proc.stdout.read().splitlines())
+        code, err = proc.finish()
+    finally:
+        proc.kill()
+    assert the_line(code, err) == "printed 999 sessions; nothing was changed."
+    assert got == 999
+    assert "more sessions" not in err
+
+
 def test_tail_events_says_how_many_it_printed(sqlite_store: StoreHandle) -> None:
     made = sqlite_store.run("demo", "--sessions", "4", "-e", "3", "--quiet")
     assert made.exit_code == 0, made

@@ -72,8 +72,8 @@ def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None], *, inline:
     With ``inline``, the work starts without an event loop (asyncio is not even imported):
     work that never waits, such as a read served by SQLite's reading path, ends without one;
     work that reaches :func:`need_loop` goes on from there on a new loop, as above. A Ctrl-C
-    before that raises KeyboardInterrupt where the work is, and its ``finally`` clauses and
-    ``async with`` exits run as it unwinds.
+    meanwhile is what it is to a task that does not wait: the work goes on to its end (or to
+    :func:`need_loop`, where it is cancelled), then KeyboardInterrupt is raised.
     """
     requested.clear()
     state.note = HARD_STOP_NOTE
@@ -88,6 +88,7 @@ def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None], *, inline:
         return asyncio.run(_call(work) if started is None else _resume(started[1]))
     task: Any = None
     loop: Any = None
+    running_inline = False
 
     def on_sigint(signum: int, frame: Any) -> None:
         if requested.is_set():
@@ -95,6 +96,8 @@ def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None], *, inline:
                 say(f"interrupted again; {state.note}")
             os._exit(130)
         requested.set()
+        if running_inline:
+            return  # a running task that does not wait is cancelled when it stops: below
         if task is None or task.done():
             raise KeyboardInterrupt
         task.cancel()
@@ -102,15 +105,28 @@ def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None], *, inline:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        started = _start_inline(work) if inline else None
-        if started is not None and started[0]:
-            return started[1]
+        started = None
+        if inline:
+            running_inline = True
+            try:
+                started = _start_inline(work)
+            finally:
+                running_inline = False
+            if started[0]:
+                if requested.is_set():
+                    raise KeyboardInterrupt  # like a cancelled task's, its result is dropped
+                return started[1]
         import asyncio
 
         loop = asyncio.new_event_loop()
         try:
             asyncio.set_event_loop(loop)
-            task = loop.create_task(_call(work) if started is None else _resume(started[1]))
+            if started is None:
+                task = loop.create_task(_call(work))
+            else:
+                # Ctrl-C came while it ran inline: cancelled where it waits, in need_loop().
+                stop = asyncio.CancelledError() if requested.is_set() else None
+                task = loop.create_task(_resume(started[1], stop))
             try:
                 return loop.run_until_complete(task)
             except asyncio.CancelledError:
@@ -175,22 +191,24 @@ def _start_inline(work: Callable[[], Awaitable[T]]) -> tuple[bool, Any]:
     return False, coro
 
 
-async def _resume(coro: Coroutine[Any, Any, T]) -> T:
-    """A coroutine suspended in :func:`need_loop`, carried on in the loop's task."""
-    return await _Resumed(coro)
+async def _resume(coro: Coroutine[Any, Any, T], stop: BaseException | None = None) -> T:
+    """A coroutine suspended in :func:`need_loop`, carried on in the loop's task (``stop``:
+    raised in it there instead)."""
+    return await _Resumed(coro, stop)
 
 
 class _Resumed:
     """``await`` of a coroutine that has already started: what ``await`` does with a new one
     (each value it yields goes to the task, each value or exception back into it)."""
 
-    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], stop: BaseException | None) -> None:
         self._coro = coro
+        self._stop = stop
 
     def __await__(self) -> Generator[Any, Any, Any]:
         coro = self._coro
         value: Any = None
-        thrown: BaseException | None = None
+        thrown: BaseException | None = self._stop
         while True:
             try:
                 yielded = coro.send(value) if thrown is None else coro.throw(thrown)
