@@ -59,7 +59,7 @@ class Store(abc.ABC):
 
     backend: ClassVar[str]
     # The layout this store reads and writes (a name in store.registry.LAYOUTS).
-    layout: ClassVar[str] = "turul"
+    layout: ClassVar[str] = "sessions"
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url

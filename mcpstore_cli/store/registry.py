@@ -23,7 +23,7 @@ BACKENDS: dict[str, str] = {
 
 # layout name -> its package
 LAYOUTS: dict[str, str] = {
-    "turul": "mcpstore_cli.layouts.turul_sessions",
+    "sessions": "mcpstore_cli.layouts.turul_sessions",
 }
 
 
