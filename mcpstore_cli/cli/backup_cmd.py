@@ -31,7 +31,7 @@ backup_app = typer.Typer(
 
 class Mode(StrEnum):
     merge = "merge"
-    replace = "replace"
+    replace_ = "replace"  # a member named replace would hide str.replace on every Mode
 
 
 def register(app: typer.Typer) -> None:
