@@ -14,7 +14,7 @@ import re
 import shlex
 import socket
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -392,7 +392,7 @@ class PostgresStore(SqlStore):
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         if limit is not None and limit <= 1000:
             # A page: the shared statement, compiled once per filter shape, in one autocommit
             # round trip straight through asyncpg (its prepared-statement cache does the rest).

@@ -36,7 +36,7 @@ import operator
 import os
 import struct
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -355,7 +355,7 @@ _HEADER = struct.Struct("<IIII")  # sessions, events, bytes of sessions, bytes o
 _PREFETCH = 2  # chunks read ahead of the COPY
 
 
-async def demo_chunks(plan: DemoPlan, now: int) -> AsyncIterator[CopyChunk]:
+async def demo_chunks(plan: DemoPlan, now: int) -> AsyncGenerator[CopyChunk, None]:
     """``generate(plan, now)`` rendered for COPY by a child process, chunk by chunk (the
     same rows, in the same order, as generating here)."""
     import mcpstore_cli
