@@ -14,7 +14,7 @@ import re
 import shlex
 import socket
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -764,7 +764,9 @@ class PostgresStore(SqlStore):
         # CREATE INDEX CONCURRENTLY cannot run in a transaction: autocommit, one at a time.
         async with self.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            existing = {row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)}
+            existing: dict[str, Sequence[Any]] = {
+                row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)
+            }
             for name in INDEXES:
                 row = existing.get(name)
                 if row is not None and not row[2]:
@@ -820,7 +822,8 @@ class PostgresStore(SqlStore):
             )
 
     async def _relations(self, conn: AsyncConnection) -> dict[str, str]:
-        rows = await conn.exec_driver_sql(
+        # Rows of the query's columns (SQLAlchemy 2.1 types exec_driver_sql's as one column).
+        rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(
             "SELECT c.relname, c.relkind::text FROM pg_class c "
             "WHERE c.oid IN (to_regclass('sessions'), to_regclass('events'))"
         )
@@ -864,8 +867,8 @@ class PostgresStore(SqlStore):
     async def _findings(self, conn: AsyncConnection) -> list[Finding]:
         findings: list[Finding] = []
         kinds, columns = await self._columns(conn)
-        indexes = list(await conn.exec_driver_sql(_INDEXES_SQL))
-        constraints = list(await conn.exec_driver_sql(_CONSTRAINTS_SQL))
+        indexes: list[Sequence[Any]] = list(await conn.exec_driver_sql(_INDEXES_SQL))
+        constraints: list[Sequence[Any]] = list(await conn.exec_driver_sql(_CONSTRAINTS_SQL))
         present = [t for t in ("sessions", "events") if kinds.get(t) in ("r", "p")]
         for table in ("sessions", "events"):
             kind = kinds.get(table)
@@ -986,7 +989,7 @@ class PostgresStore(SqlStore):
         return None
 
     async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
-        row = (
+        row: Sequence[Any] = (
             await conn.exec_driver_sql(
                 "SELECT pg_total_relation_size('sessions'), pg_total_relation_size('events'), "
                 "current_setting('server_version'), current_database(), current_user"
