@@ -109,7 +109,7 @@ def _json_text(value: str) -> str:
 def session_copy_text(sessions: Sequence[Session]) -> bytes:
     """Sessions as COPY text rows in :data:`SESSION_COLUMNS` order (JSON pre-rendered by the
     demo generator is used as it is)."""
-    lines = []
+    lines: list[str] = []
     append = lines.append
     for s in sessions:
         state = getattr(s, "state_json", None)
@@ -132,7 +132,7 @@ def session_copy_text(sessions: Sequence[Session]) -> bytes:
 
 def event_copy_text(events: Sequence[Event]) -> bytes:
     """Events as COPY text rows in :data:`EVENT_COLUMNS` order."""
-    lines = []
+    lines: list[str] = []
     append = lines.append
     sid: str | None = None
     head = ""

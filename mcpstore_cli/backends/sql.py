@@ -210,7 +210,7 @@ class SqlStore(Store, abc.ABC):
             cols.append(s.version)
         return cols
 
-    def _event_count_subquery(self) -> sa.ScalarSelect[Any]:
+    def _event_count_subquery(self) -> sa.Label[Any]:
         e = self.events.c
         return (
             sa.select(sa.func.count())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -184,7 +184,7 @@ def describe_cli(command: Any | None = None) -> CommandSpec:
 
 
 # -- bash ---------------------------------------------------------------------------------
-def _bash_words(words: Sequence[str]) -> str:
+def _bash_words(words: Iterable[str]) -> str:
     return '"' + " ".join(words) + '"'
 
 
