@@ -31,7 +31,7 @@ backup_app = typer.Typer(
 
 class Mode(StrEnum):
     merge = "merge"
-    replace = "replace"
+    replace_ = "replace"  # a member named replace would hide str.replace on every Mode
 
 
 def register(app: typer.Typer) -> None:
@@ -424,6 +424,7 @@ def restore(
         if existing is not None and (existing[0] or existing[1]):
             from mcpstore_cli.cli.confirm import confirm_destructive
 
+            assert info is not None  # replace verified the file in step 1
             preview = [
                 f"restore --mode replace deletes every session and event of "
                 f"{store_url.masked()} ({store_url.backend}):",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -179,7 +179,7 @@ def describe_cli(command: Any) -> CommandSpec:
 
 
 # -- bash ---------------------------------------------------------------------------------
-def _bash_words(words: Sequence[str]) -> str:
+def _bash_words(words: Iterable[str]) -> str:
     return '"' + " ".join(words) + '"'
 
 

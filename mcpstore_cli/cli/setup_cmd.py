@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import typer
@@ -100,10 +101,11 @@ def setup(
     for flag, on in given.items():
         if on and BACKEND_ONLY[flag] != store_url.backend:
             cmd.check(
-                lambda flag=flag: _raise(
+                functools.partial(
+                    _raise,
                     UsageError(
                         f"{flag} applies to {BACKEND_ONLY[flag]} stores, not {store_url.backend}."
-                    )
+                    ),
                 )
             )
     tags = cmd.check(lambda: _parse_tags(tag or []))

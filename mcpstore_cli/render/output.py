@@ -494,8 +494,8 @@ def draw_session(
     console.print(grid)
     for key in ("client_capabilities", "server_capabilities", "state", "metadata"):
         console.print(f"\n[bold]{key}[/]")
-        value = obj.get(key)
-        console.print(JSON(json.dumps(value)) if value is not None else "-")
+        data = obj.get(key)
+        console.print(JSON(json.dumps(data)) if data is not None else "-")
     console.print()
     title = None
     if events:

@@ -322,7 +322,7 @@ def native_backup_sync(store: DynamoDBStore, label: str) -> list[dict[str, Any]]
 
 
 def _backup_row(table: str, details: dict[str, Any]) -> dict[str, Any]:
-    created = details.get("BackupCreationDateTime")
+    created: Any = details.get("BackupCreationDateTime")  # a datetime from botocore
     created_ms = int(created.timestamp() * 1000) if hasattr(created, "timestamp") else None
     return {
         "kind": "dynamodb",

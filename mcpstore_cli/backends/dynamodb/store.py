@@ -26,7 +26,15 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -1120,7 +1128,7 @@ class DynamoDBStore(Store):
 
     def _list_sync(
         self, flt: SessionFilter, limit: int | None, cursor: Cursor | None
-    ) -> Iterator[list[Session | CorruptRow]]:
+    ) -> Generator[list[Session | CorruptRow], None, None]:
         self._ensure_readable_sync()
         assert self._sessions is not None and self._events is not None
         now_s = flt.now_ms // 1000

@@ -36,7 +36,7 @@ import operator
 import os
 import struct
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -109,7 +109,7 @@ def _json_text(value: str) -> str:
 def session_copy_text(sessions: Sequence[Session]) -> bytes:
     """Sessions as COPY text rows in :data:`SESSION_COLUMNS` order (JSON pre-rendered by the
     demo generator is used as it is)."""
-    lines = []
+    lines: list[str] = []
     append = lines.append
     for s in sessions:
         state = getattr(s, "state_json", None)
@@ -132,7 +132,7 @@ def session_copy_text(sessions: Sequence[Session]) -> bytes:
 
 def event_copy_text(events: Sequence[Event]) -> bytes:
     """Events as COPY text rows in :data:`EVENT_COLUMNS` order."""
-    lines = []
+    lines: list[str] = []
     append = lines.append
     sid: str | None = None
     head = ""
@@ -355,7 +355,7 @@ _HEADER = struct.Struct("<IIII")  # sessions, events, bytes of sessions, bytes o
 _PREFETCH = 2  # chunks read ahead of the COPY
 
 
-async def demo_chunks(plan: DemoPlan, now: int) -> AsyncIterator[CopyChunk]:
+async def demo_chunks(plan: DemoPlan, now: int) -> AsyncGenerator[CopyChunk, None]:
     """``generate(plan, now)`` rendered for COPY by a child process, chunk by chunk (the
     same rows, in the same order, as generating here)."""
     import mcpstore_cli

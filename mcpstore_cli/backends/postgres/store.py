@@ -14,7 +14,7 @@ import re
 import shlex
 import socket
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -320,7 +320,7 @@ class PostgresStore(SqlStore):
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         if limit is not None and limit <= 1000:
             # A page: the shared statement, compiled once per filter shape, in one autocommit
             # round trip straight through asyncpg (its prepared-statement cache does the rest).
@@ -692,7 +692,9 @@ class PostgresStore(SqlStore):
         # CREATE INDEX CONCURRENTLY cannot run in a transaction: autocommit, one at a time.
         async with self.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            existing = {row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)}
+            existing: dict[str, Sequence[Any]] = {
+                row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)
+            }
             for name in INDEXES:
                 row = existing.get(name)
                 if row is not None and not row[2]:
@@ -748,7 +750,8 @@ class PostgresStore(SqlStore):
             )
 
     async def _relations(self, conn: AsyncConnection) -> dict[str, str]:
-        rows = await conn.exec_driver_sql(
+        # Rows of the query's columns (SQLAlchemy 2.1 types exec_driver_sql's as one column).
+        rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(
             "SELECT c.relname, c.relkind::text FROM pg_class c "
             "WHERE c.oid IN (to_regclass('sessions'), to_regclass('events'))"
         )
@@ -792,8 +795,8 @@ class PostgresStore(SqlStore):
     async def _findings(self, conn: AsyncConnection) -> list[Finding]:
         findings: list[Finding] = []
         kinds, columns = await self._columns(conn)
-        indexes = list(await conn.exec_driver_sql(_INDEXES_SQL))
-        constraints = list(await conn.exec_driver_sql(_CONSTRAINTS_SQL))
+        indexes: list[Sequence[Any]] = list(await conn.exec_driver_sql(_INDEXES_SQL))
+        constraints: list[Sequence[Any]] = list(await conn.exec_driver_sql(_CONSTRAINTS_SQL))
         present = [t for t in ("sessions", "events") if kinds.get(t) in ("r", "p")]
         for table in ("sessions", "events"):
             kind = kinds.get(table)
@@ -914,7 +917,7 @@ class PostgresStore(SqlStore):
         return None
 
     async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
-        row = (
+        row: Sequence[Any] = (
             await conn.exec_driver_sql(
                 "SELECT pg_total_relation_size('sessions'), pg_total_relation_size('events'), "
                 "current_setting('server_version'), current_database(), current_user"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -210,7 +210,7 @@ class SqlStore(Store, abc.ABC):
             cols.append(s.version)
         return cols
 
-    def _event_count_subquery(self) -> sa.ScalarSelect[Any]:
+    def _event_count_subquery(self) -> sa.Label[Any]:
         e = self.events.c
         return (
             sa.select(sa.func.count())
@@ -396,7 +396,7 @@ class SqlStore(Store, abc.ABC):
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         # Streamed through the engine; dialects serve single pages from their own fast path.
         await self.ensure_readable()
         stmt = self.list_statement(flt, limit=limit, cursor=cursor)

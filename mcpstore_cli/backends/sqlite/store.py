@@ -7,7 +7,7 @@ import os
 import re
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,7 +217,10 @@ class SqliteStore(SqlStore):
             )
 
     async def _existing_objects(self, conn: AsyncConnection) -> dict[str, str]:
-        rows = await conn.exec_driver_sql("SELECT name, type FROM sqlite_master")
+        # Rows of the query's columns (SQLAlchemy 2.1 types exec_driver_sql's as one column).
+        rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(
+            "SELECT name, type FROM sqlite_master"
+        )
         return {name: kind for name, kind in rows}
 
     async def setup(self, **options: Any) -> list[SetupStep]:
@@ -289,7 +292,7 @@ class SqliteStore(SqlStore):
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         if limit is None or limit > 1000:
             rows = super().iter_sessions(flt, limit=limit, cursor=cursor)
             async with contextlib.aclosing(rows):
@@ -369,7 +372,9 @@ class SqliteStore(SqlStore):
                     findings.append(
                         Finding("column events.id", "not AUTOINCREMENT (ids could be reused)")
                     )
-                fks = list(await conn.exec_driver_sql("PRAGMA foreign_key_list(events)"))
+                fks: list[Sequence[Any]] = list(
+                    await conn.exec_driver_sql("PRAGMA foreign_key_list(events)")
+                )
                 good = [
                     fk
                     for fk in fks
@@ -392,9 +397,10 @@ class SqliteStore(SqlStore):
                 if objects.get(name) != "index":
                     findings.append(Finding(f"index {name}", "missing"))
                     continue
-                have_cols = tuple(
-                    r[2] for r in await conn.exec_driver_sql(f"PRAGMA index_info({name})")
+                index_rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(
+                    f"PRAGMA index_info({name})"
                 )
+                have_cols = tuple(r[2] for r in index_rows)
                 if have_cols != cols:
                     findings.append(
                         Finding(

@@ -259,7 +259,8 @@ def _session(rng: random.Random, now: int, created: int, kind: str) -> DemoSessi
         state["terminated"] = True
         state["terminated_at"] = last
         text += f',"terminated":true,"terminated_at":{last}'
-    metadata, metadata_json = {}, "{}"
+    metadata: dict[str, Any] = {}
+    metadata_json = "{}"
     if rng.random() < 0.5:
         metadata, metadata_json = _USER_AGENTS[client]
         metadata = dict(metadata)
