@@ -183,7 +183,7 @@ def expire(
                 return await store.expire(opts, progress=lambda n: bar.advance(task, n))
 
     result = cmd.run(work)
-    from mcpstore_cli.ops.expire import result_json
+    from mcpstore_cli.render.expire import result_json
     from mcpstore_cli.render.output import draw_expire, write_object
 
     obj = result_json(result, opts, store_url.masked())
