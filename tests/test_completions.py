@@ -151,13 +151,16 @@ class Fmt(StrEnum):
 
 
 def _toy_cli() -> Any:
-    """A CLI shaped like the commands still to come: a group with options, paths."""
+    """A CLI shaped like the commands still to come: a group with options, paths. A value
+    completes as its metavar says (FILE, DIR, a|b); an Enum without one by its choices."""
     app = typer.Typer()
     backup = typer.Typer()
 
     @backup.callback(invoke_without_command=True)
     def backup_main(
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Backup file.")] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", metavar="FILE", help="Backup file.")
+        ] = None,
         native: Annotated[bool, typer.Option("--native", help="Backend-native.")] = False,
     ) -> None:
         """Write a backup."""
@@ -168,9 +171,10 @@ def _toy_cli() -> Any:
 
     @app.command("restore")
     def restore(
-        file: Annotated[Path, typer.Argument(help="Backup file.")],
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="Backup file.")],
         workdir: Annotated[
-            Path | None, typer.Option("--workdir", file_okay=False, help="Scratch directory.")
+            Path | None,
+            typer.Option("--workdir", metavar="DIR", file_okay=False, help="Scratch directory."),
         ] = None,
     ) -> None:
         """Load a backup."""
