@@ -13,6 +13,7 @@ import pytest
 import typer
 
 from mcpstore_cli.cli.completion import FILES, REGENERATE, describe_cli, render
+from mcpstore_cli.cli.options import ALL_FORMATS, STORE_OPTIONS, TAIL_FORMATS
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,25 @@ def test_model_covers_every_command_and_option() -> None:
     assert by_name["--active"].takes_value is False
     assert by_name["--limit"].takes_value is True
     assert by_name["--terminated"].negations == ["--not-terminated"]
+
+
+def test_model_has_the_store_options_before_and_after_every_command() -> None:
+    """The store options, declared once, complete at the root and on every store command."""
+    root = describe_cli()
+    store = [f"--{name.replace('_', '-')}" for name in STORE_OPTIONS]
+    for cmd in root.walk():
+        names = {name for opt in cmd.options for name in opt.names}
+        expected = [] if cmd.key == "completion" else store
+        expected = [n for n in expected if not (cmd.key == "demo" and n == "--format")]
+        assert set(expected) <= names, (cmd.key, set(expected) - names)
+    by_name = {name: opt for opt in root.options for name in opt.names}
+    assert by_name["--format"].choices == list(ALL_FORMATS)
+    assert by_name["--connect-timeout"].takes_value and by_name["--connect-timeout"].value == "none"
+    assert by_name["--quiet"].takes_value is False
+    tail = next(cmd for cmd in root.walk() if cmd.key == "tail-events")
+    assert next(o for o in tail.options if "--format" in o.names).choices == list(TAIL_FORMATS)
+    backup = next(cmd for cmd in root.walk() if cmd.key == "backup")
+    assert next(o for o in backup.options if "--output" in o.names).value == "file"
 
 
 @pytest.mark.parametrize(
@@ -115,6 +135,15 @@ def _bash_complete(*words: str, script: Path | None = None, cwd: Path | None = N
         # A value-taking option's value is not mistaken for a subcommand or an option.
         (["mcpstore", "list", "--limit", ""], []),
         (["mcpstore", "list", "--limit", "5", "--act"], ["--active"]),
+        # The store options before the command name complete too, and are skipped over.
+        (["mcpstore", "--backend", "p"], ["postgres"]),
+        (["mcpstore", "--con"], ["--connect-timeout"]),
+        (["mcpstore", "--url", "x", "li"], ["list"]),
+        (["mcpstore", "-q", "--format", "=", "c"], ["csv"]),
+        (["mcpstore", "--url", "x", "stats", "--seg"], ["--segments"]),
+        (["mcpstore", "--url", "x", "backup", "--url", "y", "l"], ["list"]),
+        (["mcpstore", "tail-events", "-f", ""], ["pretty", "sse", "jsonl"]),
+        (["mcpstore", "restore", "--mode", ""], ["merge", "replace"]),
     ],
 )
 def test_bash_completes(words: list[str], expected: list[str]) -> None:
@@ -130,6 +159,8 @@ def test_bash_completes(words: list[str], expected: list[str]) -> None:
         ("mcpstore list --for", ["--format"]),
         ("mcpstore list --format j", ["json", "jsonl"]),
         ("mcpstore list --url x --backend d", ["dynamodb"]),
+        ("mcpstore --url x --backend d", ["dynamodb"]),
+        ("mcpstore --url x li", ["list"]),
     ],
 )
 def test_fish_completes(line: str, expected: list[str]) -> None:
