@@ -288,26 +288,23 @@ def test_an_unsupported_pairing_is_one_sentence_exit_2(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_cli_asks_capabilities_instead_of_comparing_backend_names() -> None:
-    names = re.compile(r"""["'](sqlite|postgres|dynamodb)["']""")
-    offenders = [
+def _cli_lines_matching(pattern: str) -> list[str]:
+    found = re.compile(pattern)
+    return [
         f"{path.name}:{n}: {line.strip()}"
         for path in sorted(CLI.glob("*.py"))
         for n, line in enumerate(path.read_text().splitlines(), 1)
-        if names.search(line)
+        if found.search(line)
     ]
-    assert offenders == []
+
+
+def test_the_cli_asks_capabilities_instead_of_comparing_backend_names() -> None:
+    assert _cli_lines_matching(r"""["'](sqlite|postgres|dynamodb)["']""") == []
 
 
 def test_the_cli_uses_only_typers_public_api() -> None:
-    private = re.compile(r"typer\._|\._click\b|from typer\.(?!core\b|main\b)\w+ import")
-    offenders = [
-        f"{path.name}:{n}: {line.strip()}"
-        for path in sorted(CLI.glob("*.py"))
-        for n, line in enumerate(path.read_text().splitlines(), 1)
-        if private.search(line)
-    ]
-    assert offenders == []
+    private = r"typer\._|\._click\b|from typer\.(?!core\b|main\b)\w+ import"
+    assert _cli_lines_matching(private) == []
 
 
 # -- one place maps every failure -------------------------------------------------------
