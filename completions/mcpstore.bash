@@ -11,8 +11,8 @@ __mcpstore_spec() {
     case "$1" in
         "")
             _mcpstore_subs="backup clear completion demo expire list restore setup show stats tail-events teardown"
-            _mcpstore_opts="--help -h --version"
-            _mcpstore_vopts=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --lock-timeout --quiet -q --segments --url --version"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         "backup")
@@ -23,8 +23,8 @@ __mcpstore_spec() {
             ;;
         "backup list")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --lock-timeout --quiet -q --url"
-            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --lock-timeout --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --lock-timeout --quiet -q --segments --url"
+            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         "clear")
@@ -41,8 +41,8 @@ __mcpstore_spec() {
             ;;
         "demo")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --live --lock-timeout --quiet -q --rate --seed --sessions -s --terminated-share --url"
-            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --lock-timeout --rate --seed --sessions -s --terminated-share --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --live --lock-timeout --quiet -q --rate --seed --segments --sessions -s --terminated-share --url"
+            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --lock-timeout --rate --seed --segments --sessions -s --terminated-share --url"
             _mcpstore_args=""
             ;;
         "expire")
@@ -61,18 +61,18 @@ __mcpstore_spec() {
             _mcpstore_subs=""
             _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --lock-timeout --mode --native --quiet -q --segments --to-table --url --yes -y"
             _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --mode --native --segments --to-table --url"
-            _mcpstore_args="none"
+            _mcpstore_args="file"
             ;;
         "setup")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --lock-timeout --notify --pitr --quiet -q --stream --no-stream --tag --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --tag --url"
+            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --lock-timeout --notify --pitr --quiet -q --segments --stream --no-stream --tag --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --segments --tag --url"
             _mcpstore_args=""
             ;;
         "show")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --lock-timeout --quiet -q --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --lock-timeout --timeout --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --lock-timeout --quiet -q --segments --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --lock-timeout --segments --timeout --url"
             _mcpstore_args="none"
             ;;
         "stats")
@@ -83,8 +83,8 @@ __mcpstore_spec() {
             ;;
         "tail-events")
             _mcpstore_subs=""
-            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --lock-timeout --quiet -q --session -s --since --url"
-            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --lock-timeout --session -s --since --url"
+            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --lock-timeout --quiet -q --segments --session -s --since --url"
+            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --lock-timeout --segments --session -s --since --url"
             _mcpstore_args=""
             ;;
         "teardown")
@@ -104,9 +104,13 @@ __mcpstore_spec() {
 __mcpstore_value() {
     _mcpstore_choices=""
     case "$1|$2" in
+        "|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "|--format"|"|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
         "backup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "backup|--format"|"backup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "backup|--output"|"backup|-o") _mcpstore_kind=file ;;
         "backup list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup list|--dir") _mcpstore_kind=dir ;;
         "backup list|--format"|"backup list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
@@ -127,6 +131,7 @@ __mcpstore_value() {
         "tail-events|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "tail-events|--format"|"tail-events|-f") _mcpstore_kind=choice _mcpstore_choices="pretty sse jsonl" ;;
         "teardown|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "teardown|--backup-file") _mcpstore_kind=file ;;
         "teardown|--format"|"teardown|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         *) _mcpstore_kind=none ;;
     esac

@@ -16,7 +16,7 @@ from mcpstore_cli import __version__
 from mcpstore_cli.cli.app import get_command
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ["boto3", "botocore", "sqlalchemy", "aiosqlite", "asyncpg", "questionary"]
+HEAVY = ["boto3", "botocore", "sqlalchemy", "aiosqlite", "asyncpg", "questionary", "rich"]
 
 # Runs mcpstore in-process in a fresh interpreter, then reports which heavy packages loaded.
 PROBE = """

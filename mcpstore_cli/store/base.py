@@ -61,6 +61,18 @@ class Store(abc.ABC):
     # The layout this store reads and writes (a name in store.registry.LAYOUTS).
     layout: ClassVar[str] = "sessions"
 
+    # What this kind of store can do, for callers (the CLI) that ask instead of comparing
+    # backend names. Each backend class sets what it has.
+    setup_options: ClassVar[frozenset[str]] = frozenset()  # keyword options setup() takes
+    clears_in_one_transaction: ClassVar[bool] = False  # clear: all or nothing
+    recreates_tables: ClassVar[bool] = False  # clear(recreate=True)
+    has_streams: ClassVar[bool] = False  # change streams: disable_streams()
+    scan_segments: ClassVar[bool] = False  # ExpireOptions.segment: N hosts share one pass
+    event_ids_per_session: ClassVar[bool] = False  # event ids count per session, not store
+    item_ttl: ClassVar[bool] = False  # sessions carry a ttl a restore may keep
+    native_backup_is_file: ClassVar[bool] = False  # native_backup() writes a file
+    native_backups_in_service: ClassVar[bool] = False  # kept by the service, by name
+
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
         self.options = options or StoreOptions()

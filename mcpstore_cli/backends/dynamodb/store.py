@@ -204,6 +204,13 @@ class _SortedRuns:
 
 class DynamoDBStore(Store):
     backend = "dynamodb"
+    setup_options = frozenset({"stream", "tags", "pitr"})
+    recreates_tables = True
+    has_streams = True
+    scan_segments = True
+    event_ids_per_session = True
+    item_ttl = True
+    native_backups_in_service = True
     # list --limit 0 keeps at most this many raw items (about 2.5 KB each) in memory, then
     # sorts them to a temporary file and merges the runs.
     spill_rows = 25_000

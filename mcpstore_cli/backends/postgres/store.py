@@ -236,6 +236,8 @@ def _parse_options(value: str) -> dict[str, str]:
 
 class PostgresStore(SqlStore):
     backend = "postgres"
+    setup_options = frozenset({"create_database", "notify"})
+    clears_in_one_transaction = True
     versioned = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 class SqliteStore(SqlStore):
     backend = "sqlite"
+    clears_in_one_transaction = True
+    native_backup_is_file = True
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
