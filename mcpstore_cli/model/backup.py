@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from mcpstore_cli.util.backupfile import BackupInfo
@@ -69,25 +70,18 @@ def timestamp_label(now: float | None = None) -> str:
     return datetime.fromtimestamp(now or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-PG_SESSION_ID_MAX = 36  # VARCHAR(36)
-
-
-PG_EVENT_TYPE_MAX = 100  # VARCHAR(100)
-
-
-def fits(info: BackupInfo, backend: str) -> str | None:
-    """Why the file's content cannot go into a store of ``backend`` (None: it can)."""
-    if backend == "postgres":
-        if info.max_session_id_len > PG_SESSION_ID_MAX:
+def fits(info: BackupInfo, limits: Mapping[str, int], title: str) -> str | None:
+    """Why the file's content cannot go into a store whose columns hold at most ``limits``
+    characters (``session_id``, ``event_type``); ``title`` names the backend. None: it can."""
+    for column, longest in (
+        ("session_id", info.max_session_id_len),
+        ("event_type", info.max_event_type_len),
+    ):
+        most = limits.get(column)
+        if most is not None and longest > most:
+            what = "session ids" if column == "session_id" else "event types"
             return (
-                f"it has session ids of {info.max_session_id_len} characters and PostgreSQL's "
-                f"session_id column holds at most {PG_SESSION_ID_MAX}"
+                f"it has {what} of {longest} characters and {title}'s "
+                f"{column} column holds at most {most}"
             )
-        if info.max_event_type_len > PG_EVENT_TYPE_MAX:
-            return (
-                f"it has event types of {info.max_event_type_len} characters and PostgreSQL's "
-                f"event_type column holds at most {PG_EVENT_TYPE_MAX}"
-            )
-        if info.has_nul:
-            return "its JSON holds the character \\u0000, which PostgreSQL's jsonb cannot store"
     return None

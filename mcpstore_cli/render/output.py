@@ -739,6 +739,7 @@ def inventory_json(inv: Any) -> dict[str, Any]:
     """The preview of clear/teardown (:class:`mcpstore_cli.ops.teardown.Inventory`) as JSON."""
     return {
         "backend": inv.backend,
+        "unit": inv.unit,
         "store": inv.store,
         "name": inv.name,
         "exists": inv.exists,
@@ -775,7 +776,7 @@ def _rows_text(table: dict[str, Any]) -> str:
 def inventory_lines(obj: dict[str, Any]) -> list[str]:
     """The preview as plain lines (stderr, before any question)."""
     lines = [f"Store: {obj['store']}"]
-    label = "item" if obj["backend"] == "dynamodb" else "row"
+    label = obj.get("unit", "row")
     for t in obj["tables"]:
         text = _rows_text(t).replace("row", label)
         size = f", {human_bytes(t['bytes'])}" if t.get("bytes") is not None and t["exists"] else ""
@@ -920,7 +921,7 @@ def write_backup_list(env: Environment, fmt: str, rows: Iterable[dict[str, Any]]
         Column("NAME", "name", "cyan", no_wrap=True),
         Column(
             "BACKEND",
-            lambda o: o.get("backend") or ("dynamodb" if o["kind"] == "dynamodb" else None),
+            lambda o: o.get("backend"),
         ),
         Column("CREATED (UTC)", lambda o: short_time(o.get("created_at")), no_wrap=True),
         Column("SIZE", lambda o: human_bytes(o.get("bytes")), justify="right"),

@@ -58,6 +58,7 @@ class Store(abc.ABC):
     """
 
     backend: ClassVar[str]
+    title: ClassVar[str]  # the backend's name in sentences: "PostgreSQL"
     # The layout this store reads and writes (a name in store.registry.LAYOUTS).
     layout: ClassVar[str] = "sessions"
 
@@ -72,6 +73,11 @@ class Store(abc.ABC):
     item_ttl: ClassVar[bool] = False  # sessions carry a ttl a restore may keep
     native_backup_is_file: ClassVar[bool] = False  # native_backup() writes a file
     native_backups_in_service: ClassVar[bool] = False  # kept by the service, by name
+    restores_in_one_transaction: ClassVar[bool] = False  # Ctrl-C in restore: rolled back
+    verifies_while_loading: ClassVar[bool] = False  # restore checks the file as it loads
+    # The longest value some columns hold ("session_id", "event_type"); absent: no limit.
+    column_limits: ClassVar[Mapping[str, int]] = {}
+    row_word: ClassVar[str] = "row"  # what one stored record is called: row, item
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
@@ -85,6 +91,10 @@ class Store(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    def label(self) -> str:
+        """A short name of the store for default file names (its file, database or table)."""
+        return self.backend
 
     def own_files(self) -> list[Path]:
         """The files the store itself lives in (SQLite: the database, -wal, -shm, -journal),

@@ -326,6 +326,7 @@ def _backup_row(table: str, details: dict[str, Any]) -> dict[str, Any]:
     created_ms = int(created.timestamp() * 1000) if hasattr(created, "timestamp") else None
     return {
         "kind": "dynamodb",
+        "backend": "dynamodb",
         "name": details.get("BackupName"),
         "table": details.get("TableName", table),
         "created_at": created_ms,

@@ -204,6 +204,8 @@ class _SortedRuns:
 
 class DynamoDBStore(Store):
     backend = "dynamodb"
+    title = "DynamoDB"
+    row_word = "item"
     setup_options = frozenset({"stream", "tags", "pitr"})
     recreates_tables = True
     has_streams = True
@@ -214,6 +216,9 @@ class DynamoDBStore(Store):
     # list --limit 0 keeps at most this many raw items (about 2.5 KB each) in memory, then
     # sorts them to a temporary file and merges the runs.
     spill_rows = 25_000
+
+    def label(self) -> str:
+        return str(self.url.table or "mcp-sessions")
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)

@@ -132,6 +132,7 @@ def inventory_sync(store: DynamoDBStore) -> Inventory:
             "there is nothing to clear or tear down."
         )
     inv = Inventory(
+        unit=store.row_word,
         backend="dynamodb",
         store=store.url.masked(),
         name=store.table,

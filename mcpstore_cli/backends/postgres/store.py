@@ -14,8 +14,8 @@ import re
 import shlex
 import socket
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import asyncpg
@@ -37,12 +37,14 @@ from mcpstore_cli.errors import (
 )
 from mcpstore_cli.layouts.turul_sessions.postgres_schema import (
     EVENT_COPY_COLUMNS,
+    EVENT_TYPE_MAX,
     EVENTS_DDL,
     EXPECTED_COLUMNS,
     INDEXES,
     PRIMARY_KEYS,
     REQUIRED,
     SESSION_COPY_COLUMNS,
+    SESSION_ID_MAX,
     SESSIONS_DDL,
 )
 from mcpstore_cli.model.records import (
@@ -236,8 +238,15 @@ def _parse_options(value: str) -> dict[str, str]:
 
 class PostgresStore(SqlStore):
     backend = "postgres"
+    title = "PostgreSQL"
     setup_options = frozenset({"create_database", "notify"})
     clears_in_one_transaction = True
+    restores_in_one_transaction = True
+    verifies_while_loading = True
+    column_limits: ClassVar[Mapping[str, int]] = {
+        "session_id": SESSION_ID_MAX,
+        "event_type": EVENT_TYPE_MAX,
+    }
     versioned = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -248,6 +257,9 @@ class PostgresStore(SqlStore):
         self._kept_conns: dict[str, asyncpg.Connection] = {}
         self._track_counts = True
         self.lock_watch = LockWatch(self)
+
+    def label(self) -> str:
+        return str(self.target.database or "postgres")
 
     @property
     def target(self) -> _Target:

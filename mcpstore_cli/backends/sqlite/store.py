@@ -57,7 +57,9 @@ if TYPE_CHECKING:
 
 class SqliteStore(SqlStore):
     backend = "sqlite"
+    title = "SQLite"
     clears_in_one_transaction = True
+    restores_in_one_transaction = True
     native_backup_is_file = True
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
@@ -65,6 +67,9 @@ class SqliteStore(SqlStore):
         self._reader: sqlite3.Connection | None = None
         self._readable = False
         self._wal_found: bool | None = None  # whether a -wal file was there when we came
+
+    def label(self) -> str:
+        return Path(self.url.path or "mcp_sessions.db").stem or "sqlite"
 
     @property
     def path(self) -> Path:

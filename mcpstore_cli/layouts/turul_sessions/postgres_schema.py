@@ -93,3 +93,7 @@ SESSION_COPY_COLUMNS = (
 
 
 EVENT_COPY_COLUMNS = ("session_id", "timestamp", "event_type", "data", "retry")
+
+# The longest values the VARCHAR columns hold (what a restore must check first).
+SESSION_ID_MAX = 36
+EVENT_TYPE_MAX = 100

@@ -23,7 +23,7 @@ async def restore_verified(
     progress: ProgressCallback | None,
 ) -> RestoreSummary:
     summary = RestoreSummary(path=str(info.path), mode=mode, source_backend=info.source_backend)
-    problem = fits(info, store.backend) if info.verified else None
+    problem = fits(info, store.column_limits, store.title) if info.verified else None
     if problem is not None:
         raise BackupFileError(
             f"{info.path} cannot be restored into this {store.backend} store: {problem}; "
@@ -40,16 +40,16 @@ async def restore_verified(
     try:
         await store.restore_records(info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress)
     except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-        raise restore_interrupted(store.backend, summary) from None
-    if store.backend != "dynamodb":
+        raise restore_interrupted(store, summary) from None
+    if not store.item_ttl:
         summary.ttl = ""
     return summary
 
 
-def restore_interrupted(backend: str, summary: RestoreSummary) -> Interrupted:
-    """Ctrl-C in a restore: SQL stores load in one transaction (rolled back); DynamoDB has
-    none, so the line says what was written."""
-    if backend != "dynamodb":
+def restore_interrupted(store: Store, summary: RestoreSummary) -> Interrupted:
+    """Ctrl-C in a restore: a store that loads in one transaction rolled it back; any other
+    (DynamoDB) says what was written."""
+    if store.restores_in_one_transaction:
         if summary.created_layout:
             return Interrupted(
                 "the restore was one transaction and was rolled back: nothing was loaded; "
