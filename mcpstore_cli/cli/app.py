@@ -29,6 +29,7 @@ from mcpstore_cli.cli import (
     teardown_cmds,
 )
 from mcpstore_cli.cli import clickcompat as click_exc
+from mcpstore_cli.cli.common import add_layout_option
 from mcpstore_cli.env import Environment
 from mcpstore_cli.errors import Interrupted
 from mcpstore_cli.exitcodes import ExitStatus
@@ -81,6 +82,7 @@ completion.register(app)
 
 def get_command() -> click_exc.Command:
     command = typer.main.get_command(app)
+    add_layout_option(command)
     _interruptible(command)
     return command
 

@@ -121,6 +121,64 @@ TimeoutOpt = Annotated[
 ]
 
 
+LAYOUT_META = "mcpstore.layout"
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--layout",
+        help="The layout to use: sessions (turul's; what setup and demo create by default) or "
+        "another layout the README lists. Reading commands detect it when omitted.",
+        rich_help_panel=STORE,
+        show_default=False,
+        metavar="NAME",
+    ),
+]
+
+
+def _layout_param() -> Any:
+    """The click parameter Typer makes of :data:`LayoutOpt`."""
+    probe = typer.Typer()
+
+    @probe.command()
+    def _probe(layout: LayoutOpt = None) -> None:
+        """Only to build the parameter."""
+
+    return typer.main.get_command(probe).params[0]
+
+
+def add_layout_option(command: click_exc.Command) -> None:
+    """``--layout NAME`` (:data:`LayoutOpt`) on every command that takes the store options
+    (those with ``--url``). Its value reaches :class:`Command` through the context's
+    ``meta``; the registry checks it (an unknown layout, or one the backend does not hold,
+    is one sentence and exit 2)."""
+    param = _layout_param()
+
+    def add(cmd: click_exc.Command) -> None:
+        for sub in getattr(cmd, "commands", {}).values():
+            add(sub)
+        takes_store = any("--url" in getattr(p, "opts", ()) for p in cmd.params)
+        if takes_store and not any(p.name == "layout" for p in cmd.params):
+            cmd.params.append(param)
+            _pass_layout(cmd)
+
+    add(command)
+
+
+def _pass_layout(command: click_exc.Command) -> None:
+    callback = command.callback
+    if callback is None:
+        return
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        layout = kwargs.pop("layout", None)
+        ctx = click_exc.get_current_context(silent=True)
+        if ctx is not None:
+            ctx.meta[LAYOUT_META] = layout
+        return callback(*args, **kwargs)
+
+    command.callback = run
+
+
 @dataclass
 class Command:
     """One invocation: the environment plus the options every command shares."""
@@ -134,6 +192,7 @@ class Command:
     connect_timeout: float = 10.0
     lock_timeout: str | None = None
     segments: int | None = None
+    layout_option: str | None = None
     # What Ctrl-C leaves, when the work does not say more (commands that write set it).
     interrupt_note: str | Callable[[], str] = "nothing was changed."
     _url: StoreURL | None = None
@@ -145,6 +204,7 @@ class Command:
             value = kwargs.get(key)
             if isinstance(value, Enum):
                 kwargs[key] = value.value
+        kwargs.setdefault("layout_option", ctx.meta.get(LAYOUT_META))
         cmd = cls(env=env, **kwargs)
         if env.environ.get("MCPSTORE_DEBUG"):
             cmd.debug = True
@@ -164,9 +224,12 @@ class Command:
 
         return choose_format(self.fmt_option, self.env)
 
-    def open_store(self, *, read_only: bool = False) -> Any:
+    def open_store(self, *, read_only: bool = False, creates: bool = False) -> Any:
+        """The store in ``--layout``; without it, the default layout for commands that
+        create one (``creates``: setup, demo), else the layout the store holds."""
         from mcpstore_cli.store import open_store
         from mcpstore_cli.store.base import StoreOptions
+        from mcpstore_cli.store.registry import DEFAULT_LAYOUT
         from mcpstore_cli.util.durations import parse_duration
 
         lock_timeout_ms = None
@@ -182,6 +245,7 @@ class Command:
                 lock_timeout_ms=lock_timeout_ms,
                 notice=self.warn,
             ),
+            layout=self.layout_option or (DEFAULT_LAYOUT if creates else None),
         )
 
     # -- messages ------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def demo(
 
     live_ms = cmd.check(validate)
     cmd.check(lambda: cmd.url)
-    store = cmd.check(cmd.open_store)
+    store = cmd.check(lambda: cmd.open_store(creates=True))
 
     from mcpstore_cli.model.demo import DemoPlan
     from mcpstore_cli.store.registry import layout_part

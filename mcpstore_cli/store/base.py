@@ -60,6 +60,9 @@ class Store(abc.ABC):
     backend: ClassVar[str]
     # The layout this store reads and writes (a name in store.registry.LAYOUTS).
     layout: ClassVar[str] = "sessions"
+    # Columns per table that a store in this layout must have: how store.detect tells
+    # layouts that share a table name apart (empty: the backend holds one layout).
+    required_columns: ClassVar[Mapping[str, frozenset[str] | set[str]]] = {}
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
@@ -78,6 +81,19 @@ class Store(abc.ABC):
         """The files the store itself lives in (SQLite: the database, -wal, -shm, -journal),
         which no file mcpstore writes may replace; none for a server's store."""
         return []
+
+    async def catalog_columns(self) -> dict[str, set[str]]:
+        """The columns of the tables this backend's layouts use, as the store holds them
+        (for telling layouts apart, see :mod:`mcpstore_cli.store.detect`)."""
+        raise not_supported("detecting the layout", self.backend)
+
+    @classmethod
+    def holds(cls, columns: Mapping[str, set[str]]) -> bool:
+        """Whether a store with these tables and columns is in this class's layout."""
+        return bool(cls.required_columns) and all(
+            table in columns and set(required) <= columns[table]
+            for table, required in cls.required_columns.items()
+        )
 
     # -- provisioning -------------------------------------------------------------------
     @abc.abstractmethod

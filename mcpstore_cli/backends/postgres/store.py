@@ -237,6 +237,7 @@ def _parse_options(value: str) -> dict[str, str]:
 class PostgresStore(SqlStore):
     backend = "postgres"
     versioned = True
+    required_columns = REQUIRED
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -758,6 +759,10 @@ class PostgresStore(SqlStore):
         self, conn: AsyncConnection
     ) -> tuple[dict[str, str], dict[str, list[tuple[str, str, bool, str | None]]]]:
         return _columns_from_rows(await conn.exec_driver_sql(_COLUMNS_SQL))
+
+    async def catalog_columns(self) -> dict[str, set[str]]:
+        kinds, columns = _columns_from_rows(await self._fetch_page(_COLUMNS_SQL, []))
+        return {table: {c[0] for c in columns.get(table, [])} for table in kinds}
 
     async def ensure_readable(self) -> None:
         if self._readable:
