@@ -112,7 +112,7 @@ def setup(
         options = {"create_database": create_database, "notify": notify}
     elif store_url.backend == "dynamodb":
         options = {"stream": stream, "tags": tags, "pitr": pitr}
-    store = cmd.check(lambda: cmd.open_store(creates=True))
+    store = cmd.check(lambda: cmd.open_store(creates=not check))
 
     if dry_run:
         statements = store.setup_plan(**options)

@@ -11,7 +11,7 @@ holding several is a usage error naming them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,16 +37,13 @@ if TYPE_CHECKING:
     from mcpstore_cli.store.follow import TailRequest, Warn
 
 
-async def detect_layout(store: Store) -> str | None:
-    """The one layout whose columns ``store``'s backend holds, or None."""
-    from mcpstore_cli.store.registry import layouts_of, store_class
+StoreClass = Callable[[str], type[Store]]  # layout name -> its Store class on this backend
 
+
+async def detect_layout(store: Store, layouts: Sequence[str], classes: StoreClass) -> str | None:
+    """The one of ``layouts`` whose columns ``store`` holds, or None."""
     columns = await store.catalog_columns()
-    held = [
-        name
-        for name in layouts_of(store.url.backend)
-        if store_class(store.url.backend, name).holds(columns)
-    ]
+    held = [name for name in layouts if classes(name).holds(columns)]
     if len(held) > 1:
         raise UsageError(
             f"{store.url.masked()} holds the layouts {' and '.join(held)}; choose one with "
@@ -58,11 +55,20 @@ async def detect_layout(store: Store) -> str | None:
 class DetectingStore(Store):
     """A store whose layout is found by its first operation (see the module's text)."""
 
-    def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
-        from mcpstore_cli.store.registry import DEFAULT_LAYOUT, store_class
-
+    def __init__(
+        self,
+        url: StoreURL,
+        options: StoreOptions | None,
+        *,
+        layouts: Sequence[str],
+        classes: StoreClass,
+    ) -> None:
+        """``layouts``: the backend's, the default first; ``classes``: their Store classes
+        (the registry's, passed in so that this module does not import it)."""
         super().__init__(url, options)
-        self._default = store_class(url.backend, DEFAULT_LAYOUT)(url, self.options)
+        self._layouts = list(layouts)
+        self._classes = classes
+        self._default = classes(self._layouts[0])(url, self.options)
         self._store: Store | None = None
 
     @property  # type: ignore[override]
@@ -80,19 +86,17 @@ class DetectingStore(Store):
 
     async def resolve(self) -> Store:
         if self._store is None:
-            from mcpstore_cli.store.registry import DEFAULT_LAYOUT, store_class
-
-            layout = await detect_layout(self._default)
-            if layout is None or layout == DEFAULT_LAYOUT:
+            layout = await detect_layout(self._default, self._layouts, self._classes)
+            if layout is None or layout == self._layouts[0]:
                 self._store = self._default
             else:
-                self._store = store_class(self.url.backend, layout)(self.url, self.options)
+                self._store = self._classes(layout)(self.url, self.options)
                 await self._default.close()
         return self._store
 
     def __getattr__(self, name: str) -> Any:
         # Backend-specific extras (lock watch, targets) of whichever store answers.
-        if name.startswith("__") or name in ("_default", "_store"):
+        if name.startswith("__") or name in ("_default", "_store", "_layouts", "_classes"):
             raise AttributeError(name)
         return getattr(self.current, name)
 

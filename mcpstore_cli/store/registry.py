@@ -83,7 +83,13 @@ def open_store(
         if len(layouts_of(url.backend)) > 1:
             from mcpstore_cli.store.detect import DetectingStore
 
-            return DetectingStore(url, options)
+            backend = url.backend
+            return DetectingStore(
+                url,
+                options,
+                layouts=layouts_of(backend),
+                classes=lambda layout: store_class(backend, layout),
+            )
         layout = DEFAULT_LAYOUT
     return store_class(url.backend, layout)(url, options)
 

@@ -479,9 +479,12 @@ class GraphflowStore(Store):
         )
         return [(r[0], r[1]) for r in rows]
 
-    async def expire_delete(self, selected: Sequence[tuple[uuid.UUID, Any]]) -> list[str]:
+    async def expire_delete(
+        self, selected: Sequence[tuple[uuid.UUID, Any]]
+    ) -> list[tuple[str, int]]:
         """Delete the selected sessions whose ``updated_at`` is still the one read: a session
-        GraphFlow upserted meanwhile (a newer ``updated_at``) stays. One transaction."""
+        GraphFlow upserted meanwhile (a newer ``updated_at``) stays. One transaction.
+        Returns (id, chat messages) of each session deleted."""
         if not selected:
             return []
         conn = await self.pg._kept("expire")
@@ -490,7 +493,7 @@ class GraphflowStore(Store):
                 rows = await conn.fetch(
                     "DELETE FROM sessions s USING unnest($1::uuid[], $2::timestamptz[]) "
                     "AS v(id, read_at) WHERE s.id = v.id AND s.updated_at = v.read_at "
-                    "RETURNING s.id::text",
+                    "RETURNING s.id::text, " + _MESSAGES.replace("context", "s.context"),
                     [k for k, _ in selected],
                     [t for _, t in selected],
                 )
@@ -501,7 +504,7 @@ class GraphflowStore(Store):
             raise
         except Exception as exc:
             raise self.pg._wrap(exc) from exc
-        return [r[0] for r in rows]
+        return [(r[0], int(r[1])) for r in rows]
 
     async def expire(
         self, opts: ExpireOptions, progress: ProgressCallback | None = None
@@ -536,14 +539,18 @@ class GraphflowStore(Store):
                         break
                     gone, stop = await finish(self.expire_delete(selected))
                     batches += 1
+                    messages = sum(n for _, n in gone)
                     result.sessions += len(gone)
+                    result.events += messages
                     result.skipped += len(selected) - len(gone)
                     if len(result.sample) < opts.sample_size:
-                        result.sample += gone[: opts.sample_size - len(result.sample)]
+                        result.sample += [
+                            k for k, _ in gone[: opts.sample_size - len(result.sample)]
+                        ]
                     if stop:
                         raise expire_interrupted(result, batches)
                     if progress is not None:
-                        progress(len(gone))
+                        progress(len(gone) + messages)
                     await pacer.done(len(gone))
                     if len(selected) < limit:
                         break
