@@ -408,3 +408,80 @@ def test_clear_and_teardown(gf_ready: GraphflowDB) -> None:
     gone = gf_ready.run("teardown", "--delete", "--yes")
     assert gone.exit_code == 0, gone
     assert gf_ready.sql("SELECT to_regclass('sessions')")[0][0][0] is None
+
+
+# -- backup and restore ------------------------------------------------------------------
+def _rows(db: GraphflowDB) -> list[tuple[Any, ...]]:
+    return [
+        tuple(r)
+        for r in db.sql(
+            "SELECT id, graph_id, current_task_id, status_message, context::text, created_at, "
+            "updated_at FROM sessions ORDER BY id"
+        )[0]
+    ]
+
+
+def test_backup_and_restore_round_trip(
+    gf_ready: GraphflowDB, pg_server: PgServer, tmp_path: Any
+) -> None:
+    gf_ready.upsert(uuid.uuid4(), status="Waiting", messages=[("user", "a\nb"), ("assistant", "ü")])
+    gf_ready.upsert(uuid.uuid4(), updated=NOW - dt.timedelta(days=1, microseconds=7))
+    gf_ready.sql(
+        "INSERT INTO sessions (id, graph_id, current_task_id, context) VALUES "
+        "('00000000-0000-4000-8000-000000000001', 'g', 't', '{\"data\": {}}')"
+    )
+    path = tmp_path / "gf.mcpbackup.zst"
+    backup = gf_ready.run("backup", "-o", str(path))
+    assert backup.exit_code == 0, backup
+    target = GraphflowDB(pg_server, pg_server.create_database())
+    try:
+        refused = target.run("restore", str(path))  # no tables and no --layout
+        assert refused.exit_code == 3 and "--layout graphflow" in refused.stderr, refused
+        loaded = target.run("restore", str(path), "--layout", "graphflow")
+        assert loaded.exit_code == 0, loaded
+        assert _rows(target) == _rows(gf_ready)  # microseconds and NULL created_at kept
+        again = target.run("restore", str(path))  # merge: the layout detected, nothing new
+        assert again.exit_code == 0, again
+        assert len(_rows(target)) == 3
+    finally:
+        pg_server.drop_database(target.name)
+
+
+def test_restore_refuses_another_layout(
+    gf_ready: GraphflowDB, pg_server: PgServer, tmp_path: Any
+) -> None:
+    gf_ready.upsert(uuid.uuid4())
+    path = tmp_path / "gf.mcpbackup.zst"
+    assert gf_ready.run("backup", "-o", str(path)).exit_code == 0
+    turul = GraphflowDB(pg_server, pg_server.create_database())
+    try:
+        assert turul.run("setup", "-q").exit_code == 0
+        refused = turul.run("restore", str(path), "--yes")
+        assert refused.exit_code == 3, refused
+        assert "graphflow layout" in refused.stderr
+        assert turul.sql("SELECT count(*) FROM sessions")[0][0][0] == 0
+    finally:
+        pg_server.drop_database(turul.name)
+
+
+def test_a_damaged_graphflow_record_fails_verification(tmp_path: Any) -> None:
+    from mcpstore_cli.util.backupfile import BackupFileError, BackupFileWriter, verify_file
+
+    header = {"format": "mcpstore-backup", "version": 1, "layout": "graphflow", "source": {}}
+    good = ["g", str(uuid.uuid4()), "g1", "t1", None, {"data": {}}, None, 1]
+    for record, problem in (
+        (good, None),
+        (good[:7], "does not have 8 fields"),
+        (["s", *good[1:]], "another layout"),
+        ([*good[:5], "ctx", *good[6:]], "context is not a JSON object"),
+    ):
+        path = tmp_path / f"x{len(list(tmp_path.iterdir()))}.mcpbackup.zst"
+        writer = BackupFileWriter(path)
+        writer.header(header)
+        writer.sessions_block(json.dumps(record).encode() + b"\n")
+        writer.finish()
+        if problem is None:
+            assert verify_file(path).sessions == 1
+        else:
+            with pytest.raises(BackupFileError, match=problem):
+                verify_file(path)

@@ -114,6 +114,11 @@ class GraphflowStore(Store):
     async def close(self) -> None:
         await self.pg.close()
 
+    @property
+    def target(self) -> Any:
+        """Where the URL points (host, port, database), as :class:`PostgresStore` has it."""
+        return self.pg.target
+
     # -- connections ------------------------------------------------------------------------
     async def _reader(self) -> asyncpg.Connection:
         return await self.pg._kept("page")
@@ -620,3 +625,115 @@ class GraphflowStore(Store):
             0
         ]
         return int(row[0]), int(row[1])
+
+    # -- backups (the portable file: "g" records, docs/backup-format.md) --------------------
+    async def backup_records(
+        self,
+        spec: Any,
+        out: Any,
+        header: dict[str, Any],
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Every selected session as a ``g`` record, read from one snapshot
+        (``REPEATABLE READ READ ONLY``); PostgreSQL renders each record itself."""
+        from mcpstore_cli.util.backupfile import GRAPHFLOW_LAYOUT
+
+        header["layout"] = GRAPHFLOW_LAYOUT
+        header["source"]["event_ids"] = "none"
+        out.header(header)
+        where: list[str] = []
+        args: list[Any] = []
+        if spec.session_ids is not None:
+            args.append([k for k in (_uuid(i) for i in spec.session_ids) if k is not None])
+            where.append(f"id = ANY(${len(args)}::uuid[])")
+        if spec.since_ms is not None:
+            args.append(spec.since_ms)
+            where.append(f"{_LA} >= {_ms(f'${len(args)}::bigint')}")
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        us = "(extract(epoch FROM {}) * 1000000)::bigint"
+        sql = (
+            "SELECT json_build_array('g', id::text, graph_id, current_task_id, status_message, "
+            f"context, {us.format('created_at')}, {us.format('updated_at')})::text "
+            f"FROM sessions{clause} ORDER BY id"
+        )
+        async with (
+            self._writer() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            lines: list[bytes] = []
+            async for row in conn.cursor(sql, *args, prefetch=2000):
+                lines.append(row[0].encode() + b"\n")
+                if len(lines) >= 2000:
+                    out.sessions_block(b"".join(lines))
+                    if progress is not None:
+                        progress(len(lines))
+                    lines = []
+            if lines:
+                out.sessions_block(b"".join(lines))
+                if progress is not None:
+                    progress(len(lines))
+        return {
+            "consistency": "one REPEATABLE READ snapshot of the sessions table",
+            "skipped": 0,
+            "notes": [],
+        }
+
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Verify the whole file first, then load it in one transaction: ``merge`` adds the
+        sessions the store lacks (``ON CONFLICT (id) DO NOTHING``), ``replace`` deletes every
+        session first."""
+        from mcpstore_cli.util.backupfile import iter_record_blocks, verify_file
+        from mcpstore_cli.util.interrupt import to_thread
+
+        if not info.verified:
+            info = await to_thread(verify_file, info.path)
+        summary.event_ids = "none (GraphFlow keeps its chat history inside each session)"
+        insert = (
+            "INSERT INTO sessions (id, graph_id, current_task_id, status_message, context, "
+            "created_at, updated_at) SELECT r.id, r.graph_id, r.task, r.status, r.context, "
+            "timestamptz 'epoch' + r.created * interval '1 microsecond', "
+            "timestamptz 'epoch' + r.updated * interval '1 microsecond' "
+            "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], "
+            "$6::bigint[], $7::bigint[]) AS r(id, graph_id, task, status, context, created, "
+            "updated) ON CONFLICT (id) DO NOTHING"
+        )
+        blocks = iter_record_blocks(info.path)
+        async with self._writer() as conn, conn.transaction():
+            if mode == "replace":
+                summary.replaced_sessions = int(
+                    await conn.fetchval(
+                        "WITH gone AS (DELETE FROM sessions RETURNING 1) SELECT count(*) FROM gone"
+                    )
+                )
+            while True:
+                block = await to_thread(next, blocks, None)
+                if block is None:
+                    break
+                kind, lines = block
+                if kind != "g":
+                    continue
+                rows = [json.loads(line) for line in lines]
+                columns = list(zip(*[r[1:] for r in rows], strict=True))
+                status = await conn.execute(
+                    insert,
+                    [uuid.UUID(x) for x in columns[0]],
+                    list(columns[1]),
+                    list(columns[2]),
+                    list(columns[3]),
+                    [json.dumps(c) for c in columns[4]],
+                    list(columns[5]),
+                    list(columns[6]),
+                )
+                written = int(status.rsplit(" ", 1)[-1])
+                summary.sessions += written
+                summary.skipped_sessions += len(rows) - written
+                if progress is not None:
+                    progress(len(rows))
