@@ -53,8 +53,8 @@ __mcpstore_spec() {
             ;;
         "list")
             _mcpstore_subs=""
-            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --help -h --idle-over --initialized --not-initialized --layout --limit -n --lock-timeout --quiet -q --segments --terminated --not-terminated --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --layout --limit -n --lock-timeout --segments --timeout --url"
+            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --graph --help -h --idle-over --initialized --not-initialized --layout --limit -n --lock-timeout --quiet -q --segments --terminated --not-terminated --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --timeout --url"
             _mcpstore_args=""
             ;;
         "restore")

@@ -25,7 +25,7 @@ function __mcpstore_value_options
         case 'expire'
             echo --backend --batch-size --connect-timeout --format -f --idle --layout --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
         case 'list'
-            echo --backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --layout --limit -n --lock-timeout --segments --timeout --url
+            echo --backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --timeout --url
         case 'restore'
             echo --backend --connect-timeout --format -f --layout --lock-timeout --mode --native --segments --to-table --url
         case 'setup'
@@ -191,6 +191,7 @@ complete -c mcpstore -n '__mcpstore_at list' -l created-before -x -d 'Created be
 complete -c mcpstore -n '__mcpstore_at list' -l cursor -x -d 'Continue after this position (printed by the last page).'
 complete -c mcpstore -n '__mcpstore_at list' -l debug -d 'Show tracebacks of errors.'
 complete -c mcpstore -n '__mcpstore_at list' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at list' -l graph -x -d 'Only sessions of this graph (layouts whose sessions run graphs: graphflow).'
 complete -c mcpstore -n '__mcpstore_at list' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at list' -l idle-over -x -d 'Only sessions idle longer than this (e.g.'
 complete -c mcpstore -n '__mcpstore_at list' -l initialized -d 'Only (not) initialized sessions.'

@@ -485,3 +485,19 @@ def test_a_damaged_graphflow_record_fails_verification(tmp_path: Any) -> None:
         else:
             with pytest.raises(BackupFileError, match=problem):
                 verify_file(path)
+
+
+def test_list_by_graph(gf_ready: GraphflowDB, tmp_path: Any) -> None:
+    claims, support = uuid.uuid4(), uuid.uuid4()
+    gf_ready.upsert(claims, graph="insurance_claims")
+    gf_ready.upsert(support, graph="customer_support")
+    result = gf_ready.run("list", "--graph", "insurance_claims", "-f", "jsonl")
+    assert result.exit_code == 0, result
+    assert [r["session_id"] for r in result.jsonl()] == [str(claims)]
+    # A layout without graphs says so rather than ignoring the filter.
+    turul = run_cli(["list", "--graph", "x", "--url", f"sqlite:///{tmp_path}/t.db"])
+    assert turul.exit_code in (2, 3), turul
+    assert run_cli(["setup", "-q", "--url", f"sqlite:///{tmp_path}/t.db"]).exit_code == 0
+    turul = run_cli(["list", "--graph", "x", "--url", f"sqlite:///{tmp_path}/t.db"])
+    assert turul.exit_code == 2, turul
+    assert "--graph applies to" in turul.stderr

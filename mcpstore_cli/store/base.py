@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mcpstore_cli.errors import not_supported
+from mcpstore_cli.errors import UsageError, not_supported
 from mcpstore_cli.model.records import (
     CorruptRow,
     Cursor,
@@ -63,6 +63,16 @@ class Store(abc.ABC):
     # Columns per table that a store in this layout must have: how store.detect tells
     # layouts that share a table name apart (empty: the backend holds one layout).
     required_columns: ClassVar[Mapping[str, frozenset[str] | set[str]]] = {}
+    # SessionFilter fields beyond the common ones that this layout's store applies.
+    filter_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def check_filter(self, flt: SessionFilter) -> None:
+        """A usage error for a filter that does not apply to this layout (never ignored)."""
+        if flt.graph_id is not None and "graph_id" not in self.filter_fields:
+            raise UsageError(
+                f"--graph applies to layouts whose sessions run graphs (graphflow); "
+                f"{self.url.masked()} is in the {self.layout} layout."
+            )
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url

@@ -105,6 +105,7 @@ class GraphflowStore(Store):
     layout = "graphflow"
     # Columns that make a ``sessions`` table GraphFlow's (store.registry detects by them).
     required_columns: ClassVar[dict[str, frozenset[str]]] = REQUIRED
+    filter_fields = frozenset({"graph_id"})
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -262,9 +263,8 @@ class GraphflowStore(Store):
             parts.append(f"{_CR} > {_ms(arg(flt.created_after) + '::bigint')}")
         if flt.created_before is not None:
             parts.append(f"{_CR} < {_ms(arg(flt.created_before) + '::bigint')}")
-        graph = getattr(flt, "graph_id", None)
-        if graph is not None:
-            parts.append(f"graph_id = {arg(graph)}")
+        if flt.graph_id is not None:
+            parts.append(f"graph_id = {arg(flt.graph_id)}")
         if cursor is not None:
             at = _uuid(cursor.session_id)
             if at is None:

@@ -322,6 +322,7 @@ class PostgresStore(SqlStore):
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncIterator[Session | CorruptRow]:
+        self.check_filter(flt)
         if limit is not None and limit <= 1000:
             # A page: the shared statement, compiled once per filter shape, in one autocommit
             # round trip straight through asyncpg (its prepared-statement cache does the rest).
