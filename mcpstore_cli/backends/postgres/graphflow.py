@@ -31,7 +31,14 @@ from mcpstore_cli.backends.postgres.store import (
     _compare_columns,
     quote_ident,
 )
-from mcpstore_cli.errors import Interrupted, LayoutError, McpStoreError, StoreMissingError
+from mcpstore_cli.errors import (
+    Interrupted,
+    LayoutError,
+    McpStoreError,
+    NotSupportedError,
+    StoreMissingError,
+    UsageError,
+)
 from mcpstore_cli.layouts.graphflow import records
 from mcpstore_cli.layouts.graphflow.detect import REQUIRED
 from mcpstore_cli.model.expire import expire_interrupted
@@ -516,6 +523,11 @@ class GraphflowStore(Store):
     ) -> ExpireResult:
         """Idle sessions (by ``updated_at``) in batches; ``--terminated``, trimming and
         orphans do not apply (GraphFlow has no ended state and no events table)."""
+        if opts.max_events_per_session is not None:
+            raise UsageError(
+                "--max-events-per-session trims an events table; GraphFlow's layout keeps its "
+                "chat history inside each session (capped by its own max_messages)."
+            )
         await self.ensure_readable()
         started = time.perf_counter()
         cutoff = opts.idle_cutoff
@@ -567,6 +579,20 @@ class GraphflowStore(Store):
                 result.partial = bool(result.remaining["sessions"])
         result.duration_s = time.perf_counter() - started
         return result
+
+    def tail_events(self, request: Any, *, warn: Any = None) -> AsyncIterator[Any]:
+        raise NotSupportedError(
+            "tail-events follows an events table, and GraphFlow's layout has none: its chat "
+            "messages live inside each session (mcpstore show ID lists the last ones)."
+        )
+
+    async def native_backup(
+        self, target: str | None = None, *, force: bool = False
+    ) -> list[dict[str, Any]]:
+        raise NotSupportedError(
+            "PostgreSQL has no native backup in mcpstore: use pg_dump -Fc -t sessions (or the "
+            "portable mcpstore backup without --native)."
+        )
 
     # -- clear and teardown -----------------------------------------------------------------
     async def inventory(self) -> Inventory:
