@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -501,3 +503,56 @@ def test_list_by_graph(gf_ready: GraphflowDB, tmp_path: Any) -> None:
     turul = run_cli(["list", "--graph", "x", "--url", f"sqlite:///{tmp_path}/t.db"])
     assert turul.exit_code == 2, turul
     assert "--graph applies to" in turul.stderr
+
+
+# -- Ctrl-C --------------------------------------------------------------------------------
+def _inserting(db: GraphflowDB) -> bool:
+    rows = db.server.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+        f"'{db.name}' AND query LIKE 'INSERT INTO sessions%' AND state = 'active'"
+    )
+    return int(rows[0][0][0]) > 0
+
+
+def test_demo_into_an_empty_table_is_all_or_nothing(gf_ready: GraphflowDB) -> None:
+    from tests.test_interrupt import Proc, the_line, wait_until
+
+    args = ["demo", "--layout", "graphflow", "--sessions", "400000", "-e", "3"]
+    proc = Proc([*args, "--url", gf_ready.url])
+    try:
+        wait_until("the upserts run", lambda: _inserting(gf_ready), proc)
+        time.sleep(0.5)
+        code, err = proc.interrupt()
+    finally:
+        proc.kill()
+    line = the_line(code, err)
+    assert "rolled back: nothing was written" in line, line
+    assert gf_ready.sql("SELECT count(*) FROM sessions")[0][0][0] == 0
+
+
+def test_demo_into_a_table_with_rows_says_what_stayed(gf_ready: GraphflowDB) -> None:
+    from tests.test_interrupt import Proc, number, the_line, wait_until
+
+    gf_ready.upsert(uuid.uuid4())
+
+    def count() -> int:
+        return int(gf_ready.sql("SELECT count(*) FROM sessions")[0][0][0])
+
+    args = ["demo", "--layout", "graphflow", "--sessions", "400000", "-e", "3"]
+    proc = Proc([*args, "--url", gf_ready.url])
+    try:
+        wait_until("batches commit", lambda: count() > 1, proc)
+        code, err = proc.interrupt()
+    finally:
+        proc.kill()
+    line = the_line(code, err)
+    match = re.search(r"wrote ([\d,]+) GraphFlow sessions in [\d,]+ whole batch", line)
+    assert match, line
+    assert count() == 1 + number(match.group(1))
+
+
+def test_layout_refusals(gf_ready: GraphflowDB) -> None:
+    tail = gf_ready.run("tail-events", "--no-follow")
+    assert tail.exit_code == 1 and "has none" in tail.stderr, tail
+    trim = gf_ready.run("expire", "--max-events-per-session", "5")
+    assert trim.exit_code == 2 and "chat history" in trim.stderr, trim

@@ -420,35 +420,58 @@ class GraphflowStore(Store):
     async def write_demo(
         self, batches: Any, progress: ProgressCallback | None = None
     ) -> tuple[int, int]:
-        """Each batch of sessions upserted as GraphFlow writes them, in a transaction of its
-        own. Returns (sessions, chat messages) written."""
+        """Sessions upserted as GraphFlow writes them. Into an empty table: all batches in
+        one transaction (Ctrl-C or a failure leaves it empty); otherwise each batch in a
+        transaction of its own. Returns (sessions, chat messages) written."""
         from mcpstore_cli.layouts.graphflow.demo import demo_kept
         from mcpstore_cli.layouts.graphflow.schema import UPSERT_SQL
 
         sessions = messages = done = 0
         async with self._writer() as conn:
+            empty = not await conn.fetchval("SELECT EXISTS (SELECT FROM sessions)")
+            whole = conn.transaction()
+            if empty:
+                await whole.start()
             try:
                 async for batch, _events in batches:
                     rows = [records.row_values(s) for s in batch]
                     n_messages = sum(s.event_count or 0 for s in batch)
-                    written, stop = await finish(self._upsert(conn, UPSERT_SQL, rows))
-                    sessions += written
+                    work = (
+                        conn.executemany(UPSERT_SQL, rows)
+                        if empty
+                        else self._upsert(conn, UPSERT_SQL, rows)
+                    )
+                    _, stop = await finish(work)
+                    sessions += len(rows)
                     messages += n_messages
                     done += 1
                     if progress is not None:
-                        progress(written + n_messages)
+                        progress(len(rows) + n_messages)
                     if stop:
                         raise asyncio.CancelledError
+                if empty:
+                    await whole.commit()
             except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+                if empty:
+                    with contextlib.suppress(Exception):
+                        await whole.rollback()
+                    raise Interrupted(
+                        "the demo into the empty sessions table was rolled back: nothing was "
+                        "written, the table is empty as before."
+                    ) from None
                 raise demo_kept(sessions, done) from None
+            except BaseException:
+                if empty:
+                    with contextlib.suppress(Exception):
+                        await whole.rollback()
+                raise
         return sessions, messages
 
     @staticmethod
-    async def _upsert(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> int:
+    async def _upsert(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
         async with conn.transaction():
             await conn.execute("SET LOCAL synchronous_commit TO OFF")
             await conn.executemany(sql, rows)
-        return len(rows)
 
     async def append_event(self, event: Event, *, touch: bool = True) -> Event:
         """A chat message appended to the session's history (as GraphFlow's
