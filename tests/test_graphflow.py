@@ -556,3 +556,39 @@ def test_layout_refusals(gf_ready: GraphflowDB) -> None:
     assert tail.exit_code == 1 and "has none" in tail.stderr, tail
     trim = gf_ready.run("expire", "--max-events-per-session", "5")
     assert trim.exit_code == 2 and "chat history" in trim.stderr, trim
+
+
+def test_expire_keeps_a_session_saved_while_the_delete_waits(gf_ready: GraphflowDB) -> None:
+    """GraphFlow's upsert holds the row when the batch DELETE reaches it: the DELETE waits,
+    then re-checks updated_at on the saved row (READ COMMITTED) and leaves it."""
+    import asyncpg
+
+    from mcpstore_cli.backends.postgres.graphflow import GraphflowStore
+    from mcpstore_cli.store.urls import resolve_store_url
+
+    raced = uuid.uuid4()
+    gf_ready.upsert(raced, updated=NOW - dt.timedelta(hours=2))
+    cutoff = int((NOW - dt.timedelta(hours=1)).timestamp() * 1000)
+
+    async def work() -> list[tuple[str, int]]:
+        store = GraphflowStore(resolve_store_url(gf_ready.url, None, {}))
+        server = await asyncpg.connect(gf_ready.url, timeout=10)
+        try:
+            async with store:
+                selected = await store.expire_select(cutoff, 10)
+                saving = server.transaction()
+                await saving.start()
+                await server.execute(
+                    UPSERT_SQL, raced, "g", "later", None, context({}, []), NOW, NOW
+                )
+                delete = asyncio.ensure_future(store.expire_delete(selected))
+                await asyncio.sleep(0.5)
+                assert not delete.done()  # waiting for the row GraphFlow holds
+                await saving.commit()
+                return await asyncio.wait_for(delete, 10)
+        finally:
+            await server.close()
+
+    assert asyncio.run(work()) == []
+    left = gf_ready.sql("SELECT current_task_id FROM sessions")[0]
+    assert [r[0] for r in left] == ["later"]
