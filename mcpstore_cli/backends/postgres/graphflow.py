@@ -743,7 +743,9 @@ class GraphflowStore(Store):
         from mcpstore_cli.util.interrupt import to_thread
 
         if not info.verified:
+            started = time.perf_counter()
             info = await to_thread(verify_file, info.path)
+            summary.verify_seconds = time.perf_counter() - started
         summary.event_ids = "none (GraphFlow keeps its chat history inside each session)"
         insert = (
             "INSERT INTO sessions (id, graph_id, current_task_id, status_message, context, "
