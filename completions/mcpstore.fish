@@ -15,31 +15,31 @@ end
 function __mcpstore_value_options
     switch "$argv"
         case ''
-            echo --backend --connect-timeout --format -f --lock-timeout --segments --url
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --url
         case 'backup'
-            echo --backend --connect-timeout --format -f --level --lock-timeout --output -o --segments --session --since --url
+            echo --backend --connect-timeout --format -f --layout --level --lock-timeout --output -o --segments --session --since --url
         case 'backup list'
-            echo --backend --connect-timeout --dir --format -f --lock-timeout --segments --url
+            echo --backend --connect-timeout --dir --format -f --layout --lock-timeout --segments --url
         case 'clear'
-            echo --backend --connect-timeout --format -f --lock-timeout --segments --url
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --url
         case 'demo'
-            echo --backend --connect-timeout --duration --events-per-session -e --idle-share --lock-timeout --rate --seed --segments --sessions -s --terminated-share --url
+            echo --backend --connect-timeout --duration --events-per-session -e --idle-share --layout --lock-timeout --rate --seed --segments --sessions -s --terminated-share --url
         case 'expire'
-            echo --backend --batch-size --connect-timeout --format -f --idle --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
+            echo --backend --batch-size --connect-timeout --format -f --idle --layout --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url
         case 'list'
-            echo --backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --lock-timeout --segments --timeout --url
+            echo --backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --timeout --url
         case 'restore'
-            echo --backend --connect-timeout --format -f --lock-timeout --mode --native --segments --to-table --url
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --mode --native --segments --to-table --url
         case 'setup'
-            echo --backend --connect-timeout --format -f --lock-timeout --segments --tag --url
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --tag --url
         case 'show'
-            echo --backend --connect-timeout --events -e --format -f --lock-timeout --segments --timeout --url
+            echo --backend --connect-timeout --events -e --format -f --layout --lock-timeout --segments --timeout --url
         case 'stats'
-            echo --backend --connect-timeout --format -f --lock-timeout --segments --timeout --url
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --timeout --url
         case 'tail-events'
-            echo --after --backend --connect-timeout --count -n --format -f --lock-timeout --segments --session -s --since --url
+            echo --after --backend --connect-timeout --count -n --format -f --layout --lock-timeout --segments --session -s --since --url
         case 'teardown'
-            echo --backend --backup-file --connect-timeout --format -f --lock-timeout --segments --url
+            echo --backend --backup-file --connect-timeout --format -f --layout --lock-timeout --segments --url
     end
 end
 
@@ -97,6 +97,7 @@ complete -c mcpstore -n '__mcpstore_at' -l connect-timeout -x -d 'How long to wa
 complete -c mcpstore -n '__mcpstore_at' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
 complete -c mcpstore -n '__mcpstore_at' -l format -s f -x -a 'table json jsonl csv pretty sse' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
@@ -111,6 +112,7 @@ complete -c mcpstore -n '__mcpstore_at backup' -l debug -d 'Show tracebacks of e
 complete -c mcpstore -n '__mcpstore_at backup' -l force -d 'Replace an existing file of that name (never the store\'s own files or a SQLit...'
 complete -c mcpstore -n '__mcpstore_at backup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at backup' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at backup' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at backup' -l level -x -d 'zstd compression level (1 fastest ..'
 complete -c mcpstore -n '__mcpstore_at backup' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at backup' -l native -d 'A backend-native backup instead: SQLite\'s online backup API (a copy of the da...'
@@ -128,6 +130,7 @@ complete -c mcpstore -n '__mcpstore_at backup list' -l debug -d 'Show tracebacks
 complete -c mcpstore -n '__mcpstore_at backup list' -l dir -x -a '(__fish_complete_directories)' -d 'Where to look for backup files.'
 complete -c mcpstore -n '__mcpstore_at backup list' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at backup list' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at backup list' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at backup list' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at backup list' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at backup list' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
@@ -140,6 +143,7 @@ complete -c mcpstore -n '__mcpstore_at clear' -l debug -d 'Show tracebacks of er
 complete -c mcpstore -n '__mcpstore_at clear' -l dry-run -d 'Print what would be destroyed (tables, counts, sizes); change nothing.'
 complete -c mcpstore -n '__mcpstore_at clear' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at clear' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at clear' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at clear' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at clear' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at clear' -l recreate -d 'DynamoDB: delete and recreate both tables with identical settings instead of...'
@@ -159,6 +163,7 @@ complete -c mcpstore -n '__mcpstore_at demo' -l duration -x -d 'With --live: sto
 complete -c mcpstore -n '__mcpstore_at demo' -l events-per-session -s e -x -d 'Mean events per session (exact total).'
 complete -c mcpstore -n '__mcpstore_at demo' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at demo' -l idle-share -x -d 'Share of sessions idle past 30m.'
+complete -c mcpstore -n '__mcpstore_at demo' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at demo' -l live -d 'Then keep adding events like a running server.'
 complete -c mcpstore -n '__mcpstore_at demo' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at demo' -l quiet -s q -d 'Print nothing but data and errors.'
@@ -178,6 +183,7 @@ complete -c mcpstore -n '__mcpstore_at expire' -l dry-run -d 'Count what would g
 complete -c mcpstore -n '__mcpstore_at expire' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at expire' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at expire' -l idle -x -d 'Remove sessions idle longer than this (the server\'s default timeout is 30m).'
+complete -c mcpstore -n '__mcpstore_at expire' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at expire' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at expire' -l max-events-per-session -x -d 'Trim every session to its newest N events.'
 complete -c mcpstore -n '__mcpstore_at expire' -l quiet -s q -d 'Print nothing but data and errors.'
@@ -198,10 +204,12 @@ complete -c mcpstore -n '__mcpstore_at list' -l created-before -x -d 'Created be
 complete -c mcpstore -n '__mcpstore_at list' -l cursor -x -d 'Continue after this position (printed by the last page).'
 complete -c mcpstore -n '__mcpstore_at list' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
 complete -c mcpstore -n '__mcpstore_at list' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at list' -l graph -x -d 'Only sessions of this graph (layouts whose sessions run graphs: graphflow).'
 complete -c mcpstore -n '__mcpstore_at list' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at list' -l idle-over -x -d 'Only sessions idle longer than this (e.g.'
 complete -c mcpstore -n '__mcpstore_at list' -l initialized -d 'Only (not) initialized sessions.'
 complete -c mcpstore -n '__mcpstore_at list' -l not-initialized -d 'Only (not) initialized sessions.'
+complete -c mcpstore -n '__mcpstore_at list' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at list' -l limit -s n -x -d 'Sessions per page; 0 lists all (streamed).'
 complete -c mcpstore -n '__mcpstore_at list' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at list' -l quiet -s q -d 'Print nothing but data and errors.'
@@ -218,6 +226,7 @@ complete -c mcpstore -n '__mcpstore_at restore' -l debug -d 'Show tracebacks of 
 complete -c mcpstore -n '__mcpstore_at restore' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at restore' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at restore' -l keep-ttl -d 'DynamoDB: keep the backup\'s ttl instead of recomputing it from now.'
+complete -c mcpstore -n '__mcpstore_at restore' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at restore' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at restore' -l mode -x -a 'merge replace' -d 'merge: add the sessions the store lacks, leave the others (running it twice c...'
 complete -c mcpstore -n '__mcpstore_at restore' -l native -x -d 'DynamoDB: restore this on-demand backup (see backup list) into new tables.'
@@ -237,6 +246,7 @@ complete -c mcpstore -n '__mcpstore_at setup' -l debug -d 'Show tracebacks of er
 complete -c mcpstore -n '__mcpstore_at setup' -l dry-run -d 'Print the DDL / API calls instead of running them.'
 complete -c mcpstore -n '__mcpstore_at setup' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at setup' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at setup' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at setup' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at setup' -l notify -d 'PostgreSQL: install the trigger tail-events listens to (with --check: require...'
 complete -c mcpstore -n '__mcpstore_at setup' -l pitr -d 'DynamoDB: enable point-in-time recovery.'
@@ -254,6 +264,7 @@ complete -c mcpstore -n '__mcpstore_at show' -l debug -d 'Show tracebacks of err
 complete -c mcpstore -n '__mcpstore_at show' -l events -s e -x -d 'How many of the last events to show.'
 complete -c mcpstore -n '__mcpstore_at show' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at show' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at show' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at show' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at show' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at show' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
@@ -267,6 +278,7 @@ complete -c mcpstore -n '__mcpstore_at stats' -l connect-timeout -x -d 'How long
 complete -c mcpstore -n '__mcpstore_at stats' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
 complete -c mcpstore -n '__mcpstore_at stats' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at stats' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at stats' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at stats' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at stats' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at stats' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
@@ -283,6 +295,7 @@ complete -c mcpstore -n '__mcpstore_at tail-events' -l follow -d 'Keep following
 complete -c mcpstore -n '__mcpstore_at tail-events' -l no-follow -d 'Keep following; --no-follow prints what is stored (all of it, unless --after/...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l format -s f -x -a 'pretty sse jsonl' -d 'pretty (UTC time, session, id, type, JSON), sse (the server\'s wire form) or j...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at tail-events' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at tail-events' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
@@ -304,6 +317,7 @@ complete -c mcpstore -n '__mcpstore_at teardown' -l dry-run -d 'Print what would
 complete -c mcpstore -n '__mcpstore_at teardown' -l force -d 'Replace an existing file of that name (never the store\'s own files or a SQLit...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at teardown' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l layout -x -a 'sessions graphflow' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l quiet -s q -d 'Print nothing but data and errors.'
 complete -c mcpstore -n '__mcpstore_at teardown' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'

@@ -90,13 +90,15 @@ class Command:
     def store_class(self) -> type[Store]:
         """The class of the store this command works on: what it can do (its capability
         flags) without connecting."""
-        from mcpstore_cli.store.registry import store_class
+        from mcpstore_cli.store.registry import DEFAULT_LAYOUT, store_class
 
-        return store_class(self.url.backend)
+        return store_class(self.url.backend, self.args.layout or DEFAULT_LAYOUT)
 
-    def open_store(self, *, read_only: bool = False) -> Any:
+    def open_store(self, *, read_only: bool = False, creates: bool = False) -> Any:
+        """The store in ``--layout``; without it, the default layout for commands that
+        create one (``creates``: setup, demo), else the layout the store holds."""
         from mcpstore_cli.store.base import StoreOptions
-        from mcpstore_cli.store.registry import open_store
+        from mcpstore_cli.store.registry import DEFAULT_LAYOUT, open_store
 
         return open_store(
             self.url,
@@ -108,6 +110,7 @@ class Command:
                 lock_timeout_ms=self.args.lock_timeout_ms(),
                 notice=self.warn,
             ),
+            layout=self.args.layout or (DEFAULT_LAYOUT if creates else None),
         )
 
     def require(self, able: Callable[[type[Store]], bool], option: str, why: str = "") -> None:

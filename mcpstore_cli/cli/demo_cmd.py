@@ -83,7 +83,7 @@ def demo(
         return parse_duration(duration, option="--duration") if duration else None
 
     live_ms = validate()
-    store = cmd.open_store()
+    store = cmd.open_store(creates=True)
 
     from mcpstore_cli.model.demo import DemoPlan
     from mcpstore_cli.store.registry import layout_part

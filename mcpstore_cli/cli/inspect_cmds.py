@@ -72,6 +72,14 @@ def list_sessions(
             show_default=False,
         ),
     ] = None,
+    graph: Annotated[
+        str | None,
+        typer.Option(
+            "--graph",
+            help="Only sessions of this graph (layouts whose sessions run graphs: graphflow).",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[
         int,
         typer.Option(
@@ -116,6 +124,7 @@ def list_sessions(
             created_before=parse_point_in_time(created_before, option="--created-before", now=now)
             if created_before is not None
             else None,
+            graph_id=graph,
         )
         return flt, Cursor.decode(cursor) if cursor is not None else None
 

@@ -33,6 +33,7 @@ import typer
 from mcpstore_cli.cli.storeargs import _NAMES, StoreArgs
 from mcpstore_cli.env import Environment
 from mcpstore_cli.errors import Interrupted, UsageError
+from mcpstore_cli.store.registry import LAYOUTS
 from mcpstore_cli.store.urls import BACKENDS
 
 if TYPE_CHECKING:
@@ -70,6 +71,16 @@ STORE_OPTIONS: dict[str, Any] = {
             metavar="|".join(BACKENDS),
             help="Use this backend's usual variables (SQLITE_PATH; DATABASE_URL; "
             "MCP_SESSION_TABLE, AWS_REGION, AWS_ENDPOINT_URL).",
+        ),
+    ],
+    "layout": Annotated[
+        str | None,
+        _opt(
+            "--layout",
+            metavar="|".join(LAYOUTS),
+            help="The layout: sessions (turul's sessions and events; what setup and demo "
+            "create unless told) or another the README lists [default: the one the store "
+            "holds].",
         ),
     ],
     "connect_timeout": Annotated[

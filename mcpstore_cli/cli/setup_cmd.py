@@ -80,7 +80,7 @@ def setup(
     options = {name: value for _, name, value in wanted.values() if name in taken}
     if "tags" in options:
         options["tags"] = _parse_tags(tag or [])
-    store = cmd.open_store()
+    store = cmd.open_store(creates=not check)
 
     if dry_run:
         statements = store.setup_plan(**options)

@@ -14,6 +14,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds; StoreOptions' default (PostgreSQL rea
 _NAMES = {
     "url": "--url",
     "backend": "--backend",
+    "layout": "--layout",
     "connect_timeout": "--connect-timeout",
     "lock_timeout": "--lock-timeout",
     "segments": "--segments",
@@ -39,6 +40,7 @@ class StoreArgs:
 
     url: str | None = None
     backend: str | None = None
+    layout: str | None = None
     connect_timeout: str | None = None
     lock_timeout: str | None = None
     segments: int | None = None

@@ -116,9 +116,12 @@ class SessionFilter:
     initialized: bool | None = None
     created_after: int | None = None
     created_before: int | None = None
+    graph_id: str | None = None  # layouts with graphs (graphflow): sessions of this graph
 
     def matches(self, session: Session) -> bool:
         """The same predicate the SQL backends push down, for stores that filter in Python."""
+        if self.graph_id is not None and session.state.get("graph_id") != self.graph_id:
+            return False
         if self.idle_over_ms is not None and not (
             session.last_activity < self.now_ms - self.idle_over_ms
         ):

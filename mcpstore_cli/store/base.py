@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mcpstore_cli.errors import not_supported
+from mcpstore_cli.errors import UsageError, not_supported
 from mcpstore_cli.model.records import (
     CorruptRow,
     Cursor,
@@ -61,6 +61,19 @@ class Store(abc.ABC):
     title: ClassVar[str]  # the backend's name in sentences: "PostgreSQL"
     # The layout this store reads and writes (a name in store.registry.LAYOUTS).
     layout: ClassVar[str] = "sessions"
+    # Columns per table that a store in this layout must have: how store.detect tells
+    # layouts that share a table name apart (empty: the backend holds one layout).
+    required_columns: ClassVar[Mapping[str, frozenset[str] | set[str]]] = {}
+    # SessionFilter fields beyond the common ones that this layout's store applies.
+    filter_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def check_filter(self, flt: SessionFilter) -> None:
+        """A usage error for a filter that does not apply to this layout (never ignored)."""
+        if flt.graph_id is not None and "graph_id" not in self.filter_fields:
+            raise UsageError(
+                f"--graph applies to layouts whose sessions run graphs (graphflow); "
+                f"{self.url.masked()} is in the {self.layout} layout."
+            )
 
     # What this kind of store can do, for callers (the CLI) that ask instead of comparing
     # backend names. Each backend class sets what it has.
@@ -100,6 +113,19 @@ class Store(abc.ABC):
         """The files the store itself lives in (SQLite: the database, -wal, -shm, -journal),
         which no file mcpstore writes may replace; none for a server's store."""
         return []
+
+    async def catalog_columns(self) -> dict[str, set[str]]:
+        """The columns of the tables this backend's layouts use, as the store holds them
+        (for telling layouts apart, see :mod:`mcpstore_cli.store.detect`)."""
+        raise not_supported("detecting the layout", self.backend)
+
+    @classmethod
+    def holds(cls, columns: Mapping[str, set[str]]) -> bool:
+        """Whether a store with these tables and columns is in this class's layout."""
+        return bool(cls.required_columns) and all(
+            table in columns and set(required) <= columns[table]
+            for table, required in cls.required_columns.items()
+        )
 
     # -- provisioning -------------------------------------------------------------------
     @abc.abstractmethod

@@ -1210,6 +1210,7 @@ class DynamoDBStore(Store):
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncIterator[Session | CorruptRow]:
+        self.check_filter(flt)
         await self.ensure_readable()
         chunks = self._list_sync(flt, limit, cursor)
         try:

@@ -248,6 +248,7 @@ class PostgresStore(SqlStore):
         "event_type": EVENT_TYPE_MAX,
     }
     versioned = True
+    required_columns = REQUIRED
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -335,6 +336,7 @@ class PostgresStore(SqlStore):
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncGenerator[Session | CorruptRow, None]:
+        self.check_filter(flt)
         if limit is not None and limit <= 1000:
             # A page: the shared statement, compiled once per filter shape, in one autocommit
             # round trip straight through asyncpg (its prepared-statement cache does the rest).
@@ -775,6 +777,10 @@ class PostgresStore(SqlStore):
         self, conn: AsyncConnection
     ) -> tuple[dict[str, str], dict[str, list[tuple[str, str, bool, str | None]]]]:
         return _columns_from_rows(await conn.exec_driver_sql(_COLUMNS_SQL))
+
+    async def catalog_columns(self) -> dict[str, set[str]]:
+        kinds, columns = _columns_from_rows(await self._fetch_page(_COLUMNS_SQL, []))
+        return {table: {c[0] for c in columns.get(table, [])} for table in kinds}
 
     async def ensure_readable(self) -> None:
         if self._readable:

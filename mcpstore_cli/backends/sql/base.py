@@ -398,6 +398,7 @@ class SqlStore(Store, abc.ABC):
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncGenerator[Session | CorruptRow, None]:
         # Streamed through the engine; dialects serve single pages from their own fast path.
+        self.check_filter(flt)
         await self.ensure_readable()
         stmt = self.list_statement(flt, limit=limit, cursor=cursor)
         async with self.connect() as conn:

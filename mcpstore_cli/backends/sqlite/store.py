@@ -300,6 +300,7 @@ class SqliteStore(SqlStore):
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncGenerator[Session | CorruptRow, None]:
+        self.check_filter(flt)
         if limit is None or limit > 1000:
             rows = super().iter_sessions(flt, limit=limit, cursor=cursor)
             async with contextlib.aclosing(rows):

@@ -199,6 +199,6 @@ async def restore_backup(
         info = await to_thread(verify_file, source)
     verify_seconds = time.perf_counter() - started if info.verified else 0.0
     summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
-    summary.verify_seconds = verify_seconds
+    summary.verify_seconds += verify_seconds  # a store that verifies first adds its own
     summary.seconds = time.perf_counter() - started
     return summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from mcpstore_cli.errors import Interrupted, StoreMissingError
+from mcpstore_cli.errors import Interrupted, LayoutError, StoreMissingError
 from mcpstore_cli.model.backup import RestoreSummary, fits
 from mcpstore_cli.store.base import ProgressCallback
 from mcpstore_cli.util.backupfile import BackupFileError, BackupInfo
@@ -32,11 +32,22 @@ async def restore_verified(
     try:
         await store.ensure_readable()
     except StoreMissingError:
+        if info.layout != store.layout:
+            raise LayoutError(
+                f"{info.path} holds sessions in the {info.layout} layout and "
+                f"{store.url.masked()} has no tables yet; give --layout {info.layout} to create "
+                "them; nothing was changed."
+            ) from None
         # Like pg_restore: a store without tables gets the layout first (an existing store
         # in another layout is refused by ensure_readable/setup, before anything is written).
         await store.setup()
         summary.created_layout = True
         await store.ensure_readable()
+    if info.layout != store.layout:
+        raise LayoutError(
+            f"{info.path} holds sessions in the {info.layout} layout and {store.url.masked()} "
+            f"is in the {store.layout} layout; nothing was changed."
+        )
     try:
         await store.restore_records(info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress)
     except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
