@@ -76,6 +76,7 @@ def list_sessions(
         str | None,
         typer.Option(
             "--graph",
+            metavar="GRAPH_ID",
             help="Only sessions of this graph (layouts whose sessions run graphs: graphflow).",
             show_default=False,
         ),
