@@ -28,6 +28,7 @@ from mcpstore_cli.model.records import (
 from mcpstore_cli.store.urls import StoreURL
 
 if TYPE_CHECKING:
+    from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.ids import IdMatches, Note
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
@@ -223,6 +224,11 @@ class Store(abc.ABC):
     ) -> None:
         """Load a verified backup file (``merge`` or ``replace``), filling ``summary``."""
         raise not_supported("restore", self.backend)
+
+    def restore_limits(self) -> RestoreLimits | None:
+        """What this store's columns cannot hold, which a backup file must not bring (None:
+        nothing it can be refused for)."""
+        return None
 
     async def row_counts(self) -> tuple[int, int]:
         """(sessions, events) the store holds now (what a replace would delete)."""

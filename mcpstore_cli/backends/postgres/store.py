@@ -23,6 +23,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from mcpstore_cli.backends.postgres.catalog import _COLUMNS_SQL, _columns_from_rows
+from mcpstore_cli.backends.postgres.layout import (
+    EVENT_COPY_COLUMNS,
+    INDEXES,
+    PRIMARY_KEYS,
+    REQUIRED,
+    RESTORE_LIMITS,
+    SESSION_COPY_COLUMNS,
+    expected_columns,
+    index_ddl,
+    table_ddl,
+)
 from mcpstore_cli.backends.postgres.locks import LockWatch, WatchedConnection
 from mcpstore_cli.backends.sql.base import SqlStore
 from mcpstore_cli.errors import (
@@ -34,16 +45,6 @@ from mcpstore_cli.errors import (
     StoreConnectionError,
     StoreMissingError,
     UsageError,
-)
-from mcpstore_cli.layouts.turul_sessions.postgres_schema import (
-    EVENT_COPY_COLUMNS,
-    EVENTS_DDL,
-    EXPECTED_COLUMNS,
-    INDEXES,
-    PRIMARY_KEYS,
-    REQUIRED,
-    SESSION_COPY_COLUMNS,
-    SESSIONS_DDL,
 )
 from mcpstore_cli.model.records import (
     CorruptRow,
@@ -61,6 +62,7 @@ from mcpstore_cli.util.jsoncodec import dumps
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
 
@@ -131,16 +133,6 @@ _ON_DELETE = {
     "n": "SET NULL",
     "d": "SET DEFAULT",
 }
-
-
-def index_ddl(name: str) -> str:
-    table, cols, where = INDEXES[name]
-    text = f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table}({', '.join(cols)})"
-    return f"{text} WHERE {where}" if where else text
-
-
-def ddl_statements() -> list[str]:
-    return [SESSIONS_DDL, EVENTS_DDL, *(index_ddl(name) for name in INDEXES)]
 
 
 def quote_ident(name: str) -> str:
@@ -531,9 +523,6 @@ class PostgresStore(SqlStore):
         self.lock_watch.attach_engine(engine)
         return engine
 
-    def _json_type(self) -> sa.types.TypeEngine[Any]:
-        return JSONB(none_as_null=True)
-
     def _json_read(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         # As text, so that every row is decoded (and judged) by SqlStore.decode_session.
         return sa.cast(column, sa.Text)
@@ -593,7 +582,7 @@ class PostgresStore(SqlStore):
                 f"CREATE DATABASE {quote_ident(self.target.database)}"
             )
         plan.append("BEGIN")
-        plan += [SESSIONS_DDL, EVENTS_DDL]
+        plan += table_ddl()
         plan.append("COMMIT")
         plan += [index_ddl(name) for name in INDEXES]
         if options.get("notify"):
@@ -685,8 +674,8 @@ class PostgresStore(SqlStore):
             await conn.exec_driver_sql(
                 "SELECT pg_advisory_xact_lock(7367200201)  -- mcpstore setup"
             )
-            await conn.exec_driver_sql(SESSIONS_DDL)
-            await conn.exec_driver_sql(EVENTS_DDL)
+            for statement in table_ddl():
+                await conn.exec_driver_sql(statement)
         for table in ("sessions", "events"):
             steps.append(SetupStep(table, "exists" if table in before else "created", "table"))
         # CREATE INDEX CONCURRENTLY cannot run in a transaction: autocommit, one at a time.
@@ -802,7 +791,7 @@ class PostgresStore(SqlStore):
             elif kind not in ("r", "p"):
                 findings.append(Finding(f"table {table}", f"is not a table (relkind {kind})"))
         for table in present:
-            findings += _compare_columns(table, EXPECTED_COLUMNS[table], columns.get(table, []))
+            findings += _compare_columns(table, expected_columns()[table], columns.get(table, []))
             pk = [c for c in constraints if c[1] == "p" and c[2] == table]
             if not pk:
                 findings.append(Finding(f"primary key {table}", "missing"))
@@ -1061,6 +1050,9 @@ class PostgresStore(SqlStore):
         from mcpstore_cli.backends.postgres import backup as postgres_backup
 
         return await postgres_backup.backup(self, spec, out, header, progress)
+
+    def restore_limits(self) -> RestoreLimits:
+        return RESTORE_LIMITS
 
     async def restore_records(
         self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None

@@ -15,6 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from mcpstore_cli.backends.sql.base import SqlStore
+from mcpstore_cli.backends.sqlite.layout import (
+    INDEXES,
+    REQUIRED,
+    ddl_statements,
+    expected_columns,
+)
 from mcpstore_cli.errors import (
     Interrupted,
     LayoutError,
@@ -28,12 +34,6 @@ from mcpstore_cli.layouts.turul_sessions.demo import (
     DemoSession,
     demo_kept,
     demo_rolled_back,
-)
-from mcpstore_cli.layouts.turul_sessions.sqlite_schema import (
-    EXPECTED_COLUMNS,
-    INDEXES,
-    REQUIRED,
-    ddl_statements,
 )
 from mcpstore_cli.model.records import (
     CorruptRow,
@@ -102,12 +102,6 @@ class SqliteStore(SqlStore):
             cursor.close()
 
         return engine
-
-    def _json_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
-
-    def _id_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Integer()
 
     def _json_write(self, value: Any) -> Any:
         return dumps(value)
@@ -354,7 +348,7 @@ class SqliteStore(SqlStore):
         findings: list[Finding] = []
         async with self.connect() as conn:
             objects = await self._existing_objects(conn)
-            for table, expected in EXPECTED_COLUMNS.items():
+            for table, expected in expected_columns().items():
                 if objects.get(table) != "table":
                     findings.append(Finding(f"table {table}", "missing"))
                     continue
