@@ -15,8 +15,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from mcpstore_cli.backends.dynamodb.common import BATCH_WRITE_MAX, SESSION_TTL_S, _expired, _n, _s
+from mcpstore_cli.backends.dynamodb.common import BATCH_WRITE_MAX, _expired, _n, _s
 from mcpstore_cli.errors import StoreConnectionError, UsageError
+from mcpstore_cli.layouts.turul_sessions.dynamodb import EVENTS_SUFFIX, SESSION_TTL_S, TTL
 from mcpstore_cli.model.records import CorruptRow, Event, Session
 
 if TYPE_CHECKING:
@@ -368,7 +369,7 @@ def restore_native_sync(store: DynamoDBStore, name: str, to_table: str) -> list[
             f"The backup {name} has no matching backup of {store.events_table}; restore it "
             "with the AWS console or CLI."
         )
-    targets = [(sessions, to_table), (events, f"{to_table}-events")]
+    targets = [(sessions, to_table), (events, to_table + EVENTS_SUFFIX)]
     for _, target in targets:
         if store._describe(target) is not None:
             raise UsageError(f"Table {target} exists already; --to-table needs a new name.")
@@ -383,7 +384,7 @@ def restore_native_sync(store: DynamoDBStore, name: str, to_table: str) -> list[
         done.append({"backup": row["name"], "table": target})
     for _, target in targets:
         store._wait_active(target)
-        ttl = store._sessions.names.ttl if store._sessions is not None else "ttl"
+        ttl = store._sessions.names.ttl if store._sessions is not None else TTL
         store._call(
             "update_time_to_live",
             TableName=target,
