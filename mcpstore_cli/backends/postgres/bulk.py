@@ -93,7 +93,7 @@ def _json_text(value: str) -> str:
 
 
 def session_copy_text(sessions: Sequence[Session]) -> bytes:
-    """Sessions as COPY text rows in the layout's COPY column order (``SESSION_COPY_COLUMNS``
+    """Sessions as COPY text rows in the layout's COPY column order (``copy_columns``
     of :mod:`~mcpstore_cli.backends.postgres.layout`); JSON pre-rendered by the demo
     generator is used as it is."""
     lines = []
@@ -119,7 +119,7 @@ def session_copy_text(sessions: Sequence[Session]) -> bytes:
 
 
 def event_copy_text(events: Sequence[Event]) -> bytes:
-    """Events as COPY text rows in the layout's COPY column order (``EVENT_COPY_COLUMNS``:
+    """Events as COPY text rows in the layout's COPY column order (``copy_columns``:
     without ``id``, which the BIGSERIAL sequence gives, as the server's ids are)."""
     lines = []
     append = lines.append
@@ -278,7 +278,7 @@ async def load_into_empty(
     """
     import asyncpg
 
-    from mcpstore_cli.backends.postgres.layout import EVENT_COPY_COLUMNS, SESSION_COPY_COLUMNS
+    from mcpstore_cli.backends.postgres.layout import copy_columns
 
     tx = conn.transaction()
     await tx.start()
@@ -292,8 +292,8 @@ async def load_into_empty(
             return None
         n_sessions = n_events = 0
         async for chunk in chunks:
-            await _copy(conn, "sessions", SESSION_COPY_COLUMNS, chunk.sessions)
-            await _copy(conn, "events", EVENT_COPY_COLUMNS, chunk.events)
+            await _copy(conn, "sessions", copy_columns("sessions"), chunk.sessions)
+            await _copy(conn, "events", copy_columns("events"), chunk.events)
             n_sessions += chunk.n_sessions
             n_events += chunk.n_events
             if progress is not None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import functools
 import re
 
-import sqlalchemy as sa
-
 from mcpstore_cli.backends.sql import ddl
 from mcpstore_cli.layouts.turul_sessions import schema
 from mcpstore_cli.model.backup import RestoreLimits
@@ -30,16 +28,6 @@ REQUIRED: dict[str, set[str]] = {
 }
 
 
-def _copy_columns(table: sa.Table) -> tuple[str, ...]:
-    # Without a serial key: its values come from the sequence, as the server's do.
-    return tuple(
-        c.name for c in ddl.columns(table, DIALECT) if not (c.primary_key and c.autoincrement)
-    )
-
-
-SESSION_COPY_COLUMNS = _copy_columns(schema.sessions)
-EVENT_COPY_COLUMNS = _copy_columns(schema.events)
-
 RESTORE_LIMITS = RestoreLimits(
     store="PostgreSQL",
     session_id=ddl.length(schema.sessions.c.session_id, DIALECT),
@@ -57,6 +45,14 @@ def table_ddl() -> tuple[str, ...]:
 def index_ddl(name: str) -> str:
     index = next(i for i in schema.INDEXES if i.name == name)
     return ddl.create_index(index, DIALECT)
+
+
+@functools.cache
+def copy_columns(table: str) -> tuple[str, ...]:
+    """The columns COPY fills, in table order: all but a serial key, whose values come from
+    its sequence, as the server's do."""
+    specs = ddl.column_specs(schema.metadata.tables[table], DIALECT)
+    return tuple(spec.name for spec in specs if not spec.serial)
 
 
 def ddl_statements() -> list[str]:

@@ -24,12 +24,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from mcpstore_cli.backends.postgres.catalog import _COLUMNS_SQL, _columns_from_rows
 from mcpstore_cli.backends.postgres.layout import (
-    EVENT_COPY_COLUMNS,
     INDEXES,
     PRIMARY_KEYS,
     REQUIRED,
     RESTORE_LIMITS,
-    SESSION_COPY_COLUMNS,
+    copy_columns,
     expected_columns,
     index_ddl,
     table_ddl,
@@ -1032,11 +1031,13 @@ class PostgresStore(SqlStore):
         assert driver is not None
         if sessions:
             await driver.copy_records_to_table(
-                "sessions", columns=SESSION_COPY_COLUMNS, records=sessions
+                "sessions", columns=copy_columns("sessions"), records=sessions
             )
         if events:
             # Without the id column: ids come from the BIGSERIAL sequence, as the server's do.
-            await driver.copy_records_to_table("events", columns=EVENT_COPY_COLUMNS, records=events)
+            await driver.copy_records_to_table(
+                "events", columns=copy_columns("events"), records=events
+            )
 
     async def _bulk_insert(
         self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
