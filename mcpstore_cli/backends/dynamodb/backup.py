@@ -113,13 +113,13 @@ def session_record(s: Session) -> list[Any]:
         s.server_capabilities,
         s.state,
         s.metadata,
-        s.version,
-        s.ttl,
+        s.extra("version"),
+        s.extra(TTL),
     ]
 
 
 def event_record(e: Event) -> list[Any]:
-    return ["e", e.session_id, e.id, e.timestamp, e.event_type, e.data, e.retry, e.ttl]
+    return ["e", e.session_id, e.id, e.timestamp, e.event_type, e.data, e.retry, e.extra(TTL)]
 
 
 # -- restore -------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def restore_sync(
                             server_capabilities=r[6],
                             state=r[7],
                             metadata=r[8],
-                            ttl=r[10] if keep_ttl else None,
+                            extras={TTL: r[10]} if keep_ttl and r[10] is not None else None,
                         )
                         requests.append((store.table, store._session_item(session, fresh_ttl)))
                     summary.sessions += len(requests)
@@ -254,7 +254,7 @@ def restore_sync(
                             event_type=r[4],
                             data=r[5],
                             retry=r[6],
-                            ttl=r[7] if keep_ttl else None,
+                            extras={TTL: r[7]} if keep_ttl and r[7] is not None else None,
                         )
                         requests.append((store.events_table, store._event_item(event, fresh_ttl)))
                     summary.events += len(requests)

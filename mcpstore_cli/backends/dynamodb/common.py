@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mcpstore_cli.layouts.turul_sessions.dynamodb import CAMEL, Key, Table
+from mcpstore_cli.layouts.turul_sessions.dynamodb import CAMEL, TTL, Key, Table
 
 BATCH_WRITE_MAX = 25
 
@@ -122,6 +122,18 @@ def _terminated(state_text: str | None) -> bool:
 
 def _expired(ttl: int | None, now_s: int) -> bool:
     return ttl is not None and ttl <= now_s
+
+
+def _ttl_extras(av: Any) -> dict[str, Any] | None:
+    """An item's ``ttl`` as the extras of its record (None when it has none)."""
+    ttl = _n(av)
+    return None if ttl is None else {TTL: ttl}
+
+
+def _kept_ttl(extras: dict[str, Any] | None, fresh: int) -> Any:
+    """The ``ttl`` a record brings (a restore with --keep-ttl), else ``fresh``."""
+    ttl = None if extras is None else extras.get(TTL)
+    return fresh if ttl is None else ttl
 
 
 def _take_raw_items(

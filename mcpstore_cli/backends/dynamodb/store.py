@@ -38,11 +38,13 @@ from mcpstore_cli.backends.dynamodb.common import (
     _bool,
     _expired,
     _items,
+    _kept_ttl,
     _key_schema,
     _n,
     _s,
     _take_raw_items,
     _terminated,
+    _ttl_extras,
 )
 from mcpstore_cli.backends.dynamodb.wire import Wire, proxy_configured
 from mcpstore_cli.errors import (
@@ -979,7 +981,7 @@ class DynamoDBStore(Store):
                 ),
                 state=loads_object(fields["state"], n.state),
                 metadata=loads_object(fields["metadata"], n.metadata),
-                ttl=_n(raw.get(n.ttl)),
+                extras=_ttl_extras(raw.get(n.ttl)),
             )
         except BadJSON as exc:
             place = Cursor(activity if activity is not None else -1, sid)
@@ -1007,7 +1009,7 @@ class DynamoDBStore(Store):
             event_type=_s(raw.get(n.event_type)) or "message",
             data=data,
             retry=_n(raw.get(n.retry)),
-            ttl=_n(raw.get(n.ttl)),
+            extras=_ttl_extras(raw.get(n.ttl)),
         )
 
     # -- reading --------------------------------------------------------------------------
@@ -1467,7 +1469,7 @@ class DynamoDBStore(Store):
             n.last_activity: {"N": str(session.last_activity)},
             n.is_initialized: {"BOOL": bool(session.is_initialized)},
             n.metadata: {"S": getattr(session, "metadata_json", "") or dumps(session.metadata)},
-            n.ttl: {"N": str(session.ttl if session.ttl is not None else ttl)},
+            n.ttl: {"N": str(_kept_ttl(session.extras, ttl))},
         }
         if session.client_capabilities is not None:
             text = getattr(session, "client_capabilities_json", None)
@@ -1486,7 +1488,7 @@ class DynamoDBStore(Store):
             n.timestamp: {"N": str(event.timestamp)},
             n.event_type: {"S": event.event_type},
             n.data: {"S": getattr(event, "data_json", None) or dumps(event.data)},
-            n.ttl: {"N": str(event.ttl if event.ttl is not None else ttl)},
+            n.ttl: {"N": str(_kept_ttl(event.extras, ttl))},
         }
         if event.retry is not None:
             item[n.retry] = {"N": str(event.retry)}

@@ -109,7 +109,7 @@ def session_copy_text(sessions: Sequence[Session]) -> bytes:
             server = dumps(s.server_capabilities)
             state = dumps(s.state)
             metadata = dumps(s.metadata)
-        version = s.version or 1
+        version = s.extra("version") or 1
         append(
             f"{_text(s.session_id)}\t{_NULL if client is None else _json_text(client)}\t"
             f"{_json_text(server)}\t{_json_text(state)}\t{s.created_at}\t{s.last_activity}\t"

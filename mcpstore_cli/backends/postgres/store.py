@@ -1112,7 +1112,7 @@ def _session_records(sessions: Sequence[Session]) -> list[tuple[Any, ...]]:
                 s.last_activity,
                 s.is_initialized,
                 metadata,
-                s.version or 1,
+                s.extra("version") or 1,
             )
         )
     return out

@@ -202,7 +202,7 @@ class SqlStore(Store, abc.ABC):
                 ),
                 state=loads_object(m["state"], "state"),
                 metadata=loads_object(m["metadata"], "metadata", shared=True),
-                version=m.get("version"),
+                extras=_version_extras(m),
                 event_count=m.get("event_count"),
             )
         except BadJSON as exc:
@@ -542,7 +542,7 @@ class SqlStore(Store, abc.ABC):
             "metadata": self._json_write(session.metadata),
         }
         if self.versioned:
-            params["version"] = session.version or 1
+            params["version"] = session.extra("version") or 1
         return params
 
     def event_params(self, event: Event) -> dict[str, Any]:
@@ -624,9 +624,15 @@ def _decode_plain_session(m: Any) -> Session:
         server_capabilities=server,
         state=state,
         metadata=metadata,
-        version=m.get("version"),
+        extras=_version_extras(m),
         event_count=m.get("event_count"),
     )
+
+
+def _version_extras(m: Any) -> dict[str, Any] | None:
+    """PostgreSQL's row ``version``, kept beside the session (SQLite rows have none)."""
+    version = m.get("version")
+    return None if version is None else {"version": version}
 
 
 def _histogram(agg: Any, prefix: str, total: int) -> list[tuple[str, int]]:
