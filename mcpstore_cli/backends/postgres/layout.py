@@ -14,11 +14,6 @@ from mcpstore_cli.model.backup import RestoreLimits
 
 DIALECT = "postgresql"
 
-# name: (table, columns, partial-index predicate), in the order setup creates them
-INDEXES: dict[str, tuple[str, tuple[str, ...], str | None]] = {
-    i.name: (i.table, i.columns, i.where) for i in ddl.index_specs(schema.INDEXES, DIALECT)
-}
-
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {t.name: ddl.primary_key(t) for t in schema.TABLES}
 
 # Columns a reader needs; a table without them is in another layout.
@@ -42,8 +37,15 @@ def table_ddl() -> tuple[str, ...]:
 
 
 @functools.cache
+def expected_indexes() -> dict[str, tuple[str, tuple[str, ...], str | None]]:
+    """name: (table, columns, partial-index predicate), in the order setup creates them."""
+    specs = ddl.index_specs(schema.indexes(), DIALECT)
+    return {i.name: (i.table, i.columns, i.where) for i in specs}
+
+
+@functools.cache
 def index_ddl(name: str) -> str:
-    index = next(i for i in schema.INDEXES if i.name == name)
+    index = next(i for i in schema.indexes() if i.name == name)
     return ddl.create_index(index, DIALECT)
 
 
@@ -56,7 +58,7 @@ def copy_columns(table: str) -> tuple[str, ...]:
 
 
 def ddl_statements() -> list[str]:
-    return [*table_ddl(), *(index_ddl(name) for name in INDEXES)]
+    return [*table_ddl(), *(index_ddl(name) for name in expected_indexes())]
 
 
 # What format_type() prints for the types the DDL writes, where it differs from lower case.

@@ -24,12 +24,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from mcpstore_cli.backends.postgres.catalog import _COLUMNS_SQL, _columns_from_rows
 from mcpstore_cli.backends.postgres.layout import (
-    INDEXES,
     PRIMARY_KEYS,
     REQUIRED,
     RESTORE_LIMITS,
     copy_columns,
     expected_columns,
+    expected_indexes,
     index_ddl,
     table_ddl,
 )
@@ -583,7 +583,7 @@ class PostgresStore(SqlStore):
         plan.append("BEGIN")
         plan += table_ddl()
         plan.append("COMMIT")
-        plan += [index_ddl(name) for name in INDEXES]
+        plan += [index_ddl(name) for name in expected_indexes()]
         if options.get("notify"):
             from mcpstore_cli.backends.postgres.tail import notify_ddl
 
@@ -681,7 +681,7 @@ class PostgresStore(SqlStore):
         async with self.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
             existing = {row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)}
-            for name in INDEXES:
+            for name in expected_indexes():
                 row = existing.get(name)
                 if row is not None and not row[2]:
                     # A CONCURRENTLY build that failed leaves an invalid index behind, which
@@ -823,7 +823,7 @@ class PostgresStore(SqlStore):
         if "events" in present:
             findings += await self._notify_findings(conn)
         by_name = {row[0]: row for row in indexes}
-        for name, (table, cols, where) in INDEXES.items():
+        for name, (table, cols, where) in expected_indexes().items():
             if table not in present:
                 continue
             row = by_name.get(name)

@@ -23,13 +23,12 @@ tab and a trailing space, and no space between a table name and its column list.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.base import PGDDLCompiler, PGDialect
-from sqlalchemy.dialects.sqlite.base import SQLiteDDLCompiler, SQLiteDialect
 from sqlalchemy.sql.compiler import DDLCompiler
 from sqlalchemy.sql.ddl import CreateIndex, CreateTable
 
@@ -142,7 +141,7 @@ class _HandWritten(DDLCompiler):
         )
 
 
-class _SQLiteDDL(_HandWritten, SQLiteDDLCompiler):
+class _SQLiteRules(_HandWritten):
     def serial(self, column: sa.Column[Any]) -> bool:
         # SQLAlchemy's own rule for AUTOINCREMENT (SQLiteDDLCompiler.get_column_specification).
         return bool(
@@ -156,7 +155,7 @@ class _SQLiteDDL(_HandWritten, SQLiteDDLCompiler):
         return " AUTOINCREMENT" if self.serial(column) else ""
 
 
-class _PostgresDDL(_HandWritten, PGDDLCompiler):
+class _PostgresRules(_HandWritten):
     inline_references = True
 
     def serial(self, column: sa.Column[Any]) -> bool:
@@ -179,19 +178,41 @@ class _PostgresDDL(_HandWritten, PGDDLCompiler):
         return super().column_type(column)
 
 
-_COMPILERS: dict[str, tuple[type[_HandWritten], type[Any]]] = {
-    "sqlite": (_SQLiteDDL, SQLiteDialect),
-    "postgresql": (_PostgresDDL, PGDialect),
+# dialect name: (its module, its DDL compiler, its dialect class, the rules above)
+_BACKENDS: dict[str, tuple[str, str, str, type[_HandWritten]]] = {
+    "sqlite": (
+        "sqlalchemy.dialects.sqlite.base",
+        "SQLiteDDLCompiler",
+        "SQLiteDialect",
+        _SQLiteRules,
+    ),
+    "postgresql": (
+        "sqlalchemy.dialects.postgresql.base",
+        "PGDDLCompiler",
+        "PGDialect",
+        _PostgresRules,
+    ),
 }
 
 
 @functools.cache
+def _backend(name: str) -> tuple[type[_HandWritten], Any]:
+    """The dialect's own DDL compiler with the rules above, and a dialect. SQLAlchemy's
+    dialect package is imported here, only for the dialect asked for (a SQLite store never
+    loads the PostgreSQL one)."""
+    module_name, compiler_name, dialect_name, rules = _BACKENDS[name]
+    module = importlib.import_module(module_name)
+    compiler = type(f"{rules.__name__}Compiler", (rules, getattr(module, compiler_name)), {})
+    return compiler, getattr(module, dialect_name)()
+
+
 def _dialect(name: str) -> Any:
-    return _COMPILERS[name][1]()
+    return _backend(name)[1]
 
 
 def _compiler(name: str, element: Any) -> _HandWritten:
-    return _COMPILERS[name][0](_dialect(name), element)
+    compiler, dialect = _backend(name)
+    return compiler(dialect, element)
 
 
 def _laid_out(text: str) -> str:
@@ -233,7 +254,7 @@ def index_specs(indexes: Iterable[sa.Index], dialect: str) -> list[IndexSpec]:
         if not present(index, dialect):
             continue
         assert index.table is not None
-        where = index.dialect_options[dialect].get("where") if dialect in _COMPILERS else None
+        where = index.dialect_options[dialect].get("where")
         out.append(
             IndexSpec(
                 name=str(index.name),

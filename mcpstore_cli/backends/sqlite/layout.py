@@ -11,11 +11,6 @@ from mcpstore_cli.layouts.turul_sessions import schema
 
 DIALECT = "sqlite"
 
-# name: (table, columns), in the order setup creates them
-INDEXES: dict[str, tuple[str, tuple[str, ...]]] = {
-    i.name: (i.table, i.columns) for i in ddl.index_specs(schema.INDEXES, DIALECT)
-}
-
 # Columns a reader needs; a table without them is in another layout.
 REQUIRED: dict[str, set[str]] = {
     t.name: {c.name for c in ddl.columns(t, DIALECT)} for t in schema.TABLES
@@ -23,8 +18,14 @@ REQUIRED: dict[str, set[str]] = {
 
 
 @functools.cache
+def expected_indexes() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """name: (table, columns), in the order setup creates them."""
+    return {i.name: (i.table, i.columns) for i in ddl.index_specs(schema.indexes(), DIALECT)}
+
+
+@functools.cache
 def ddl_statements() -> tuple[str, ...]:
-    return tuple(ddl.create_statements(schema.TABLES, schema.INDEXES, DIALECT))
+    return tuple(ddl.create_statements(schema.TABLES, schema.indexes(), DIALECT))
 
 
 @functools.cache

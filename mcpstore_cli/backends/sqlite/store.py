@@ -16,10 +16,10 @@ from sqlalchemy import event as sa_event
 
 from mcpstore_cli.backends.sql.base import SqlStore
 from mcpstore_cli.backends.sqlite.layout import (
-    INDEXES,
     REQUIRED,
     ddl_statements,
     expected_columns,
+    expected_indexes,
 )
 from mcpstore_cli.errors import (
     Interrupted,
@@ -230,7 +230,7 @@ class SqliteStore(SqlStore):
         async with self.connect() as conn:
             mode = (await conn.exec_driver_sql("PRAGMA journal_mode=WAL")).scalar()
         steps.append(SetupStep(str(path), "created" if created_file else "exists", "file"))
-        for name in ["sessions", "events", *INDEXES]:
+        for name in ["sessions", "events", *expected_indexes()]:
             kind = "table" if name in ("sessions", "events") else "index"
             steps.append(SetupStep(name, "exists" if name in before else "created", kind))
         steps.append(SetupStep("journal_mode", f"set to {str(mode).lower()}", "pragma"))
@@ -380,7 +380,7 @@ class SqliteStore(SqlStore):
                             f"ON DELETE {good[0][6]}, expected CASCADE",
                         )
                     )
-            for name, (table, cols) in INDEXES.items():
+            for name, (table, cols) in expected_indexes().items():
                 if objects.get(table) != "table":
                     continue
                 if objects.get(name) != "index":

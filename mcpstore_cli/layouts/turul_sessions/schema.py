@@ -16,13 +16,30 @@ needed (setup, check, the SQL backends), never at start-up.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
-# JSON is text on SQLite and JSONB on PostgreSQL (NULL, not JSON null, for None).
-_JSON = sa.Text().with_variant(JSONB(none_as_null=True), "postgresql")
+
+class JSONB(sa.types.TypeDecorator[Any]):
+    """PostgreSQL's jsonb, None stored as NULL (not JSON null): SQLAlchemy's own JSONB, looked
+    up only when a statement is compiled for PostgreSQL, so that a SQLite store does not load
+    SQLAlchemy's PostgreSQL dialect (some 60-120 ms) to declare its tables."""
+
+    impl = sa.JSON
+    cache_ok = True
+    # asyncpg's statements cast each parameter ($1::JSONB), as they did with JSONB itself.
+    render_bind_cast = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return dialect.type_descriptor(JSONB(none_as_null=True))
+
+
+# JSON is text on SQLite and JSONB on PostgreSQL.
+_JSON = sa.Text().with_variant(JSONB(), "postgresql")
 _SESSION_ID = sa.Text().with_variant(sa.String(36), "postgresql")
 _MILLIS = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _EMPTY_OBJECT = sa.text("'{}'")
@@ -85,37 +102,49 @@ events = sa.Table(
     sqlite_autoincrement=True,
 )
 
-# In the order setup creates them. PostgreSQL builds them CONCURRENTLY, as the server does (a
-# running server is not blocked).
-INDEXES: tuple[sa.Index, ...] = (
-    sa.Index("idx_sessions_last_activity", sessions.c.last_activity, postgresql_concurrently=True),
-    sa.Index(
-        "idx_sessions_created_at",
-        sessions.c.created_at,
-        info=_PG_ONLY,
-        postgresql_concurrently=True,
-    ),
-    sa.Index("idx_events_session_id", events.c.session_id, postgresql_concurrently=True),
-    sa.Index(
-        "idx_events_session_timestamp",
-        events.c.session_id,
-        events.c.timestamp,
-        info=_PG_ONLY,
-        postgresql_concurrently=True,
-    ),
-    sa.Index(
-        "idx_events_session_id_id", events.c.session_id, events.c.id, postgresql_concurrently=True
-    ),
-    sa.Index(
-        "idx_events_timestamp", events.c.timestamp, info=_PG_ONLY, postgresql_concurrently=True
-    ),
-    sa.Index(
-        "idx_sessions_active",
-        sessions.c.last_activity,
-        postgresql_where=sa.text("is_initialized = TRUE"),
-        info=_PG_ONLY,
-        postgresql_concurrently=True,
-    ),
-)
+
+@functools.cache
+def indexes() -> tuple[sa.Index, ...]:
+    """The indexes, in the order setup creates them; PostgreSQL builds them CONCURRENTLY, as
+    the server does (a running server is not blocked).
+
+    A function, called where DDL or a check is made: SQLAlchemy loads its PostgreSQL dialect to
+    validate ``postgresql_*`` options, which reading a SQLite store never needs."""
+    return (
+        sa.Index(
+            "idx_sessions_last_activity", sessions.c.last_activity, postgresql_concurrently=True
+        ),
+        sa.Index(
+            "idx_sessions_created_at",
+            sessions.c.created_at,
+            info=_PG_ONLY,
+            postgresql_concurrently=True,
+        ),
+        sa.Index("idx_events_session_id", events.c.session_id, postgresql_concurrently=True),
+        sa.Index(
+            "idx_events_session_timestamp",
+            events.c.session_id,
+            events.c.timestamp,
+            info=_PG_ONLY,
+            postgresql_concurrently=True,
+        ),
+        sa.Index(
+            "idx_events_session_id_id",
+            events.c.session_id,
+            events.c.id,
+            postgresql_concurrently=True,
+        ),
+        sa.Index(
+            "idx_events_timestamp", events.c.timestamp, info=_PG_ONLY, postgresql_concurrently=True
+        ),
+        sa.Index(
+            "idx_sessions_active",
+            sessions.c.last_activity,
+            postgresql_where=sa.text("is_initialized = TRUE"),
+            info=_PG_ONLY,
+            postgresql_concurrently=True,
+        ),
+    )
+
 
 TABLES: tuple[sa.Table, ...] = (sessions, events)
