@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,23 @@ def test_the_comparison_sees_more_than_whitespace() -> None:
 def test_postgres_restore_limits_are_the_spec_column_lengths() -> None:
     limits = pg_layout.RESTORE_LIMITS
     assert (limits.session_id, limits.event_type, limits.nul_in_json) == (36, 100, False)
+
+
+def test_sqlite_stores_do_not_load_the_postgresql_dialect() -> None:
+    """The layout's tables declare PostgreSQL's types and index options without loading
+    SQLAlchemy's PostgreSQL dialect on a SQLite store's path (it costs 50-120 ms)."""
+    probe = (
+        "import sys\n"
+        "import mcpstore_cli.backends.sqlite.store\n"
+        "from mcpstore_cli.layouts.turul_sessions import schema\n"
+        "assert schema.sessions.c.state is not None\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=root, check=True
+    ).stdout
+    assert out.startswith("[") and "sqlalchemy.dialects.postgresql" not in out
 
 
 # -- the catalog: SQLite -----------------------------------------------------------------------

@@ -1,17 +1,20 @@
 """turul's session layout on SQL stores, declared once: the tables ``sessions`` and ``events``
-of SQLite and PostgreSQL (storage-layouts.md, "SQLite" and "PostgreSQL").
+of SQLite and PostgreSQL and their indexes (storage-layouts.md, "SQLite" and "PostgreSQL").
 
-Everything else is generated from this declaration by ``backends/sql/ddl.py``: each
-backend's DDL (``setup`` and ``setup --dry-run``), what ``setup --check`` expects of its
-catalog, the COPY column lists, the tables the SQL backends build their statements on, and
-the longest values a restore may bring. The golden tests (tests/test_layout_schema.py) hold
-the generated DDL to the spec's text and the catalog it makes to the one the spec's makes.
+Everything else is generated from this declaration: each backend's DDL (``setup``,
+``setup --dry-run``) by ``backends/sql/ddl.py`` with SQLAlchemy's DDL compilers; what
+``setup --check`` expects of the catalog, the COPY column lists and the longest values a
+restore may bring by ``backends/sqlite/layout.py`` and ``backends/postgres/layout.py``; and the
+SQL backends build their statements on these tables. The golden tests
+(tests/test_layout_schema.py) hold the generated DDL to the spec's text, and the catalog it
+makes to the one the spec's DDL makes. The DynamoDB layout is declared beside this, in
+``dynamodb.py``.
 
 Where the two backends differ, the type has a PostgreSQL variant; what exists on one backend
 only is marked with ``info={"only": <dialect>}`` (PostgreSQL's row ``version`` and four of its
 indexes). SQLite's statements never name ``version``: the SQL backends refer to it only when
-the store is ``versioned``. This module imports SQLAlchemy: import it only where tables are
-needed (setup, check, the SQL backends), never at start-up.
+the store is ``versioned``. This module imports SQLAlchemy (not its PostgreSQL dialect): import
+it only where tables are needed (setup, check, the SQL backends), never at start-up.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sqlalchemy as sa
 class JSONB(sa.types.TypeDecorator[Any]):
     """PostgreSQL's jsonb, None stored as NULL (not JSON null): SQLAlchemy's own JSONB, looked
     up only when a statement is compiled for PostgreSQL, so that a SQLite store does not load
-    SQLAlchemy's PostgreSQL dialect (some 60-120 ms) to declare its tables."""
+    SQLAlchemy's PostgreSQL dialect (50-120 ms here) to declare its tables."""
 
     impl = sa.JSON
     cache_ok = True
@@ -109,7 +112,8 @@ def indexes() -> tuple[sa.Index, ...]:
     the server does (a running server is not blocked).
 
     A function, called where DDL or a check is made: SQLAlchemy loads its PostgreSQL dialect to
-    validate ``postgresql_*`` options, which reading a SQLite store never needs."""
+    validate ``postgresql_*`` options, which reading a SQLite store never needs. (Each index
+    joins its table's ``indexes`` when made, as any SQLAlchemy index does.)"""
     return (
         sa.Index(
             "idx_sessions_last_activity", sessions.c.last_activity, postgresql_concurrently=True
