@@ -323,6 +323,37 @@ def test_postgres_copy_columns_are_the_table_but_its_serial_key() -> None:
     )
 
 
+def _named(columns: str) -> list[str]:
+    """Column names of a hand-written column list (``data::text`` names ``data``)."""
+    return [c.strip().split("::")[0] for c in columns.split(",")]
+
+
+def _insert_columns(statement: str) -> list[str]:
+    found = re.search(r"INTO \w+ \(([^)]*)\)", statement)
+    assert found, statement
+    return _named(found.group(1))
+
+
+def test_hand_written_statements_name_the_layouts_columns() -> None:
+    """The fast paths' own SQL (positional rows, so written out) names the layout's columns in
+    its order, every column a row must have: a change of the declaration shows here too."""
+    from mcpstore_cli.backends.postgres import backup as pg_backup
+    from mcpstore_cli.backends.postgres import tail as pg_tail
+    from mcpstore_cli.backends.sqlite import backup as sqlite_backup
+    from mcpstore_cli.backends.sqlite import store as sqlite_store
+    from mcpstore_cli.backends.sqlite import tail as sqlite_tail
+
+    sqlite = {t: [c[0] for c in cols] for t, cols in sqlite_layout.expected_columns().items()}
+    postgres = {t: [c[0] for c in cols] for t, cols in pg_layout.expected_columns().items()}
+    assert _insert_columns(sqlite_store._INSERT_SESSIONS) == sqlite["sessions"]
+    assert _insert_columns(sqlite_backup._INSERT_SESSION) == sqlite["sessions"]
+    assert _insert_columns(sqlite_store._INSERT_EVENTS) == sqlite["events"][1:]  # id: AUTOINCREMENT
+    assert _named(sqlite_tail._COLUMNS) == sqlite["events"]
+    assert _named(pg_tail._COLUMNS) == postgres["events"]
+    # The backup file's session fields in its record order, each a column of the table.
+    assert sorted(_named(pg_backup._SESSION_COLUMNS)) == sorted(postgres["sessions"])
+
+
 # -- DynamoDB ----------------------------------------------------------------------------------
 # storage-layouts.md, section "DynamoDB": (camelCase, snake_case, type) of each table's items.
 DYNAMODB_SESSIONS_SPEC = [
