@@ -16,7 +16,9 @@ DIALECT = "postgresql"
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {t.name: ddl.primary_key(t) for t in schema.TABLES}
 
-# Columns a reader needs; a table without them is in another layout.
+# The columns that identify the layout; a table without one of them is in another layout.
+# (SQLite asks for every column of its tables: the two backends differed so before this
+# declaration, and still do.)
 REQUIRED: dict[str, set[str]] = {
     t.name: {c.name for c in ddl.columns(t, DIALECT) if c.info.get("identifies")}
     for t in schema.TABLES
