@@ -573,7 +573,8 @@ def test_dynamodb_ttl_recomputed_or_kept(
     async def ttls(handle: StoreHandle) -> list[int | None]:
         async with open_handle(handle) as store:
             return [
-                s.ttl async for s in store.iter_sessions(SessionFilter(now_ms=now_ms()), limit=None)
+                s.extra("ttl")
+                async for s in store.iter_sessions(SessionFilter(now_ms=now_ms()), limit=None)
             ]
 
     now_s = int(time.time())

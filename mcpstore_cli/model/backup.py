@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from mcpstore_cli.util.backupfile import BackupInfo
@@ -70,18 +69,30 @@ def timestamp_label(now: float | None = None) -> str:
     return datetime.fromtimestamp(now or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def fits(info: BackupInfo, limits: Mapping[str, int], title: str) -> str | None:
-    """Why the file's content cannot go into a store whose columns hold at most ``limits``
-    characters (``session_id``, ``event_type``); ``title`` names the backend. None: it can."""
-    for column, longest in (
-        ("session_id", info.max_session_id_len),
-        ("event_type", info.max_event_type_len),
-    ):
-        most = limits.get(column)
-        if most is not None and longest > most:
-            what = "session ids" if column == "session_id" else "event types"
-            return (
-                f"it has {what} of {longest} characters and {title}'s "
-                f"{column} column holds at most {most}"
-            )
+@dataclass(frozen=True, slots=True)
+class RestoreLimits:
+    """What a store's columns cannot hold, as its layout declares them (None: no limit)."""
+
+    store: str  # named in the sentence, e.g. "PostgreSQL"
+    session_id: int | None = None  # most characters of a session id
+    event_type: int | None = None  # most characters of an event type
+    nul_in_json: bool = True  # whether JSON values may hold \u0000
+
+
+def fits(info: BackupInfo, limits: RestoreLimits | None) -> str | None:
+    """Why the file's content cannot go into a store with these limits (None: it can)."""
+    if limits is None:
+        return None
+    if limits.session_id is not None and info.max_session_id_len > limits.session_id:
+        return (
+            f"it has session ids of {info.max_session_id_len} characters and {limits.store}'s "
+            f"session_id column holds at most {limits.session_id}"
+        )
+    if limits.event_type is not None and info.max_event_type_len > limits.event_type:
+        return (
+            f"it has event types of {info.max_event_type_len} characters and {limits.store}'s "
+            f"event_type column holds at most {limits.event_type}"
+        )
+    if not limits.nul_in_json and info.has_nul:
+        return f"its JSON holds the character \\u0000, which {limits.store}'s jsonb cannot store"
     return None

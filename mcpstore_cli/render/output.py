@@ -57,10 +57,8 @@ def session_json(
         "state": session.state,
         "metadata": session.metadata,
     }
-    if session.version is not None:
-        out["version"] = session.version
-    if session.ttl is not None:
-        out["ttl"] = session.ttl
+    if session.extras:
+        out.update(session.extras)  # PostgreSQL's "version", DynamoDB's "ttl"
     if with_cursor:
         out["cursor"] = Cursor.after(session).encode()
     return out

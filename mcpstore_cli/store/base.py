@@ -28,6 +28,7 @@ from mcpstore_cli.model.records import (
 from mcpstore_cli.store.urls import StoreURL
 
 if TYPE_CHECKING:
+    from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.ids import IdMatches, Note
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
@@ -88,8 +89,6 @@ class Store(abc.ABC):
     native_backups_in_service: ClassVar[bool] = False  # kept by the service, by name
     restores_in_one_transaction: ClassVar[bool] = False  # Ctrl-C in restore: rolled back
     verifies_while_loading: ClassVar[bool] = False  # restore checks the file as it loads
-    # The longest value some columns hold ("session_id", "event_type"); absent: no limit.
-    column_limits: ClassVar[Mapping[str, int]] = {}
     row_word: ClassVar[str] = "row"  # what one stored record is called: row, item
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
@@ -271,6 +270,11 @@ class Store(abc.ABC):
     ) -> None:
         """Load a verified backup file (``merge`` or ``replace``), filling ``summary``."""
         raise not_supported("restore", self.backend)
+
+    def restore_limits(self) -> RestoreLimits | None:
+        """What this store's columns cannot hold, which a backup file must not bring (None:
+        nothing it can be refused for)."""
+        return None
 
     async def row_counts(self) -> tuple[int, int]:
         """(sessions, events) the store holds now (what a replace would delete)."""

@@ -32,6 +32,7 @@ from mcpstore_cli.store.base import ProgressCallback, Store, StoreOptions
 from mcpstore_cli.store.urls import StoreURL
 
 if TYPE_CHECKING:
+    from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.ids import IdMatches, Note
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
@@ -107,6 +108,9 @@ class DetectingStore(Store):
 
     def label(self) -> str:
         return self.current.label()
+
+    def restore_limits(self) -> RestoreLimits | None:
+        return self.current.restore_limits()
 
     def own_files(self) -> list[Path]:
         return self.current.own_files()
@@ -235,7 +239,6 @@ _DELEGATED = (
     "native_backups_in_service",
     "restores_in_one_transaction",
     "verifies_while_loading",
-    "column_limits",
     "row_word",
 )
 

@@ -261,7 +261,7 @@ async def restore(
             from mcpstore_cli.model.backup import fits
 
             checked = await asyncio.to_thread(verify_file, info.path)
-            problem = fits(checked, store.column_limits, store.title)
+            problem = fits(checked, store.restore_limits())
             if problem is not None:
                 raise BackupFileError(
                     f"{info.path} cannot be restored into this postgres store: {problem}; "

@@ -15,6 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from mcpstore_cli.backends.sql.base import SqlStore
+from mcpstore_cli.backends.sqlite.layout import (
+    REQUIRED,
+    ddl_statements,
+    expected_columns,
+    expected_indexes,
+)
 from mcpstore_cli.errors import (
     Interrupted,
     LayoutError,
@@ -28,12 +34,6 @@ from mcpstore_cli.layouts.turul_sessions.demo import (
     DemoSession,
     demo_kept,
     demo_rolled_back,
-)
-from mcpstore_cli.layouts.turul_sessions.sqlite_schema import (
-    EXPECTED_COLUMNS,
-    INDEXES,
-    REQUIRED,
-    ddl_statements,
 )
 from mcpstore_cli.model.records import (
     CorruptRow,
@@ -109,12 +109,6 @@ class SqliteStore(SqlStore):
             cursor.close()
 
         return engine
-
-    def _json_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
-
-    def _id_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Integer()
 
     def _json_write(self, value: Any) -> Any:
         return dumps(value)
@@ -246,7 +240,7 @@ class SqliteStore(SqlStore):
         async with self.connect() as conn:
             mode = (await conn.exec_driver_sql("PRAGMA journal_mode=WAL")).scalar()
         steps.append(SetupStep(str(path), "created" if created_file else "exists", "file"))
-        for name in ["sessions", "events", *INDEXES]:
+        for name in ["sessions", "events", *expected_indexes()]:
             kind = "table" if name in ("sessions", "events") else "index"
             steps.append(SetupStep(name, "exists" if name in before else "created", kind))
         steps.append(SetupStep("journal_mode", f"set to {str(mode).lower()}", "pragma"))
@@ -365,7 +359,7 @@ class SqliteStore(SqlStore):
         findings: list[Finding] = []
         async with self.connect() as conn:
             objects = await self._existing_objects(conn)
-            for table, expected in EXPECTED_COLUMNS.items():
+            for table, expected in expected_columns().items():
                 if objects.get(table) != "table":
                     findings.append(Finding(f"table {table}", "missing"))
                     continue
@@ -399,7 +393,7 @@ class SqliteStore(SqlStore):
                             f"ON DELETE {good[0][6]}, expected CASCADE",
                         )
                     )
-            for name, (table, cols) in INDEXES.items():
+            for name, (table, cols) in expected_indexes().items():
                 if objects.get(table) != "table":
                     continue
                 if objects.get(name) != "index":

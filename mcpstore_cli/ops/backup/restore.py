@@ -23,7 +23,7 @@ async def restore_verified(
     progress: ProgressCallback | None,
 ) -> RestoreSummary:
     summary = RestoreSummary(path=str(info.path), mode=mode, source_backend=info.source_backend)
-    problem = fits(info, store.column_limits, store.title) if info.verified else None
+    problem = fits(info, store.restore_limits()) if info.verified else None
     if problem is not None:
         raise BackupFileError(
             f"{info.path} cannot be restored into this {store.backend} store: {problem}; "
