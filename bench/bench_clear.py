@@ -215,7 +215,7 @@ def _psql(url: str, *sql: str) -> str:
 
 
 def build_postgres(url: str, sessions: int, events: int) -> None:
-    from mcpstore_cli.backends.postgres.store import ddl_statements as pg_ddl
+    from mcpstore_cli.backends.postgres.layout import ddl_statements as pg_ddl
 
     for statement in pg_ddl():
         _psql(url, statement)

@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mcpstore_cli.layouts.turul_sessions.sqlite_schema import ddl_statements  # noqa: E402
+from mcpstore_cli.backends.sqlite.layout import ddl_statements  # noqa: E402
 
 PG_SERVER_SETTINGS = {
     # The same server for both contenders, sized for the data (as bench_postgres.py does).
@@ -234,7 +234,7 @@ def _psql(url: str, sql: str) -> str:
 
 
 def build_postgres(url: str, idle: int, live: int, events: int, now: int) -> None:
-    from mcpstore_cli.backends.postgres.store import ddl_statements as pg_ddl
+    from mcpstore_cli.backends.postgres.layout import ddl_statements as pg_ddl
 
     for statement in pg_ddl():
         _psql(url, statement)

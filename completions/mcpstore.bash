@@ -11,26 +11,26 @@ __mcpstore_spec() {
     case "$1" in
         "")
             _mcpstore_subs="backup clear completion demo expire list restore setup show stats tail-events teardown"
-            _mcpstore_opts="--help -h --version"
-            _mcpstore_vopts=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url --version"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         "backup")
             _mcpstore_subs="list"
-            _mcpstore_opts="--backend --connect-timeout --debug --force --format -f --help -h --level --lock-timeout --native --output -o --quiet -q --segments --session --since --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --level --lock-timeout --output -o --segments --session --since --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --force --format -f --help -h --layout --level --lock-timeout --native --output -o --quiet -q --segments --session --since --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --level --lock-timeout --output -o --segments --session --since --url"
             _mcpstore_args=""
             ;;
         "backup list")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --lock-timeout --quiet -q --url"
-            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --lock-timeout --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
+            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --layout --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         "clear")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --dry-run --format -f --help -h --lock-timeout --quiet -q --recreate --segments --url --yes -y"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --segments --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --dry-run --format -f --help -h --layout --lock-timeout --quiet -q --recreate --segments --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         "completion")
@@ -41,56 +41,56 @@ __mcpstore_spec() {
             ;;
         "demo")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --live --lock-timeout --quiet -q --rate --seed --sessions -s --terminated-share --url"
-            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --lock-timeout --rate --seed --sessions -s --terminated-share --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --layout --live --lock-timeout --quiet -q --rate --seed --segments --sessions -s --terminated-share --url"
+            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --layout --lock-timeout --rate --seed --segments --sessions -s --terminated-share --url"
             _mcpstore_args=""
             ;;
         "expire")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --lock-timeout --max-events-per-session --quiet -q --rate --segment --segments --terminated --terminated-grace --time-budget --url"
-            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url"
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --layout --lock-timeout --max-events-per-session --quiet -q --rate --segment --segments --terminated --terminated-grace --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --layout --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url"
             _mcpstore_args=""
             ;;
         "list")
             _mcpstore_subs=""
-            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --help -h --idle-over --initialized --not-initialized --limit -n --lock-timeout --quiet -q --segments --terminated --not-terminated --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --idle-over --limit -n --lock-timeout --segments --timeout --url"
+            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --graph --help -h --idle-over --initialized --not-initialized --layout --limit -n --lock-timeout --quiet -q --segments --terminated --not-terminated --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --timeout --url"
             _mcpstore_args=""
             ;;
         "restore")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --lock-timeout --mode --native --quiet -q --segments --to-table --url --yes -y"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --mode --native --segments --to-table --url"
-            _mcpstore_args="none"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --layout --lock-timeout --mode --native --quiet -q --segments --to-table --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --mode --native --segments --to-table --url"
+            _mcpstore_args="file"
             ;;
         "setup")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --lock-timeout --notify --pitr --quiet -q --stream --no-stream --tag --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --tag --url"
+            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --layout --lock-timeout --notify --pitr --quiet -q --segments --stream --no-stream --tag --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --tag --url"
             _mcpstore_args=""
             ;;
         "show")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --lock-timeout --quiet -q --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --lock-timeout --timeout --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --layout --lock-timeout --quiet -q --segments --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --layout --lock-timeout --segments --timeout --url"
             _mcpstore_args="none"
             ;;
         "stats")
             _mcpstore_subs=""
-            _mcpstore_opts="--approximate --backend --connect-timeout --debug --format -f --help -h --lock-timeout --quiet -q --segments --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --lock-timeout --segments --timeout --url"
+            _mcpstore_opts="--approximate --backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --timeout --url"
             _mcpstore_args=""
             ;;
         "tail-events")
             _mcpstore_subs=""
-            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --lock-timeout --quiet -q --session -s --since --url"
-            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --lock-timeout --session -s --since --url"
+            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --layout --lock-timeout --quiet -q --segments --session -s --since --url"
+            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --layout --lock-timeout --segments --session -s --since --url"
             _mcpstore_args=""
             ;;
         "teardown")
             _mcpstore_subs=""
-            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --lock-timeout --quiet -q --segments --url --yes -y"
-            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --lock-timeout --segments --url"
+            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --layout --lock-timeout --quiet -q --segments --url --yes -y"
+            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --layout --lock-timeout --segments --url"
             _mcpstore_args=""
             ;;
         *)
@@ -104,30 +104,48 @@ __mcpstore_spec() {
 __mcpstore_value() {
     _mcpstore_choices=""
     case "$1|$2" in
+        "|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "|--format"|"|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
+        "|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "backup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "backup|--format"|"backup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "backup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "backup|--output"|"backup|-o") _mcpstore_kind=file ;;
         "backup list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup list|--dir") _mcpstore_kind=dir ;;
         "backup list|--format"|"backup list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "backup list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "clear|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "demo|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "expire|--format"|"expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "list|--format"|"list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "restore|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "restore|--format"|"restore|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "restore|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "restore|--mode") _mcpstore_kind=choice _mcpstore_choices="merge replace" ;;
         "setup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "setup|--format"|"setup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "setup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "show|--format"|"show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "tail-events|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "tail-events|--format"|"tail-events|-f") _mcpstore_kind=choice _mcpstore_choices="pretty sse jsonl" ;;
+        "tail-events|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         "teardown|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "teardown|--backup-file") _mcpstore_kind=file ;;
         "teardown|--format"|"teardown|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "teardown|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
         *) _mcpstore_kind=none ;;
     esac
 }

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -64,7 +64,8 @@ class Environment:
             stream = self.stdout if which == "stdout" else self.stderr
             tty = self.stdout_isatty if which == "stdout" else self.stderr_isatty
             self._consoles[which] = Console(
-                file=stream if tty else TrimmedLines(stream),
+                # TrimmedLines stands in for the stream (it forwards what it does not define).
+                file=stream if tty else cast("IO[str]", TrimmedLines(stream)),
                 force_terminal=bool(tty),
                 no_color=self.no_color or not tty,
                 width=(self.width or None) if tty else UNWRAPPED_WIDTH,

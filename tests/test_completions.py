@@ -15,6 +15,7 @@ import typer
 from mcpstore_cli.cli.completion import FILES, REGENERATE, describe_cli
 from mcpstore_cli.cli.completion import render as render_tree
 from mcpstore_cli.cli.completion_files import current_tree, render
+from mcpstore_cli.cli.options import ALL_FORMATS, STORE_OPTIONS, TAIL_FORMATS
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +63,25 @@ def test_model_covers_every_command_and_option() -> None:
     assert by_name["--active"].takes_value is False
     assert by_name["--limit"].takes_value is True
     assert by_name["--terminated"].negations == ["--not-terminated"]
+
+
+def test_model_has_the_store_options_before_and_after_every_command() -> None:
+    """The store options, declared once, complete at the root and on every store command."""
+    root = current_tree()
+    store = [f"--{name.replace('_', '-')}" for name in STORE_OPTIONS]
+    for cmd in root.walk():
+        names = {name for opt in cmd.options for name in opt.names}
+        expected = [] if cmd.key == "completion" else store
+        expected = [n for n in expected if not (cmd.key == "demo" and n == "--format")]
+        assert set(expected) <= names, (cmd.key, set(expected) - names)
+    by_name = {name: opt for opt in root.options for name in opt.names}
+    assert by_name["--format"].choices == list(ALL_FORMATS)
+    assert by_name["--connect-timeout"].takes_value and by_name["--connect-timeout"].value == "none"
+    assert by_name["--quiet"].takes_value is False
+    tail = next(cmd for cmd in root.walk() if cmd.key == "tail-events")
+    assert next(o for o in tail.options if "--format" in o.names).choices == list(TAIL_FORMATS)
+    backup = next(cmd for cmd in root.walk() if cmd.key == "backup")
+    assert next(o for o in backup.options if "--output" in o.names).value == "file"
 
 
 @pytest.mark.parametrize(
@@ -117,6 +137,15 @@ def _bash_complete(*words: str, script: Path | None = None, cwd: Path | None = N
         # A value-taking option's value is not mistaken for a subcommand or an option.
         (["mcpstore", "list", "--limit", ""], []),
         (["mcpstore", "list", "--limit", "5", "--act"], ["--active"]),
+        # The store options before the command name complete too, and are skipped over.
+        (["mcpstore", "--backend", "p"], ["postgres"]),
+        (["mcpstore", "--con"], ["--connect-timeout"]),
+        (["mcpstore", "--url", "x", "li"], ["list"]),
+        (["mcpstore", "-q", "--format", "=", "c"], ["csv"]),
+        (["mcpstore", "--url", "x", "stats", "--seg"], ["--segments"]),
+        (["mcpstore", "--url", "x", "backup", "--url", "y", "l"], ["list"]),
+        (["mcpstore", "tail-events", "-f", ""], ["pretty", "sse", "jsonl"]),
+        (["mcpstore", "restore", "--mode", ""], ["merge", "replace"]),
     ],
 )
 def test_bash_completes(words: list[str], expected: list[str]) -> None:
@@ -132,6 +161,8 @@ def test_bash_completes(words: list[str], expected: list[str]) -> None:
         ("mcpstore list --for", ["--format"]),
         ("mcpstore list --format j", ["json", "jsonl"]),
         ("mcpstore list --url x --backend d", ["dynamodb"]),
+        ("mcpstore --url x --backend d", ["dynamodb"]),
+        ("mcpstore --url x li", ["list"]),
     ],
 )
 def test_fish_completes(line: str, expected: list[str]) -> None:
@@ -153,13 +184,16 @@ class Fmt(StrEnum):
 
 
 def _toy_cli() -> Any:
-    """A CLI shaped like the commands still to come: a group with options, paths."""
+    """A CLI shaped like the commands still to come: a group with options, paths. A value
+    completes as its metavar says (FILE, DIR, a|b); an Enum without one by its choices."""
     app = typer.Typer()
     backup = typer.Typer()
 
     @backup.callback(invoke_without_command=True)
     def backup_main(
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Backup file.")] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", metavar="FILE", help="Backup file.")
+        ] = None,
         native: Annotated[bool, typer.Option("--native", help="Backend-native.")] = False,
     ) -> None:
         """Write a backup."""
@@ -170,9 +204,10 @@ def _toy_cli() -> Any:
 
     @app.command("restore")
     def restore(
-        file: Annotated[Path, typer.Argument(help="Backup file.")],
+        file: Annotated[Path, typer.Argument(metavar="FILE", help="Backup file.")],
         workdir: Annotated[
-            Path | None, typer.Option("--workdir", file_okay=False, help="Scratch directory.")
+            Path | None,
+            typer.Option("--workdir", metavar="DIR", file_okay=False, help="Scratch directory."),
         ] = None,
     ) -> None:
         """Load a backup."""

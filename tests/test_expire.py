@@ -233,7 +233,7 @@ def test_bad_input(sqlite_store: StoreHandle, args: list[str], fragment: str) ->
 def test_segment_is_for_dynamodb_only(sqlite_store: StoreHandle) -> None:
     sqlite_store.setup()
     result = sqlite_store.run("expire", "--segment", "0/2")
-    assert result.exit_code == 2 and "DynamoDB" in result.stderr
+    assert result.exit_code == 2 and "applies to dynamodb stores" in result.stderr
 
 
 def test_cron_output(sqlite_store: StoreHandle) -> None:

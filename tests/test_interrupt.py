@@ -584,12 +584,12 @@ def test_ctrl_c_while_the_options_are_parsed_is_said(
     comes back from Typer as a bare status 130; it still gets its line. The interrupt is
     raised where the signal would land, in the option layer; a real SIGINT cannot be timed
     into that window reliably."""
-    from typer._click.core import Parameter
+    import typer.core
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Parameter, "handle_parse_result", interrupted)
+    monkeypatch.setattr(typer.core.TyperOption, "handle_parse_result", interrupted)
     result = run_cli(["list", "--url", f"sqlite:///{tmp_path / 'x.db'}"])
     assert result.exit_code == 130, result
     assert result.stderr == "mcpstore: interrupted; nothing was changed.\n", result

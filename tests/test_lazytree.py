@@ -71,7 +71,7 @@ def test_listed_commands_say_what_built_ones_do() -> None:
             assert listed.get_short_help_str(limit) == built.get_short_help_str(limit)
 
 
-@pytest.mark.parametrize("typed", ["stat", "lst", "backups", "nothing-like-it", "--url"])
+@pytest.mark.parametrize("typed", ["stat", "lst", "backups", "nothing-like-it", "--no-such-option"])
 def test_an_unknown_command_gets_the_same_message(typed: str) -> None:
     def message(root: Any) -> str:
         with pytest.raises(Exception) as caught:

@@ -4,13 +4,51 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from mcpstore_cli.util.timeutil import now_ms
-from tests.conftest import StoreHandle
+from tests.conftest import PARITY_BACKENDS, StoreHandle
+from tests.helpers import Result
+from tests.pg_fixtures import PgServer
 
 MIN = 60_000
+
+
+@dataclass
+class LayoutHandle(StoreHandle):
+    """A store handle that names its layout on every command."""
+
+    layout: str = "sessions"
+
+    def run(self, *args: str, **kwargs: object) -> Result:
+        return super().run(*args, "--layout", self.layout, **kwargs)
+
+
+@pytest.fixture
+def graphflow_store(pg_server: PgServer) -> Iterator[StoreHandle]:
+    name = pg_server.create_database()
+
+    def no_writer() -> object:
+        raise NotImplementedError("GraphFlow rows are written in tests/test_graphflow.py")
+
+    yield LayoutHandle(
+        backend="postgres",
+        url=pg_server.url(name),
+        writer_factory=no_writer,  # type: ignore[arg-type]
+        name=name,
+        layout="graphflow",
+    )
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(params=[*PARITY_BACKENDS, "graphflow"])
+def layout_store(request: pytest.FixtureRequest) -> Iterator[StoreHandle]:
+    """The parity fixture for tests that hold for every session-shaped layout too: once per
+    backend, and once for GraphFlow's layout on PostgreSQL."""
+    yield request.getfixturevalue(f"{request.param}_store")
 
 
 def _demo(store: StoreHandle, sessions: int = 40, events: int = 5, seed: int = 7) -> None:
@@ -33,7 +71,10 @@ def _all(store: StoreHandle, *extra: str) -> list[dict]:
     return result.jsonl()
 
 
-def test_reading_commands_refuse_a_missing_store_and_create_nothing(store: StoreHandle) -> None:
+def test_reading_commands_refuse_a_missing_store_and_create_nothing(
+    layout_store: StoreHandle,
+) -> None:
+    store = layout_store
     for args in (["list"], ["show", "0193a1b2c3d4e5f6"], ["stats"]):
         result = store.run(*args)
         assert result.exit_code == 3, result
@@ -44,7 +85,8 @@ def test_reading_commands_refuse_a_missing_store_and_create_nothing(store: Store
     assert check.exit_code == 3, check
 
 
-def test_setup_is_idempotent_and_check_passes(store: StoreHandle) -> None:
+def test_setup_is_idempotent_and_check_passes(layout_store: StoreHandle) -> None:
+    store = layout_store
     first = store.run("setup", "--format", "json")
     assert first.exit_code == 0, first
     actions = {step["object"]: step["action"] for step in first.json()}
@@ -65,7 +107,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(store: StoreHandle) -> None
     assert store.run("setup", "--check").exit_code == 3
 
 
-def test_demo_list_and_stats_agree(store: StoreHandle) -> None:
+def test_demo_list_and_stats_agree(layout_store: StoreHandle) -> None:
+    store = layout_store
     store.setup()
     _demo(store, sessions=40, events=5)
     rows = _all(store)
@@ -96,7 +139,8 @@ def test_demo_list_and_stats_agree(store: StoreHandle) -> None:
     assert data["last_activity"]["newest"] == max(r["last_activity"] for r in rows)
 
 
-def test_cursor_pages_cover_everything_once(store: StoreHandle) -> None:
+def test_cursor_pages_cover_everything_once(layout_store: StoreHandle) -> None:
+    store = layout_store
     store.setup()
     _demo(store, sessions=23, events=1)
     everything = [r["session_id"] for r in _all(store)]
@@ -302,7 +346,8 @@ def test_orphaned_events_are_counted(store: StoreHandle) -> None:
     assert data["events"]["per_session"]["max"] == 1
 
 
-def test_every_output_format(store: StoreHandle) -> None:
+def test_every_output_format(layout_store: StoreHandle) -> None:
+    store = layout_store
     store.setup()
     _demo(store, sessions=6, events=2)
     as_json = store.run("list", "--format", "json")

@@ -370,3 +370,20 @@ def test_lookups_and_stats_read_the_same(db: Path) -> None:
         lambda s: SqlStore.recent_events(s, "c" * 32, 10),
     )
     assert [type(e).__name__ for e in events] == ["CorruptRow", "CorruptRow", "Event", "Event"]
+
+
+def test_the_readers_required_columns_are_the_layouts() -> None:
+    from mcpstore_cli.backends.sqlite import layout, reading
+
+    assert {t: set(cols) for t, cols in reading.REQUIRED.items()} == layout.REQUIRED
+
+
+def test_the_reader_says_what_the_sqlite_store_says() -> None:
+    from mcpstore_cli.backends.sqlite.reader import SqliteReader
+    from mcpstore_cli.backends.sqlite.store import SqliteStore
+    from mcpstore_cli.store.base import Store
+
+    flags = [n for n in Store.__annotations__ if not n.startswith("_") and n != "inline_reads"]
+    assert flags
+    for name in flags:
+        assert getattr(SqliteReader, name) == getattr(SqliteStore, name), name

@@ -224,7 +224,7 @@ def test_yes_needs_named_steps_and_streams_are_dynamodb_only(store: StoreHandle)
     if store.backend != "dynamodb":
         result = store.run("teardown", "--disable-streams", "--yes")
         assert result.exit_code == 2, result
-        assert "DynamoDB" in result.stderr
+        assert "applies to dynamodb stores" in result.stderr
         recreate = store.run("clear", "--recreate", "--yes")
         assert recreate.exit_code == 2, recreate
     _intact(store)

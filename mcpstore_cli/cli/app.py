@@ -7,13 +7,12 @@ boto3, questionary and rich load inside the commands that use them.
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
-from typing import Any
+from typing import Annotated, Any, Protocol, runtime_checkable
 
 import typer
 
@@ -25,14 +24,15 @@ from mcpstore_cli.cli import (
     expire_cmd,
     inspect_cmds,
     lazytree,
-    plainvalues,
     setup_cmd,
     tail_cmd,
     teardown_cmds,
 )
-from mcpstore_cli.cli import clickcompat as click_exc
+from mcpstore_cli.cli.common import Command
+from mcpstore_cli.cli.lazytree import RootGroup
+from mcpstore_cli.cli.options import ALL_FORMATS, Invocation, store_command
 from mcpstore_cli.env import Environment
-from mcpstore_cli.errors import Interrupted
+from mcpstore_cli.errors import Interrupted, McpStoreError
 from mcpstore_cli.exitcodes import ExitStatus
 
 HELP = """Provision, inspect and maintain the session stores of MCP servers.
@@ -41,19 +41,22 @@ Works on SQLite files, PostgreSQL databases and DynamoDB tables in the layouts t
 servers write. The store comes from --url, else --backend with its usual variables, else
 MCPSTORE_URL, else sqlite:///mcp_sessions.db in the current directory.
 
+The store options go before or after the command name: mcpstore --url X list is mcpstore list
+--url X. Given in both places, the one after the command name wins.
+
 Exit status: 0 ok, 1 error, 2 usage, 3 check failed (store missing or layout drift),
 4 confirmation refused or needed, 5 partial, 130 interrupted.
 """
 
 app = typer.Typer(
     name="mcpstore",
+    cls=RootGroup,  # ManGroup's help; subcommands built when first needed (get_command)
     help=HELP,
     add_completion=False,
-    no_args_is_help=True,
+    invoke_without_command=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    cls=lazytree.RootGroup,  # subcommands built when first needed (get_command)
 )
 
 
@@ -64,111 +67,120 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
+@store_command(formats=ALL_FORMATS)
 def _root(
-    version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
-    ),
+    cmd: Command,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     """Provision, inspect and maintain the session stores of MCP servers."""
+    # Reached with no command (a command gets the options instead): the help.
+    assert cmd.ctx is not None
+    cmd.env.stdout.write(cmd.ctx.get_help() + "\n")
 
 
-setup_cmd.register(app)
-inspect_cmds.register(app)
-demo_cmd.register(app)
-expire_cmd.register(app)
-tail_cmd.register(app)
-teardown_cmds.register(app)
-backup_cmd.register(app)
-completion.register(app)
+# The command list of --help, in groups, in this order.
+inspect_cmds.register(app, "Inspect")
+tail_cmd.register(app, "Inspect")
+expire_cmd.register(app, "Maintain")
+teardown_cmds.register(app, "Maintain")
+setup_cmd.register(app, "Provision")
+demo_cmd.register(app, "Provision")
+backup_cmd.register(app, "Backup")
+completion.register(app, "Other")
 
 
-def get_command() -> click_exc.Command:
-    """The click command tree of ``app``; each subcommand is built when first looked up
-    (``mcpstore list`` builds only ``list``, see :mod:`mcpstore_cli.cli.lazytree`)."""
-    return lazytree.build(app, _finish)
-
-
-def _finish(command: click_exc.Command) -> None:
-    """What every command (sub)tree gets once Typer has built it."""
-    _interruptible(command)
-    plainvalues.install(command)  # option values without importing pydantic
-
-
-def _interruptible(command: click_exc.Command) -> None:
-    """Ctrl-C anywhere in a command (a prompt, option checks; its async work says more
-    itself, see Command.run) exits 130 with one line, not silently as Typer would."""
-    if command.callback is not None:
-        command.callback = _on_interrupt(command.callback)
-    for sub in getattr(command, "commands", {}).values():
-        _interruptible(sub)
-
-
-def _on_interrupt(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (KeyboardInterrupt, Interrupted) as exc:
-            ctx = click_exc.get_current_context(silent=True)
-            env = ctx.obj if ctx is not None and isinstance(ctx.obj, Environment) else None
-            _say_interrupted(env or Environment(), getattr(exc, "message", None))
-            raise click_exc.Exit(int(ExitStatus.INTERRUPTED)) from None
-
-    return run
-
-
-_said: list[bool] = []  # not empty once this run printed its interrupt line
+def get_command() -> Any:
+    """The Click command tree Typer builds from the app (Typer's public typer.main), each
+    subcommand built when first looked up (``mcpstore list`` builds only ``list``, see
+    :mod:`mcpstore_cli.cli.lazytree`)."""
+    return lazytree.build(app)
 
 
 def _say_interrupted(env: Environment, kept: str | None) -> None:
     # Outside the commands' async work: nothing has been written yet, unless the interrupt
     # says otherwise.
     lead = "\n" if env.stderr_isatty else ""
-    _said.append(True)
     env.stderr.write(f"{lead}mcpstore: interrupted; {kept or 'nothing was changed.'}\n")
     env.stderr.flush()
 
 
 def main(args: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run mcpstore and return its exit status (the test helper calls this)."""
-    env = env or Environment()
-    _said.clear()
+    state = Invocation(env or Environment())
     argv = list(sys.argv[1:] if args is None else args)
-    with redirect_stdout(env.stdout), redirect_stderr(env.stderr):
+    with redirect_stdout(state.env.stdout), redirect_stderr(state.env.stderr):
         try:
-            command = get_command()
-            result = command.main(args=argv, prog_name="mcpstore", standalone_mode=False, obj=env)
-        except click_exc.Exit as exc:
-            result = int(exc.exit_code)
-        except click_exc.NoArgsIsHelpError as exc:
-            env.stdout.write(exc.format_message() + "\n")
-            return int(ExitStatus.OK)
-        except click_exc.UsageError as exc:
-            hint = ""
-            if exc.ctx is not None:
-                hint = f" (see {exc.ctx.command_path} --help)"
-            env.stderr.write(f"mcpstore: {exc.format_message()}{hint}\n")
-            return int(ExitStatus.USAGE)
-        except (click_exc.Abort, KeyboardInterrupt, Interrupted) as exc:
-            _say_interrupted(env, getattr(exc, "message", None))
-            return int(ExitStatus.INTERRUPTED)
-        except click_exc.ClickException as exc:
-            env.stderr.write(f"mcpstore: {exc.format_message()}\n")
-            return int(exc.exit_code)
-        except BrokenPipeError:
-            return _reader_went_away(env)
-        except SystemExit as exc:
-            # Typer turns EPIPE into sys.exit(1); a reader that went away (| head) is not a
-            # failure of ours: stop quietly with status 0, as Unix tools do.
-            if _is_broken_pipe(exc.__context__):
-                return _reader_went_away(env)
-            raise
+            result = get_command().main(
+                args=argv, prog_name="mcpstore", standalone_mode=False, obj=state
+            )
+        except BaseException as exc:  # every failure ends in exit_status()
+            return exit_status(exc, state)
     status = int(result) if isinstance(result, int) else 0
-    if status == ExitStatus.INTERRUPTED and not _said:
-        # Click turns a Ctrl-C outside the command's own code (while it parses the options)
+    if status == ExitStatus.INTERRUPTED:
+        # Typer turns a Ctrl-C outside the command's own code (while it parses the options)
         # into a silent status 130, returned rather than raised: nothing has started.
-        _say_interrupted(env, None)
+        _say_interrupted(state.env, None)
     return status
+
+
+def exit_status(exc: BaseException, state: Invocation) -> int:
+    """The one place that maps a failure to what is said on stderr and the exit status:
+    library errors, usage errors, Ctrl-C, a reader that went away, anything unexpected."""
+    env = state.env
+    cmd = state.command or Command(env=env)
+    if isinstance(exc, typer.Exit):
+        return int(exc.exit_code)
+    if isinstance(exc, (Interrupted, KeyboardInterrupt, typer.Abort)):
+        _say_interrupted(env, cmd.scrub(exc.message) if isinstance(exc, Interrupted) else None)
+        return int(ExitStatus.INTERRUPTED)
+    if isinstance(exc, McpStoreError):
+        cmd.error(exc.message)
+        if cmd.debug:
+            _traceback(cmd)
+        return int(exc.exit_status)
+    if isinstance(exc, BrokenPipeError) or (
+        isinstance(exc, SystemExit) and _is_broken_pipe(exc.__context__)
+    ):
+        # Typer turns EPIPE into sys.exit(1); a reader that went away (| head) is not a
+        # failure of ours: stop quietly with status 0, as Unix tools do.
+        return _reader_went_away(env)
+    if isinstance(exc, ParserError):
+        # Click's own usage errors (no such option, missing argument, ...).
+        hint = ""
+        where = getattr(exc, "ctx", None)
+        if where is not None and int(exc.exit_code) == ExitStatus.USAGE:
+            hint = f" (see {where.command_path} --help)"
+        cmd.error(f"{exc.format_message()}{hint}")
+        return int(exc.exit_code)
+    if isinstance(exc, Exception):
+        cmd.error(
+            f"unexpected error: {type(exc).__name__}: {exc}"
+            + ("" if cmd.debug else " (run again with --debug for details)")
+        )
+        if cmd.debug:
+            _traceback(cmd)
+        return int(ExitStatus.ERROR)
+    raise exc  # SystemExit and the like: not a failure of the command
+
+
+@runtime_checkable
+class ParserError(Protocol):
+    """What Click's and Typer's exceptions (UsageError, BadParameter, ...) all have."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+def _traceback(cmd: Command) -> None:
+    import traceback
+
+    cmd.env.stderr.write(cmd.scrub(traceback.format_exc()))
 
 
 def _is_broken_pipe(exc: BaseException | None) -> bool:

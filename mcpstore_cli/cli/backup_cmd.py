@@ -8,21 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from mcpstore_cli.cli.common import (
-    BackendOpt,
-    Command,
-    ConnectTimeoutOpt,
-    DebugOpt,
-    ForceOpt,
-    FormatOpt,
-    LockTimeoutOpt,
-    QuietOpt,
-    SegmentsOpt,
-    UrlOpt,
-)
+from mcpstore_cli.cli.common import Command, ForceOpt
+from mcpstore_cli.cli.manpage import ManCommand, ManGroup
+from mcpstore_cli.cli.options import store_command
 from mcpstore_cli.errors import UsageError
 
 backup_app = typer.Typer(
+    cls=ManGroup,
     help="Write a consistent, verified backup (portable file, or --native); see backup list.",
     rich_markup_mode=None,
     no_args_is_help=False,
@@ -31,46 +23,31 @@ backup_app = typer.Typer(
 
 class Mode(StrEnum):
     merge = "merge"
-    replace = "replace"
+    replace_ = "replace"  # a member named replace would hide str.replace on every Mode
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, panel: str) -> None:
     backup_app.callback(invoke_without_command=True)(backup)
-    backup_app.command("list")(backup_list)
-    app.add_typer(backup_app, name="backup")
-    app.command("restore")(restore)
-
-
-def _progress_bar(cmd: Command, label: str, total: int | None = None) -> Any:
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TimeElapsedColumn
-
-    return Progress(
-        SpinnerColumn(),
-        "[progress.description]{task.description}",
-        BarColumn() if total else "",
-        "{task.completed:,} records",
-        TimeElapsedColumn(),
-        console=cmd.env.console("stderr"),
-        transient=True,
-    )
+    backup_app.command("list", cls=ManCommand)(backup_list)
+    app.add_typer(backup_app, name="backup", rich_help_panel=panel)
+    app.command("restore", cls=ManCommand, rich_help_panel=panel)(restore)
 
 
 async def _with_bar(cmd: Command, label: str, work: Any, total: int | None = None) -> Any:
     """Run ``work(progress)``; a progress bar on a terminal, silence otherwise."""
-    if not cmd.env.stderr_isatty or cmd.quiet:
-        return await work(None)
-    with _progress_bar(cmd, label, total) as bar:
-        task = bar.add_task(label, total=total)
-        return await work(lambda n: bar.advance(task, n))
+    with cmd.progress(label, total, unit="records") as bar:
+        return await work(bar)
 
 
+@store_command()
 def backup(
-    ctx: typer.Context,
+    cmd: Command,
     output: Annotated[
         str | None,
         typer.Option(
             "--output",
             "-o",
+            metavar="FILE",
             help="The backup file (a directory: a default name in it) [default: "
             "<store>-<UTC time>.mcpbackup.zst here; --native on SQLite: "
             "<store>-<UTC time>.backup.db].",
@@ -81,6 +58,7 @@ def backup(
         list[str] | None,
         typer.Option(
             "--session",
+            metavar="SESSION_ID",
             help="Only this session: its id, or a unique prefix of 4 or more characters "
             "(repeat for more).",
             show_default=False,
@@ -90,6 +68,7 @@ def backup(
         str | None,
         typer.Option(
             "--since",
+            metavar="WHEN",
             help="Only sessions active since then (a duration ago like 2h, a date, an ISO time "
             "or Unix ms).",
             show_default=False,
@@ -104,17 +83,12 @@ def backup(
         ),
     ] = False,
     level: Annotated[
-        int, typer.Option("--level", help="zstd compression level (1 fastest .. 19 smallest).")
+        int,
+        typer.Option(
+            "--level", metavar="N", help="zstd compression level (1 fastest .. 19 smallest)."
+        ),
     ] = 1,
     force: ForceOpt = False,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    segments: SegmentsOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Write a consistent, verified backup of sessions and events.
 
@@ -123,19 +97,6 @@ def backup(
     An existing file is replaced only with --force; the store's own files and SQLite
     databases never are.
     """
-    if ctx.invoked_subcommand is not None:
-        return
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-        segments=segments,
-    )
     from mcpstore_cli.ops.ids import typed_session_id
     from mcpstore_cli.util.timeutil import now_ms, parse_point_in_time
 
@@ -148,15 +109,15 @@ def backup(
             raise UsageError("--session and --since apply to portable backups, not --native.")
         return ids, since_ms
 
-    ids, since_ms = cmd.check(options)
-    store_url = cmd.check(lambda: cmd.url)
+    ids, since_ms = options()
+    store_url = cmd.url
     if native:
-        _native_backup(cmd, output, store_url.backend, force)
+        _native_backup(cmd, output, force)
         return
     from mcpstore_cli.ops.backup import check_backup_target
 
     # Refused before connecting: nothing is read, nothing written.
-    cmd.check(lambda: check_backup_target(cmd.open_store(), output, force=force))
+    check_backup_target(cmd.open_store(), output, force=force)
 
     async def work() -> Any:
         from mcpstore_cli.ops.backup import write_backup
@@ -203,29 +164,26 @@ def _size(n: int | None) -> str:
     return human_bytes(n)
 
 
-def _native_backup(cmd: Command, output: str | None, backend: str, force: bool) -> None:
+def _native_backup(cmd: Command, output: str | None, force: bool) -> None:
     import time
 
-    if backend == "dynamodb" and output is not None:
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    "--output does not apply to DynamoDB's on-demand backups (they are named "
-                    "after the table and the time)."
-                )
-            )
+    kind = cmd.store_class
+    if kind.native_backups_in_service and output is not None:
+        raise UsageError(
+            f"--output does not apply to native backups of {cmd.url.backend} stores: the "
+            "service keeps them, named after the table and the time."
         )
-
-    if backend == "sqlite":
+    if kind.native_backup_is_file:
         cmd.interrupt_note = "native copy not written (no file was left); nothing was changed."
-    elif backend == "dynamodb":
+    elif kind.native_backups_in_service:
         cmd.interrupt_note = (
-            "a DynamoDB on-demand backup already requested goes on; mcpstore backup list shows it."
+            "a native backup already requested goes on in the service; mcpstore backup list "
+            "shows it."
         )
 
     async def work() -> Any:
         started = time.perf_counter()
-        async with cmd.open_store(read_only=backend != "dynamodb") as store:
+        async with cmd.open_store(read_only=not kind.native_backups_in_service) as store:
             rows = await store.native_backup(output, force=force)
         return rows, time.perf_counter() - started
 
@@ -235,55 +193,37 @@ def _native_backup(cmd: Command, output: str | None, backend: str, force: bool) 
     if cmd.fmt_option:
         write_backup_list(cmd.env, cmd.fmt, rows)
     for row in rows:
-        if row["kind"] == "sqlite":
+        if row.get("path"):  # a file
             cmd.info(
-                f"backup: native SQLite copy {row['path']} ({_size(row['bytes'])}) in "
+                f"backup: native {row['kind']} copy {row['path']} ({_size(row['bytes'])}) in "
                 f"{seconds:.2f} s."
             )
         else:
             cmd.info(
-                f"backup: DynamoDB on-demand backup {row['name']} of {row['table']} "
+                f"backup: native {row['kind']} backup {row['name']} of {row['table']} "
                 f"({row['status'] or 'requested'})."
             )
 
 
-def _raise(exc: Exception) -> None:
-    raise exc
-
-
+@store_command()
 def backup_list(
-    ctx: typer.Context,
-    directory: Annotated[str, typer.Option("--dir", help="Where to look for backup files.")] = ".",
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    cmd: Command,
+    directory: Annotated[
+        str, typer.Option("--dir", metavar="DIR", help="Where to look for backup files.")
+    ] = ".",
 ) -> None:
     """List backup files in --dir (portable files, SQLite native copies, interrupted
     leftovers) and the store's native backups (DynamoDB on-demand backups)."""
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-    )
     folder = Path(directory).expanduser()
     if not folder.is_dir():
-        cmd.check(lambda: _raise(UsageError(f"--dir {directory}: no such directory.")))
-    store_url = cmd.check(lambda: cmd.url)
+        raise UsageError(f"--dir {directory}: no such directory.")
+    in_service = cmd.store_class.native_backups_in_service
 
     async def work() -> list[dict[str, Any]]:
         from mcpstore_cli.ops.backup.listing import list_files
 
         rows = list_files(folder)
-        if store_url.backend == "dynamodb":
+        if in_service:
             async with cmd.open_store(read_only=True) as store:
                 rows += await store.list_native_backups(str(folder))
         return rows
@@ -294,16 +234,18 @@ def backup_list(
     write_backup_list(cmd.env, cmd.fmt, rows)
 
 
+@store_command()
 def restore(
-    ctx: typer.Context,
+    cmd: Command,
     file: Annotated[
         str | None,
-        typer.Argument(help="The backup file (zstd or gzip).", show_default=False),
+        typer.Argument(metavar="FILE", help="The backup file (zstd or gzip).", show_default=False),
     ] = None,
     mode: Annotated[
         Mode,
         typer.Option(
             "--mode",
+            metavar="merge|replace",
             help="merge: add the sessions the store lacks, leave the others (running it twice "
             "changes nothing); replace: delete every session and event first (asks).",
             case_sensitive=False,
@@ -320,6 +262,7 @@ def restore(
         str | None,
         typer.Option(
             "--native",
+            metavar="NAME",
             help="DynamoDB: restore this on-demand backup (see backup list) into new tables.",
             show_default=False,
         ),
@@ -328,18 +271,11 @@ def restore(
         str | None,
         typer.Option(
             "--to-table",
+            metavar="TABLE",
             help="With --native: the new sessions table (events go to NEW-events).",
             show_default=False,
         ),
     ] = None,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    segments: SegmentsOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Load a backup file into any store (same or another backend).
 
@@ -347,17 +283,6 @@ def restore(
     fails is refused and the store is untouched. Each session's event order is kept; event
     ids are kept where the target allows and renumbered otherwise (the summary says which).
     """
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-        segments=segments,
-    )
     mode_value = mode.value if isinstance(mode, Mode) else str(mode)
 
     def check_args() -> None:
@@ -371,25 +296,21 @@ def restore(
         elif to_table is not None:
             raise UsageError("--to-table goes with --native.")
 
-    cmd.check(check_args)
-    store_url = cmd.check(lambda: cmd.url)
+    check_args()
+    store_url = cmd.url
     if native is not None:
-        _restore_native(cmd, native, to_table or "", store_url.backend)
+        _restore_native(cmd, native, to_table or "")
         return
     assert file is not None
     path = Path(file).expanduser()
     if not path.is_file():
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    f"{path} is a directory, not a backup file."
-                    if path.is_dir()
-                    else f"No backup file {path}."
-                )
-            )
+        raise UsageError(
+            f"{path} is a directory, not a backup file."
+            if path.is_dir()
+            else f"No backup file {path}."
         )
-    if keep_ttl and store_url.backend != "dynamodb":
-        cmd.warn("--keep-ttl applies to DynamoDB stores only; ignored.")
+    if keep_ttl and not cmd.store_class.item_ttl:
+        cmd.warn(f"--keep-ttl: {store_url.backend} stores keep no ttl; ignored.")
 
     # 1. replace: verify the whole file first, to show what it holds (nothing is touched
     # yet); otherwise restore_backup verifies (PostgreSQL: as it loads, in one transaction).
@@ -424,6 +345,7 @@ def restore(
         if existing is not None and (existing[0] or existing[1]):
             from mcpstore_cli.cli.confirm import confirm_destructive
 
+            assert info is not None  # replace verified the file in step 1
             preview = [
                 f"restore --mode replace deletes every session and event of "
                 f"{store_url.masked()} ({store_url.backend}):",
@@ -432,15 +354,13 @@ def restore(
                 f"then loads {path} ({info.sessions:,} sessions, {info.events:,} events, "
                 f"from {info.source_backend}).",
             ]
-            cmd.check(
-                lambda: confirm_destructive(
-                    cmd,
-                    action="restore --mode replace",
-                    preview=preview,
-                    yes=yes,
-                    question=f"Replace {existing[0]:,} sessions and {existing[1]:,} events "
-                    "with the backup?",
-                )
+            confirm_destructive(
+                cmd,
+                action="restore --mode replace",
+                preview=preview,
+                yes=yes,
+                question=f"Replace {existing[0]:,} sessions and {existing[1]:,} events "
+                "with the backup?",
             )
 
     # 3. Load.
@@ -509,19 +429,16 @@ def restore_summary_lines(summary: Any, store: str) -> list[str]:
     return lines
 
 
-def _restore_native(cmd: Command, name: str, to_table: str, backend: str) -> None:
-    if backend != "dynamodb":
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    "restore --native restores DynamoDB on-demand backups; a native SQLite "
-                    "backup is a database file: use it with --url sqlite:///PATH."
-                )
-            )
-        )
+def _restore_native(cmd: Command, name: str, to_table: str) -> None:
+    kind = cmd.store_class
+    if not kind.native_backups_in_service:
+        why = ""
+        if kind.native_backup_is_file:
+            why = "its native backup is a database file: use it with --url"
+        cmd.require(lambda kind: kind.native_backups_in_service, "restore --native", why)
 
     cmd.interrupt_note = (
-        f"a DynamoDB restore into {to_table} already requested goes on in AWS; the source "
+        f"a restore into {to_table} already requested goes on in the service; the source "
         "tables are unchanged."
     )
 

@@ -1,107 +1,35 @@
-"""What every command shares: the store options, the format option, and the runner that
-turns library errors into one sentence on stderr and a documented exit status."""
+"""What every command works with: :class:`Command`, one invocation with its store options
+(see :mod:`mcpstore_cli.cli.options`), its messages, the async runner and the progress bar.
+
+Failures are not mapped to exit statuses here: they propagate to the one mapping in
+:func:`mcpstore_cli.cli.app.main`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from enum import Enum, StrEnum
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
-from mcpstore_cli.cli import clickcompat as click_exc
+from mcpstore_cli.cli.storeargs import StoreArgs
 from mcpstore_cli.env import Environment
-from mcpstore_cli.errors import Interrupted, McpStoreError, UsageError
+from mcpstore_cli.errors import Interrupted, UsageError
 from mcpstore_cli.exitcodes import ExitStatus
 
 if TYPE_CHECKING:
+    from mcpstore_cli.store.base import Store
     from mcpstore_cli.store.urls import StoreURL
 
-# Start-up stays light: asyncio, traceback and the URL parser load when a command runs.
+# Start-up stays light: asyncio, rich and the store modules load when a command runs.
 
 T = TypeVar("T")
 _URL_IN_TEXT = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"]+", re.IGNORECASE)
 
-
-class Backend(StrEnum):
-    sqlite = "sqlite"
-    postgres = "postgres"
-    dynamodb = "dynamodb"
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-
-
-STORE = "Store"
-UrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        help="Store URL or SQLite file: ./mcp_sessions.db (a plain path), sqlite:///rel.db, "
-        "sqlite:////abs.db, postgresql://USER:PASSWORD@HOST:5432/DB, "
-        "dynamodb://TABLE?region=R&endpoint=URL.",
-        rich_help_panel=STORE,
-        show_default=False,
-    ),
-]
-BackendOpt = Annotated[
-    Backend | None,
-    typer.Option(
-        "--backend",
-        help="Use this backend's usual variables (SQLITE_PATH; DATABASE_URL; "
-        "MCP_SESSION_TABLE, AWS_REGION, AWS_ENDPOINT_URL).",
-        rich_help_panel=STORE,
-        case_sensitive=False,
-        show_default=False,
-    ),
-]
-ConnectTimeoutOpt = Annotated[
-    float,
-    typer.Option(
-        "--connect-timeout",
-        help="Seconds to wait for the store to answer.",
-        rich_help_panel=STORE,
-        min=0.1,
-    ),
-]
-LockTimeoutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--lock-timeout",
-        help="PostgreSQL: give up when a lock is held by another client for longer than this "
-        "(e.g. 5s, 1m); the command's open transaction is rolled back. Ignored by SQLite and "
-        "DynamoDB. [default: wait, as psql does]",
-        rich_help_panel=STORE,
-        show_default=False,
-    ),
-]
-FormatOpt = Annotated[
-    Format | None,
-    typer.Option(
-        "--format",
-        "-f",
-        help="Output format [default: table on a terminal, jsonl otherwise].",
-        case_sensitive=False,
-        show_default=False,
-    ),
-]
-SegmentsOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--segments",
-        help="DynamoDB: parallel scan segments [default: chosen from the table size].",
-        rich_help_panel=STORE,
-        min=1,
-        max=1000,
-        show_default=False,
-    ),
-]
+# Options more than one command takes (the store options are in cli/options.py).
 ForceOpt = Annotated[
     bool,
     typer.Option(
@@ -110,12 +38,11 @@ ForceOpt = Annotated[
         "database).",
     ),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but data and errors.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
 TimeoutOpt = Annotated[
     str,
     typer.Option(
         "--timeout",
+        metavar="DURATION",
         help="Session timeout that separates active from idle (the server's default: 30m).",
     ),
 ]
@@ -123,39 +50,34 @@ TimeoutOpt = Annotated[
 
 @dataclass
 class Command:
-    """One invocation: the environment plus the options every command shares."""
+    """One invocation: the environment plus the store options every command shares."""
 
     env: Environment
-    url_option: str | None = None
-    backend_option: str | None = None
-    fmt_option: str | None = None
-    quiet: bool = False
-    debug: bool = False
-    connect_timeout: float = 10.0
-    lock_timeout: str | None = None
-    segments: int | None = None
+    args: StoreArgs = field(default_factory=StoreArgs)
+    ctx: typer.Context | None = None
     # What Ctrl-C leaves, when the work does not say more (commands that write set it).
     interrupt_note: str | Callable[[], str] = "nothing was changed."
     _url: StoreURL | None = None
 
-    @classmethod
-    def from_ctx(cls, ctx: typer.Context, **kwargs: Any) -> Command:
-        env = ctx.obj if isinstance(ctx.obj, Environment) else Environment()
-        for key in ("backend_option", "fmt_option"):
-            value = kwargs.get(key)
-            if isinstance(value, Enum):
-                kwargs[key] = value.value
-        cmd = cls(env=env, **kwargs)
-        if env.environ.get("MCPSTORE_DEBUG"):
-            cmd.debug = True
-        return cmd
+    @property
+    def quiet(self) -> bool:
+        return self.args.quiet
+
+    @property
+    def debug(self) -> bool:
+        return self.args.debug or bool(self.env.environ.get("MCPSTORE_DEBUG"))
+
+    @property
+    def fmt_option(self) -> str | None:
+        """``--format`` as given (None: the default for where stdout goes)."""
+        return self.args.format
 
     @property
     def url(self) -> StoreURL:
         if self._url is None:
             from mcpstore_cli.store.urls import resolve_store_url
 
-            self._url = resolve_store_url(self.url_option, self.backend_option, self.env.environ)
+            self._url = resolve_store_url(self.args.url, self.args.backend, self.env.environ)
         return self._url
 
     @property
@@ -164,28 +86,57 @@ class Command:
 
         return choose_format(self.fmt_option, self.env)
 
-    def open_store(self, *, read_only: bool = False) -> Any:
-        from mcpstore_cli.store import open_store
-        from mcpstore_cli.store.base import StoreOptions
-        from mcpstore_cli.util.durations import parse_duration
+    @property
+    def store_class(self) -> type[Store]:
+        """The class of the store this command works on: what it can do (its capability
+        flags) without connecting."""
+        from mcpstore_cli.store.registry import DEFAULT_LAYOUT, store_class
 
-        lock_timeout_ms = None
-        if self.lock_timeout is not None:
-            lock_timeout_ms = parse_duration(self.lock_timeout, option="--lock-timeout")
+        return store_class(self.url.backend, self.args.layout or DEFAULT_LAYOUT)
+
+    def open_store(self, *, read_only: bool = False, creates: bool = False) -> Any:
+        """The store in ``--layout``; without it, the default layout for commands that
+        create one (``creates``: setup, demo), else the layout the store holds."""
+        from mcpstore_cli.store.base import StoreOptions
+        from mcpstore_cli.store.registry import DEFAULT_LAYOUT, open_store
+
         return open_store(
             self.url,
             StoreOptions(
-                connect_timeout=self.connect_timeout,
+                connect_timeout=self.args.connect_seconds(),
                 read_only=read_only,
-                segments=self.segments,
+                segments=self.args.segments,
                 environ=self.env.environ,
-                lock_timeout_ms=lock_timeout_ms,
+                lock_timeout_ms=self.args.lock_timeout_ms(),
                 notice=self.warn,
             ),
+            layout=self.args.layout or (DEFAULT_LAYOUT if creates else None),
+        )
+
+    def require(self, able: Callable[[type[Store]], bool], option: str, why: str = "") -> None:
+        """Refuse ``option`` (exit 2, one sentence) unless this kind of store is ``able``;
+        the sentence names the kinds that are."""
+        if able(self.store_class):
+            return
+        from mcpstore_cli.errors import NotSupportedError
+        from mcpstore_cli.store.registry import store_class
+        from mcpstore_cli.store.urls import BACKENDS
+
+        kinds = []
+        for name in BACKENDS:
+            with contextlib.suppress(NotSupportedError):
+                if able(store_class(name)):
+                    kinds.append(name)
+        where = f"{' and '.join(kinds)} stores" if kinds else "no kind of store yet"
+        raise UsageError(
+            f"{option} applies to {where}, not {self.url.backend}"
+            + (f"; {why}" if why else "")
+            + "."
         )
 
     # -- messages ------------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
+        """``text`` with this store's password and any URL's secrets masked."""
         secret = self._url.password if self._url is not None else None
         if secret:
             text = text.replace(secret, "***")
@@ -193,83 +144,72 @@ class Command:
 
         return _URL_IN_TEXT.sub(lambda m: mask_url(m.group(0)), text)
 
+    _scrub = scrub
+
     def error(self, message: str) -> None:
-        self.env.stderr.write(f"mcpstore: {self._scrub(message)}\n")
+        self.env.stderr.write(f"mcpstore: {self.scrub(message)}\n")
         self.env.stderr.flush()
 
     def warn(self, message: str) -> None:
-        self.env.stderr.write(f"mcpstore: warning: {self._scrub(message)}\n")
+        self.env.stderr.write(f"mcpstore: warning: {self.scrub(message)}\n")
         self.env.stderr.flush()
 
     def info(self, message: str) -> None:
         """A progress or summary line on stderr, unless --quiet."""
         if not self.quiet:
-            self.env.stderr.write(f"{self._scrub(message)}\n")
+            self.env.stderr.write(f"{self.scrub(message)}\n")
             self.env.stderr.flush()
 
     # -- running -------------------------------------------------------------------------
     def run(self, work: Callable[[], Awaitable[T]], *, inline: bool = False) -> T:
-        """Run async work; library errors become a message and an exit status, Ctrl-C
-        exits 130 with one line saying what was kept (see :mod:`mcpstore_cli.util.interrupt`).
+        """Run async work; Ctrl-C exits 130 with one line saying what was kept (see
+        :mod:`mcpstore_cli.util.interrupt`). Errors propagate to the one mapping in app.main.
         ``inline``: start it without an event loop (a store's ``inline_reads``)."""
         from mcpstore_cli.util import interrupt
 
         try:
             return interrupt.run(work, self._say_now, inline=inline)
-        except click_exc.Exit:
-            raise  # typer.Exit from inside the work: its status, as it is
-        except McpStoreError as exc:
-            self.error(exc.message)
-            if self.debug:
-                self._traceback()
-            raise typer.Exit(int(exc.exit_status)) from None
-        except (KeyboardInterrupt, Interrupted) as exc:
-            self.interrupted(exc.message if isinstance(exc, Interrupted) else None)
-        except BrokenPipeError:
-            raise
-        except Exception as exc:
-            self.error(
-                f"unexpected error: {type(exc).__name__}: {exc}"
-                + ("" if self.debug else " (run again with --debug for details)")
-            )
-            if self.debug:
-                self._traceback()
-            raise typer.Exit(int(ExitStatus.ERROR)) from None
+        except KeyboardInterrupt:
+            self.interrupted()
 
     def interrupted(self, kept: str | None = None) -> NoReturn:
         """Ctrl-C: exit 130 with one line saying what was done and what was kept (``kept``,
         else this command's note). The line is printed once the command has unwound (its
-        progress bar gone), by the wrapper every command runs in (cli/app.py)."""
+        progress bar gone), by the failure mapping of cli/app.py."""
         if not kept:
             note = self.interrupt_note
             kept = note if isinstance(note, str) else note()
-        raise Interrupted(self._scrub(kept))
+        raise Interrupted(self.scrub(kept))
 
     def _say_now(self, message: str) -> None:
         # On a terminal the line starts on its own (after the ^C the terminal echoed).
         lead = "\n" if self.env.stderr_isatty else ""
-        self.env.stderr.write(f"{lead}mcpstore: {self._scrub(message)}\n")
+        self.env.stderr.write(f"{lead}mcpstore: {self.scrub(message)}\n")
         self.env.stderr.flush()
 
-    def check(self, fn: Callable[[], T]) -> T:
-        """Validate options synchronously: a UsageError exits 2 with its sentence."""
-        try:
-            return fn()
-        except McpStoreError as exc:
-            self.error(exc.message)
-            raise typer.Exit(int(exc.exit_status)) from None
+    @contextlib.contextmanager
+    def progress(
+        self, label: str, total: int | None = None, unit: str = "rows"
+    ) -> Iterator[Callable[[int], None] | None]:
+        """A transient progress bar on a terminal (unless --quiet), yielding ``advance(n)``;
+        None anywhere else."""
+        if self.quiet or not self.env.stderr_isatty:
+            yield None
+            return
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TimeElapsedColumn
 
-    def _traceback(self) -> None:
-        import traceback
-
-        self.env.stderr.write(self._scrub(traceback.format_exc()))
+        with Progress(
+            SpinnerColumn(),
+            "[progress.description]{task.description}",
+            BarColumn() if total else "",
+            f"{{task.completed:,}} {unit}",
+            TimeElapsedColumn(),
+            console=self.env.console("stderr"),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(label, total=total or None)
+            yield lambda n: bar.advance(task, n)
 
     def exit(self, status: ExitStatus) -> None:
         if status != ExitStatus.OK:
             raise typer.Exit(int(status))
-
-
-def require_positive(value: int, option: str) -> int:
-    if value <= 0:
-        raise UsageError(f"{option} must be a positive whole number, not {value}.")
-    return value

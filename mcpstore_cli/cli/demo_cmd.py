@@ -8,68 +8,63 @@ from typing import Annotated, Any
 
 import typer
 
-from mcpstore_cli.cli.common import (
-    BackendOpt,
-    Command,
-    ConnectTimeoutOpt,
-    DebugOpt,
-    LockTimeoutOpt,
-    QuietOpt,
-    UrlOpt,
-)
+from mcpstore_cli.cli.common import Command
+from mcpstore_cli.cli.manpage import ManCommand
+from mcpstore_cli.cli.options import store_command
 from mcpstore_cli.errors import Interrupted, StoreMissingError, UsageError
 from mcpstore_cli.util.durations import format_duration, parse_duration
 
 
-def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("demo", cls=ManCommand, rich_help_panel=panel)(demo)
 
 
+@store_command(formats=None)
 def demo(
-    ctx: typer.Context,
-    sessions: Annotated[int, typer.Option("--sessions", "-s", help="Sessions to create.")] = 100,
+    cmd: Command,
+    sessions: Annotated[
+        int, typer.Option("--sessions", "-s", metavar="N", help="Sessions to create.")
+    ] = 100,
     events_per_session: Annotated[
         int,
-        typer.Option("--events-per-session", "-e", help="Mean events per session (exact total)."),
+        typer.Option(
+            "--events-per-session",
+            "-e",
+            metavar="N",
+            help="Mean events per session (exact total).",
+        ),
     ] = 10,
     idle_share: Annotated[
-        float, typer.Option("--idle-share", help="Share of sessions idle past 30m.")
+        float,
+        typer.Option("--idle-share", metavar="FRACTION", help="Share of sessions idle past 30m."),
     ] = 0.3,
     terminated_share: Annotated[
-        float, typer.Option("--terminated-share", help="Share of sessions the client ended.")
+        float,
+        typer.Option(
+            "--terminated-share", metavar="FRACTION", help="Share of sessions the client ended."
+        ),
     ] = 0.1,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Make the data reproducible.", show_default=False)
+        int | None,
+        typer.Option("--seed", metavar="N", help="Make the data reproducible.", show_default=False),
     ] = None,
     live: Annotated[
         bool, typer.Option("--live", help="Then keep adding events like a running server.")
     ] = False,
-    rate: Annotated[float, typer.Option("--rate", help="With --live: events per second.")] = 10.0,
+    rate: Annotated[
+        float, typer.Option("--rate", metavar="N", help="With --live: events per second.")
+    ] = 10.0,
     duration: Annotated[
         str | None,
         typer.Option(
             "--duration",
+            metavar="DURATION",
             help="With --live: stop after this long (default: Ctrl-C).",
             show_default=False,
         ),
     ] = None,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Fill a store with realistic sessions and events (creating the store if needed)."""
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-    )
 
     def validate() -> int | None:
         if sessions < 0:
@@ -87,15 +82,15 @@ def demo(
             raise UsageError("--rate and --duration go with --live.")
         return parse_duration(duration, option="--duration") if duration else None
 
-    live_ms = cmd.check(validate)
-    cmd.check(lambda: cmd.url)
-    store = cmd.check(cmd.open_store)
+    live_ms = validate()
+    store = cmd.open_store(creates=True)
 
     from mcpstore_cli.model.demo import DemoPlan
     from mcpstore_cli.store.registry import layout_part
     from mcpstore_cli.util.timeutil import now_ms
 
     demo_data = layout_part(store.layout, "demo")
+
     plan = DemoPlan(
         sessions=sessions,
         events_per_session=events_per_session,
@@ -104,7 +99,6 @@ def demo(
         seed=seed,
     )
     total_rows = sessions + sessions * events_per_session
-    show_bar = bool(cmd.env.stderr_isatty) and not quiet
 
     done = {"created": False, "sessions": -1, "events": 0, "live": 0}
 
@@ -143,29 +137,10 @@ def demo(
                 done["created"] = True
                 cmd.info(f"created the store {store.url.masked()}.")
             started = time.perf_counter()
-            if show_bar and total_rows:
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    Progress,
-                    TimeRemainingColumn,
+            with cmd.progress("writing", total_rows) as bar:
+                written = await store.write_demo(
+                    demo_data.DemoBatches(plan, now_ms()), progress=bar
                 )
-
-                with Progress(
-                    "[progress.description]{task.description}",
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeRemainingColumn(),
-                    console=cmd.env.console("stderr"),
-                    transient=True,
-                ) as bar:
-                    task = bar.add_task("writing rows", total=total_rows)
-                    written = await store.write_demo(
-                        demo_data.DemoBatches(plan, now_ms()),
-                        progress=lambda n: bar.advance(task, n),
-                    )
-            else:
-                written = await store.write_demo(demo_data.DemoBatches(plan, now_ms()))
             elapsed = time.perf_counter() - started
             done["sessions"], done["events"] = written
             events_live = 0

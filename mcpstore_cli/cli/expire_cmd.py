@@ -7,24 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from mcpstore_cli.cli.common import (
-    BackendOpt,
-    Command,
-    ConnectTimeoutOpt,
-    DebugOpt,
-    FormatOpt,
-    LockTimeoutOpt,
-    QuietOpt,
-    SegmentsOpt,
-    UrlOpt,
-)
+from mcpstore_cli.cli.common import Command
+from mcpstore_cli.cli.manpage import ManCommand
+from mcpstore_cli.cli.options import store_command
 from mcpstore_cli.errors import UsageError
 from mcpstore_cli.exitcodes import ExitStatus
 from mcpstore_cli.util.durations import format_duration, parse_duration
 
 
-def register(app: typer.Typer) -> None:
-    app.command("expire")(expire)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("expire", cls=ManCommand, rich_help_panel=panel)(expire)
 
 
 def parse_segment(text: str) -> tuple[int, int]:
@@ -39,12 +31,14 @@ def parse_segment(text: str) -> tuple[int, int]:
     return index, total
 
 
+@store_command()
 def expire(
-    ctx: typer.Context,
+    cmd: Command,
     idle: Annotated[
         str,
         typer.Option(
             "--idle",
+            metavar="DURATION",
             help="Remove sessions idle longer than this (the server's default timeout is 30m).",
         ),
     ] = "30m",
@@ -54,13 +48,16 @@ def expire(
     terminated_grace: Annotated[
         str,
         typer.Option(
-            "--terminated-grace", help="With --terminated: only those ended longer ago than this."
+            "--terminated-grace",
+            metavar="DURATION",
+            help="With --terminated: only those ended longer ago than this.",
         ),
     ] = "0s",
     max_events: Annotated[
         int | None,
         typer.Option(
             "--max-events-per-session",
+            metavar="N",
             help="Trim every session to its newest N events.",
             show_default=False,
         ),
@@ -70,12 +67,16 @@ def expire(
         typer.Option("--dry-run", help="Count what would go and show a sample; change nothing."),
     ] = False,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Sessions per transaction (bounded transactions).")
+        int,
+        typer.Option(
+            "--batch-size", metavar="N", help="Sessions per transaction (bounded transactions)."
+        ),
     ] = 5000,
     rate: Annotated[
         float | None,
         typer.Option(
             "--rate",
+            metavar="N",
             help="At most this many rows deleted per second (caps DynamoDB write units).",
             show_default=False,
         ),
@@ -84,6 +85,7 @@ def expire(
         str | None,
         typer.Option(
             "--time-budget",
+            metavar="DURATION",
             help="Stop cleanly after this long; exit 5 and say what is left.",
             show_default=False,
         ),
@@ -92,35 +94,17 @@ def expire(
         str | None,
         typer.Option(
             "--segment",
+            metavar="I/N",
             help="DynamoDB: do scan segment I of N (0-based), so N hosts share one pass.",
             show_default=False,
         ),
     ] = None,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    segments: SegmentsOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Remove idle (and ended) sessions with their events, trim, drop orphaned events.
 
     Safe to run against a live server: a session that becomes active after it was selected is
     never removed. A second expire started while one runs exits at once (status 5).
     """
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-        segments=segments,
-    )
     from mcpstore_cli.model.records import ExpireOptions
     from mcpstore_cli.util.timeutil import now_ms
 
@@ -150,44 +134,27 @@ def expire(
             segment=part,
         )
 
-    opts = cmd.check(build)
-    store_url = cmd.check(lambda: cmd.url)
-    if opts.segment is not None and store_url.backend != "dynamodb":
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    f"--segment applies to DynamoDB stores; a {store_url.backend} store is "
-                    "expired in one pass."
-                )
-            )
-        )
+    opts = build()
+    store_url = cmd.url
+    if opts.segment is not None:
+        why = f"a {store_url.backend} store is expired in one pass"
+        cmd.require(lambda kind: kind.scan_segments, "--segment", why)
     # A dry run reads only: a read-only connection cannot change the store or its files.
-    store = cmd.check(lambda: cmd.open_store(read_only=dry_run))
-    show_bar = bool(cmd.env.stderr_isatty) and not quiet and not dry_run
+    store = cmd.open_store(read_only=dry_run)
 
     async def work() -> Any:
         async with store:
-            if not show_bar:
+            if dry_run:
                 return await store.expire(opts)
-            from rich.progress import Progress, SpinnerColumn, TimeElapsedColumn
-
-            with Progress(
-                SpinnerColumn(),
-                "[progress.description]{task.description}",
-                "{task.completed:,} rows",
-                TimeElapsedColumn(),
-                console=cmd.env.console("stderr"),
-                transient=True,
-            ) as bar:
-                task = bar.add_task("expiring", total=None)
-                return await store.expire(opts, progress=lambda n: bar.advance(task, n))
+            with cmd.progress("expiring") as bar:
+                return await store.expire(opts, progress=bar)
 
     result = cmd.run(work)
-    from mcpstore_cli.ops.expire import result_json
+    from mcpstore_cli.render.expire import result_json
     from mcpstore_cli.render.output import draw_expire, write_object
 
     obj = result_json(result, opts, store_url.masked())
-    if not quiet or cmd.fmt_option:
+    if not cmd.quiet or cmd.fmt_option:
         write_object(cmd.env, cmd.fmt, obj, lambda: draw_expire(cmd.env, obj))
     verb = "would remove" if result.dry_run else "removed"
     rate_text = f" ({obj['rate']:,.0f} rows/s)" if obj["rate"] and not result.dry_run else ""
@@ -206,7 +173,3 @@ def expire(
             f"{left.get('trimmed', 0):,} over-limit events for the next run."
         )
         cmd.exit(ExitStatus.PARTIAL)
-
-
-def _raise(exc: Exception) -> None:
-    raise exc

@@ -7,18 +7,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mcpstore_cli.cli.common import (
-    BackendOpt,
-    Command,
-    ConnectTimeoutOpt,
-    DebugOpt,
-    FormatOpt,
-    LockTimeoutOpt,
-    QuietOpt,
-    SegmentsOpt,
-    TimeoutOpt,
-    UrlOpt,
-)
+from mcpstore_cli.cli.common import Command, TimeoutOpt
+from mcpstore_cli.cli.manpage import ManCommand
+from mcpstore_cli.cli.options import store_command
 from mcpstore_cli.errors import SessionNotFoundError, UsageError
 from mcpstore_cli.util.durations import parse_duration
 from mcpstore_cli.util.timeutil import now_ms, parse_point_in_time
@@ -27,22 +18,21 @@ if TYPE_CHECKING:
     from mcpstore_cli.model.records import Cursor, SessionFilter
 
 
-def register(app: typer.Typer) -> None:
-    app.command("list")(list_sessions)
-    app.command("show")(show)
-    app.command("stats")(stats)
+def register(app: typer.Typer, panel: str) -> None:
+    for name, fn in (("list", list_sessions), ("show", show), ("stats", stats)):
+        app.command(name, cls=ManCommand, rich_help_panel=panel)(fn)
 
 
-def _common(ctx: typer.Context, **kw: Any) -> Command:
-    return Command.from_ctx(ctx, **kw)
-
-
+@store_command()
 def list_sessions(
-    ctx: typer.Context,
+    cmd: Command,
     idle_over: Annotated[
         str | None,
         typer.Option(
-            "--idle-over", help="Only sessions idle longer than this (e.g. 2h).", show_default=False
+            "--idle-over",
+            metavar="DURATION",
+            help="Only sessions idle longer than this (e.g. 2h).",
+            show_default=False,
         ),
     ] = None,
     active: Annotated[
@@ -68,49 +58,49 @@ def list_sessions(
         str | None,
         typer.Option(
             "--created-after",
+            metavar="WHEN",
             help="Created after: 2026-11-21, an ISO time, Unix ms, or a duration ago (2h).",
             show_default=False,
         ),
     ] = None,
     created_before: Annotated[
         str | None,
-        typer.Option("--created-before", help="Created before (same forms).", show_default=False),
+        typer.Option(
+            "--created-before",
+            metavar="WHEN",
+            help="Created before (same forms).",
+            show_default=False,
+        ),
+    ] = None,
+    graph: Annotated[
+        str | None,
+        typer.Option(
+            "--graph",
+            metavar="GRAPH_ID",
+            help="Only sessions of this graph (layouts whose sessions run graphs: graphflow).",
+            show_default=False,
+        ),
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", help="Sessions per page; 0 lists all (streamed).")
+        int,
+        typer.Option(
+            "--limit", "-n", metavar="N", help="Sessions per page; 0 lists all (streamed)."
+        ),
     ] = 50,
     cursor: Annotated[
         str | None,
         typer.Option(
             "--cursor",
+            metavar="CURSOR",
             help="Continue after this position (printed by the last page).",
             show_default=False,
         ),
     ] = None,
     timeout: TimeoutOpt = "30m",
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    segments: SegmentsOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """List sessions, newest activity first, a page at a time (keyset pagination)."""
     from mcpstore_cli.model.records import CorruptRow, Cursor, SessionFilter
 
-    cmd = _common(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-        segments=segments,
-    )
     now = now_ms()
 
     def build() -> tuple[SessionFilter, Cursor | None]:
@@ -135,12 +125,12 @@ def list_sessions(
             created_before=parse_point_in_time(created_before, option="--created-before", now=now)
             if created_before is not None
             else None,
+            graph_id=graph,
         )
         return flt, Cursor.decode(cursor) if cursor is not None else None
 
-    flt, position = cmd.check(build)
-    cmd.check(lambda: cmd.url)
-    store = cmd.check(lambda: cmd.open_store(read_only=True))
+    flt, position = build()
+    store = cmd.open_store(read_only=True)
 
     from mcpstore_cli.render.output import session_json, session_writer
 
@@ -186,35 +176,22 @@ def list_sessions(
         cmd.warn(f"{skipped} corrupt row{'s' if skipped != 1 else ''} skipped.")
 
 
+@store_command()
 def show(
-    ctx: typer.Context,
-    session_id: Annotated[str, typer.Argument(help="Session id, or a unique prefix of one.")],
+    cmd: Command,
+    session_id: Annotated[
+        str, typer.Argument(metavar="SESSION_ID", help="Session id, or a unique prefix of one.")
+    ],
     events: Annotated[
-        int, typer.Option("--events", "-e", help="How many of the last events to show.")
+        int,
+        typer.Option("--events", "-e", metavar="N", help="How many of the last events to show."),
     ] = 10,
     timeout: TimeoutOpt = "30m",
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """One session: capabilities, state, metadata, event count and its last events."""
     from mcpstore_cli.model.records import CorruptRow
     from mcpstore_cli.ops.ids import typed_session_id
 
-    cmd = _common(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-    )
     now = now_ms()
 
     def validate() -> int:
@@ -223,9 +200,8 @@ def show(
             raise UsageError(f"--events must be 0 or more, not {events}.")
         return parse_duration(timeout, option="--timeout")
 
-    timeout_ms = cmd.check(validate)
-    cmd.check(lambda: cmd.url)
-    store = cmd.check(lambda: cmd.open_store(read_only=True))
+    timeout_ms = validate()
+    store = cmd.open_store(read_only=True)
 
     async def work() -> tuple[Any, list[Any]]:
         async with store:
@@ -256,37 +232,18 @@ def show(
     write_object(cmd.env, cmd.fmt, obj, lambda: draw_session(cmd.env, obj, evs, now_ms=now))
 
 
+@store_command()
 def stats(
-    ctx: typer.Context,
+    cmd: Command,
     timeout: TimeoutOpt = "30m",
     approximate: Annotated[
         bool,
         typer.Option("--approximate", help="DynamoDB: use the tables' item counts, no scan."),
     ] = False,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    segments: SegmentsOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Counts, events per session, age histograms, storage size and backend facts."""
-    cmd = _common(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-        segments=segments,
-    )
-    timeout_ms = cmd.check(lambda: parse_duration(timeout, option="--timeout"))
-    cmd.check(lambda: cmd.url)
-    store = cmd.check(lambda: cmd.open_store(read_only=True))
+    timeout_ms = parse_duration(timeout, option="--timeout")
+    store = cmd.open_store(read_only=True)
 
     async def work() -> Any:
         async with store:

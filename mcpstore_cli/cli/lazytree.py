@@ -7,7 +7,8 @@ not their options. :func:`build` gives the root group with its subcommands in a
 :class:`LazyCommands` mapping: each is built, exactly as Typer builds it in the whole tree,
 when first looked up; the root's help lists them from what they were registered with.
 
-Typer's internals are reached here and in :mod:`mcpstore_cli.cli.plainvalues`.
+Only Typer's public API: ``typer.main`` builds each command from its registration
+(``app.registered_commands`` / ``registered_groups``), ``cls=`` takes the root group class.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+import typer.core
 
-from mcpstore_cli.cli.clickcompat import Command, Context
+from mcpstore_cli.cli.manpage import ManGroup
+
+Command = Any  # a click command as typer.main builds it
+Context = Any
 
 
 class LazyCommands(MutableMapping[str, Command]):
@@ -55,7 +59,7 @@ class LazyCommands(MutableMapping[str, Command]):
         return len(self._names)
 
 
-class RootGroup(TyperGroup):
+class RootGroup(ManGroup):
     """The root group (``typer.Typer(cls=RootGroup)``): names its subcommands without
     building them, and lists them in its help as registered."""
 
@@ -74,17 +78,13 @@ class RootGroup(TyperGroup):
             self.commands = commands
 
 
-def build(app: typer.Typer, finish: Callable[[Command], None]) -> Command:
+def build(app: typer.Typer) -> Command:
     """The root of ``app`` (its callback and options) with its subcommands in a
-    :class:`LazyCommands`. ``finish`` is called once on the root alone and once on each
-    subcommand (with its own subcommands) as it is built."""
+    :class:`LazyCommands`."""
     if any(not info.name for info in app.registered_groups):
         # A group added without a name lends its commands to the root: build it all.
-        whole = typer.main.get_command(app)
-        finish(whole)
-        return whole
+        return typer.main.get_command(app)
     root = typer.main.get_command(_with(app, commands=[], groups=[]))
-    finish(root)
     commands = {_name(info): info for info in app.registered_commands}
     groups = {str(info.name): info for info in app.registered_groups}
 
@@ -104,7 +104,6 @@ def build(app: typer.Typer, finish: Callable[[Command], None]) -> Command:
                 rich_markup_mode=app.rich_markup_mode,
                 suggest_commands=app.suggest_commands,
             )
-        finish(built)
         return built
 
     def listing(name: str) -> Command:
@@ -134,7 +133,7 @@ def _as_listed(name: str, info: Any, app: typer.Typer) -> Command:
     and whether it is hidden)."""
     use_help = info.help
     use_help = inspect.getdoc(info.callback) if use_help is None else inspect.cleandoc(use_help)
-    cls = info.cls or TyperCommand
+    cls = info.cls or typer.core.TyperCommand
     listed: Command = cls(
         name=name,
         help=use_help,

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
-from mcpstore_cli.cli.common import (
-    BackendOpt,
-    Command,
-    ConnectTimeoutOpt,
-    DebugOpt,
-    FormatOpt,
-    LockTimeoutOpt,
-    QuietOpt,
-    UrlOpt,
-)
+from mcpstore_cli.cli.common import Command
+from mcpstore_cli.cli.manpage import ManCommand
+from mcpstore_cli.cli.options import store_command
 from mcpstore_cli.errors import UsageError
 from mcpstore_cli.exitcodes import ExitStatus
 
-BACKEND_ONLY = {
-    "--create-database": "postgres",
-    "--notify": "postgres",
-    "--tag": "dynamodb",
-    "--pitr": "dynamodb",
-    "--no-stream": "dynamodb",
-}
+
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("setup", cls=ManCommand, rich_help_panel=panel)(setup)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("setup")(setup)
-
-
+@store_command()
 def setup(
-    ctx: typer.Context,
+    cmd: Command,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the DDL / API calls instead of running them.")
     ] = False,
@@ -63,56 +50,37 @@ def setup(
     ] = True,
     tag: Annotated[
         list[str] | None,
-        typer.Option("--tag", help="DynamoDB: KEY=VALUE tag on both tables (repeatable)."),
+        typer.Option(
+            "--tag", metavar="KEY=VALUE", help="DynamoDB: a tag on both tables (repeatable)."
+        ),
     ] = None,
     pitr: Annotated[
         bool, typer.Option("--pitr", help="DynamoDB: enable point-in-time recovery.")
     ] = False,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Create the store's tables and indexes, idempotently, in the servers' exact layout."""
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-    )
     if dry_run and check:
-        cmd.check(lambda: _raise(UsageError("--dry-run and --check do not go together.")))
-    store_url = cmd.check(lambda: cmd.url)
-    given = {
-        "--create-database": create_database,
-        "--notify": notify,
-        "--tag": bool(tag),
-        "--pitr": pitr,
-        "--no-stream": not stream,
+        raise UsageError("--dry-run and --check do not go together.")
+    store_url = cmd.url
+    wanted = {  # flag: (given?, the keyword option of Store.setup(), its value)
+        "--create-database": (create_database, "create_database", create_database),
+        "--notify": (notify, "notify", notify),
+        "--no-stream": (not stream, "stream", stream),
+        "--tag": (bool(tag), "tags", tag or []),
+        "--pitr": (pitr, "pitr", pitr),
     }
-    for flag, on in given.items():
-        if on and BACKEND_ONLY[flag] != store_url.backend:
-            cmd.check(
-                lambda flag=flag: _raise(
-                    UsageError(
-                        f"{flag} applies to {BACKEND_ONLY[flag]} stores, not {store_url.backend}."
-                    )
-                )
-            )
-    tags = cmd.check(lambda: _parse_tags(tag or []))
-    options: dict[str, object] = {}
-    if store_url.backend == "postgres":
-        options = {"create_database": create_database, "notify": notify}
-    elif store_url.backend == "dynamodb":
-        options = {"stream": stream, "tags": tags, "pitr": pitr}
-    store = cmd.check(cmd.open_store)
+
+    def takes(name: str) -> Callable[[Any], bool]:
+        return lambda kind: name in kind.setup_options
+
+    for flag, (given, name, _) in wanted.items():
+        if given:
+            cmd.require(takes(name), flag)
+    taken = cmd.store_class.setup_options
+    options = {name: value for _, name, value in wanted.values() if name in taken}
+    if "tags" in options:
+        options["tags"] = _parse_tags(tag or [])
+    store = cmd.open_store(creates=not check)
 
     if dry_run:
         statements = store.setup_plan(**options)
@@ -153,7 +121,7 @@ def setup(
             return await store.setup(**options)
 
     steps = cmd.run(_setup)
-    if not quiet or cmd.fmt_option:
+    if not cmd.quiet or cmd.fmt_option:
         write_steps(cmd.env, cmd.fmt, steps)
     created = sum(1 for s in steps if s.action.startswith("created"))
     cmd.info(
@@ -209,7 +177,3 @@ def _parse_tags(raw: list[str]) -> dict[str, str]:
             raise UsageError(f"--tag {item!r} is not KEY=VALUE.")
         tags[key] = value
     return tags
-
-
-def _raise(exc: Exception) -> None:
-    raise exc

@@ -3,43 +3,36 @@
 from __future__ import annotations
 
 import contextlib
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpstore_cli.cli.common import (
-    BackendOpt,
-    Command,
-    ConnectTimeoutOpt,
-    DebugOpt,
-    LockTimeoutOpt,
-    QuietOpt,
-    UrlOpt,
-)
+from mcpstore_cli.cli.common import Command
+from mcpstore_cli.cli.manpage import ManCommand
+from mcpstore_cli.cli.options import TAIL_FORMATS, store_command
 from mcpstore_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from mcpstore_cli.store.follow import TailRequest
 
 
-class TailFormat(StrEnum):
-    pretty = "pretty"
-    sse = "sse"
-    jsonl = "jsonl"
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("tail-events", cls=ManCommand, rich_help_panel=panel)(tail_events)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("tail-events")(tail_events)
-
-
+@store_command(
+    formats=TAIL_FORMATS,
+    format_help="pretty (UTC time, session, id, type, JSON), sse (the server's wire form) or "
+    "jsonl [default: pretty on a terminal, jsonl otherwise].",
+)
 def tail_events(
-    ctx: typer.Context,
+    cmd: Command,
     session: Annotated[
         str | None,
         typer.Option(
             "--session",
             "-s",
+            metavar="SESSION_ID",
             help="Only this session's events: its id, or a unique prefix of 4 or more characters.",
             show_default=False,
         ),
@@ -48,6 +41,7 @@ def tail_events(
         int | None,
         typer.Option(
             "--after",
+            metavar="EVENT_ID",
             help="Start after this event id, like a client's Last-Event-ID (DynamoDB: needs "
             "--session, ids count per session).",
             show_default=False,
@@ -57,13 +51,16 @@ def tail_events(
         str | None,
         typer.Option(
             "--since",
+            metavar="WHEN",
             help="Start with events stored this long ago (e.g. 10m), or since a date/time.",
             show_default=False,
         ),
     ] = None,
     count: Annotated[
         int | None,
-        typer.Option("--count", "-n", help="Stop after this many events.", show_default=False),
+        typer.Option(
+            "--count", "-n", metavar="N", help="Stop after this many events.", show_default=False
+        ),
     ] = None,
     follow: Annotated[
         bool,
@@ -73,23 +70,6 @@ def tail_events(
             "--after/--since) and exits.",
         ),
     ] = True,
-    fmt: Annotated[
-        TailFormat | None,
-        typer.Option(
-            "--format",
-            "-f",
-            help="pretty (UTC time, session, id, type, JSON), sse (the server's wire form) or "
-            "jsonl [default: pretty on a terminal, jsonl otherwise].",
-            case_sensitive=False,
-            show_default=False,
-        ),
-    ] = None,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Follow events as the server stores them (start at the end; Ctrl-C stops).
 
@@ -97,31 +77,17 @@ def tail_events(
     cheaply; DynamoDB reads the events table's stream (else polls). A lost connection is
     retried with backoff and following resumes after the last event printed.
     """
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt.value if fmt is not None else None,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-    )
     from mcpstore_cli.render.output import choose_tail_format
 
-    request = cmd.check(lambda: _request(session, after, since, count, follow))
-    store_url = cmd.check(lambda: cmd.url)
-    if after is not None and session is None and store_url.backend == "dynamodb":
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    "--after needs --session on DynamoDB: event ids are counted per session "
-                    "there (use --since for all sessions)."
-                )
-            )
+    request = _request(session, after, since, count, follow)
+    store_url = cmd.url
+    if after is not None and session is None and cmd.store_class.event_ids_per_session:
+        raise UsageError(
+            f"--after needs --session on {store_url.backend} stores: event ids are counted per "
+            "session there (use --since for all sessions)."
         )
     fmt_name = choose_tail_format(cmd.fmt_option, cmd.env)
-    store = cmd.check(lambda: cmd.open_store(read_only=True))
+    store = cmd.open_store(read_only=True)
 
     async def work() -> int:
         from mcpstore_cli.model.records import CorruptRow
@@ -179,7 +145,3 @@ def _request(
     if since is not None:
         since_ms = parse_point_in_time(since, option="--since", now=now_ms())
     return TailRequest(session_id=session, after_id=after, since_ms=since_ms, follow=follow)
-
-
-def _raise(exc: Exception) -> None:
-    raise exc

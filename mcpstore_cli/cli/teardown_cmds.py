@@ -5,23 +5,14 @@ without a terminal and without ``--yes`` they refuse (exit 4) and change nothing
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mcpstore_cli.cli.common import (
-    BackendOpt,
-    Command,
-    ConnectTimeoutOpt,
-    DebugOpt,
-    ForceOpt,
-    FormatOpt,
-    LockTimeoutOpt,
-    QuietOpt,
-    SegmentsOpt,
-    UrlOpt,
-)
+from mcpstore_cli.cli.common import Command, ForceOpt
+from mcpstore_cli.cli.manpage import ManCommand
+from mcpstore_cli.cli.options import store_command
 from mcpstore_cli.errors import ConfirmationError, UsageError
 
 if TYPE_CHECKING:
@@ -38,14 +29,14 @@ DryRunOpt = Annotated[
 ]
 
 
-def register(app: typer.Typer) -> None:
-    app.command("clear")(clear)
-    app.command("teardown")(teardown)
+def register(app: typer.Typer, panel: str) -> None:
+    app.command("clear", cls=ManCommand, rich_help_panel=panel)(clear)
+    app.command("teardown", cls=ManCommand, rich_help_panel=panel)(teardown)
 
 
 # -- shared pieces ------------------------------------------------------------------------
 def _inventory(cmd: Command) -> Inventory:
-    store = cmd.check(cmd.open_store)
+    store = cmd.open_store()
 
     async def work() -> Inventory:
         async with store:
@@ -64,29 +55,6 @@ def _interruptible(cmd: Command) -> Iterator[None]:
         cmd.interrupted("nothing was changed.")
 
 
-@contextlib.contextmanager
-def _progress(
-    cmd: Command, label: str, total: int | None
-) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a terminal (unless --quiet); nothing otherwise."""
-    if cmd.quiet or not cmd.env.stderr_isatty:
-        yield None
-        return
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(),
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.completed:,} items",
-        TimeElapsedColumn(),
-        console=cmd.env.console("stderr"),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=total or None)
-        yield lambda n: bar.advance(task, n)
-
-
 def _dry_run(cmd: Command, obj: dict[str, Any], extra: dict[str, Any]) -> None:
     from mcpstore_cli.render.output import draw_inventory, write_object
 
@@ -99,10 +67,6 @@ def _dry_run(cmd: Command, obj: dict[str, Any], extra: dict[str, Any]) -> None:
     cmd.info("Dry run: nothing was changed.")
 
 
-def _raise(exc: Exception) -> None:
-    raise exc
-
-
 def _count_text(inv: Inventory) -> str:
     parts = []
     for t in inv.tables:
@@ -113,8 +77,9 @@ def _count_text(inv: Inventory) -> str:
 
 
 # -- clear --------------------------------------------------------------------------------
+@store_command()
 def clear(
-    ctx: typer.Context,
+    cmd: Command,
     recreate: Annotated[
         bool,
         typer.Option(
@@ -125,37 +90,12 @@ def clear(
     ] = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    segments: SegmentsOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Delete every session and event; keep the tables, their settings and the id counters."""
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-        segments=segments,
-    )
-    store_url = cmd.check(lambda: cmd.url)
-    if recreate and store_url.backend != "dynamodb":
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    f"--recreate applies to DynamoDB stores; a {store_url.backend} store is "
-                    "cleared in one transaction."
-                )
-            )
-        )
+    store_url = cmd.url
+    if recreate:
+        why = f"a {store_url.backend} store is cleared in place"
+        cmd.require(lambda kind: kind.recreates_tables, "--recreate", why)
     from mcpstore_cli.render.output import inventory_json, inventory_lines
 
     inv = _inventory(cmd)
@@ -180,20 +120,18 @@ def clear(
     from mcpstore_cli.cli.confirm import confirm_destructive
 
     with _interruptible(cmd):
-        cmd.check(
-            lambda: confirm_destructive(
-                cmd,
-                action="clear",
-                preview=preview,
-                yes=yes,
-                question=question,
-                typed_name=inv.name if recreate else None,
-            )
+        confirm_destructive(
+            cmd,
+            action="clear",
+            preview=preview,
+            yes=yes,
+            question=question,
+            typed_name=inv.name if recreate else None,
         )
 
-    store = cmd.check(cmd.open_store)
+    store = cmd.open_store()
     deleted = [0]
-    if store_url.backend != "dynamodb":
+    if cmd.store_class.clears_in_one_transaction:
         cmd.interrupt_note = "clear is one transaction and was rolled back: nothing was changed."
     elif recreate:
         cmd.interrupt_note = (
@@ -204,7 +142,7 @@ def clear(
         cmd.interrupt_note = lambda: (
             f"clear was stopped part-way: about {deleted[0]:,} items were deleted, the rest stay."
         )
-    with _progress(cmd, "clearing", inv.rows) as bar:
+    with cmd.progress("clearing", inv.rows, unit="items") as bar:
 
         def tick(n: int) -> None:
             deleted[0] += n
@@ -237,21 +175,19 @@ def clear(
 
 
 # -- teardown -----------------------------------------------------------------------------
-def _choices(inv: Inventory) -> list[Any]:
+def _choices(cmd: Command, inv: Inventory) -> list[Any]:
     from mcpstore_cli.cli.prompts import Choice
     from mcpstore_cli.model.teardown import BACKUP, CLEAR, DELETE, DISABLE_STREAMS
 
-    if inv.backend == "sqlite" and not inv.facts.get("other_tables"):
+    if inv.files and not inv.facts.get("other_tables"):  # a store that is one file
         delete_title = f"delete the file {inv.name} (with its -wal and -shm)"
-    elif inv.backend == "postgres":
-        delete_title = "delete the sessions and events tables" + (
-            " and mcpstore's notify function" if inv.installed else ""
-        )
     else:
         delete_title = f"delete the tables {', '.join(t.name for t in inv.tables if t.exists)}"
+        if inv.installed:
+            delete_title += f" and what mcpstore installed ({', '.join(inv.installed)})"
     streams = None
-    if inv.backend != "dynamodb":
-        streams = "DynamoDB only"
+    if not cmd.store_class.has_streams:
+        streams = f"{inv.backend} stores have none"
     elif not inv.has_streams:
         streams = "no stream enabled"
     return [
@@ -262,8 +198,9 @@ def _choices(inv: Inventory) -> list[Any]:
     ]
 
 
+@store_command()
 def teardown(
-    ctx: typer.Context,
+    cmd: Command,
     clear_data: Annotated[
         bool, typer.Option("--clear-data", help="Delete every session and event.")
     ] = False,
@@ -274,6 +211,7 @@ def teardown(
         str | None,
         typer.Option(
             "--backup-file",
+            metavar="FILE",
             help="Where --backup writes [default: a new file in the current directory].",
             show_default=False,
         ),
@@ -295,14 +233,6 @@ def teardown(
     ] = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
-    url: UrlOpt = None,
-    backend: BackendOpt = None,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
-    lock_timeout: LockTimeoutOpt = None,
-    segments: SegmentsOpt = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Take a store apart: choose among clear data, back up first, disable streams and
     delete tables on a terminal, or name the steps with flags. Steps run in a safe order:
@@ -310,40 +240,23 @@ def teardown(
     from mcpstore_cli.model.teardown import BACKUP, CLEAR, DELETE, DISABLE_STREAMS, STEP_TITLES
     from mcpstore_cli.ops.teardown import order_steps
 
-    cmd = Command.from_ctx(
-        ctx,
-        url_option=url,
-        backend_option=backend,
-        fmt_option=fmt,
-        quiet=quiet,
-        debug=debug,
-        connect_timeout=connect_timeout,
-        lock_timeout=lock_timeout,
-        segments=segments,
-    )
-    store_url = cmd.check(lambda: cmd.url)
-    is_dynamo = store_url.backend == "dynamodb"
-    if disable_streams and not is_dynamo:
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    f"--disable-streams applies to DynamoDB stores; a {store_url.backend} "
-                    "store has no streams."
-                )
-            )
-        )
+    store_url = cmd.url
+    streams = cmd.store_class.has_streams
+    if disable_streams:
+        why = f"a {store_url.backend} store has no streams"
+        cmd.require(lambda kind: kind.has_streams, "--disable-streams", why)
     if backup_file is not None and not (backup or all_steps):
-        cmd.check(lambda: _raise(UsageError("--backup-file goes with --backup (or --all).")))
+        raise UsageError("--backup-file goes with --backup (or --all).")
     if force and backup_file is None:
-        cmd.check(lambda: _raise(UsageError("--force goes with --backup-file.")))
+        raise UsageError("--force goes with --backup-file.")
     if backup_file is not None:
         from mcpstore_cli.ops.backup import check_backup_target
 
         # Refused before anything is shown or asked: nothing is read, nothing written.
-        cmd.check(lambda: check_backup_target(cmd.open_store(), backup_file, force=force))
+        check_backup_target(cmd.open_store(), backup_file, force=force)
     chosen: list[str] = []
     if all_steps:
-        chosen = [BACKUP, CLEAR, DELETE] + ([DISABLE_STREAMS] if is_dynamo else [])
+        chosen = [BACKUP, CLEAR, DELETE] + ([DISABLE_STREAMS] if streams else [])
     else:
         flags = {
             CLEAR: clear_data,
@@ -353,18 +266,14 @@ def teardown(
         }
         chosen = [step for step, on in flags.items() if on]
     if not chosen and yes:
-        cmd.check(
-            lambda: _raise(
-                UsageError(
-                    "--yes needs the steps named: --clear-data, --backup, --disable-streams, "
-                    "--delete or --all."
-                )
-            )
+        raise UsageError(
+            "--yes needs the steps named: --clear-data, --backup, --disable-streams, "
+            "--delete or --all."
         )
     if not chosen and not dry_run:
         from mcpstore_cli.cli.confirm import needs_terminal
 
-        cmd.check(lambda: needs_terminal(cmd, "teardown"))
+        needs_terminal(cmd, "teardown")
 
     from mcpstore_cli.render.output import inventory_json, inventory_lines
 
@@ -383,9 +292,9 @@ def teardown(
         if interactive:
             from mcpstore_cli.cli.prompts import prompter_for
 
-            chosen = prompter_for(cmd.env).checkbox("What should teardown do?", _choices(inv))
+            chosen = prompter_for(cmd.env).checkbox("What should teardown do?", _choices(cmd, inv))
             if not chosen:
-                cmd.check(lambda: _raise(ConfirmationError("Nothing chosen; nothing was changed.")))
+                raise ConfirmationError("Nothing chosen; nothing was changed.")
         steps = order_steps(chosen)
         if CLEAR in chosen and CLEAR not in steps:
             plan_note = ["  (clear data is left out: deleting removes the data anyway)"]
@@ -405,16 +314,16 @@ def teardown(
         if yes:
             show_preview(cmd, plan_lines)
         else:
-            cmd.check(lambda: needs_terminal(cmd, "teardown"))
+            needs_terminal(cmd, "teardown")
             show_preview(cmd, plan_lines, force=True)
-            cmd.check(lambda: ask(cmd, f"Run {len(steps)} step(s) on {inv.store}?"))
+            ask(cmd, f"Run {len(steps)} step(s) on {inv.store}?")
             if DELETE in steps:
-                cmd.check(lambda: require_typed(cmd, inv.name))
+                require_typed(cmd, inv.name)
 
-    store = cmd.check(cmd.open_store)
+    store = cmd.open_store()
     clearing = CLEAR in steps
     label = "clearing" if clearing else "tearing down"
-    with _progress(cmd, label, inv.rows if clearing else None) as tick:
+    with cmd.progress(label, inv.rows if clearing else None, unit="items") as tick:
 
         async def work() -> Any:
             from mcpstore_cli.ops.teardown import run_teardown

@@ -69,25 +69,30 @@ def timestamp_label(now: float | None = None) -> str:
     return datetime.fromtimestamp(now or time.time(), UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-PG_SESSION_ID_MAX = 36  # VARCHAR(36)
+@dataclass(frozen=True, slots=True)
+class RestoreLimits:
+    """What a store's columns cannot hold, as its layout declares them (None: no limit)."""
+
+    store: str  # named in the sentence, e.g. "PostgreSQL"
+    session_id: int | None = None  # most characters of a session id
+    event_type: int | None = None  # most characters of an event type
+    nul_in_json: bool = True  # whether JSON values may hold \u0000
 
 
-PG_EVENT_TYPE_MAX = 100  # VARCHAR(100)
-
-
-def fits(info: BackupInfo, backend: str) -> str | None:
-    """Why the file's content cannot go into a store of ``backend`` (None: it can)."""
-    if backend == "postgres":
-        if info.max_session_id_len > PG_SESSION_ID_MAX:
-            return (
-                f"it has session ids of {info.max_session_id_len} characters and PostgreSQL's "
-                f"session_id column holds at most {PG_SESSION_ID_MAX}"
-            )
-        if info.max_event_type_len > PG_EVENT_TYPE_MAX:
-            return (
-                f"it has event types of {info.max_event_type_len} characters and PostgreSQL's "
-                f"event_type column holds at most {PG_EVENT_TYPE_MAX}"
-            )
-        if info.has_nul:
-            return "its JSON holds the character \\u0000, which PostgreSQL's jsonb cannot store"
+def fits(info: BackupInfo, limits: RestoreLimits | None) -> str | None:
+    """Why the file's content cannot go into a store with these limits (None: it can)."""
+    if limits is None:
+        return None
+    if limits.session_id is not None and info.max_session_id_len > limits.session_id:
+        return (
+            f"it has session ids of {info.max_session_id_len} characters and {limits.store}'s "
+            f"session_id column holds at most {limits.session_id}"
+        )
+    if limits.event_type is not None and info.max_event_type_len > limits.event_type:
+        return (
+            f"it has event types of {info.max_event_type_len} characters and {limits.store}'s "
+            f"event_type column holds at most {limits.event_type}"
+        )
+    if not limits.nul_in_json and info.has_nul:
+        return f"its JSON holds the character \\u0000, which {limits.store}'s jsonb cannot store"
     return None

@@ -45,9 +45,14 @@ class Session:
     server_capabilities: JSON | None = None
     state: dict[str, JSON] = field(default_factory=dict)
     metadata: dict[str, JSON] = field(default_factory=dict)
-    version: int | None = None  # PostgreSQL's row version
-    ttl: int | None = None  # DynamoDB's expiry, epoch seconds
+    # What one backend keeps beside the layout's fields, by name, shown as it is and carried
+    # in backups (PostgreSQL's row "version", DynamoDB's "ttl" in epoch seconds).
+    extras: dict[str, Any] | None = None
     event_count: int | None = None
+
+    def extra(self, name: str) -> Any:
+        """A backend's extra value (None when this record has none)."""
+        return None if self.extras is None else self.extras.get(name)
 
     @property
     def terminated(self) -> bool:
@@ -93,7 +98,10 @@ class Event:
     event_type: str
     data: JSON
     retry: int | None = None
-    ttl: int | None = None
+    extras: dict[str, Any] | None = None  # as Session.extras (DynamoDB's "ttl")
+
+    def extra(self, name: str) -> Any:
+        return None if self.extras is None else self.extras.get(name)
 
 
 @dataclass(slots=True)
@@ -116,9 +124,12 @@ class SessionFilter:
     initialized: bool | None = None
     created_after: int | None = None
     created_before: int | None = None
+    graph_id: str | None = None  # layouts with graphs (graphflow): sessions of this graph
 
     def matches(self, session: Session) -> bool:
         """The same predicate the SQL backends push down, for stores that filter in Python."""
+        if self.graph_id is not None and session.state.get("graph_id") != self.graph_id:
+            return False
         if self.idle_over_ms is not None and not (
             session.last_activity < self.now_ms - self.idle_over_ms
         ):

@@ -62,6 +62,7 @@ class Inventory:
     facts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    unit: str = "row"  # what one stored record is called (DynamoDB: item)
 
     def table(self, name: str) -> TableFacts | None:
         return next((t for t in self.tables if t.name == name), None)

@@ -87,10 +87,10 @@ async def run_teardown(
     try:
         return await _run_steps(store, steps, result, backup_path, backup_force, progress, on_step)
     except (KeyboardInterrupt, Interrupted, asyncio.CancelledError) as exc:
-        raise teardown_interrupted(store.backend, result, exc) from None
+        raise teardown_interrupted(store, result, exc) from None
 
 
-def teardown_interrupted(backend: str, result: TeardownResult, exc: BaseException) -> Interrupted:
+def teardown_interrupted(store: Store, result: TeardownResult, exc: BaseException) -> Interrupted:
     """Ctrl-C in teardown: the steps done stay done; the one under way says what it left."""
     done = "; ".join(s.done for s in result.steps) if result.steps else ""
     head = f"teardown finished these steps: {done}" if done else "teardown finished no step"
@@ -100,7 +100,7 @@ def teardown_interrupted(backend: str, result: TeardownResult, exc: BaseExceptio
     inner = getattr(exc, "message", "")
     if step == BACKUP:
         now = inner or "the backup was not written"
-    elif step == CLEAR and backend != "dynamodb":
+    elif step == CLEAR and store.clears_in_one_transaction:
         now = "clearing data was one transaction and was rolled back"
     elif step == CLEAR:
         now = "clearing data was stopped part-way: some items are deleted, the rest stay"

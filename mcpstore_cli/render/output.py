@@ -57,10 +57,8 @@ def session_json(
         "state": session.state,
         "metadata": session.metadata,
     }
-    if session.version is not None:
-        out["version"] = session.version
-    if session.ttl is not None:
-        out["ttl"] = session.ttl
+    if session.extras:
+        out.update(session.extras)  # PostgreSQL's "version", DynamoDB's "ttl"
     if with_cursor:
         out["cursor"] = Cursor.after(session).encode()
     return out
@@ -494,8 +492,8 @@ def draw_session(
     console.print(grid)
     for key in ("client_capabilities", "server_capabilities", "state", "metadata"):
         console.print(f"\n[bold]{key}[/]")
-        value = obj.get(key)
-        console.print(JSON(json.dumps(value)) if value is not None else "-")
+        data = obj.get(key)
+        console.print(JSON(json.dumps(data)) if data is not None else "-")
     console.print()
     title = None
     if events:
@@ -739,6 +737,7 @@ def inventory_json(inv: Any) -> dict[str, Any]:
     """The preview of clear/teardown (:class:`mcpstore_cli.ops.teardown.Inventory`) as JSON."""
     return {
         "backend": inv.backend,
+        "unit": inv.unit,
         "store": inv.store,
         "name": inv.name,
         "exists": inv.exists,
@@ -775,7 +774,7 @@ def _rows_text(table: dict[str, Any]) -> str:
 def inventory_lines(obj: dict[str, Any]) -> list[str]:
     """The preview as plain lines (stderr, before any question)."""
     lines = [f"Store: {obj['store']}"]
-    label = "item" if obj["backend"] == "dynamodb" else "row"
+    label = obj.get("unit", "row")
     for t in obj["tables"]:
         text = _rows_text(t).replace("row", label)
         size = f", {human_bytes(t['bytes'])}" if t.get("bytes") is not None and t["exists"] else ""
@@ -920,7 +919,7 @@ def write_backup_list(env: Environment, fmt: str, rows: Iterable[dict[str, Any]]
         Column("NAME", "name", "cyan", no_wrap=True),
         Column(
             "BACKEND",
-            lambda o: o.get("backend") or ("dynamodb" if o["kind"] == "dynamodb" else None),
+            lambda o: o.get("backend"),
         ),
         Column("CREATED (UTC)", lambda o: short_time(o.get("created_at")), no_wrap=True),
         Column("SIZE", lambda o: human_bytes(o.get("bytes")), justify="right"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from mcpstore_cli.errors import not_supported
+from mcpstore_cli.errors import UsageError, not_supported
 from mcpstore_cli.model.records import (
     CorruptRow,
     Cursor,
@@ -28,6 +28,7 @@ from mcpstore_cli.model.records import (
 from mcpstore_cli.store.urls import StoreURL
 
 if TYPE_CHECKING:
+    from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.ids import IdMatches, Note
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
@@ -58,12 +59,41 @@ class Store(abc.ABC):
     """
 
     backend: ClassVar[str]
+    title: ClassVar[str]  # the backend's name in sentences: "PostgreSQL"
     # The layout this store reads and writes (a name in store.registry.LAYOUTS).
-    layout: ClassVar[str] = "turul"
+    layout: ClassVar[str] = "sessions"
     # Whether the reads of list, show and stats (iter_sessions, get_session,
     # existing_session_ids, match_session_ids, recent_events, stats, close) may start without
     # an event loop: they end without one, or await util.interrupt.need_loop() first.
     inline_reads: ClassVar[bool] = False
+    # Columns per table that a store in this layout must have: how store.detect tells
+    # layouts that share a table name apart (empty: the backend holds one layout).
+    required_columns: ClassVar[Mapping[str, frozenset[str] | set[str]]] = {}
+    # SessionFilter fields beyond the common ones that this layout's store applies.
+    filter_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def check_filter(self, flt: SessionFilter) -> None:
+        """A usage error for a filter that does not apply to this layout (never ignored)."""
+        if flt.graph_id is not None and "graph_id" not in self.filter_fields:
+            raise UsageError(
+                f"--graph applies to layouts whose sessions run graphs (graphflow); "
+                f"{self.url.masked()} is in the {self.layout} layout."
+            )
+
+    # What this kind of store can do, for callers (the CLI) that ask instead of comparing
+    # backend names. Each backend class sets what it has.
+    setup_options: ClassVar[frozenset[str]] = frozenset()  # keyword options setup() takes
+    clears_in_one_transaction: ClassVar[bool] = False  # clear: all or nothing
+    recreates_tables: ClassVar[bool] = False  # clear(recreate=True)
+    has_streams: ClassVar[bool] = False  # change streams: disable_streams()
+    scan_segments: ClassVar[bool] = False  # ExpireOptions.segment: N hosts share one pass
+    event_ids_per_session: ClassVar[bool] = False  # event ids count per session, not store
+    item_ttl: ClassVar[bool] = False  # sessions carry a ttl a restore may keep
+    native_backup_is_file: ClassVar[bool] = False  # native_backup() writes a file
+    native_backups_in_service: ClassVar[bool] = False  # kept by the service, by name
+    restores_in_one_transaction: ClassVar[bool] = False  # Ctrl-C in restore: rolled back
+    verifies_while_loading: ClassVar[bool] = False  # restore checks the file as it loads
+    row_word: ClassVar[str] = "row"  # what one stored record is called: row, item
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
@@ -78,10 +108,27 @@ class Store(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    def label(self) -> str:
+        """A short name of the store for default file names (its file, database or table)."""
+        return self.backend
+
     def own_files(self) -> list[Path]:
         """The files the store itself lives in (SQLite: the database, -wal, -shm, -journal),
         which no file mcpstore writes may replace; none for a server's store."""
         return []
+
+    async def catalog_columns(self) -> dict[str, set[str]]:
+        """The columns of the tables this backend's layouts use, as the store holds them
+        (for telling layouts apart, see :mod:`mcpstore_cli.store.detect`)."""
+        raise not_supported("detecting the layout", self.backend)
+
+    @classmethod
+    def holds(cls, columns: Mapping[str, set[str]]) -> bool:
+        """Whether a store with these tables and columns is in this class's layout."""
+        return bool(cls.required_columns) and all(
+            table in columns and set(required) <= columns[table]
+            for table, required in cls.required_columns.items()
+        )
 
     # -- provisioning -------------------------------------------------------------------
     @abc.abstractmethod
@@ -227,6 +274,11 @@ class Store(abc.ABC):
     ) -> None:
         """Load a verified backup file (``merge`` or ``replace``), filling ``summary``."""
         raise not_supported("restore", self.backend)
+
+    def restore_limits(self) -> RestoreLimits | None:
+        """What this store's columns cannot hold, which a backup file must not bring (None:
+        nothing it can be refused for)."""
+        return None
 
     async def row_counts(self) -> tuple[int, int]:
         """(sessions, events) the store holds now (what a replace would delete)."""

@@ -2,7 +2,9 @@
 
 A backend is named here as a string and imported only when a store of that kind is opened,
 so the command line starts without any driver, SQLAlchemy or boto3 loaded. Adding a backend
-is one package under ``mcpstore_cli/backends/`` and one line in ``BACKENDS``.
+is one package under ``mcpstore_cli/backends/`` and one line in ``BACKENDS``; adding a layout is
+one package under ``mcpstore_cli/layouts/``, one line in ``LAYOUTS`` and, where the layout has a
+store class of its own on a backend, one line in ``LAYOUT_STORES``.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from mcpstore_cli.errors import not_supported
+from mcpstore_cli.errors import UsageError, not_supported
 from mcpstore_cli.store.base import Store, StoreOptions
 from mcpstore_cli.store.urls import StoreURL
 
-# --backend name -> "module:class" of its Store
+DEFAULT_LAYOUT = "sessions"
+
+# --backend name -> "module:class" of its Store (in the default layout, turul's sessions)
 BACKENDS: dict[str, str] = {
     "sqlite": "mcpstore_cli.backends.sqlite.store:SqliteStore",
     "postgres": "mcpstore_cli.backends.postgres.store:PostgresStore",
@@ -29,17 +33,43 @@ READERS: dict[str, str] = {
 
 # layout name -> its package
 LAYOUTS: dict[str, str] = {
-    "turul": "mcpstore_cli.layouts.turul_sessions",
+    "sessions": "mcpstore_cli.layouts.turul_sessions",
+    "graphflow": "mcpstore_cli.layouts.graphflow",
+}
+
+# (backend, layout) -> "module:class" of the Store of a layout other than the default
+LAYOUT_STORES: dict[tuple[str, str], str] = {
+    ("postgres", "graphflow"): "mcpstore_cli.backends.postgres.graphflow:GraphflowStore",
 }
 
 
-def store_class(backend: str) -> type[Store]:
-    """The Store class of a backend, imported now."""
-    return _load(BACKENDS[backend], backend)
+def layouts_of(backend: str) -> list[str]:
+    """The layouts a backend can hold, the default first."""
+    return [DEFAULT_LAYOUT] + [lay for (b, lay) in LAYOUT_STORES if b == backend]
 
 
-def _load(where: str, backend: str) -> type[Store]:
-    module_name, _, class_name = where.partition(":")
+def check_layout(backend: str, layout: str) -> None:
+    """A usage error unless ``backend`` holds ``layout``."""
+    if layout not in LAYOUTS:
+        raise UsageError(f"--layout {layout!r} is not a layout; choose {', '.join(LAYOUTS)}.")
+    where = [b for b in BACKENDS if layout in layouts_of(b)]
+    if backend not in where:
+        raise UsageError(
+            f"Layout {layout} is kept only on {' and '.join(where)}, not on {backend}; give "
+            f"a {' or '.join(where)} store with --url."
+        )
+
+
+def store_class(backend: str, layout: str = DEFAULT_LAYOUT) -> type[Store]:
+    """The Store class of a backend for a layout, imported now."""
+    if layout != DEFAULT_LAYOUT:
+        check_layout(backend, layout)
+    spec = BACKENDS[backend] if layout == DEFAULT_LAYOUT else LAYOUT_STORES[(backend, layout)]
+    return _load(spec, backend)
+
+
+def _load(spec: str, backend: str) -> type[Store]:
+    module_name, _, class_name = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -50,11 +80,35 @@ def _load(where: str, backend: str) -> type[Store]:
     return cls
 
 
-def open_store(url: StoreURL, options: StoreOptions | None = None) -> Store:
-    """The store object for a URL; nothing is connected until the first operation."""
-    if options is not None and options.read_only and url.backend in READERS:
+def open_store(
+    url: StoreURL,
+    options: StoreOptions | None = None,
+    *,
+    layout: str | None = DEFAULT_LAYOUT,
+) -> Store:
+    """The store object for a URL in ``layout``; nothing is connected until the first
+    operation. ``layout=None``: the layout the store holds, found by its first operation
+    where the backend holds several (see :mod:`mcpstore_cli.store.detect`)."""
+    if layout is None:
+        if len(layouts_of(url.backend)) > 1:
+            from mcpstore_cli.store.detect import DetectingStore
+
+            backend = url.backend
+            return DetectingStore(
+                url,
+                options,
+                layouts=layouts_of(backend),
+                classes=lambda layout: store_class(backend, layout),
+            )
+        layout = DEFAULT_LAYOUT
+    if (
+        layout == DEFAULT_LAYOUT
+        and options is not None
+        and options.read_only
+        and url.backend in READERS
+    ):
         return _load(READERS[url.backend], url.backend)(url, options)
-    return store_class(url.backend)(url, options)
+    return store_class(url.backend, layout)(url, options)
 
 
 def layout_part(layout: str, part: str) -> ModuleType:

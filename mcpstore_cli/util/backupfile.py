@@ -35,6 +35,10 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 SESSION_FIELDS = 11  # "s", id, created_at, last_activity, is_initialized, client_caps,
 # server_caps, state, metadata, version, ttl
 EVENT_FIELDS = 8  # "e", session_id, id, timestamp, event_type, data, retry, ttl
+# GraphFlow's layout ("layout": "graphflow" in the header): one record kind, "g", in the
+# sessions section, no events.
+GRAPHFLOW_LAYOUT = "graphflow"
+GRAPHFLOW_FIELDS = 8
 READ_BLOCK = 1024 * 1024
 DEFAULT_LEVEL = 1
 BUFFER = 1024 * 1024
@@ -333,6 +337,11 @@ class BackupInfo:
         return str(self.header.get("source", {}).get("backend", "?"))
 
     @property
+    def layout(self) -> str:
+        """The layout whose records the file holds (files without the key: ``sessions``)."""
+        return str(self.header.get("layout") or "sessions")
+
+    @property
     def event_ids(self) -> str:
         """``table`` (one counter for the table) or ``session`` (per-session counters)."""
         return str(self.header.get("source", {}).get("event_ids", "session"))
@@ -376,6 +385,28 @@ def _check_session(rec: Any) -> str | None:
     return None
 
 
+def _check_graphflow(rec: Any) -> str | None:
+    """["g", id, graph_id, current_task_id, status_message, context, created_at_us,
+    updated_at_us]: a GraphFlow session (times in Unix microseconds, as PostgreSQL keeps
+    them)."""
+    if type(rec) is not list or len(rec) != GRAPHFLOW_FIELDS:
+        return "a GraphFlow session record does not have 8 fields"
+    sid = rec[1]
+    if type(sid) is not str or len(sid) != 36:
+        return "a GraphFlow session id is not a UUID string"
+    if type(rec[2]) is not str or type(rec[3]) is not str:
+        return f"session {sid}: graph_id and current_task_id must be strings"
+    if rec[4] is not None and type(rec[4]) is not str:
+        return f"session {sid}: status_message is not a string or null"
+    if type(rec[5]) is not dict:
+        return f"session {sid}: context is not a JSON object"
+    if rec[6] is not None and not _is_int(rec[6]):
+        return f"session {sid}: created_at is not an integer or null"
+    if rec[7] is not None and not _is_int(rec[7]):
+        return f"session {sid}: updated_at is not an integer or null"
+    return None
+
+
 def _check_event(rec: Any) -> str | None:
     if type(rec) is not list or len(rec) != EVENT_FIELDS:
         return "an event record does not have 8 fields"
@@ -410,6 +441,7 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
     info: BackupInfo | None = None
     trailer: dict[str, Any] | None = None
     phase = "s"
+    session_kind = b"s"
     session_hashes = array("q")
     sorted_hashes: array[int] | None = None
     line_no = 0
@@ -443,6 +475,7 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
                 )
             digest.update(first + b"\n")
             info = BackupInfo(path=path, header=header)
+            session_kind = b"g" if info.layout == GRAPHFLOW_LAYOUT else b"s"
         if lines and lines[-1][:1] == b"{":
             last = lines.pop()
             try:
@@ -472,11 +505,17 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
             kind = line[2:3]
             if line[:2] != b'["' or line[3:4] != b'"':
                 raise bad(f"line {line_no + offset + 1} is not a record")
-            if kind == b"s":
+            if kind in (b"s", b"g"):
                 if phase != "s":
                     raise bad(f"line {line_no + offset + 1}: a session after the events")
-                problem = _check_session(rec)
-                if problem is not None and _check_session(_exact(line)) is None:
+                if kind != session_kind:
+                    raise bad(
+                        f"line {line_no + offset + 1}: a record of another layout than the "
+                        f"header's ({info.layout})"
+                    )
+                check = _check_session if kind == b"s" else _check_graphflow
+                problem = check(rec)
+                if problem is not None and check(_exact(line)) is None:
                     problem = None  # only orjson's view of a big integer differed
                 if problem:
                     raise bad(f"line {line_no + offset + 1}: {problem}")
@@ -533,7 +572,7 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
 
 
 def iter_record_blocks(path: Path) -> Iterator[tuple[str, list[bytes]]]:
-    """After :func:`verify_file`: ("s" | "e", record lines) in file order, header and trailer
+    """After :func:`verify_file`: ("s" | "g" | "e", record lines) in file order, header and trailer
     left out. Blocks never mix sessions and events."""
     first = True
     for block in iter_blocks(path):

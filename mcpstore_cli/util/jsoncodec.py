@@ -54,8 +54,10 @@ def loads_optional(text: Any, field: str, *, shared: bool = False) -> Any:
         return None
     try:
         return _loads(text, shared)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadJSON(f"{field} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError as exc:  # valid JSON Python refuses (an integer of over 4300 digits)
+        raise BadJSON(f"{field} cannot be decoded ({exc})") from None
 
 
 def loads_object(text: Any, field: str, *, shared: bool = False) -> dict[str, Any]:
@@ -76,5 +78,7 @@ def loads_any(text: Any, field: str) -> Any:
         return text
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadJSON(f"{field} is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except ValueError as exc:  # valid JSON Python refuses (an integer of over 4300 digits)
+        raise BadJSON(f"{field} cannot be decoded ({exc})") from None

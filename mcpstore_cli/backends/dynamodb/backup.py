@@ -15,8 +15,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from mcpstore_cli.backends.dynamodb.common import BATCH_WRITE_MAX, SESSION_TTL_S, _expired, _n, _s
+from mcpstore_cli.backends.dynamodb.common import BATCH_WRITE_MAX, _expired, _n, _s
 from mcpstore_cli.errors import StoreConnectionError, UsageError
+from mcpstore_cli.layouts.turul_sessions.dynamodb import EVENTS_SUFFIX, SESSION_TTL_S, TTL
 from mcpstore_cli.model.records import CorruptRow, Event, Session
 
 if TYPE_CHECKING:
@@ -112,13 +113,13 @@ def session_record(s: Session) -> list[Any]:
         s.server_capabilities,
         s.state,
         s.metadata,
-        s.version,
-        s.ttl,
+        s.extra("version"),
+        s.extra(TTL),
     ]
 
 
 def event_record(e: Event) -> list[Any]:
-    return ["e", e.session_id, e.id, e.timestamp, e.event_type, e.data, e.retry, e.ttl]
+    return ["e", e.session_id, e.id, e.timestamp, e.event_type, e.data, e.retry, e.extra(TTL)]
 
 
 # -- restore -------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def restore_sync(
                             server_capabilities=r[6],
                             state=r[7],
                             metadata=r[8],
-                            ttl=r[10] if keep_ttl else None,
+                            extras={TTL: r[10]} if keep_ttl and r[10] is not None else None,
                         )
                         requests.append((store.table, store._session_item(session, fresh_ttl)))
                     summary.sessions += len(requests)
@@ -253,7 +254,7 @@ def restore_sync(
                             event_type=r[4],
                             data=r[5],
                             retry=r[6],
-                            ttl=r[7] if keep_ttl else None,
+                            extras={TTL: r[7]} if keep_ttl and r[7] is not None else None,
                         )
                         requests.append((store.events_table, store._event_item(event, fresh_ttl)))
                     summary.events += len(requests)
@@ -322,10 +323,11 @@ def native_backup_sync(store: DynamoDBStore, label: str) -> list[dict[str, Any]]
 
 
 def _backup_row(table: str, details: dict[str, Any]) -> dict[str, Any]:
-    created = details.get("BackupCreationDateTime")
+    created: Any = details.get("BackupCreationDateTime")  # a datetime from botocore
     created_ms = int(created.timestamp() * 1000) if hasattr(created, "timestamp") else None
     return {
         "kind": "dynamodb",
+        "backend": "dynamodb",
         "name": details.get("BackupName"),
         "table": details.get("TableName", table),
         "created_at": created_ms,
@@ -368,7 +370,7 @@ def restore_native_sync(store: DynamoDBStore, name: str, to_table: str) -> list[
             f"The backup {name} has no matching backup of {store.events_table}; restore it "
             "with the AWS console or CLI."
         )
-    targets = [(sessions, to_table), (events, f"{to_table}-events")]
+    targets = [(sessions, to_table), (events, to_table + EVENTS_SUFFIX)]
     for _, target in targets:
         if store._describe(target) is not None:
             raise UsageError(f"Table {target} exists already; --to-table needs a new name.")
@@ -383,7 +385,7 @@ def restore_native_sync(store: DynamoDBStore, name: str, to_table: str) -> list[
         done.append({"backup": row["name"], "table": target})
     for _, target in targets:
         store._wait_active(target)
-        ttl = store._sessions.names.ttl if store._sessions is not None else "ttl"
+        ttl = store._sessions.names.ttl if store._sessions is not None else TTL
         store._call(
             "update_time_to_live",
             TableName=target,

@@ -1,4 +1,5 @@
-"""What the DynamoDB modules share: table names, attribute decoding, item pages."""
+"""What the DynamoDB modules share: the layout's attribute names in a table's convention,
+attribute decoding, item pages."""
 
 from __future__ import annotations
 
@@ -6,42 +7,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
-
-
-GSI_NAME = "LastActivityIndex"
-
-
-SESSION_TTL_S = 30 * 60  # the server's default session TTL
-
+from mcpstore_cli.layouts.turul_sessions.dynamodb import CAMEL, TTL, Key, Table
 
 BATCH_WRITE_MAX = 25
 
 
-# Logical attribute -> camelCase name; snake_case names are the logical names themselves.
-CAMEL = {
-    "session_id": "sessionId",
-    "client_capabilities": "clientCapabilities",
-    "server_capabilities": "serverCapabilities",
-    "state": "state",
-    "created_at": "createdAt",
-    "last_activity": "lastActivity",
-    "is_initialized": "isInitialized",
-    "metadata": "metadata",
-    "ttl": "ttl",
-    "event_id": "eventId",
-    "timestamp": "timestamp",
-    "event_type": "eventType",
-    "data": "data",
-    "retry": "retry",
-}
-
-
 class Names:
-    """Attribute names of one table in its convention (camelCase or snake_case)."""
+    """Attribute names of one table in its convention (camelCase or snake_case), by their
+    snake_case names in the layout (:mod:`mcpstore_cli.layouts.turul_sessions.dynamodb`)."""
 
     def __init__(self, snake: bool) -> None:
         self.snake = snake
@@ -66,6 +41,23 @@ class Names:
     @property
     def convention(self) -> str:
         return "snake_case" if self.snake else "camelCase"
+
+
+def _key_schema(keys: tuple[Key, ...], names: Names) -> list[dict[str, str]]:
+    return [{"AttributeName": getattr(names, k.attribute), "KeyType": k.key_type} for k in keys]
+
+
+def _attribute_definitions(
+    table: Table, names: Names, *, indexes_only: bool = False
+) -> list[dict[str, str]]:
+    """The definitions of the attributes the table's keys and indexes use (``indexes_only``:
+    those of its indexes, for adding an index to an existing table)."""
+    keys = [] if indexes_only else list(table.keys)
+    keys += [k for index in table.indexes for k in index.keys]
+    used = dict.fromkeys(k.attribute for k in keys)
+    return [
+        {"AttributeName": getattr(names, a), "AttributeType": table.attributes[a]} for a in used
+    ]
 
 
 @dataclass
@@ -130,6 +122,18 @@ def _terminated(state_text: str | None) -> bool:
 
 def _expired(ttl: int | None, now_s: int) -> bool:
     return ttl is not None and ttl <= now_s
+
+
+def _ttl_extras(av: Any) -> dict[str, Any] | None:
+    """An item's ``ttl`` as the extras of its record (None when it has none)."""
+    ttl = _n(av)
+    return None if ttl is None else {TTL: ttl}
+
+
+def _kept_ttl(extras: dict[str, Any] | None, fresh: int) -> Any:
+    """The ``ttl`` a record brings (a restore with --keep-ttl), else ``fresh``."""
+    ttl = None if extras is None else extras.get(TTL)
+    return fresh if ttl is None else ttl
 
 
 def _take_raw_items(

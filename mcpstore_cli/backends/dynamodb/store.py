@@ -26,23 +26,33 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.dynamodb.common import (
     BATCH_WRITE_MAX,
-    GSI_NAME,
-    SESSION_TTL_S,
     Names,
     TableInfo,
+    _attribute_definitions,
     _bool,
     _expired,
     _items,
+    _kept_ttl,
+    _key_schema,
     _n,
     _s,
     _take_raw_items,
     _terminated,
+    _ttl_extras,
 )
 from mcpstore_cli.backends.dynamodb.wire import Wire, proxy_configured
 from mcpstore_cli.errors import (
@@ -53,6 +63,8 @@ from mcpstore_cli.errors import (
     StoreMissingError,
     UsageError,
 )
+from mcpstore_cli.layouts.turul_sessions import dynamodb as layout
+from mcpstore_cli.layouts.turul_sessions.dynamodb import GSI_NAME, SESSION_TTL_S
 from mcpstore_cli.model.records import (
     AGE_BUCKETS,
     CorruptRow,
@@ -68,7 +80,7 @@ from mcpstore_cli.model.records import (
     percentiles_from_distribution,
 )
 from mcpstore_cli.store.base import ProgressCallback, Store, StoreOptions
-from mcpstore_cli.store.urls import DEFAULT_AWS_REGION, StoreURL
+from mcpstore_cli.store.urls import DEFAULT_AWS_REGION, DEFAULT_DYNAMODB_TABLE, StoreURL
 from mcpstore_cli.util.jsoncodec import BadJSON, dumps, loads_object, loads_optional
 
 if TYPE_CHECKING:
@@ -196,16 +208,28 @@ class _SortedRuns:
 
 class DynamoDBStore(Store):
     backend = "dynamodb"
+    title = "DynamoDB"
+    row_word = "item"
+    setup_options = frozenset({"stream", "tags", "pitr"})
+    recreates_tables = True
+    has_streams = True
+    scan_segments = True
+    event_ids_per_session = True
+    item_ttl = True
+    native_backups_in_service = True
     # list --limit 0 keeps at most this many raw items (about 2.5 KB each) in memory, then
     # sorts them to a temporary file and merges the runs.
     spill_rows = 25_000
+
+    def label(self) -> str:
+        return str(self.url.table or "mcp-sessions")
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
         environ = self.options.environ if self.options.environ is not None else os.environ
         self.environ = environ
-        self.table = url.table or "mcp-sessions"
-        self.events_table = f"{self.table}-events"
+        self.table = url.table or DEFAULT_DYNAMODB_TABLE
+        self.events_table = self.table + layout.EVENTS_SUFFIX
         self.region = (
             url.region
             or environ.get("AWS_REGION")
@@ -425,7 +449,7 @@ class DynamoDBStore(Store):
         info = TableInfo(name, description)
         if description is not None:
             keys = [k["AttributeName"] for k in description.get("KeySchema", [])]
-            info.names = Names(any("_" in k for k in keys))
+            info.names = Names(layout.is_snake(keys))
         return info
 
     def _discover(self) -> tuple[TableInfo, TableInfo]:
@@ -440,9 +464,10 @@ class DynamoDBStore(Store):
             a["AttributeName"]: a["AttributeType"] for a in desc.get("AttributeDefinitions", [])
         }
         n = info.names
-        want = {"HASH": (n.session_id, "S")}
-        if events:
-            want["RANGE"] = (n.event_id, "N")
+        table = layout.EVENTS if events else layout.SESSIONS
+        want = {
+            k.key_type: (getattr(n, k.attribute), table.attributes[k.attribute]) for k in table.keys
+        }
         problems = []
         for kind, (name, typ) in want.items():
             have = keys.get(kind)
@@ -496,25 +521,16 @@ class DynamoDBStore(Store):
         tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
         sessions: dict[str, Any] = {
             "TableName": self.table,
-            "AttributeDefinitions": [
-                {"AttributeName": sn.session_id, "AttributeType": "S"},
-                {"AttributeName": sn.last_activity, "AttributeType": "N"},
-            ],
-            "KeySchema": [{"AttributeName": sn.session_id, "KeyType": "HASH"}],
-            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": _attribute_definitions(layout.SESSIONS, sn),
+            "KeySchema": _key_schema(layout.SESSIONS.keys, sn),
+            "BillingMode": layout.BILLING_MODE,
             "GlobalSecondaryIndexes": [self._gsi(sn)],
         }
         events: dict[str, Any] = {
             "TableName": self.events_table,
-            "AttributeDefinitions": [
-                {"AttributeName": en.session_id, "AttributeType": "S"},
-                {"AttributeName": en.event_id, "AttributeType": "N"},
-            ],
-            "KeySchema": [
-                {"AttributeName": en.session_id, "KeyType": "HASH"},
-                {"AttributeName": en.event_id, "KeyType": "RANGE"},
-            ],
-            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": _attribute_definitions(layout.EVENTS, en),
+            "KeySchema": _key_schema(layout.EVENTS.keys, en),
+            "BillingMode": layout.BILLING_MODE,
         }
         if stream:
             events["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
@@ -525,10 +541,11 @@ class DynamoDBStore(Store):
 
     @staticmethod
     def _gsi(names: Names) -> dict[str, Any]:
+        (index,) = layout.SESSIONS.indexes
         return {
-            "IndexName": GSI_NAME,
-            "KeySchema": [{"AttributeName": names.last_activity, "KeyType": "HASH"}],
-            "Projection": {"ProjectionType": "KEYS_ONLY"},
+            "IndexName": index.name,
+            "KeySchema": _key_schema(index.keys, names),
+            "Projection": {"ProjectionType": index.projection},
         }
 
     def setup_plan(self, **options: Any) -> list[str]:
@@ -536,6 +553,7 @@ class DynamoDBStore(Store):
         tags: Mapping[str, str] = options.get("tags") or {}
         pitr = bool(options.get("pitr", False))
         sessions, events = self._create_requests(stream=stream, tags=tags)
+        ttl = Names(False).ttl
         base = ["aws", "dynamodb"]
         where = ["--region", self.region]
         if self.endpoint:
@@ -548,13 +566,13 @@ class DynamoDBStore(Store):
         plan = []
         for label, request in (("sessions", sessions), ("events", events)):
             extras = (
-                "GSI LastActivityIndex"
+                f"GSI {GSI_NAME}"
                 if label == "sessions"
                 else ("NEW_IMAGE stream" if stream else "no stream")
             )
             plan.append(
-                f"# {label} table {request['TableName']}: PAY_PER_REQUEST, {extras}, "
-                "time to live on ttl"
+                f"# {label} table {request['TableName']}: {layout.BILLING_MODE}, {extras}, "
+                f"time to live on {ttl}"
             )
             plan.append(cli("create-table", request))
             plan.append(shlex.join([*base, "wait", "table-exists", *where, "--table-name",
@@ -564,7 +582,7 @@ class DynamoDBStore(Store):
                     "update-time-to-live",
                     {
                         "TableName": request["TableName"],
-                        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": "ttl"},
+                        "TimeToLiveSpecification": {"Enabled": True, "AttributeName": ttl},
                     },
                 )
             )
@@ -688,10 +706,10 @@ class DynamoDBStore(Store):
         """Apply to an existing table what the layout has and it lacks."""
         steps: list[SetupStep] = []
         billing = (desc.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
-        if billing != "PAY_PER_REQUEST":
-            self._call("update_table", TableName=info.name, BillingMode="PAY_PER_REQUEST")
+        if billing != layout.BILLING_MODE:
+            self._call("update_table", TableName=info.name, BillingMode=layout.BILLING_MODE)
             desc = self._wait_active(info.name)
-            steps.append(SetupStep(f"{label} billing", "updated", "PAY_PER_REQUEST"))
+            steps.append(SetupStep(f"{label} billing", "updated", layout.BILLING_MODE))
         if label == "sessions":
             gsis = {g["IndexName"]: g for g in desc.get("GlobalSecondaryIndexes", [])}
             if GSI_NAME in gsis:
@@ -700,9 +718,9 @@ class DynamoDBStore(Store):
                 self._call(
                     "update_table",
                     TableName=info.name,
-                    AttributeDefinitions=[
-                        {"AttributeName": info.names.last_activity, "AttributeType": "N"}
-                    ],
+                    AttributeDefinitions=_attribute_definitions(
+                        layout.SESSIONS, info.names, indexes_only=True
+                    ),
                     GlobalSecondaryIndexUpdates=[{"Create": self._gsi(info.names)}],
                 )
                 self._wait_active(info.name)
@@ -746,16 +764,18 @@ class DynamoDBStore(Store):
             findings += [Finding(f"{obj} key schema", p) for p in problems]
             desc = info.description or {}
             billing = (desc.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
-            if billing != "PAY_PER_REQUEST":
+            if billing != layout.BILLING_MODE:
                 findings.append(
-                    Finding(f"{obj} billing mode", f"{billing}, expected PAY_PER_REQUEST")
+                    Finding(f"{obj} billing mode", f"{billing}, expected {layout.BILLING_MODE}")
                 )
             if desc.get("TableStatus") not in ("ACTIVE", None):
                 findings.append(Finding(obj, f"status {desc.get('TableStatus')}", "note"))
             status, attr = self._ttl_status(info.name)
             if status not in ("ENABLED", "ENABLING"):
                 findings.append(
-                    Finding(f"{obj} time to live", f"{status.lower()}, expected on ttl")
+                    Finding(
+                        f"{obj} time to live", f"{status.lower()}, expected on {info.names.ttl}"
+                    )
                 )
             elif attr != info.names.ttl:
                 findings.append(
@@ -795,16 +815,19 @@ class DynamoDBStore(Store):
         where = f"{obj} index {GSI_NAME}"
         if gsi is None:
             return [Finding(where, "missing")]
+        (index,) = layout.SESSIONS.indexes
         out = []
         keys = [(k["AttributeName"], k["KeyType"]) for k in gsi.get("KeySchema", [])]
-        if keys != [(info.names.last_activity, "HASH")]:
+        want = [(getattr(info.names, k.attribute), k.key_type) for k in index.keys]
+        if keys != want:
             shown = ", ".join(f"{a} {t}" for a, t in keys)
-            out.append(
-                Finding(where, f"keyed on {shown}, expected {info.names.last_activity} HASH")
-            )
+            expected = ", ".join(f"{a} {t}" for a, t in want)
+            out.append(Finding(where, f"keyed on {shown}, expected {expected}"))
         projection = (gsi.get("Projection") or {}).get("ProjectionType")
-        if projection != "KEYS_ONLY":
-            out.append(Finding(where, f"projection {projection}, expected KEYS_ONLY", "note"))
+        if projection != index.projection:
+            out.append(
+                Finding(where, f"projection {projection}, expected {index.projection}", "note")
+            )
         return out
 
     async def check(self) -> list[Finding]:
@@ -978,7 +1001,7 @@ class DynamoDBStore(Store):
                 ),
                 state=loads_object(fields["state"], n.state),
                 metadata=loads_object(fields["metadata"], n.metadata),
-                ttl=_n(raw.get(n.ttl)),
+                extras=_ttl_extras(raw.get(n.ttl)),
             )
         except BadJSON as exc:
             place = Cursor(activity if activity is not None else -1, sid)
@@ -1006,7 +1029,7 @@ class DynamoDBStore(Store):
             event_type=_s(raw.get(n.event_type)) or "message",
             data=data,
             retry=_n(raw.get(n.retry)),
-            ttl=_n(raw.get(n.ttl)),
+            extras=_ttl_extras(raw.get(n.ttl)),
         )
 
     # -- reading --------------------------------------------------------------------------
@@ -1120,7 +1143,7 @@ class DynamoDBStore(Store):
 
     def _list_sync(
         self, flt: SessionFilter, limit: int | None, cursor: Cursor | None
-    ) -> Iterator[list[Session | CorruptRow]]:
+    ) -> Generator[list[Session | CorruptRow], None, None]:
         self._ensure_readable_sync()
         assert self._sessions is not None and self._events is not None
         now_s = flt.now_ms // 1000
@@ -1190,6 +1213,7 @@ class DynamoDBStore(Store):
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
     ) -> AsyncIterator[Session | CorruptRow]:
+        self.check_filter(flt)
         await self.ensure_readable()
         chunks = self._list_sync(flt, limit, cursor)
         try:
@@ -1466,7 +1490,7 @@ class DynamoDBStore(Store):
             n.last_activity: {"N": str(session.last_activity)},
             n.is_initialized: {"BOOL": bool(session.is_initialized)},
             n.metadata: {"S": getattr(session, "metadata_json", "") or dumps(session.metadata)},
-            n.ttl: {"N": str(session.ttl if session.ttl is not None else ttl)},
+            n.ttl: {"N": str(_kept_ttl(session.extras, ttl))},
         }
         if session.client_capabilities is not None:
             text = getattr(session, "client_capabilities_json", None)
@@ -1485,7 +1509,7 @@ class DynamoDBStore(Store):
             n.timestamp: {"N": str(event.timestamp)},
             n.event_type: {"S": event.event_type},
             n.data: {"S": getattr(event, "data_json", None) or dumps(event.data)},
-            n.ttl: {"N": str(event.ttl if event.ttl is not None else ttl)},
+            n.ttl: {"N": str(_kept_ttl(event.extras, ttl))},
         }
         if event.retry is not None:
             item[n.retry] = {"N": str(event.retry)}

@@ -15,6 +15,7 @@ a Query on its key, and all sessions with a Scan filtered on the event timestamp
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
@@ -358,7 +359,7 @@ class _Stream:
             if "EndingSequenceNumber" in shard.get("SequenceNumberRange", {}):
                 continue  # closed: its records are older than now
             self.iterators[sid] = await self.follower._call(
-                lambda sid=sid: self._iterator(sid, "LATEST")
+                functools.partial(self._iterator, sid, "LATEST")
             )
 
     async def _discover(self) -> None:
@@ -370,7 +371,7 @@ class _Stream:
                 continue
             self.known.add(sid)
             self.iterators[sid] = await self.follower._call(
-                lambda sid=sid: self._iterator(sid, "TRIM_HORIZON")
+                functools.partial(self._iterator, sid, "TRIM_HORIZON")
             )
 
     def _get(self, shard_id: str) -> tuple[list[dict[str, Any]], str | None]:
@@ -404,7 +405,7 @@ class _Stream:
             batch: Batch = []
             now_s = int(time.time())
             for shard_id in [s for s, it in self.iterators.items() if it is not None]:
-                records, following = await follower._call(lambda s=shard_id: self._get(s))
+                records, following = await follower._call(functools.partial(self._get, shard_id))
                 got += len(records)
                 for record in records:
                     body = record.get("dynamodb", {})

@@ -132,6 +132,7 @@ def inventory_sync(store: DynamoDBStore) -> Inventory:
             "there is nothing to clear or tear down."
         )
     inv = Inventory(
+        unit=store.row_word,
         backend="dynamodb",
         store=store.url.masked(),
         name=store.table,
@@ -189,7 +190,7 @@ def _clear_table(
     """Delete every item of one table; returns how many. Scan segments run on threads of
     their own; each hands its pages' keys to the delete pool, at most two pages ahead."""
     projection, names = _key_projection(info)
-    params = {"ProjectionExpression": projection, "ExpressionAttributeNames": names}
+    params: dict[str, Any] = {"ProjectionExpression": projection, "ExpressionAttributeNames": names}
     total_segments = max(MIN_CLEAR_SEGMENTS, store._segments_for(info))
     # About one 1 MB page of items: DynamoDB Local reads Limit items for every page whatever
     # it returns, and a page that ends early costs one more call, not a wasted read.
@@ -391,7 +392,7 @@ def recreate_sync(store: DynamoDBStore, progress: ProgressCallback | None) -> Cl
             _wait_gone(store, info.name)
         for _info, request, _ttl, _pitr_on in plans:
             store._call("create_table", **request)
-        for info, _request, ttl, pitr in plans:
+        for info, _request, ttl, pitr_on in plans:
             store._wait_active(info.name)
             if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and ttl.get("AttributeName"):
                 store._call(
@@ -402,7 +403,7 @@ def recreate_sync(store: DynamoDBStore, progress: ProgressCallback | None) -> Cl
                         "AttributeName": ttl["AttributeName"],
                     },
                 )
-            if pitr:
+            if pitr_on:
                 store._call(
                     "update_continuous_backups",
                     TableName=info.name,

@@ -205,7 +205,8 @@ class Wire:
             self._local.conn = conn
             with self._lock:
                 self._connections.add(conn)
-        if conn.sock is None:  # new, or closed by the server after the last response
+        sock = conn.sock  # a name, so conn.sock is not taken for None after connect()
+        if sock is None:  # new, or closed by the server after the last response
             conn.connect()
             conn.sock.settimeout(self.read_timeout)
         return conn

@@ -261,7 +261,7 @@ async def restore(
             from mcpstore_cli.model.backup import fits
 
             checked = await asyncio.to_thread(verify_file, info.path)
-            problem = fits(checked, "postgres")
+            problem = fits(checked, store.restore_limits())
             if problem is not None:
                 raise BackupFileError(
                     f"{info.path} cannot be restored into this postgres store: {problem}; "
@@ -485,13 +485,16 @@ def _session_rows(block: bytes) -> bytes:
 
     if b"\xef\xbb\xbf" in block:  # simdjson skips a byte order mark before a line; json does not
         return _session_rows_checked(block)
-    array, obj = simdjson.Array, simdjson.Object
+    # Typed Any: pysimdjson's stubs give .mini as str (it returns bytes), and every value is
+    # checked with type() below.
+    array: Any = simdjson.Array
+    obj: Any = simdjson.Object
     containers = (array, obj)
     parser = simdjson.Parser()
     out = []
     try:
         for line in block.split(b"\n")[:-1]:
-            rec = parser.parse(line)
+            rec: Any = parser.parse(line)
             if type(rec) is not array or len(rec) != 11:
                 return _session_rows_checked(block)
             kind, sid, created, last, init, client, server, state, meta, version, ttl = rec

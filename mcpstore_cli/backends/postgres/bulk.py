@@ -36,7 +36,7 @@ import operator
 import os
 import struct
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,20 +48,6 @@ if TYPE_CHECKING:
     from mcpstore_cli.backends.postgres.store import PostgresStore
     from mcpstore_cli.model.demo import DemoPlan
     from mcpstore_cli.model.records import Event, Session
-
-SESSION_COLUMNS = (
-    "session_id",
-    "client_capabilities",
-    "server_capabilities",
-    "state",
-    "created_at",
-    "last_activity",
-    "is_initialized",
-    "metadata",
-    "version",
-)
-# Without ``id``: ids come from the BIGSERIAL sequence, as the server's do.
-EVENT_COLUMNS = ("session_id", "timestamp", "event_type", "data", "retry")
 
 # What a bulk load's index builds may use (the server default is 64MB; each build takes what
 # it needs up to this, only for this transaction).
@@ -107,9 +93,10 @@ def _json_text(value: str) -> str:
 
 
 def session_copy_text(sessions: Sequence[Session]) -> bytes:
-    """Sessions as COPY text rows in :data:`SESSION_COLUMNS` order (JSON pre-rendered by the
-    demo generator is used as it is)."""
-    lines = []
+    """Sessions as COPY text rows in the layout's COPY column order (``copy_columns``
+    of :mod:`~mcpstore_cli.backends.postgres.layout`); JSON pre-rendered by the demo
+    generator is used as it is."""
+    lines: list[str] = []
     append = lines.append
     for s in sessions:
         state = getattr(s, "state_json", None)
@@ -122,17 +109,19 @@ def session_copy_text(sessions: Sequence[Session]) -> bytes:
             server = dumps(s.server_capabilities)
             state = dumps(s.state)
             metadata = dumps(s.metadata)
+        version = s.extra("version") or 1
         append(
             f"{_text(s.session_id)}\t{_NULL if client is None else _json_text(client)}\t"
             f"{_json_text(server)}\t{_json_text(state)}\t{s.created_at}\t{s.last_activity}\t"
-            f"{'t' if s.is_initialized else 'f'}\t{_json_text(metadata)}\t{s.version or 1}\n"
+            f"{'t' if s.is_initialized else 'f'}\t{_json_text(metadata)}\t{version}\n"
         )
     return "".join(lines).encode()
 
 
 def event_copy_text(events: Sequence[Event]) -> bytes:
-    """Events as COPY text rows in :data:`EVENT_COLUMNS` order."""
-    lines = []
+    """Events as COPY text rows in the layout's COPY column order (``copy_columns``:
+    without ``id``, which the BIGSERIAL sequence gives, as the server's ids are)."""
+    lines: list[str] = []
     append = lines.append
     sid: str | None = None
     head = ""
@@ -289,6 +278,8 @@ async def load_into_empty(
     """
     import asyncpg
 
+    from mcpstore_cli.backends.postgres.layout import copy_columns
+
     tx = conn.transaction()
     await tx.start()
     try:
@@ -301,8 +292,8 @@ async def load_into_empty(
             return None
         n_sessions = n_events = 0
         async for chunk in chunks:
-            await _copy(conn, "sessions", SESSION_COLUMNS, chunk.sessions)
-            await _copy(conn, "events", EVENT_COLUMNS, chunk.events)
+            await _copy(conn, "sessions", copy_columns("sessions"), chunk.sessions)
+            await _copy(conn, "events", copy_columns("events"), chunk.events)
             n_sessions += chunk.n_sessions
             n_events += chunk.n_events
             if progress is not None:
@@ -355,7 +346,7 @@ _HEADER = struct.Struct("<IIII")  # sessions, events, bytes of sessions, bytes o
 _PREFETCH = 2  # chunks read ahead of the COPY
 
 
-async def demo_chunks(plan: DemoPlan, now: int) -> AsyncIterator[CopyChunk]:
+async def demo_chunks(plan: DemoPlan, now: int) -> AsyncGenerator[CopyChunk, None]:
     """``generate(plan, now)`` rendered for COPY by a child process, chunk by chunk (the
     same rows, in the same order, as generating here)."""
     import mcpstore_cli

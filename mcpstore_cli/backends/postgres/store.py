@@ -14,7 +14,7 @@ import re
 import shlex
 import socket
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -23,6 +23,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from mcpstore_cli.backends.postgres.catalog import _COLUMNS_SQL, _columns_from_rows
+from mcpstore_cli.backends.postgres.layout import (
+    PRIMARY_KEYS,
+    REQUIRED,
+    RESTORE_LIMITS,
+    copy_columns,
+    expected_columns,
+    expected_indexes,
+    index_ddl,
+    table_ddl,
+)
 from mcpstore_cli.backends.postgres.locks import LockWatch, WatchedConnection
 from mcpstore_cli.backends.sql.base import SqlStore
 from mcpstore_cli.errors import (
@@ -34,16 +44,6 @@ from mcpstore_cli.errors import (
     StoreConnectionError,
     StoreMissingError,
     UsageError,
-)
-from mcpstore_cli.layouts.turul_sessions.postgres_schema import (
-    EVENT_COPY_COLUMNS,
-    EVENTS_DDL,
-    EXPECTED_COLUMNS,
-    INDEXES,
-    PRIMARY_KEYS,
-    REQUIRED,
-    SESSION_COPY_COLUMNS,
-    SESSIONS_DDL,
 )
 from mcpstore_cli.model.records import (
     CorruptRow,
@@ -61,6 +61,7 @@ from mcpstore_cli.util.jsoncodec import dumps
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+    from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
 
@@ -131,16 +132,6 @@ _ON_DELETE = {
     "n": "SET NULL",
     "d": "SET DEFAULT",
 }
-
-
-def index_ddl(name: str) -> str:
-    table, cols, where = INDEXES[name]
-    text = f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table}({', '.join(cols)})"
-    return f"{text} WHERE {where}" if where else text
-
-
-def ddl_statements() -> list[str]:
-    return [SESSIONS_DDL, EVENTS_DDL, *(index_ddl(name) for name in INDEXES)]
 
 
 def quote_ident(name: str) -> str:
@@ -236,7 +227,13 @@ def _parse_options(value: str) -> dict[str, str]:
 
 class PostgresStore(SqlStore):
     backend = "postgres"
+    title = "PostgreSQL"
+    setup_options = frozenset({"create_database", "notify"})
+    clears_in_one_transaction = True
+    restores_in_one_transaction = True
+    verifies_while_loading = True
     versioned = True
+    required_columns = REQUIRED
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -246,6 +243,9 @@ class PostgresStore(SqlStore):
         self._kept_conns: dict[str, asyncpg.Connection] = {}
         self._track_counts = True
         self.lock_watch = LockWatch(self)
+
+    def label(self) -> str:
+        return str(self.target.database or "postgres")
 
     @property
     def target(self) -> _Target:
@@ -320,7 +320,8 @@ class PostgresStore(SqlStore):
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
+        self.check_filter(flt)
         if limit is not None and limit <= 1000:
             # A page: the shared statement, compiled once per filter shape, in one autocommit
             # round trip straight through asyncpg (its prepared-statement cache does the rest).
@@ -531,9 +532,6 @@ class PostgresStore(SqlStore):
         self.lock_watch.attach_engine(engine)
         return engine
 
-    def _json_type(self) -> sa.types.TypeEngine[Any]:
-        return JSONB(none_as_null=True)
-
     def _json_read(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         # As text, so that every row is decoded (and judged) by SqlStore.decode_session.
         return sa.cast(column, sa.Text)
@@ -593,9 +591,9 @@ class PostgresStore(SqlStore):
                 f"CREATE DATABASE {quote_ident(self.target.database)}"
             )
         plan.append("BEGIN")
-        plan += [SESSIONS_DDL, EVENTS_DDL]
+        plan += table_ddl()
         plan.append("COMMIT")
-        plan += [index_ddl(name) for name in INDEXES]
+        plan += [index_ddl(name) for name in expected_indexes()]
         if options.get("notify"):
             from mcpstore_cli.backends.postgres.tail import notify_ddl
 
@@ -685,15 +683,17 @@ class PostgresStore(SqlStore):
             await conn.exec_driver_sql(
                 "SELECT pg_advisory_xact_lock(7367200201)  -- mcpstore setup"
             )
-            await conn.exec_driver_sql(SESSIONS_DDL)
-            await conn.exec_driver_sql(EVENTS_DDL)
+            for statement in table_ddl():
+                await conn.exec_driver_sql(statement)
         for table in ("sessions", "events"):
             steps.append(SetupStep(table, "exists" if table in before else "created", "table"))
         # CREATE INDEX CONCURRENTLY cannot run in a transaction: autocommit, one at a time.
         async with self.connect() as conn:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            existing = {row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)}
-            for name in INDEXES:
+            existing: dict[str, Sequence[Any]] = {
+                row[0]: row for row in await auto.exec_driver_sql(_INDEXES_SQL)
+            }
+            for name in expected_indexes():
                 row = existing.get(name)
                 if row is not None and not row[2]:
                     # A CONCURRENTLY build that failed leaves an invalid index behind, which
@@ -748,7 +748,8 @@ class PostgresStore(SqlStore):
             )
 
     async def _relations(self, conn: AsyncConnection) -> dict[str, str]:
-        rows = await conn.exec_driver_sql(
+        # Rows of the query's columns (SQLAlchemy 2.1 types exec_driver_sql's as one column).
+        rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(
             "SELECT c.relname, c.relkind::text FROM pg_class c "
             "WHERE c.oid IN (to_regclass('sessions'), to_regclass('events'))"
         )
@@ -758,6 +759,10 @@ class PostgresStore(SqlStore):
         self, conn: AsyncConnection
     ) -> tuple[dict[str, str], dict[str, list[tuple[str, str, bool, str | None]]]]:
         return _columns_from_rows(await conn.exec_driver_sql(_COLUMNS_SQL))
+
+    async def catalog_columns(self) -> dict[str, set[str]]:
+        kinds, columns = _columns_from_rows(await self._fetch_page(_COLUMNS_SQL, []))
+        return {table: {c[0] for c in columns.get(table, [])} for table in kinds}
 
     async def ensure_readable(self) -> None:
         if self._readable:
@@ -792,8 +797,8 @@ class PostgresStore(SqlStore):
     async def _findings(self, conn: AsyncConnection) -> list[Finding]:
         findings: list[Finding] = []
         kinds, columns = await self._columns(conn)
-        indexes = list(await conn.exec_driver_sql(_INDEXES_SQL))
-        constraints = list(await conn.exec_driver_sql(_CONSTRAINTS_SQL))
+        indexes: list[Sequence[Any]] = list(await conn.exec_driver_sql(_INDEXES_SQL))
+        constraints: list[Sequence[Any]] = list(await conn.exec_driver_sql(_CONSTRAINTS_SQL))
         present = [t for t in ("sessions", "events") if kinds.get(t) in ("r", "p")]
         for table in ("sessions", "events"):
             kind = kinds.get(table)
@@ -802,7 +807,7 @@ class PostgresStore(SqlStore):
             elif kind not in ("r", "p"):
                 findings.append(Finding(f"table {table}", f"is not a table (relkind {kind})"))
         for table in present:
-            findings += _compare_columns(table, EXPECTED_COLUMNS[table], columns.get(table, []))
+            findings += _compare_columns(table, expected_columns()[table], columns.get(table, []))
             pk = [c for c in constraints if c[1] == "p" and c[2] == table]
             if not pk:
                 findings.append(Finding(f"primary key {table}", "missing"))
@@ -835,7 +840,7 @@ class PostgresStore(SqlStore):
         if "events" in present:
             findings += await self._notify_findings(conn)
         by_name = {row[0]: row for row in indexes}
-        for name, (table, cols, where) in INDEXES.items():
+        for name, (table, cols, where) in expected_indexes().items():
             if table not in present:
                 continue
             row = by_name.get(name)
@@ -914,7 +919,7 @@ class PostgresStore(SqlStore):
         return None
 
     async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
-        row = (
+        row: Sequence[Any] = (
             await conn.exec_driver_sql(
                 "SELECT pg_total_relation_size('sessions'), pg_total_relation_size('events'), "
                 "current_setting('server_version'), current_database(), current_user"
@@ -1043,11 +1048,13 @@ class PostgresStore(SqlStore):
         assert driver is not None
         if sessions:
             await driver.copy_records_to_table(
-                "sessions", columns=SESSION_COPY_COLUMNS, records=sessions
+                "sessions", columns=copy_columns("sessions"), records=sessions
             )
         if events:
             # Without the id column: ids come from the BIGSERIAL sequence, as the server's do.
-            await driver.copy_records_to_table("events", columns=EVENT_COPY_COLUMNS, records=events)
+            await driver.copy_records_to_table(
+                "events", columns=copy_columns("events"), records=events
+            )
 
     async def _bulk_insert(
         self, conn: AsyncConnection, sessions: Sequence[Session], events: Sequence[Event]
@@ -1061,6 +1068,9 @@ class PostgresStore(SqlStore):
         from mcpstore_cli.backends.postgres import backup as postgres_backup
 
         return await postgres_backup.backup(self, spec, out, header, progress)
+
+    def restore_limits(self) -> RestoreLimits:
+        return RESTORE_LIMITS
 
     async def restore_records(
         self, info: Any, summary: Any, *, mode: str, keep_ttl: bool = False, progress: Any = None
@@ -1119,7 +1129,7 @@ def _session_records(sessions: Sequence[Session]) -> list[tuple[Any, ...]]:
                 s.last_activity,
                 s.is_initialized,
                 metadata,
-                s.version or 1,
+                s.extra("version") or 1,
             )
         )
     return out

@@ -126,7 +126,7 @@ async def _pg_require_layout(store: PostgresStore, conn: Any, tables: Sequence[s
     """On the working connection: refuse tables that are not the layout's (someone else's
     sessions table is never truncated or dropped)."""
     from mcpstore_cli.backends.postgres.catalog import _COLUMNS_SQL, _columns_from_rows
-    from mcpstore_cli.layouts.turul_sessions.postgres_schema import REQUIRED
+    from mcpstore_cli.backends.postgres.layout import REQUIRED
 
     kinds, columns = _columns_from_rows(await conn.fetch(_COLUMNS_SQL))
     for table in tables:

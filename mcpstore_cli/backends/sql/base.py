@@ -1,20 +1,22 @@
 """The SQL shared by the SQLite and PostgreSQL backends (SQLAlchemy Core, async engines).
 
-A dialect module supplies the engine, the JSON column handling, the DDL of its layout and its
-fast paths (bulk loading, notifications); the queries themselves are written once here.
+A dialect module supplies the engine, the JSON column handling and its fast paths (bulk
+loading, notifications); the tables are the layout's (``layouts/turul_sessions/schema.py``,
+whose DDL ``backends/sql/ddl.py`` generates) and the queries are written once here.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
 from mcpstore_cli.backends.sql import rows
 from mcpstore_cli.errors import McpStoreError
+from mcpstore_cli.layouts.turul_sessions import schema
 from mcpstore_cli.model.records import (
     AGE_BUCKETS,
     CorruptRow,
@@ -34,49 +36,6 @@ if TYPE_CHECKING:
 
     from mcpstore_cli.model.ids import IdMatches, Note
 
-SESSION_COLUMNS = (
-    "session_id",
-    "client_capabilities",
-    "server_capabilities",
-    "state",
-    "created_at",
-    "last_activity",
-    "is_initialized",
-    "metadata",
-)
-EVENT_COLUMNS = ("id", "session_id", "timestamp", "event_type", "data", "retry")
-
-
-def build_tables(
-    json_type: sa.types.TypeEngine[Any], id_type: sa.types.TypeEngine[Any], *, versioned: bool
-) -> tuple[sa.Table, sa.Table]:
-    """Core tables for DML; the DDL that creates them is each dialect's exact layout text."""
-    md = sa.MetaData()
-    cols: list[sa.Column[Any]] = [
-        sa.Column("session_id", sa.String, primary_key=True),
-        sa.Column("client_capabilities", json_type, nullable=True),
-        sa.Column("server_capabilities", json_type, nullable=False),
-        sa.Column("state", json_type, nullable=False),
-        sa.Column("created_at", sa.BigInteger, nullable=False),
-        sa.Column("last_activity", sa.BigInteger, nullable=False),
-        sa.Column("is_initialized", sa.Boolean(create_constraint=False), nullable=False),
-        sa.Column("metadata", json_type, nullable=False),
-    ]
-    if versioned:
-        cols.append(sa.Column("version", sa.Integer, nullable=False))
-    sessions = sa.Table("sessions", md, *cols)
-    events = sa.Table(
-        "events",
-        md,
-        sa.Column("id", id_type, primary_key=True, autoincrement=True),
-        sa.Column("session_id", sa.String, sa.ForeignKey("sessions.session_id"), nullable=False),
-        sa.Column("timestamp", sa.BigInteger, nullable=False),
-        sa.Column("event_type", sa.String, nullable=False),
-        sa.Column("data", json_type, nullable=False),
-        sa.Column("retry", sa.Integer, nullable=True),
-    )
-    return sessions, events
-
 
 class SqlStore(Store, abc.ABC):
     """Queries shared by the SQL backends."""
@@ -87,19 +46,12 @@ class SqlStore(Store, abc.ABC):
         super().__init__(url, options)
         self._engine: AsyncEngine | None = None
         self._page_sql: dict[tuple[Any, ...], Any] = {}
-        self.sessions, self.events = build_tables(
-            self._json_type(), self._id_type(), versioned=self.versioned
-        )
+        # The layout's tables; a store that is not ``versioned`` never names ``version``.
+        self.sessions, self.events = schema.sessions, schema.events
 
     # -- dialect hooks ------------------------------------------------------------------
     @abc.abstractmethod
     def _make_engine(self) -> AsyncEngine: ...
-
-    @abc.abstractmethod
-    def _json_type(self) -> sa.types.TypeEngine[Any]: ...
-
-    def _id_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.BigInteger()
 
     def _id_key(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """A session id as it is compared and ordered: byte order on every backend."""
@@ -202,7 +154,7 @@ class SqlStore(Store, abc.ABC):
             cols.append(s.version)
         return cols
 
-    def _event_count_subquery(self) -> sa.ScalarSelect[Any]:
+    def _event_count_subquery(self) -> sa.Label[Any]:
         e = self.events.c
         return (
             sa.select(sa.func.count())
@@ -345,8 +297,9 @@ class SqlStore(Store, abc.ABC):
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         # Streamed through the engine; dialects serve single pages from their own fast path.
+        self.check_filter(flt)
         await self.ensure_readable()
         stmt = self.list_statement(flt, limit=limit, cursor=cursor)
         async with self.connect() as conn:
@@ -514,7 +467,7 @@ class SqlStore(Store, abc.ABC):
             "metadata": self._json_write(session.metadata),
         }
         if self.versioned:
-            params["version"] = session.version or 1
+            params["version"] = session.extra("version") or 1
         return params
 
     def event_params(self, event: Event) -> dict[str, Any]:

@@ -86,7 +86,7 @@ async def _session_batch(
             return 0, 0, 0, 0, after
         ids = [row[0] for row in rows]
         position = rows[-1][1]
-        per_session = dict(
+        per_session: dict[str, int] = dict(
             (
                 await conn.execute(
                     sa.select(e.session_id, sa.func.count())

@@ -59,7 +59,7 @@ def _decode_session_carefully(m: Mapping[str, Any]) -> Session | CorruptRow:
             ),
             state=loads_object(m["state"], "state"),
             metadata=loads_object(m["metadata"], "metadata", shared=True),
-            version=m.get("version"),
+            extras=_version_extras(m),
             event_count=m.get("event_count"),
         )
     except BadJSON as exc:
@@ -108,9 +108,15 @@ def _decode_plain_session(m: Mapping[str, Any]) -> Session:
         server_capabilities=server,
         state=state,
         metadata=metadata,
-        version=m.get("version"),
+        extras=_version_extras(m),
         event_count=m.get("event_count"),
     )
+
+
+def _version_extras(m: Mapping[str, Any]) -> dict[str, Any] | None:
+    """PostgreSQL's row ``version``, kept beside the session (SQLite rows have none)."""
+    version = m.get("version")
+    return None if version is None else {"version": version}
 
 
 def stats_from_rows(

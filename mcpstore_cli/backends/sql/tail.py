@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from mcpstore_cli.model.records import CorruptRow, Event
@@ -133,7 +133,7 @@ class IdFollower:
         return shown + (f" ({len(self.gaps)} late ids watched)" if self.gaps else "")
 
     # -- the loop -----------------------------------------------------------------------
-    async def run(self) -> AsyncIterator[list[Event | CorruptRow]]:
+    async def run(self) -> AsyncGenerator[list[Event | CorruptRow], None]:
         source = self.source
         request = self.request
         try:
@@ -238,7 +238,7 @@ class IdFollower:
 
 async def follow(
     source: IdSource, request: TailRequest, warn: Warn | None
-) -> AsyncIterator[list[Event | CorruptRow]]:
+) -> AsyncGenerator[list[Event | CorruptRow], None]:
     """The batches of :meth:`IdFollower.run`, closing the source when the caller stops."""
     batches = IdFollower(source, request, warn).run()
     async with contextlib.aclosing(batches):

@@ -125,7 +125,7 @@ def _reader(store: SqliteStore) -> tuple[Any, type[BaseException]]:
         import apsw
     except ImportError:
         try:
-            conn = sqlite3.connect(
+            plain = sqlite3.connect(
                 uri,
                 uri=True,
                 timeout=store.options.connect_timeout,
@@ -134,7 +134,7 @@ def _reader(store: SqliteStore) -> tuple[Any, type[BaseException]]:
             )
         except sqlite3.Error as exc:
             raise store._translate_error(exc) or exc from exc
-        return conn, sqlite3.Error
+        return plain, sqlite3.Error
     try:
         conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
         conn.set_busy_timeout(int(store.options.connect_timeout * 1000))
@@ -423,6 +423,7 @@ def restore_sync(
                         kept = [r for r in records if r[1] in restored]
                         summary.skipped_events += len(records) - len(kept)
                         records = kept
+                    erows: list[tuple[Any, ...]]
                     if keep_ids:
                         erows = [(r[2], r[1], r[3], r[4], dumps(r[5]), r[6]) for r in records]
                     else:

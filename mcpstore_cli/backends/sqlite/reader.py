@@ -15,7 +15,7 @@ The registry opens this class for read-only SQLite opens (``store.registry.READE
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.backends.sqlite.reading import SqliteReading
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 class SqliteReader(SqliteReading):
     backend: ClassVar[str] = "sqlite"
-    layout: ClassVar[str] = "turul"
     inline_reads: ClassVar[bool] = True  # see Store.inline_reads
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
@@ -87,7 +86,7 @@ class SqliteReader(SqliteReading):
 
     async def _stream_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         await interrupt.need_loop()  # streamed by the full store, through aiosqlite
         rows = self.full().iter_sessions(flt, limit=limit, cursor=cursor)
         async with contextlib.aclosing(rows):
@@ -96,7 +95,7 @@ class SqliteReader(SqliteReading):
 
     def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         if self._full is not None:
             return self._full.iter_sessions(flt, limit=limit, cursor=cursor)
         return super().iter_sessions(flt, limit=limit, cursor=cursor)
@@ -131,5 +130,16 @@ class SqliteReader(SqliteReading):
         return await super().stats(now_ms=now_ms, timeout_ms=timeout_ms, approximate=approximate)
 
 
-# Wherever a Store is expected (isinstance checks included), a reader is one.
+# Wherever a Store is expected (isinstance checks included), a reader is one; what a Store
+# says it can do (its ClassVar flags) the reader says too, without making the full store:
+# SqliteReading sets SQLite's own, the rest are Store's defaults (a test compares them all
+# with SqliteStore's).
 Store.register(SqliteReader)
+for _name, _value in vars(Store).items():
+    if (
+        not _name.startswith("_")
+        and not callable(_value)
+        and not isinstance(_value, (property, classmethod, staticmethod))
+        and not hasattr(SqliteReader, _name)
+    ):
+        setattr(SqliteReader, _name, _value)

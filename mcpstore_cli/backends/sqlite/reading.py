@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,7 +27,6 @@ from mcpstore_cli.errors import (
     StoreMissingError,
     UsageError,
 )
-from mcpstore_cli.layouts.turul_sessions.sqlite_schema import REQUIRED
 from mcpstore_cli.model.records import CorruptRow, Cursor, Event, Session, SessionFilter, Stats
 
 if TYPE_CHECKING:
@@ -35,19 +34,53 @@ if TYPE_CHECKING:
     from mcpstore_cli.store.base import StoreOptions
     from mcpstore_cli.store.urls import StoreURL
 
+# Columns a reader needs, as backends/sqlite/layout.py generates them from the layout's
+# tables (REQUIRED there); kept here as names so that reading loads no SQLAlchemy.
+# tests/test_prepared_sql.py checks that both agree.
+REQUIRED: dict[str, frozenset[str]] = {
+    "sessions": frozenset(
+        {
+            "session_id",
+            "client_capabilities",
+            "server_capabilities",
+            "state",
+            "created_at",
+            "last_activity",
+            "is_initialized",
+            "metadata",
+        }
+    ),
+    "events": frozenset({"id", "session_id", "timestamp", "event_type", "data", "retry"}),
+}
+
 # Pages up to this many rows are read here at once; larger ones and ``--limit 0`` stream.
 PAGE_MAX = 1000
 
 
 class SqliteReading:
-    """The SQLite file, its read-only connection, the readiness check and the reads."""
+    """The SQLite file, its read-only connection, the readiness check and the reads; and
+    what SQLite stores are (name, layout, capabilities: see Store), for the store and the
+    reader alike."""
 
     backend: ClassVar[str] = "sqlite"
+    title: ClassVar[str] = "SQLite"
+    layout: ClassVar[str] = "sessions"  # SQLite holds one layout
+    clears_in_one_transaction: ClassVar[bool] = True
+    restores_in_one_transaction: ClassVar[bool] = True
+    native_backup_is_file: ClassVar[bool] = True
     url: StoreURL
     options: StoreOptions
     _reader: sqlite3.Connection | None = None
     _readable = False
     _wal_found: bool | None = None  # whether a -wal file was there when we came
+
+    def label(self) -> str:
+        return Path(self.url.path or "mcp_sessions.db").stem or "sqlite"
+
+    def check_filter(self, flt: SessionFilter) -> None:
+        from mcpstore_cli.store.base import Store
+
+        Store.check_filter(self, flt)  # type: ignore[arg-type]
 
     @property
     def path(self) -> Path:
@@ -181,13 +214,14 @@ class SqliteReading:
     # -- reading ------------------------------------------------------------------------
     def _stream_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         """Every matching session, or pages too big to read at once, streamed."""
         raise NotImplementedError
 
     async def iter_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
+        self.check_filter(flt)
         if limit is None or limit > PAGE_MAX:
             streamed = self._stream_sessions(flt, limit=limit, cursor=cursor)
             async with contextlib.aclosing(streamed):

@@ -6,7 +6,7 @@ import contextlib
 import re
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from mcpstore_cli.backends.sql.base import SqlStore
+from mcpstore_cli.backends.sqlite.layout import (
+    ddl_statements,
+    expected_columns,
+    expected_indexes,
+)
 from mcpstore_cli.backends.sqlite.reading import SqliteReading
 from mcpstore_cli.errors import (
     Interrupted,
@@ -25,11 +30,6 @@ from mcpstore_cli.layouts.turul_sessions.demo import (
     DemoSession,
     demo_kept,
     demo_rolled_back,
-)
-from mcpstore_cli.layouts.turul_sessions.sqlite_schema import (
-    EXPECTED_COLUMNS,
-    INDEXES,
-    ddl_statements,
 )
 from mcpstore_cli.model.records import (
     CorruptRow,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 
 class SqliteStore(SqliteReading, SqlStore):
-    backend = "sqlite"
+    # backend, title, label() and the capability flags: SqliteReading's (the reader's too)
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -88,12 +88,6 @@ class SqliteStore(SqliteReading, SqlStore):
             cursor.close()
 
         return engine
-
-    def _json_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Text()
-
-    def _id_type(self) -> sa.types.TypeEngine[Any]:
-        return sa.Integer()
 
     def _json_write(self, value: Any) -> Any:
         return dumps(value)
@@ -175,7 +169,10 @@ class SqliteStore(SqliteReading, SqlStore):
         return ["PRAGMA journal_mode=WAL", *ddl_statements()]
 
     async def _existing_objects(self, conn: AsyncConnection) -> dict[str, str]:
-        rows = await conn.exec_driver_sql("SELECT name, type FROM sqlite_master")
+        # Rows of the query's columns (SQLAlchemy 2.1 types exec_driver_sql's as one column).
+        rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(
+            "SELECT name, type FROM sqlite_master"
+        )
         return {name: kind for name, kind in rows}
 
     async def setup(self, **options: Any) -> list[SetupStep]:
@@ -194,7 +191,7 @@ class SqliteStore(SqliteReading, SqlStore):
         async with self.connect() as conn:
             mode = (await conn.exec_driver_sql("PRAGMA journal_mode=WAL")).scalar()
         steps.append(SetupStep(str(path), "created" if created_file else "exists", "file"))
-        for name in ["sessions", "events", *INDEXES]:
+        for name in ["sessions", "events", *expected_indexes()]:
             kind = "table" if name in ("sessions", "events") else "index"
             steps.append(SetupStep(name, "exists" if name in before else "created", kind))
         steps.append(SetupStep("journal_mode", f"set to {str(mode).lower()}", "pragma"))
@@ -218,7 +215,7 @@ class SqliteStore(SqliteReading, SqlStore):
 
     def _stream_sessions(
         self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None
-    ) -> AsyncIterator[Session | CorruptRow]:
+    ) -> AsyncGenerator[Session | CorruptRow, None]:
         # Streamed through the engine (aiosqlite), so that Ctrl-C is heard between rows.
         return SqlStore.iter_sessions(self, flt, limit=limit, cursor=cursor)
 
@@ -232,7 +229,7 @@ class SqliteStore(SqliteReading, SqlStore):
         findings: list[Finding] = []
         async with self.connect() as conn:
             objects = await self._existing_objects(conn)
-            for table, expected in EXPECTED_COLUMNS.items():
+            for table, expected in expected_columns().items():
                 if objects.get(table) != "table":
                     findings.append(Finding(f"table {table}", "missing"))
                     continue
@@ -247,7 +244,9 @@ class SqliteStore(SqliteReading, SqlStore):
                     findings.append(
                         Finding("column events.id", "not AUTOINCREMENT (ids could be reused)")
                     )
-                fks = list(await conn.exec_driver_sql("PRAGMA foreign_key_list(events)"))
+                fks: list[Sequence[Any]] = list(
+                    await conn.exec_driver_sql("PRAGMA foreign_key_list(events)")
+                )
                 good = [
                     fk
                     for fk in fks
@@ -264,15 +263,16 @@ class SqliteStore(SqliteReading, SqlStore):
                             f"ON DELETE {good[0][6]}, expected CASCADE",
                         )
                     )
-            for name, (table, cols) in INDEXES.items():
+            for name, (table, cols) in expected_indexes().items():
                 if objects.get(table) != "table":
                     continue
                 if objects.get(name) != "index":
                     findings.append(Finding(f"index {name}", "missing"))
                     continue
-                have_cols = tuple(
-                    r[2] for r in await conn.exec_driver_sql(f"PRAGMA index_info({name})")
+                index_rows: Iterable[Sequence[Any]] = await conn.exec_driver_sql(
+                    f"PRAGMA index_info({name})"
                 )
+                have_cols = tuple(r[2] for r in index_rows)
                 if have_cols != cols:
                     findings.append(
                         Finding(

@@ -95,7 +95,7 @@ async def sqlite_clear(store: SqliteStore, progress: ProgressCallback | None) ->
 
 
 def _sqlite_require_layout(store: SqliteStore, objects: dict[str, str]) -> None:
-    from mcpstore_cli.layouts.turul_sessions.sqlite_schema import REQUIRED
+    from mcpstore_cli.backends.sqlite.layout import REQUIRED
 
     for table in LAYOUT_TABLES:
         if objects.get(table) != "table":

@@ -83,8 +83,7 @@ class DemoSession(Session):
         self.server_capabilities = server_capabilities
         self.state = state
         self.metadata = metadata
-        self.version = None
-        self.ttl = None
+        self.extras = None
         self.event_count = None
         self.client_capabilities_json = client_capabilities_json
         self.server_capabilities_json = server_capabilities_json
@@ -108,7 +107,7 @@ class DemoEvent(Event):
         self.timestamp = timestamp
         self.event_type = event_type
         self.retry = retry
-        self.ttl = None
+        self.extras = None
         self.data_json = data_json
 
     @property  # type: ignore[override]
@@ -259,7 +258,8 @@ def _session(rng: random.Random, now: int, created: int, kind: str) -> DemoSessi
         state["terminated"] = True
         state["terminated_at"] = last
         text += f',"terminated":true,"terminated_at":{last}'
-    metadata, metadata_json = {}, "{}"
+    metadata: dict[str, Any] = {}
+    metadata_json = "{}"
     if rng.random() < 0.5:
         metadata, metadata_json = _USER_AGENTS[client]
         metadata = dict(metadata)

@@ -53,12 +53,7 @@ __all__ = [
 
 def store_label(store: Store) -> str:
     """A short name for default file names: the SQLite file, database or table."""
-    url = store.url
-    if url.backend == "sqlite":
-        return Path(url.path or "mcp_sessions.db").stem or "sqlite"
-    if url.backend == "postgres":
-        return str(getattr(store, "target").database or "postgres")  # noqa: B009
-    return str(url.table or "mcp-sessions")
+    return store.label()
 
 
 def default_backup_path(store: Store, directory: str | os.PathLike[str] = ".") -> Path:
@@ -193,9 +188,10 @@ async def restore_backup(
     started = time.perf_counter()
     if verified is not None:
         info = verified
-    elif store.backend == "postgres":
-        # PostgreSQL loads in one transaction that commits only after the whole file
-        # checked out: one pass (the header is read now, so a foreign file is refused first).
+    elif store.verifies_while_loading:
+        # A store that loads in one transaction that commits only after the whole file
+        # checked out (PostgreSQL): one pass (the header is read now, so that a foreign file
+        # is refused first).
         from mcpstore_cli.util.backupfile import read_header
 
         info = BackupInfo(path=source, header=read_header(source), verified=False)
@@ -203,6 +199,6 @@ async def restore_backup(
         info = await to_thread(verify_file, source)
     verify_seconds = time.perf_counter() - started if info.verified else 0.0
     summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
-    summary.verify_seconds = verify_seconds
+    summary.verify_seconds += verify_seconds  # a store that verifies first adds its own
     summary.seconds = time.perf_counter() - started
     return summary

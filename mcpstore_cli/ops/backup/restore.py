@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from mcpstore_cli.errors import Interrupted, StoreMissingError
+from mcpstore_cli.errors import Interrupted, LayoutError, StoreMissingError
 from mcpstore_cli.model.backup import RestoreSummary, fits
 from mcpstore_cli.store.base import ProgressCallback
 from mcpstore_cli.util.backupfile import BackupFileError, BackupInfo
@@ -23,7 +23,7 @@ async def restore_verified(
     progress: ProgressCallback | None,
 ) -> RestoreSummary:
     summary = RestoreSummary(path=str(info.path), mode=mode, source_backend=info.source_backend)
-    problem = fits(info, store.backend) if info.verified else None
+    problem = fits(info, store.restore_limits()) if info.verified else None
     if problem is not None:
         raise BackupFileError(
             f"{info.path} cannot be restored into this {store.backend} store: {problem}; "
@@ -32,24 +32,35 @@ async def restore_verified(
     try:
         await store.ensure_readable()
     except StoreMissingError:
+        if info.layout != store.layout:
+            raise LayoutError(
+                f"{info.path} holds sessions in the {info.layout} layout and "
+                f"{store.url.masked()} has no tables yet; give --layout {info.layout} to create "
+                "them; nothing was changed."
+            ) from None
         # Like pg_restore: a store without tables gets the layout first (an existing store
         # in another layout is refused by ensure_readable/setup, before anything is written).
         await store.setup()
         summary.created_layout = True
         await store.ensure_readable()
+    if info.layout != store.layout:
+        raise LayoutError(
+            f"{info.path} holds sessions in the {info.layout} layout and {store.url.masked()} "
+            f"is in the {store.layout} layout; nothing was changed."
+        )
     try:
         await store.restore_records(info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress)
     except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-        raise restore_interrupted(store.backend, summary) from None
-    if store.backend != "dynamodb":
+        raise restore_interrupted(store, summary) from None
+    if not store.item_ttl:
         summary.ttl = ""
     return summary
 
 
-def restore_interrupted(backend: str, summary: RestoreSummary) -> Interrupted:
-    """Ctrl-C in a restore: SQL stores load in one transaction (rolled back); DynamoDB has
-    none, so the line says what was written."""
-    if backend != "dynamodb":
+def restore_interrupted(store: Store, summary: RestoreSummary) -> Interrupted:
+    """Ctrl-C in a restore: a store that loads in one transaction rolled it back; any other
+    (DynamoDB) says what was written."""
+    if store.restores_in_one_transaction:
         if summary.created_layout:
             return Interrupted(
                 "the restore was one transaction and was rolled back: nothing was loaded; "

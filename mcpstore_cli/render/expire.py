@@ -1,5 +1,4 @@
-"""What every backend's ``expire`` shares: pacing (--rate, --time-budget), the run lock for
-stores without one of their own, and the summary's JSON form."""
+"""``expire``'s summary as a JSON object (the drawn form is in :mod:`render.output`)."""
 
 from __future__ import annotations
 
