@@ -1787,7 +1787,7 @@ class DynamoDBStore(Store):
 
         return await expire(self, opts, progress)
 
-    # -- clear and teardown (dynamodb_teardown.py) ----------------------------------------
+    # -- clear and teardown (teardown.py beside this module) ------------------------------
     async def inventory(self) -> Inventory:
         from mcpstore_cli.backends.dynamodb.teardown import inventory_sync
 

@@ -561,7 +561,7 @@ class PostgresStore(SqlStore):
     def _translate_error(self, exc: BaseException) -> McpStoreError | None:
         return translate_error(exc, self)
 
-    # -- clear and teardown (backends/sql_teardown.py) ---------------------------------
+    # -- clear and teardown (teardown.py beside this module) --------------------------
     async def inventory(self) -> Inventory:
         from mcpstore_cli.backends.postgres.teardown import postgres_inventory
 

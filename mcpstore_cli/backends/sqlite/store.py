@@ -143,7 +143,7 @@ class SqliteStore(SqliteReading, SqlStore):
             await conn.exec_driver_sql("COMMIT")
             await conn.commit()
 
-    # -- clear and teardown (backends/sql_teardown.py) ---------------------------------
+    # -- clear and teardown (teardown.py beside this module) --------------------------
     async def inventory(self) -> Inventory:
         from mcpstore_cli.backends.sqlite.teardown import sqlite_inventory
 
