@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from mcpstore_cli.errors import UsageError, not_supported
-from mcpstore_cli.store.base import Store, StoreOptions
 from mcpstore_cli.store.urls import StoreURL
+
+if TYPE_CHECKING:
+    # Only for annotations: the command line reads LAYOUTS and BACKENDS before it knows whether
+    # a store will be opened (``--help`` never opens one).
+    from mcpstore_cli.store.base import Store, StoreOptions
 
 DEFAULT_LAYOUT = "sessions"
 
