@@ -40,24 +40,43 @@ READERS: dict[str, str] = {
 LAYOUTS: dict[str, str] = {
     "sessions": "mcpstore_cli.layouts.turul_sessions",
     "graphflow": "mcpstore_cli.layouts.graphflow",
+    "tasks": "mcpstore_cli.layouts.turul_tasks",
+}
+
+# What each layout holds: sessions (the session commands) or tasks (``mcpstore tasks``).
+LAYOUT_KINDS: dict[str, str] = {
+    "sessions": "sessions",
+    "graphflow": "sessions",
+    "tasks": "tasks",
 }
 
 # (backend, layout) -> "module:class" of the Store of a layout other than the default
 LAYOUT_STORES: dict[tuple[str, str], str] = {
     ("postgres", "graphflow"): "mcpstore_cli.backends.postgres.graphflow:GraphflowStore",
+    ("sqlite", "tasks"): "mcpstore_cli.backends.sqlite.tasks:SqliteTaskStore",
+    ("postgres", "tasks"): "mcpstore_cli.backends.postgres.tasks:PostgresTaskStore",
+    ("dynamodb", "tasks"): "mcpstore_cli.backends.dynamodb.tasks:DynamoDBTaskStore",
 }
 
 
-def layouts_of(backend: str) -> list[str]:
-    """The layouts a backend can hold, the default first."""
-    return [DEFAULT_LAYOUT] + [lay for (b, lay) in LAYOUT_STORES if b == backend]
+def layouts_of(backend: str, kind: str = "sessions") -> list[str]:
+    """The layouts of sessions (or of ``kind``) a backend can hold, the default first."""
+    every = [DEFAULT_LAYOUT] + [lay for (b, lay) in LAYOUT_STORES if b == backend]
+    return [lay for lay in every if LAYOUT_KINDS[lay] == kind]
+
+
+def backends_of(layout: str) -> list[str]:
+    """The backends that can hold ``layout``."""
+    if layout == DEFAULT_LAYOUT:
+        return list(BACKENDS)
+    return [b for (b, lay) in LAYOUT_STORES if lay == layout]
 
 
 def check_layout(backend: str, layout: str) -> None:
     """A usage error unless ``backend`` holds ``layout``."""
     if layout not in LAYOUTS:
         raise UsageError(f"--layout {layout!r} is not a layout; choose {', '.join(LAYOUTS)}.")
-    where = [b for b in BACKENDS if layout in layouts_of(b)]
+    where = backends_of(layout)
     if backend not in where:
         raise UsageError(
             f"Layout {layout} is kept only on {' and '.join(where)}, not on {backend}; give "

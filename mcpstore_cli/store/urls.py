@@ -293,8 +293,28 @@ def _parse_dynamodb(raw: str, source: str) -> StoreURL:
     )
 
 
-def resolve_store_url(url: str | None, backend: str | None, environ: Mapping[str, str]) -> StoreURL:
-    """Find the store a command works on, in the order of the CLI contract."""
+# The task commands' own defaults (cli.md, "Naming a store"): the server's task stores.
+TASK_NAMES = {
+    "sqlite_env": "SQLITE_TASK_PATH",
+    "sqlite_default": "mcp_tasks.db",
+    "table_env": "MCP_TASK_TABLE",
+    "table_default": "mcp-tasks",
+}
+SESSION_NAMES = {
+    "sqlite_env": "SQLITE_PATH",
+    "sqlite_default": DEFAULT_SQLITE_PATH,
+    "table_env": "MCP_SESSION_TABLE",
+    "table_default": DEFAULT_DYNAMODB_TABLE,
+}
+
+
+def resolve_store_url(
+    url: str | None, backend: str | None, environ: Mapping[str, str], *, tasks: bool = False
+) -> StoreURL:
+    """Find the store a command works on, in the order of the CLI contract. ``tasks``: for
+    the task commands, whose SQLite file and DynamoDB table come from SQLITE_TASK_PATH and
+    MCP_TASK_TABLE (defaults ``mcp_tasks.db``, ``mcp-tasks``), also as the embedded default."""
+    names = TASK_NAMES if tasks else SESSION_NAMES
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown backend {backend!r}; choose sqlite, postgres or dynamodb.")
     if url is not None:
@@ -306,8 +326,8 @@ def resolve_store_url(url: str | None, backend: str | None, environ: Mapping[str
             )
         return parsed
     if backend == "sqlite":
-        path = environ.get("SQLITE_PATH") or DEFAULT_SQLITE_PATH
-        src = "SQLITE_PATH" if environ.get("SQLITE_PATH") else "--backend sqlite"
+        path = environ.get(names["sqlite_env"]) or names["sqlite_default"]
+        src = names["sqlite_env"] if environ.get(names["sqlite_env"]) else "--backend sqlite"
         _check_sqlite_path(path, path, src)
         return parse_store_url(f"sqlite:///{quote(path, safe='/:')}", source=src)
     if backend == "postgres":
@@ -322,10 +342,10 @@ def resolve_store_url(url: str | None, backend: str | None, environ: Mapping[str
             )
         return parsed
     if backend == "dynamodb":
-        table = environ.get("MCP_SESSION_TABLE") or DEFAULT_DYNAMODB_TABLE
+        table = environ.get(names["table_env"]) or names["table_default"]
         if not _DYNAMO_TABLE.match(table):
             raise UsageError(
-                f"MCP_SESSION_TABLE {quote_input(table)} is not a DynamoDB table name (3 to 248 "
+                f"{names['table_env']} {quote_input(table)} is not a DynamoDB table name (3 to 248 "
                 "letters, digits, '_', '-' and '.')."
             )
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
@@ -340,4 +360,6 @@ def resolve_store_url(url: str | None, backend: str | None, environ: Mapping[str
     env_url = environ.get("MCPSTORE_URL")
     if env_url:
         return parse_store_url(env_url, source="MCPSTORE_URL")
+    if tasks:
+        return parse_store_url(f"sqlite:///{TASK_NAMES['sqlite_default']}", source="the default")
     return parse_store_url(DEFAULT_URL, source="the default")

@@ -1,0 +1,154 @@
+"""The interface of task stores (layouts ``tasks`` and ``ext-tasks``): what the ``mcpstore
+tasks`` commands call.
+
+A task store is a :class:`~mcpstore_cli.store.base.Store` too, so that ``setup``, ``setup
+--check``, ``demo``, ``clear`` and ``teardown`` work on it unchanged; the session commands
+(``list``, ``show``, ``stats``, ``expire``, ``tail-events``) get one sentence pointing at
+``mcpstore tasks`` (exit 2) instead of sessions.
+
+Every change a task store makes is conditional on what it read (PostgreSQL's ``version``,
+DynamoDB's old status or ``rev``, a transaction holding the row on SQLite), so that a task
+the server moved on meanwhile is left alone and counted, never overwritten.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from mcpstore_cli.errors import UsageError
+from mcpstore_cli.store.base import ProgressCallback, Store
+
+if TYPE_CHECKING:
+    from mcpstore_cli.model.ids import IdMatches, Note
+    from mcpstore_cli.model.records import (
+        CorruptRow,
+        Cursor,
+        Event,
+        ExpireOptions,
+        ExpireResult,
+        Session,
+        SessionFilter,
+        Stats,
+    )
+    from mcpstore_cli.model.tasks import (
+        RecoverResult,
+        Task,
+        TaskChange,
+        TaskCursor,
+        TaskExpireOptions,
+        TaskExpireResult,
+        TaskFilter,
+        TaskStats,
+    )
+    from mcpstore_cli.store.follow import TailRequest, Warn
+
+
+class TaskStore(Store):
+    """A store of tasks. Subclasses set ``backend``, ``title`` and ``layout``."""
+
+    layout: ClassVar[str] = "tasks"
+    holds_tasks: ClassVar[bool] = True
+    # The retention flags of ``tasks expire`` this layout takes (ext-tasks: all three).
+    retention_options: ClassVar[frozenset[str]] = frozenset()
+    # What ``tasks cancel`` checks before changing a task of someone else (ext-tasks: owner).
+    has_owners: ClassVar[bool] = False
+
+    def _not_sessions(self, command: str) -> NoReturn:
+        raise UsageError(
+            f"{self.url.masked()} holds turul's tasks ({self.layout} layout), not sessions; "
+            f"use mcpstore tasks {command}."
+        )
+
+    # -- tasks ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def iter_tasks(
+        self, flt: TaskFilter, *, limit: int | None, cursor: TaskCursor | None = None
+    ) -> AsyncIterator[Task | CorruptRow]:
+        """Tasks in the server's order, ``(created_at, task_id)`` ascending, strictly after
+        ``cursor``; rows that cannot be read come as CorruptRow (with their cursor)."""
+
+    @abc.abstractmethod
+    async def get_task(self, task_id: str) -> Task | CorruptRow | None:
+        """One task by its exact id, or None (also when its DynamoDB ttlEpoch has passed)."""
+
+    @abc.abstractmethod
+    async def existing_task_ids(self, ids: Sequence[str]) -> list[str]:
+        """Those of ``ids`` that are stored tasks, by key lookups only."""
+
+    @abc.abstractmethod
+    async def match_task_ids(
+        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
+    ) -> IdMatches:
+        """The ``limit`` smallest task ids starting with any of ``prefixes``, and how many."""
+
+    @abc.abstractmethod
+    async def task_stats(self, *, now_ns: int, stuck_after_ms: int) -> TaskStats:
+        """Counts by status and method, stuck and past-ttl tasks, ages, the oldest live one."""
+
+    @abc.abstractmethod
+    async def expire_tasks(
+        self, opts: TaskExpireOptions, progress: ProgressCallback | None = None
+    ) -> TaskExpireResult:
+        """The server's expiry (``tasks``) or retention (``ext-tasks``), race-safe."""
+
+    @abc.abstractmethod
+    async def recover_tasks(
+        self,
+        *,
+        stuck_for_ms: int,
+        now_ns: int,
+        dry_run: bool = False,
+        batch_size: int = 500,
+        progress: ProgressCallback | None = None,
+    ) -> RecoverResult:
+        """Live tasks not updated for ``stuck_for_ms`` become failed, as the server's own
+        recovery makes them."""
+
+    @abc.abstractmethod
+    async def cancel_task(
+        self, task_id: str, *, now_ns: int, any_owner: bool = False
+    ) -> TaskChange:
+        """Cancel a live task as the server does; a terminal one is left, with the reason."""
+
+    # -- what task stores are not -----------------------------------------------------------
+    def iter_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    ) -> AsyncIterator[Session | CorruptRow]:
+        self._not_sessions("list")
+
+    async def get_session(self, session_id: str) -> Session | CorruptRow | None:
+        self._not_sessions("show")
+
+    async def existing_session_ids(self, ids: Sequence[str]) -> list[str]:
+        self._not_sessions("show")
+
+    async def match_session_ids(
+        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
+    ) -> IdMatches:
+        self._not_sessions("show")
+
+    async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
+        self._not_sessions("show")
+
+    async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
+        self._not_sessions("stats")
+
+    async def append_event(self, event: Event, *, touch: bool = True) -> Event:
+        self._not_sessions("list")
+
+    async def expire(
+        self, opts: ExpireOptions, progress: ProgressCallback | None = None
+    ) -> ExpireResult:
+        self._not_sessions("expire")
+
+    def tail_events(
+        self, request: TailRequest, *, warn: Warn | None = None
+    ) -> AsyncIterator[list[Event | CorruptRow]]:
+        self._not_sessions("list")
+
+    async def backup_records(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from mcpstore_cli.errors import not_supported
+
+        raise not_supported(f"backup of the {self.layout} layout", self.backend)
