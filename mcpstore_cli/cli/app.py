@@ -26,6 +26,7 @@ from mcpstore_cli.cli import (
     lazytree,
     setup_cmd,
     tail_cmd,
+    tasks_cmd,
     teardown_cmds,
 )
 from mcpstore_cli.cli.common import Command
@@ -86,6 +87,7 @@ def _root(
 # The command list of --help, in groups, in this order.
 inspect_cmds.register(app, "Inspect")
 tail_cmd.register(app, "Inspect")
+tasks_cmd.register(app, "Tasks")
 expire_cmd.register(app, "Maintain")
 teardown_cmds.register(app, "Maintain")
 setup_cmd.register(app, "Provision")

@@ -57,6 +57,8 @@ class Command:
     ctx: typer.Context | None = None
     # What Ctrl-C leaves, when the work does not say more (commands that write set it).
     interrupt_note: str | Callable[[], str] = "nothing was changed."
+    # A task command (``mcpstore tasks ...``): the store's defaults are the task store's.
+    tasks: bool = False
     _url: StoreURL | None = None
 
     @property
@@ -75,9 +77,13 @@ class Command:
     @property
     def url(self) -> StoreURL:
         if self._url is None:
+            from mcpstore_cli.store.registry import LAYOUT_KINDS
             from mcpstore_cli.store.urls import resolve_store_url
 
-            self._url = resolve_store_url(self.args.url, self.args.backend, self.env.environ)
+            tasks = self.tasks or LAYOUT_KINDS.get(self.args.layout or "") == "tasks"
+            self._url = resolve_store_url(
+                self.args.url, self.args.backend, self.env.environ, tasks=tasks
+            )
         return self._url
 
     @property
@@ -111,6 +117,40 @@ class Command:
                 notice=self.warn,
             ),
             layout=self.args.layout or (DEFAULT_LAYOUT if creates else None),
+        )
+
+    def open_task_store(self, *, read_only: bool = False) -> Any:
+        """The task store of ``mcpstore tasks``: ``--layout`` if given (a task layout), else
+        the backend's task layout."""
+        from mcpstore_cli.store.registry import LAYOUT_KINDS, layouts_of
+
+        self.tasks = True
+        layout = self.args.layout
+        url = self.url
+        candidates = layouts_of(url.backend, "tasks")
+        if layout is not None and LAYOUT_KINDS.get(layout) != "tasks":
+            raise UsageError(
+                f"--layout {layout} holds sessions, not tasks; mcpstore tasks works on "
+                f"{' and '.join(t for t, k in LAYOUT_KINDS.items() if k == 'tasks')}."
+            )
+        if layout is None:
+            if not candidates:
+                raise UsageError(f"{url.masked()} cannot hold tasks.")
+            layout = candidates[0]
+        from mcpstore_cli.store.base import StoreOptions
+        from mcpstore_cli.store.registry import open_store
+
+        return open_store(
+            url,
+            StoreOptions(
+                connect_timeout=self.args.connect_seconds(),
+                read_only=read_only,
+                segments=self.args.segments,
+                environ=self.env.environ,
+                lock_timeout_ms=self.args.lock_timeout_ms(),
+                notice=self.warn,
+            ),
+            layout=layout,
         )
 
     def require(self, able: Callable[[type[Store]], bool], option: str, why: str = "") -> None:

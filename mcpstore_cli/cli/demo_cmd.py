@@ -150,8 +150,13 @@ def demo(
 
     n_sessions, n_events, elapsed, live_events = cmd.run(work)
     rows = n_sessions + n_events
+    what = (
+        f"{n_sessions:,} tasks"
+        if store.holds_tasks
+        else f"{n_sessions:,} sessions and {n_events:,} events"
+    )
     cmd.info(
-        f"demo: wrote {n_sessions:,} sessions and {n_events:,} events to "
+        f"demo: wrote {what} to "
         f"{cmd.url.masked()} in {elapsed:.2f} s ({rows / max(elapsed, 1e-9):,.0f} rows/s)."
     )
     if live and live_events:

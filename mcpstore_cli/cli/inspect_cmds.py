@@ -158,7 +158,7 @@ def list_sessions(
                 if isinstance(item, CorruptRow):
                     skipped += 1
                     cmd.warn(f"skipped session {item.key}: {item.problem}.")
-                    last = item.cursor or last
+                    last = item.cursor if isinstance(item.cursor, Cursor) else last
                     continue
                 writer.write(session_json(item, now_ms=now, timeout_ms=flt.timeout_ms))
                 last = Cursor.after(item)

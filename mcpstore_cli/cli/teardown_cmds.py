@@ -160,11 +160,10 @@ def clear(
     summary["preview_s"] = round(inv.seconds, 3)
     if cmd.fmt_option:
         write_object(cmd.env, cmd.fmt, summary, lambda: None)
-    about = "" if result.exact else "about "
     rate = f" ({summary['rate']:,.0f} items/s)" if summary["rate"] and not recreate else ""
     verb = "recreated the tables, dropping" if recreate else "deleted"
     cmd.info(
-        f"clear: {verb} {about}{result.sessions:,} sessions and {about}{result.events:,} events "
+        f"clear: {verb} {result.deleted_words()} "
         f"from {store_url.masked()} in {result.seconds:.2f} s{rate}."
     )
     for note in result.notes:

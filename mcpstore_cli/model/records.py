@@ -10,9 +10,12 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from mcpstore_cli.model.tasks import TaskCursor
 
 JSON = Any
 SESSION_ID_MAX = 255
@@ -111,7 +114,8 @@ class CorruptRow:
     table: str
     key: str
     problem: str
-    cursor: Cursor | None = None  # its place in list order, so paging can step past it
+    # Its place in list order, so paging can step past it (a TaskCursor for tasks).
+    cursor: Cursor | TaskCursor | None = None
 
 
 @dataclass(slots=True)

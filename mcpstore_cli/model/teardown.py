@@ -86,6 +86,16 @@ class ClearResult:
     stream_arn_before: str | None = None
     stream_arn_after: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Layouts of other records (tasks): what was deleted, by its plural noun, in place of
+    # sessions and events.
+    records: dict[str, int] | None = None
+
+    def deleted_words(self) -> str:
+        """``"12 sessions and 340 events"`` (or the layout's own records), estimates marked."""
+        about = "" if self.exact else "about "
+        if self.records is not None:
+            return " and ".join(f"{about}{n:,} {noun}" for noun, n in self.records.items())
+        return f"{about}{self.sessions:,} sessions and {about}{self.events:,} events"
 
 
 @dataclass(slots=True)

@@ -18,7 +18,7 @@ The stores do the looking up (:meth:`Store.existing_session_ids` by key,
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mcpstore_cli.errors import SessionIdError
@@ -26,7 +26,9 @@ from mcpstore_cli.model.ids import Note
 from mcpstore_cli.model.records import validate_session_id
 
 if TYPE_CHECKING:
+    from mcpstore_cli.model.ids import IdMatches
     from mcpstore_cli.store.base import Store
+    from mcpstore_cli.store.tasks import TaskStore
 
 MIN_PREFIX = 4  # characters a prefix needs (a full id may be shorter)
 SHOWN = 5  # candidates named in an error
@@ -81,35 +83,68 @@ async def resolve_session_id(
     ``option`` names where the id came from (``--session``) in messages; ``note`` receives a
     progress line when finding a prefix means a long scan (DynamoDB).
     """
+    return await _resolve(
+        typed,
+        store.existing_session_ids,
+        lambda forms: store.match_session_ids(forms, limit=SHOWN + 1, note=note),
+        noun="session",
+        listing="mcpstore list",
+        where=store.url.masked(),
+        option=option,
+    )
+
+
+async def resolve_task_id(store: TaskStore, typed: str, *, note: Note | None = None) -> str:
+    """The stored task id that ``typed`` names, by the same rule as session ids."""
+    return await _resolve(
+        typed,
+        store.existing_task_ids,
+        lambda forms: store.match_task_ids(forms, limit=SHOWN + 1, note=note),
+        noun="task",
+        listing="mcpstore tasks list",
+        where=store.url.masked(),
+        option=None,
+    )
+
+
+async def _resolve(
+    typed: str,
+    existing: Callable[[Sequence[str]], Awaitable[list[str]]],
+    matching: Callable[[Sequence[str]], Awaitable[IdMatches]],
+    *,
+    noun: str,
+    listing: str,
+    where: str,
+    option: str | None,
+) -> str:
     given = f" ({option})" if option else ""
-    typed = typed_session_id(typed, option=option or "session id")
-    where = store.url.masked()
+    typed = typed_session_id(typed, option=option or f"{noun} id")
     forms = spellings(typed)
-    exact = await store.existing_session_ids(forms)
+    exact = await existing(forms)
     if typed in exact:
         return typed
     if len(exact) == 1:
         return exact[0]
     if len(exact) > 1:
         raise SessionIdError(
-            f"{typed!r}{given} names several session ids that differ only in case: "
+            f"{typed!r}{given} names several {noun} ids that differ only in case: "
             f"{_listed(sorted(exact), len(exact), False)}; type the one you mean exactly."
         )
     if len(typed) < MIN_PREFIX:
         raise SessionIdError(
-            f"No session {typed!r}{given} in {where}, and a prefix needs at least "
-            f"{MIN_PREFIX} characters; mcpstore list shows the ids."
+            f"No {noun} {typed!r}{given} in {where}, and a prefix needs at least "
+            f"{MIN_PREFIX} characters; {listing} shows the ids."
         )
-    found = await store.match_session_ids(forms, limit=SHOWN + 1, note=note)
+    found = await matching(forms)
     if found.total == 1 and found.ids:
         return found.ids[0]
     if not found.ids:
         raise SessionIdError(
-            f"No session {typed!r}{given} in {where}: no id is or starts with it; "
-            "mcpstore list shows the ids."
+            f"No {noun} {typed!r}{given} in {where}: no id is or starts with it; "
+            f"{listing} shows the ids."
         )
     raise SessionIdError(
-        f"{typed!r}{given} starts {'over ' if found.capped else ''}{found.total:,} session ids: "
+        f"{typed!r}{given} starts {'over ' if found.capped else ''}{found.total:,} {noun} ids: "
         f"{_listed(found.ids, found.total, found.capped)}; give more of it."
     )
 

@@ -137,16 +137,17 @@ async def _run_steps(
             result.steps.append(StepResult(step, text, time.monotonic() - t0, {"tables": changed}))
         elif step == CLEAR:
             cleared = await store.clear(progress=progress)
-            about = "" if cleared.exact else "about "
             result.steps.append(
                 StepResult(
                     step,
-                    f"deleted {about}{cleared.sessions:,} sessions and {about}"
-                    f"{cleared.events:,} events",
+                    f"deleted {cleared.deleted_words()}",
                     time.monotonic() - t0,
                     {
-                        "sessions": cleared.sessions,
-                        "events": cleared.events,
+                        **(
+                            cleared.records
+                            if cleared.records is not None
+                            else {"sessions": cleared.sessions, "events": cleared.events}
+                        ),
                         "exact": cleared.exact,
                     },
                 )

@@ -94,6 +94,7 @@ class Store(abc.ABC):
     restores_in_one_transaction: ClassVar[bool] = False  # Ctrl-C in restore: rolled back
     verifies_while_loading: ClassVar[bool] = False  # restore checks the file as it loads
     row_word: ClassVar[str] = "row"  # what one stored record is called: row, item
+    holds_tasks: ClassVar[bool] = False  # a task layout (mcpstore tasks), not sessions
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
