@@ -1,0 +1,469 @@
+"""turul's 2025 task store (layout ``tasks``) on SQLite and PostgreSQL, in the parity style:
+rows are written by the server's own statements (tests/task_writers.py), then read and
+changed through ``mcpstore tasks``."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcpstore_cli.util.rfc3339 import format_chrono, parse_ns
+from tests.helpers import Result, run_cli
+from tests.pg_fixtures import PgServer
+from tests.task_writers import (
+    POSTGRES_DDL,
+    SQLITE_DDL,
+    PgTaskWriter,
+    SqliteTaskWriter,
+    task_row,
+)
+
+TASK_BACKENDS = ["sqlite", "postgres"]
+NS = 1_000_000_000
+
+
+class TaskHandle:
+    def __init__(self, backend: str, url: str, writer: Any) -> None:
+        self.backend = backend
+        self.url = url
+        self.w = writer
+
+    def run(self, *args: str, **kwargs: Any) -> Result:
+        return run_cli([*args, "--url", self.url], **kwargs)
+
+    def server_setup(self) -> None:
+        self.w.create_tables()
+
+
+@pytest.fixture(params=TASK_BACKENDS)
+def tasks(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskHandle]:
+    if request.param == "sqlite":
+        path = tmp_path / "mcp_tasks.db"
+        writer = SqliteTaskWriter(str(path))
+        handle = TaskHandle("sqlite", f"sqlite:///{path}", writer)
+        yield handle
+        writer.close()
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    name = server.create_database()
+    url = server.url(name)
+    pg_writer = PgTaskWriter(url)
+    yield TaskHandle("postgres", url, pg_writer)
+    pg_writer.close()
+    server.drop_database(name)
+
+
+def tid(n: int) -> str:
+    """Task ids in order: UUID v7-like hex, as the server writes them."""
+    return f"019{n:05d}" + uuid.UUID(int=n * 7919).hex[8:]
+
+
+def at(seconds_ago: float, now_ns: int | None = None) -> str:
+    now = time.time_ns() if now_ns is None else now_ns
+    return format_chrono(now - int(seconds_ago * NS))
+
+
+# -- the layout -----------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return " ".join(text.replace("(", " (").split())
+
+
+def test_generated_ddl_is_the_servers() -> None:
+    from mcpstore_cli.backends.postgres.tasks import ddl_statements as pg_ddl
+    from mcpstore_cli.backends.sqlite.tasks import ddl_statements as sqlite_ddl
+
+    assert [_norm(s) for s in sqlite_ddl()] == [_norm(s) for s in SQLITE_DDL]
+    assert [_norm(s) for s in pg_ddl()] == [_norm(s) for s in POSTGRES_DDL]
+
+
+def test_setup_creates_the_layout_idempotently_and_check_passes(tasks: TaskHandle) -> None:
+    first = tasks.run("setup", "--layout", "tasks", "-f", "jsonl")
+    assert first.exit_code == 0, first
+    assert {"object": "tasks", "action": "created", "kind": "table"} in first.jsonl()
+    again = tasks.run("setup", "--layout", "tasks", "-f", "jsonl")
+    assert again.exit_code == 0, again
+    assert all(s["action"] == "exists" for s in again.jsonl() if s["kind"] != "database"), again
+    check = tasks.run("setup", "--layout", "tasks", "--check")
+    assert check.exit_code == 0, check
+    dry = tasks.run("setup", "--layout", "tasks", "--dry-run")
+    assert dry.exit_code == 0 and "CREATE TABLE IF NOT EXISTS tasks" in dry.stdout, dry
+
+
+def test_a_table_the_server_made_passes_check_and_drift_is_named(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    check = tasks.run("setup", "--layout", "tasks", "--check")
+    assert check.exit_code == 0, check
+    tasks.w.execute("DROP INDEX idx_tasks_status")
+    drift = tasks.run("setup", "--layout", "tasks", "--check", "-f", "jsonl")
+    assert drift.exit_code == 3, drift
+    assert any(f["object"] == "index idx_tasks_status" for f in drift.jsonl()), drift
+
+
+def test_missing_store_and_session_commands_say_so(tasks: TaskHandle) -> None:
+    if tasks.backend == "sqlite":
+        tasks.w.execute("CREATE TABLE other (x)")
+    missing = tasks.run("tasks", "list")
+    assert missing.exit_code == 3, missing
+    assert "no tasks table" in missing.stderr and "setup --layout tasks" in missing.stderr
+    tasks.server_setup()
+    wrong = tasks.run("list", "--layout", "tasks")
+    assert wrong.exit_code == 2, wrong
+    assert "mcpstore tasks list" in wrong.stderr, wrong
+
+
+# -- listing --------------------------------------------------------------------------------
+def _fill(tasks: TaskHandle, n: int, **kw: Any) -> list[str]:
+    ids = []
+    for i in range(n):
+        row = task_row(tid(i), created_at=at(3600 - i), **kw)
+        tasks.w.insert(row)
+        ids.append(row["task_id"])
+    return ids
+
+
+def test_list_is_in_the_servers_order_and_pages_by_cursor(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    ids = _fill(tasks, 12)
+    seen: list[str] = []
+    args = ["tasks", "list", "-n", "5", "-f", "jsonl"]
+    for _ in range(5):
+        page = tasks.run(*args)
+        assert page.exit_code == 0, page
+        seen += [t["task_id"] for t in page.jsonl()]
+        if "--cursor" not in page.stderr:
+            break
+        cursor = page.stderr.split("--cursor ", 1)[1].split()[0]
+        args = ["tasks", "list", "-n", "5", "-f", "jsonl", "--cursor", cursor]
+    assert seen == ids
+
+
+def test_list_filters(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    w = tasks.w
+    w.insert(task_row(tid(1), created_at=at(500), status="working", session_id="s1"))
+    w.insert(task_row(tid(2), created_at=at(400), status="completed", result={"Success": 1}))
+    w.insert(task_row(tid(3), created_at=at(300), status="input_required", method="prompts/get"))
+    w.insert(task_row(tid(4), created_at=at(7200), last_updated_at=at(7000), status="working"))
+
+    def ids(*args: str) -> list[str]:
+        r = tasks.run("tasks", "list", "-f", "jsonl", *args)
+        assert r.exit_code == 0, r
+        return [t["task_id"] for t in r.jsonl()]
+
+    assert ids("--status", "working") == [tid(4), tid(1)]
+    assert ids("--status", "working", "--status", "completed") == [tid(4), tid(1), tid(2)]
+    assert ids("--session", "s1") == [tid(1)]
+    assert ids("--method", "prompts/get") == [tid(3)]
+    assert ids("--stuck-for", "1h") == [tid(4)]
+    bad = tasks.run("tasks", "list", "--status", "done")
+    assert bad.exit_code == 2 and "not a task status" in bad.stderr, bad
+
+
+def test_every_rfc3339_form_is_read_and_ordered_by_the_servers_text(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    forms = [
+        "2026-11-21T10:00:00.123456789+00:00",
+        "2026-11-21T10:00:00.123456+00:00",
+        "2026-11-21T10:00:00.123Z",
+        "2026-11-21T10:00:00Z",
+        "2026-11-21T12:00:00.5+02:00",
+        "2026-11-21T05:00:00-05:00",
+    ]
+    for i, form in enumerate(forms):
+        tasks.w.insert(task_row(tid(i), created_at=form, ttl=60_000))
+    r = tasks.run("tasks", "list", "-f", "jsonl")
+    assert r.exit_code == 0 and "skipped" not in r.stderr, r
+    got = {t["task_id"]: t for t in r.jsonl()}
+    for i, form in enumerate(forms):
+        assert got[tid(i)]["created_at"] == form
+        assert got[tid(i)]["expires_at_ms"] == parse_ns(form) // 1_000_000 + 60_000
+    assert parse_ns(forms[4]) == parse_ns("2026-11-21T10:00:00.500Z")
+    assert parse_ns(forms[5]) == parse_ns("2026-11-21T10:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"status": "done"}, "status 'done' is not one of"),
+        ({"created_at": "yesterday"}, "created_at 'yesterday' is not an RFC 3339 timestamp"),
+        ({"created_at": "2026-02-30T00:00:00Z"}, "not an RFC 3339 timestamp"),
+        ({"result": '{"Ok": 1}'}, "neither Success nor Error"),
+        ({"result": '{"Error": {"code": "x"}}'}, "lacks an integer code"),
+        ({"ttl": -5}, "ttl is negative"),
+        ({"ttl": 10**15}, "ttl is absurd"),
+    ],
+)
+def test_unreadable_rows_are_reported_and_skipped(
+    tasks: TaskHandle, change: dict[str, Any], problem: str
+) -> None:
+    tasks.server_setup()
+    tasks.w.insert(task_row(tid(1), created_at=at(100)))
+    bad = task_row(tid(2), created_at=at(50))
+    bad.update(change)
+    tasks.w.insert_text(bad)
+    tasks.w.insert(task_row(tid(3), created_at=at(10)))
+    r = tasks.run("tasks", "list", "-f", "jsonl")
+    assert r.exit_code == 0, r
+    assert [t["task_id"] for t in r.jsonl()] == [tid(1), tid(3)]
+    assert f"skipped task {tid(2)}" in r.stderr and problem in r.stderr, r
+    show = tasks.run("tasks", "show", tid(2))
+    assert show.exit_code == 1, show
+    assert problem in show.stderr and show.stderr.count("\n") == 1, show
+
+
+def test_show_takes_the_id_rule(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    tasks.w.insert(
+        task_row(
+            "019aaaa1" + "0" * 24,
+            created_at=at(60),
+            status="failed",
+            result={"Error": {"code": -32603, "message": "boom", "data": {"x": 1}}},
+            meta={"progressToken": 7},
+        )
+    )
+    tasks.w.insert(task_row("019aaaa2" + "0" * 24, created_at=at(30)))
+    one = tasks.run("tasks", "show", "019AAAA1", "-f", "json")
+    assert one.exit_code == 0, one
+    obj = one.json()
+    assert obj["task_id"] == "019aaaa1" + "0" * 24
+    assert obj["result"] == {"Error": {"code": -32603, "message": "boom", "data": {"x": 1}}}
+    assert obj["meta"] == {"progressToken": 7}
+    table = tasks.run("tasks", "show", "019aaaa1", "-f", "table")
+    assert "error" in table.stdout and '"boom"' in table.stdout, table
+    several = tasks.run("tasks", "show", "019aaaa")
+    assert several.exit_code == 1 and "starts 2 task ids" in several.stderr, several
+    none = tasks.run("tasks", "show", "ffff")
+    assert none.exit_code == 1 and "No task 'ffff'" in none.stderr, none
+
+
+def test_stats(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    w = tasks.w
+    w.insert(task_row(tid(1), created_at=at(7200), last_updated_at=at(7100), status="working"))
+    w.insert(task_row(tid(2), created_at=at(60), status="working"))
+    w.insert(task_row(tid(3), created_at=at(600), status="completed", ttl=60_000))
+    w.insert(task_row(tid(4), created_at=at(30), status="failed", method="prompts/get"))
+    r = tasks.run("tasks", "stats", "-f", "json")
+    assert r.exit_code == 0, r
+    s = r.json()
+    assert s["tasks"] == 4
+    assert s["by_status"] == {"completed": 1, "failed": 1, "working": 2}
+    assert s["by_method"] == {"tools/call": 3, "prompts/get": 1}
+    assert s["stuck"] == 1 and s["past_ttl"] == 1
+    assert s["oldest_live"]["task_id"] == tid(1)
+    assert sum(b["tasks"] for b in s["age_histogram"]) == 4
+    table = tasks.run("tasks", "stats", "-f", "table")
+    assert table.exit_code == 0 and "past ttl" in table.stdout, table
+
+
+# -- the server's maintenance ---------------------------------------------------------------
+def test_expire_deletes_exactly_the_tasks_past_their_ttl(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    now = time.time_ns()
+    w = tasks.w
+    w.insert(task_row(tid(1), created_at=at(120, now), ttl=60_000, status="completed"))  # past
+    w.insert(task_row(tid(2), created_at=at(30, now), ttl=60_000))  # not yet
+    w.insert(task_row(tid(3), created_at=at(86_400 * 30, now), ttl=None))  # never expires
+    # another offset, past by 10 s
+    created = format_chrono(now - 70 * NS).replace("+00:00", "Z")
+    w.insert(task_row(tid(4), created_at=created, ttl=60_000, status="working"))
+    dry = tasks.run("tasks", "expire", "--dry-run")
+    assert dry.exit_code == 0, dry
+    assert "would delete 2 tasks" in dry.stderr and tid(1) in dry.stderr, dry
+    assert w.count() == 4
+    real = tasks.run("tasks", "expire", "-f", "json")
+    assert real.exit_code == 0, real
+    summary = real.json()
+    assert summary["deleted"] == 2 and summary["skipped_changed"] == 0, summary
+    assert w.get(tid(1)) is None and w.get(tid(4)) is None
+    assert w.get(tid(2)) is not None and w.get(tid(3)) is not None
+    refused = tasks.run("tasks", "expire", "--honour-ttl")
+    assert refused.exit_code == 2 and "ext-tasks" in refused.stderr, refused
+
+
+def test_expire_time_budget_is_partial(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    for i in range(30):
+        tasks.w.insert(task_row(tid(i), created_at=at(600), ttl=1000))
+    r = tasks.run("tasks", "expire", "--batch-size", "1", "--rate", "20", "--time-budget", "1s")
+    assert r.exit_code == 5, r
+    left = tasks.w.count()
+    assert 0 < left < 30, left
+    again = tasks.run("tasks", "expire")
+    assert again.exit_code == 0 and tasks.w.count() == 0, again
+
+
+def _store(tasks: TaskHandle) -> Any:
+    from mcpstore_cli.store.registry import open_store
+    from mcpstore_cli.store.urls import parse_store_url
+
+    return open_store(parse_store_url(tasks.url), layout="tasks")
+
+
+def test_a_change_from_a_stale_read_is_refused(tasks: TaskHandle) -> None:
+    """The conditional writes themselves: the server updates a task after mcpstore read it;
+    mcpstore's delete and update from that read change nothing."""
+    from mcpstore_cli.model.tasks import Task
+
+    tasks.server_setup()
+    tasks.w.insert(task_row(tid(1), created_at=at(600), ttl=1000, status="working"))
+    tasks.w.insert(task_row(tid(2), created_at=at(600), status="working"))
+
+    async def scenario() -> tuple[int, list[str]]:
+        store = _store(tasks)
+        async with store:
+            first = await store.get_task(tid(1))
+            second = await store.get_task(tid(2))
+            assert isinstance(first, Task) and isinstance(second, Task)
+            # The server's writes, from another thread (the writer has its own event loop).
+            assert await asyncio.to_thread(tasks.w.update_status, tid(1), "input_required", at(0))
+            assert await asyncio.to_thread(
+                tasks.w.update_status, tid(2), "completed", at(0), {"Success": 1}
+            )
+            stale = [(t.task_id, t.status, t.last_updated_at, t.revision) for t in (first,)]
+            deleted = await store._delete_unchanged(stale)
+            changed = await store._update_unchanged(
+                [(second.task_id, second.status, second.last_updated_at, second.revision)],
+                status="failed",
+                message="x",
+                now_text=at(0),
+            )
+            return deleted, changed
+
+    deleted, changed = asyncio.run(scenario())
+    assert deleted == 0 and changed == []
+    assert tasks.w.get(tid(1))["status"] == "input_required"  # type: ignore[index]
+    assert tasks.w.get(tid(2))["status"] == "completed"  # type: ignore[index]
+
+
+def test_recover_against_a_live_writer_loses_no_completion(tasks: TaskHandle) -> None:
+    """The server completes stuck tasks while recover runs: every completion it made stays."""
+    tasks.server_setup()
+    n = 400
+    for i in range(n):
+        tasks.w.insert(
+            task_row(tid(i), created_at=at(7200 - i), last_updated_at=at(7000), status="working")
+        )
+    extra = SqliteTaskWriter(tasks.w.path) if tasks.backend == "sqlite" else None
+    if tasks.backend == "postgres":
+        extra = PgTaskWriter(tasks.url)
+    completed: list[str] = []
+    stop = threading.Event()
+
+    def server() -> None:
+        i = n - 1
+        while not stop.is_set() and i >= 0:
+            if extra.update_status(tid(i), "completed", at(0), result={"Success": i}):  # type: ignore[union-attr]
+                completed.append(tid(i))
+            i -= 3
+
+    thread = threading.Thread(target=server)
+    thread.start()
+    try:
+        r = tasks.run("tasks", "recover", "--stuck-for", "1h", "--batch-size", "20", "-f", "json")
+    finally:
+        stop.set()
+        thread.join()
+        extra.close()  # type: ignore[union-attr]
+    assert r.exit_code == 0, r
+    summary = r.json()
+    assert completed, "the writer completed nothing"
+    for task_id in completed:
+        assert tasks.w.get(task_id)["status"] == "completed", task_id  # type: ignore[index]
+    failed = [i for i in range(n) if tasks.w.get(tid(i))["status"] == "failed"]  # type: ignore[index]
+    assert len(failed) == summary["recovered"]
+    assert summary["recovered"] + len(completed) == n
+
+
+def test_recover_writes_what_the_server_writes(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    tasks.w.insert(task_row(tid(1), created_at=at(7200), last_updated_at=at(7000)))
+    tasks.w.insert(task_row(tid(2), created_at=at(60), status="input_required"))
+    before = time.time_ns()
+    r = tasks.run("tasks", "recover", "--stuck-for", "1h")
+    assert r.exit_code == 0 and "failed 1 task" in r.stderr, r
+    row = tasks.w.get(tid(1))
+    assert row is not None
+    assert row["status"] == "failed"
+    assert row["status_message"] == "Server restarted \u2014 task interrupted"
+    assert row["last_updated_at"].endswith("+00:00")
+    assert parse_ns(row["last_updated_at"]) >= before
+    if tasks.backend == "postgres":
+        assert row["version"] == 2
+    assert tasks.w.get(tid(2))["status"] == "input_required"  # type: ignore[index]
+
+
+def test_cancel_live_only(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    tasks.w.insert(task_row(tid(1), created_at=at(60)))
+    tasks.w.insert(task_row(tid(2), created_at=at(60), status="completed", result={"Success": 1}))
+    ok = tasks.run("tasks", "cancel", tid(1))
+    assert ok.exit_code == 0 and "cancelled task" in ok.stderr, ok
+    assert tasks.w.get(tid(1))["status"] == "cancelled"  # type: ignore[index]
+    no = tasks.run("tasks", "cancel", tid(2))
+    assert no.exit_code == 1, no
+    assert "already completed" in no.stderr and no.stderr.count("\n") == 1, no
+    assert tasks.w.get(tid(2))["status"] == "completed"  # type: ignore[index]
+
+
+# -- provisioning and the rest ---------------------------------------------------------------
+def test_demo_fills_every_status_and_clear_empties(tasks: TaskHandle) -> None:
+    r = tasks.run("demo", "--layout", "tasks", "-s", "400", "--seed", "7")
+    assert r.exit_code == 0 and "wrote 400 tasks" in r.stderr, r
+    s = tasks.run("tasks", "stats", "-f", "json").json()
+    assert s["tasks"] == 400 and s["corrupt"] == 0
+    assert set(s["by_status"]) == {"working", "input_required", "completed", "failed", "cancelled"}
+    assert s["stuck"] > 0 and s["past_ttl"] > 0
+    cleared = tasks.run("clear", "--layout", "tasks", "--yes")
+    assert cleared.exit_code == 0 and "deleted 400 tasks" in cleared.stderr, cleared
+    assert tasks.w.count() == 0
+
+
+def test_teardown_deletes_the_task_table(tasks: TaskHandle) -> None:
+    tasks.server_setup()
+    tasks.w.insert(task_row(tid(1), created_at=at(60)))
+    r = tasks.run("teardown", "--layout", "tasks", "--delete", "--yes")
+    assert r.exit_code == 0, r
+    gone = tasks.run("tasks", "list")
+    assert gone.exit_code == 3, gone
+
+
+def test_task_commands_name_the_task_store(tmp_path: Path) -> None:
+    """--backend sqlite reads SQLITE_TASK_PATH for task commands; the default is mcp_tasks.db."""
+    path = tmp_path / "elsewhere.db"
+    w = SqliteTaskWriter(str(path))
+    w.create_tables()
+    w.insert(task_row(tid(1), created_at=at(5)))
+    w.close()
+    r = run_cli(
+        ["tasks", "list", "--backend", "sqlite", "-f", "jsonl"],
+        environ={"SQLITE_TASK_PATH": str(path), "SQLITE_PATH": str(tmp_path / "s.db")},
+    )
+    assert r.exit_code == 0 and r.jsonl()[0]["task_id"] == tid(1), r
+
+
+def test_postgres_database_with_sessions_and_tasks(pg_server: PgServer) -> None:
+    name = pg_server.create_database()
+    url = pg_server.url(name)
+    try:
+        assert run_cli(["setup", "--url", url, "--quiet"]).exit_code == 0
+        assert run_cli(["setup", "--layout", "tasks", "--url", url, "--quiet"]).exit_code == 0
+        assert run_cli(["demo", "-s", "5", "--url", url, "--quiet"]).exit_code == 0
+        r = run_cli(["demo", "--layout", "tasks", "-s", "7", "--url", url, "--quiet"])
+        assert r.exit_code == 0, r
+        sessions = run_cli(["list", "--url", url, "-f", "jsonl"])
+        assert sessions.exit_code == 0 and len(sessions.jsonl()) == 5, sessions
+        listed = run_cli(["tasks", "list", "--url", url, "-f", "jsonl"])
+        assert listed.exit_code == 0 and len(listed.jsonl()) == 7, listed
+        check = run_cli(["setup", "--check", "--url", url])
+        assert check.exit_code == 0, check
+    finally:
+        pg_server.drop_database(name)
