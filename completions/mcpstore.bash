@@ -10,7 +10,7 @@
 __mcpstore_spec() {
     case "$1" in
         "")
-            _mcpstore_subs="backup clear completion demo expire list restore setup show stats tail-events teardown"
+            _mcpstore_subs="backup clear completion demo expire list restore setup show stats tail-events tasks teardown"
             _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url --version"
             _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
             _mcpstore_args=""
@@ -87,6 +87,48 @@ __mcpstore_spec() {
             _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --layout --lock-timeout --segments --session -s --since --url"
             _mcpstore_args=""
             ;;
+        "tasks")
+            _mcpstore_subs="cancel expire list recover show stats"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_args=""
+            ;;
+        "tasks cancel")
+            _mcpstore_subs=""
+            _mcpstore_opts="--any-owner --backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_args="none"
+            ;;
+        "tasks expire")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --delete-terminal-after --dry-run --format -f --help -h --honour-ttl --layout --lock-timeout --orphan-after --quiet -q --rate --segments --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --delete-terminal-after --format -f --layout --lock-timeout --orphan-after --rate --segments --time-budget --url"
+            _mcpstore_args=""
+            ;;
+        "tasks list")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --cursor --debug --format -f --help -h --layout --limit -n --lock-timeout --method --quiet -q --segments --session --status --stuck-for --url"
+            _mcpstore_vopts="--backend --connect-timeout --cursor --format -f --layout --limit -n --lock-timeout --method --segments --session --status --stuck-for --url"
+            _mcpstore_args=""
+            ;;
+        "tasks recover")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --layout --lock-timeout --quiet -q --segments --stuck-for --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --layout --lock-timeout --segments --stuck-for --url"
+            _mcpstore_args=""
+            ;;
+        "tasks show")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_args="none"
+            ;;
+        "tasks stats")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --stuck-for --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --stuck-for --url"
+            _mcpstore_args=""
+            ;;
         "teardown")
             _mcpstore_subs=""
             _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --layout --lock-timeout --quiet -q --segments --url --yes -y"
@@ -106,46 +148,67 @@ __mcpstore_value() {
     case "$1|$2" in
         "|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "|--format"|"|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
-        "|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "backup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "backup|--format"|"backup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "backup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "backup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "backup|--output"|"backup|-o") _mcpstore_kind=file ;;
         "backup list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "backup list|--dir") _mcpstore_kind=dir ;;
         "backup list|--format"|"backup list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "backup list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "backup list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "clear|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "clear|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
-        "demo|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "demo|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "expire|--format"|"expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "list|--format"|"list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "restore|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "restore|--format"|"restore|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "restore|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "restore|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "restore|--mode") _mcpstore_kind=choice _mcpstore_choices="merge replace" ;;
         "setup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "setup|--format"|"setup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "setup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "setup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "show|--format"|"show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "tail-events|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "tail-events|--format"|"tail-events|-f") _mcpstore_kind=choice _mcpstore_choices="pretty sse jsonl" ;;
-        "tail-events|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "tail-events|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
+        "tasks|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks|--format"|"tasks|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
+        "tasks|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
+        "tasks cancel|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks cancel|--format"|"tasks cancel|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
+        "tasks cancel|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
+        "tasks expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks expire|--format"|"tasks expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
+        "tasks expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
+        "tasks list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks list|--format"|"tasks list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "tasks list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
+        "tasks recover|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks recover|--format"|"tasks recover|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
+        "tasks recover|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
+        "tasks show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks show|--format"|"tasks show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "tasks show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
+        "tasks stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks stats|--format"|"tasks stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "tasks stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         "teardown|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
         "teardown|--backup-file") _mcpstore_kind=file ;;
         "teardown|--format"|"teardown|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "teardown|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow" ;;
+        "teardown|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks" ;;
         *) _mcpstore_kind=none ;;
     esac
 }

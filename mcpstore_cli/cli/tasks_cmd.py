@@ -430,7 +430,7 @@ def tasks_recover(
         cmd.info("sample: " + ", ".join(result.sample))
 
 
-@store_command(formats=None)
+@store_command(formats=ALL_FORMATS, format_help="Print the outcome as json (or jsonl, csv).")
 def tasks_cancel(
     cmd: Command,
     task_id: Annotated[
@@ -456,6 +456,19 @@ def tasks_cancel(
             return await store.cancel_task(wanted, now_ns=_now_ns(), any_owner=any_owner)
 
     change = cmd.run(work)
+    if cmd.fmt_option:
+        from mcpstore_cli.render.output import write_plain_object
+
+        write_plain_object(
+            cmd.env,
+            cmd.fmt,
+            {
+                "task_id": change.task_id,
+                "cancelled": change.done,
+                "status": change.status,
+                "reason": change.reason,
+            },
+        )
     if not change.done:
         raise McpStoreError(f"Task {change.task_id} was not cancelled: {change.reason}.")
     cmd.info(f"cancelled task {change.task_id}.")
