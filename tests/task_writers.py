@@ -231,3 +231,178 @@ class PgTaskWriter:
             self._run(self.conn.close())
         finally:
             self.loop.close()
+
+
+# -- ext-tasks (the 2026-07-28 lane) --------------------------------------------------------
+EXT_SQLITE_DDL = [
+    """CREATE TABLE IF NOT EXISTS ext_tasks (
+    task_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    last_updated_at TEXT NOT NULL,
+    state TEXT NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_ext_tasks_sweep ON ext_tasks (status, last_updated_at)",
+]
+EXT_POSTGRES_DDL = [
+    """CREATE TABLE IF NOT EXISTS ext_tasks (
+    task_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    last_updated_at TIMESTAMPTZ NOT NULL,
+    state JSONB NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS idx_ext_tasks_sweep ON ext_tasks (status, last_updated_at)",
+]
+
+_UPSERT = (
+    "INSERT INTO ext_tasks (task_id, status, last_updated_at, state) VALUES ({}) "
+    "ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, "
+    "last_updated_at = excluded.last_updated_at, state = excluded.state"
+)
+
+
+def ext_document(
+    task_id: str,
+    *,
+    created_at: str,
+    last_updated_at: str | None = None,
+    status: str = "working",
+    ttl_ms: float | None = None,
+    poll_ms: float | None = 500.0,
+    message: str | None = "executing tool",
+    owner: str | None = None,
+    input_requests: Any = None,
+    result: Any = None,
+    error: Any = None,
+) -> dict[str, Any]:
+    """A document in the server's field order (statusMessage and pollIntervalMs omitted when
+    unset, ttlMs always present)."""
+    fields: dict[str, Any] = {"taskId": task_id}
+    if message is not None:
+        fields["statusMessage"] = message
+    fields["createdAt"] = created_at
+    fields["lastUpdatedAt"] = last_updated_at or created_at
+    fields["ttlMs"] = ttl_ms
+    if poll_ms is not None:
+        fields["pollIntervalMs"] = poll_ms
+    return {
+        "fields": fields,
+        "status": status,
+        "owner": owner,
+        "input_requests": input_requests,
+        "collected_responses": {},
+        "request_state": None,
+        "result": result,
+        "error": error,
+    }
+
+
+class SqliteExtWriter(SqliteTaskWriter):
+    def create_tables(self) -> None:
+        for statement in EXT_SQLITE_DDL:
+            self.conn.execute(statement)
+
+    def put(self, doc: dict[str, Any]) -> None:
+        """The server's write_state: an upsert of the columns and the document."""
+        f = doc["fields"]
+        self.conn.execute(
+            _UPSERT.format("?, ?, ?, ?"),
+            (
+                f["taskId"],
+                doc["status"],
+                f["lastUpdatedAt"],
+                json.dumps(doc, separators=(",", ":")),
+            ),
+        )
+
+    def put_raw(self, task_id: str, status: str, updated: str, state: str) -> None:
+        self.conn.execute(_UPSERT.format("?, ?, ?, ?"), (task_id, status, updated, state))
+
+    def complete(self, task_id: str, now_text: str) -> bool:
+        """The server's complete in one transaction: read, refuse a terminal task, write."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute(
+                "SELECT state FROM ext_tasks WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            doc = json.loads(row[0])
+            if doc["status"] not in ("working", "input_required"):
+                return False
+            doc["status"] = "completed"
+            doc["result"] = {"content": [], "isError": False}
+            doc["input_requests"] = None
+            doc["fields"]["lastUpdatedAt"] = now_text
+            self.put(doc)
+            return True
+        finally:
+            self.conn.execute("COMMIT")
+
+    def doc(self, task_id: str) -> tuple[str, str, dict[str, Any]] | None:
+        row = self.conn.execute(
+            "SELECT status, last_updated_at, state FROM ext_tasks WHERE task_id = ?", (task_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM ext_tasks").fetchone()[0])
+
+
+class PgExtWriter(PgTaskWriter):
+    def create_tables(self) -> None:
+        for statement in EXT_POSTGRES_DDL:
+            self._run(self.conn.execute(statement))
+
+    def put(self, doc: dict[str, Any]) -> None:
+        f = doc["fields"]
+        self.put_raw(f["taskId"], doc["status"], f["lastUpdatedAt"], json.dumps(doc))
+
+    def put_raw(self, task_id: str, status: str, updated: str, state: str) -> None:
+        self._run(
+            self.conn.execute(
+                _UPSERT.format("$1, $2, $3::text::timestamptz, $4::jsonb"),
+                task_id,
+                status,
+                updated,
+                state,
+            )
+        )
+
+    def complete(self, task_id: str, now_text: str) -> bool:
+        async def go() -> bool:
+            async with self.conn.transaction():
+                state = await self.conn.fetchval(
+                    "SELECT state::text FROM ext_tasks WHERE task_id = $1 FOR UPDATE", task_id
+                )
+                if state is None:
+                    return False
+                doc = json.loads(state)
+                if doc["status"] not in ("working", "input_required"):
+                    return False
+                doc["status"] = "completed"
+                doc["result"] = {"content": [], "isError": False}
+                doc["input_requests"] = None
+                doc["fields"]["lastUpdatedAt"] = now_text
+                await self.conn.execute(
+                    "UPDATE ext_tasks SET status = $1, last_updated_at = $2::text::timestamptz, "
+                    "state = $3::jsonb WHERE task_id = $4",
+                    "completed",
+                    now_text,
+                    json.dumps(doc),
+                    task_id,
+                )
+                return True
+
+        return bool(self._run(go()))
+
+    def doc(self, task_id: str) -> tuple[str, str, dict[str, Any]] | None:
+        row = self._run(
+            self.conn.fetchrow(
+                "SELECT status, last_updated_at, state::text FROM ext_tasks WHERE task_id = $1",
+                task_id,
+            )
+        )
+        return None if row is None else (row[0], row[1], json.loads(row[2]))
+
+    def count(self) -> int:
+        return int(self._run(self.conn.fetchval("SELECT count(*) FROM ext_tasks")))

@@ -111,7 +111,7 @@ def test_missing_store_and_session_commands_say_so(tasks: TaskHandle) -> None:
         tasks.w.execute("CREATE TABLE other (x)")
     missing = tasks.run("tasks", "list")
     assert missing.exit_code == 3, missing
-    assert "no tasks table" in missing.stderr and "setup --layout tasks" in missing.stderr
+    assert "no task table" in missing.stderr and "setup --layout tasks" in missing.stderr
     tasks.server_setup()
     wrong = tasks.run("list", "--layout", "tasks")
     assert wrong.exit_code == 2, wrong

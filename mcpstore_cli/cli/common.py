@@ -120,38 +120,36 @@ class Command:
         )
 
     def open_task_store(self, *, read_only: bool = False) -> Any:
-        """The task store of ``mcpstore tasks``: ``--layout`` if given (a task layout), else
-        the backend's task layout."""
-        from mcpstore_cli.store.registry import LAYOUT_KINDS, layouts_of
+        """The task store of ``mcpstore tasks``, to enter with ``async with``: ``--layout`` if
+        given (a task layout), else the one task layout the store holds."""
+        from mcpstore_cli.store.base import StoreOptions
+        from mcpstore_cli.store.registry import LAYOUT_KINDS, check_layout, layouts_of
+        from mcpstore_cli.store.taskchoice import TaskStoreChoice
 
         self.tasks = True
         layout = self.args.layout
         url = self.url
-        candidates = layouts_of(url.backend, "tasks")
-        if layout is not None and LAYOUT_KINDS.get(layout) != "tasks":
-            raise UsageError(
-                f"--layout {layout} holds sessions, not tasks; mcpstore tasks works on "
-                f"{' and '.join(t for t, k in LAYOUT_KINDS.items() if k == 'tasks')}."
-            )
-        if layout is None:
+        if layout is not None:
+            if LAYOUT_KINDS.get(layout) != "tasks":
+                raise UsageError(
+                    f"--layout {layout} holds sessions, not tasks; mcpstore tasks works on "
+                    f"{' and '.join(t for t, k in LAYOUT_KINDS.items() if k == 'tasks')}."
+                )
+            check_layout(url.backend, layout)
+            candidates = [layout]
+        else:
+            candidates = layouts_of(url.backend, "tasks")
             if not candidates:
-                raise UsageError(f"{url.masked()} cannot hold tasks.")
-            layout = candidates[0]
-        from mcpstore_cli.store.base import StoreOptions
-        from mcpstore_cli.store.registry import open_store
-
-        return open_store(
-            url,
-            StoreOptions(
-                connect_timeout=self.args.connect_seconds(),
-                read_only=read_only,
-                segments=self.args.segments,
-                environ=self.env.environ,
-                lock_timeout_ms=self.args.lock_timeout_ms(),
-                notice=self.warn,
-            ),
-            layout=layout,
+                raise UsageError(f"{url.masked()} cannot hold turul's tasks.")
+        options = StoreOptions(
+            connect_timeout=self.args.connect_seconds(),
+            read_only=read_only,
+            segments=self.args.segments,
+            environ=self.env.environ,
+            lock_timeout_ms=self.args.lock_timeout_ms(),
+            notice=self.warn,
         )
+        return TaskStoreChoice(url, options, candidates)
 
     def require(self, able: Callable[[type[Store]], bool], option: str, why: str = "") -> None:
         """Refuse ``option`` (exit 2, one sentence) unless this kind of store is ``able``;

@@ -138,7 +138,7 @@ def tasks_list(
         stuck_for_ms=_duration(stuck_for, "--stuck-for"),
     )
     position = TaskCursor.decode(cursor) if cursor is not None else None
-    store = cmd.open_task_store(read_only=True)
+    chosen = cmd.open_task_store(read_only=True)
     from mcpstore_cli.render.tasks import task_json, task_writer
 
     writer = task_writer(cmd.env, cmd.fmt)
@@ -150,21 +150,22 @@ def tasks_list(
         last: Any = None
         more = False
         page = limit or None
-        rows = store.iter_tasks(flt, limit=None if page is None else page + 1, cursor=position)
-        async with store, contextlib.aclosing(rows):
-            async for item in rows:
-                if page is not None and shown + skipped >= page:
-                    more = True
-                    break
-                if isinstance(item, CorruptRow):
-                    skipped += 1
-                    cmd.warn(f"skipped task {item.key}: {item.problem}.")
-                    last = item.cursor or last
-                    continue
-                writer.write(task_json(item, now_ns=now))
-                last = TaskCursor.after(item)
-                shown += 1
-                printed[0] = shown
+        async with chosen as store:
+            rows = store.iter_tasks(flt, limit=None if page is None else page + 1, cursor=position)
+            async with contextlib.aclosing(rows):
+                async for item in rows:
+                    if page is not None and shown + skipped >= page:
+                        more = True
+                        break
+                    if isinstance(item, CorruptRow):
+                        skipped += 1
+                        cmd.warn(f"skipped task {item.key}: {item.problem}.")
+                        last = item.cursor or last
+                        continue
+                    writer.write(task_json(item, now_ns=now))
+                    last = TaskCursor.after(item)
+                    shown += 1
+                    printed[0] = shown
         writer.close()
         return shown, last, more, skipped
 
@@ -191,10 +192,10 @@ def tasks_show(
 
     typed_session_id(task_id, option="task id")
     now = _now_ns()
-    store = cmd.open_task_store(read_only=True)
+    chosen = cmd.open_task_store(read_only=True)
 
     async def work() -> Any:
-        async with store:
+        async with chosen as store:
             from mcpstore_cli.ops.ids import resolve_task_id
 
             wanted = await resolve_task_id(store, task_id, note=cmd.info)
@@ -227,10 +228,10 @@ def tasks_stats(
 ) -> None:
     """Counts by status and method, stuck and past-ttl tasks, ages, the oldest live task."""
     stuck_ms = parse_duration(stuck_for, option="--stuck-for")
-    store = cmd.open_task_store(read_only=True)
+    chosen = cmd.open_task_store(read_only=True)
 
     async def work() -> Any:
-        async with store:
+        async with chosen as store:
             return await store.task_stats(now_ns=_now_ns(), stuck_after_ms=stuck_ms)
 
     result = cmd.run(work)
@@ -315,7 +316,7 @@ def tasks_expire(
         honour_ttl=honour_ttl,
         delete_terminal_after_ms=_duration(delete_terminal_after, "--delete-terminal-after"),
     )
-    store = cmd.open_task_store(read_only=dry_run)
+    chosen = cmd.open_task_store(read_only=dry_run)
     given = [
         name
         for name, value in (
@@ -325,17 +326,18 @@ def tasks_expire(
         )
         if value is not None
     ]
-    refused = [g for g in given if g not in store.retention_options]
-    if refused:
-        raise UsageError(
-            f"{refused[0]} is a retention rule of the ext-tasks layout; {store.url.masked()} "
-            f"is in the {store.layout} layout, which expires tasks by their ttl alone."
-        )
     done = {"deleted": 0}
     cmd.interrupt_note = lambda: "stopped; tasks deleted before the stop stay deleted."
 
     async def work() -> Any:
-        async with store:
+        async with chosen as store:
+            refused = [g for g in given if g not in store.retention_options]
+            if refused:
+                raise UsageError(
+                    f"{refused[0]} is a retention rule of the ext-tasks layout; "
+                    f"{store.url.masked()} is in the {store.layout} layout, which expires "
+                    "tasks by their ttl alone."
+                )
             with cmd.progress("examining", None, unit="tasks") as bar:
                 return await store.expire_tasks(opts, progress=bar)
 
@@ -346,14 +348,14 @@ def tasks_expire(
     if cmd.fmt_option:
         from mcpstore_cli.render.output import write_plain_object
 
-        write_plain_object(cmd.env, cmd.fmt, expire_json(result, store.url.masked()))
+        write_plain_object(cmd.env, cmd.fmt, expire_json(result, chosen.url.masked()))
     verb = "would delete" if dry_run else "deleted"
     parts = [f"{verb} {result.deleted:,} task{'s' if result.deleted != 1 else ''}"]
     if result.failed:
         parts.append(f"{'would fail' if dry_run else 'failed'} {result.failed:,} live")
     line = (
         f"tasks expire: {', '.join(parts)} of {result.examined:,} examined in "
-        f"{store.url.masked()} ({result.elapsed_s:.2f} s)"
+        f"{chosen.url.masked()} ({result.elapsed_s:.2f} s)"
     )
     if result.skipped_changed:
         line += f"; {result.skipped_changed:,} changed by the server meanwhile, left alone"
@@ -396,11 +398,11 @@ def tasks_recover(
     if batch_size < 1:
         raise UsageError(f"--batch-size must be 1 or more, not {batch_size}.")
     stuck_ms = parse_duration(stuck_for, option="--stuck-for")
-    store = cmd.open_task_store(read_only=dry_run)
+    chosen = cmd.open_task_store(read_only=dry_run)
     cmd.interrupt_note = lambda: "stopped; tasks recovered before the stop stay failed."
 
     async def work() -> Any:
-        async with store:
+        async with chosen as store:
             with cmd.progress("examining", None, unit="tasks") as bar:
                 return await store.recover_tasks(
                     stuck_for_ms=stuck_ms,
@@ -416,12 +418,12 @@ def tasks_recover(
     if cmd.fmt_option:
         from mcpstore_cli.render.output import write_plain_object
 
-        write_plain_object(cmd.env, cmd.fmt, recover_json(result, store.url.masked()))
+        write_plain_object(cmd.env, cmd.fmt, recover_json(result, chosen.url.masked()))
     verb = "would fail" if dry_run else "failed"
     line = (
         f"tasks recover: {verb} {result.recovered:,} task{'s' if result.recovered != 1 else ''} "
         f"stuck for over {format_duration(stuck_ms)} of {result.examined:,} live ones in "
-        f"{store.url.masked()} ({result.elapsed_s:.2f} s)"
+        f"{chosen.url.masked()} ({result.elapsed_s:.2f} s)"
     )
     if result.skipped_changed:
         line += f"; {result.skipped_changed:,} changed by the server meanwhile, left alone"
@@ -446,10 +448,10 @@ def tasks_cancel(
     from mcpstore_cli.ops.ids import typed_session_id
 
     typed_session_id(task_id, option="task id")
-    store = cmd.open_task_store()
+    chosen = cmd.open_task_store()
 
     async def work() -> Any:
-        async with store:
+        async with chosen as store:
             from mcpstore_cli.ops.ids import resolve_task_id
 
             wanted = await resolve_task_id(store, task_id, note=cmd.info)

@@ -41,6 +41,7 @@ LAYOUTS: dict[str, str] = {
     "sessions": "mcpstore_cli.layouts.turul_sessions",
     "graphflow": "mcpstore_cli.layouts.graphflow",
     "tasks": "mcpstore_cli.layouts.turul_tasks",
+    "ext-tasks": "mcpstore_cli.layouts.turul_ext_tasks",
 }
 
 # What each layout holds: sessions (the session commands) or tasks (``mcpstore tasks``).
@@ -48,6 +49,7 @@ LAYOUT_KINDS: dict[str, str] = {
     "sessions": "sessions",
     "graphflow": "sessions",
     "tasks": "tasks",
+    "ext-tasks": "tasks",
 }
 
 # (backend, layout) -> "module:class" of the Store of a layout other than the default
@@ -56,6 +58,8 @@ LAYOUT_STORES: dict[tuple[str, str], str] = {
     ("sqlite", "tasks"): "mcpstore_cli.backends.sqlite.tasks:SqliteTaskStore",
     ("postgres", "tasks"): "mcpstore_cli.backends.postgres.tasks:PostgresTaskStore",
     ("dynamodb", "tasks"): "mcpstore_cli.backends.dynamodb.tasks:DynamoDBTaskStore",
+    ("sqlite", "ext-tasks"): "mcpstore_cli.backends.sqlite.tasks:SqliteExtTaskStore",
+    ("postgres", "ext-tasks"): "mcpstore_cli.backends.postgres.tasks:PostgresExtTaskStore",
 }
 
 

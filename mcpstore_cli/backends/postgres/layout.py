@@ -69,6 +69,7 @@ _CATALOG_TYPES = {
     "serial": "integer",
     "bigserial": "bigint",
     "smallserial": "smallint",
+    "timestamptz": "timestamp with time zone",
 }
 
 

@@ -22,6 +22,7 @@ import asyncpg
 from mcpstore_cli.backends.postgres.layout import _catalog_default, _catalog_type
 from mcpstore_cli.backends.postgres.store import PostgresStore, _compare_columns, quote_ident
 from mcpstore_cli.backends.sql import ddl
+from mcpstore_cli.backends.sql.ext_tasks import Change, SqlExtTaskStore
 from mcpstore_cli.backends.sql.tasks import SqlTaskStore
 from mcpstore_cli.errors import (
     Interrupted,
@@ -29,14 +30,16 @@ from mcpstore_cli.errors import (
     McpStoreError,
     StoreMissingError,
 )
+from mcpstore_cli.layouts.turul_ext_tasks import records as ext_records
+from mcpstore_cli.layouts.turul_ext_tasks import schema as ext_schema
 from mcpstore_cli.layouts.turul_tasks import records, schema
 from mcpstore_cli.model.records import Finding, SetupStep
 from mcpstore_cli.model.teardown import ClearResult, Inventory, TableFacts
 from mcpstore_cli.store.base import ProgressCallback, StoreOptions
+from mcpstore_cli.store.tasks import TaskStore
 from mcpstore_cli.store.urls import StoreURL
 
 DIALECT = "postgresql"
-TABLE = "tasks"
 SETUP_LOCK_KEY = 7367200201  # the key turul's session setup takes: one setup at a time
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -46,7 +49,7 @@ SELECT c.relkind::text, a.attname, format_type(a.atttypid, a.atttypmod), a.attno
 FROM pg_class c
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-WHERE c.oid = to_regclass('tasks')
+WHERE c.oid = to_regclass($1)
 ORDER BY a.attnum
 """
 
@@ -57,17 +60,17 @@ SELECT i.relname,
              ORDER BY k.ord) AS cols,
        pg_get_expr(ix.indpred, ix.indrelid), ix.indisvalid, ix.indisprimary
 FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid
-WHERE ix.indrelid = to_regclass('tasks')
+WHERE ix.indrelid = to_regclass($1)
 """
 
 
-def ddl_statements() -> list[str]:
-    return ddl.create_statements(schema.TABLES, schema.indexes(), DIALECT)
+def ddl_statements(layout: Any = schema) -> list[str]:
+    return ddl.create_statements(layout.TABLES, layout.indexes(), DIALECT)
 
 
-def expected_columns() -> list[tuple[str, str, bool, str | None]]:
+def expected_columns(table: Any = schema.tasks) -> list[tuple[str, str, bool, str | None]]:
     out = []
-    for spec in ddl.column_specs(schema.tasks, DIALECT):
+    for spec in ddl.column_specs(table, DIALECT):
         catalog_type = _catalog_type(spec.type)
         out.append(
             (
@@ -86,21 +89,26 @@ def _numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
 
 
-class PostgresTaskStore(SqlTaskStore):
+class PostgresTableStore(TaskStore):
+    """A task layout of one table in a PostgreSQL database: connections, provisioning, clear
+    and teardown. Subclasses name the table and the schema module that declares it."""
+
     backend: ClassVar[str] = "postgres"
     title: ClassVar[str] = "PostgreSQL"
-    layout: ClassVar[str] = "tasks"
-    versioned: ClassVar[bool] = True
     clears_in_one_transaction: ClassVar[bool] = True
     setup_options: ClassVar[frozenset[str]] = frozenset({"create_database"})
-    required_columns: ClassVar[dict[str, set[str]]] = {
-        TABLE: {c.name for c in ddl.columns(schema.tasks, DIALECT) if c.info.get("identifies")}
-    }
+    TABLE: ClassVar[str]
+    SCHEMA: ClassVar[Any]
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
         self.pg = PostgresStore(url, self.options)
         self._readable = False
+
+    @classmethod
+    def _identifying(cls) -> set[str]:
+        table = cls.SCHEMA.metadata.tables[cls.TABLE]
+        return {c.name for c in ddl.columns(table, DIALECT) if c.info.get("identifies")}
 
     async def close(self) -> None:
         await self.pg.close()
@@ -109,13 +117,6 @@ class PostgresTaskStore(SqlTaskStore):
         return self.pg.label()
 
     # -- connections ------------------------------------------------------------------------
-    def _columns(self) -> str:
-        cols = [f"{c}::text AS {c}" if c in records.JSON_COLUMNS else c for c in records.COLUMNS]
-        return ", ".join(cols) + ", version"
-
-    def _starts_with(self, column: str) -> str:
-        return f"left({column}, length(?::text)) = ?::text"
-
     async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         rows = await self.pg._fetch_page(_numbered(sql), list(args))
         return [dict(r) for r in rows]
@@ -137,6 +138,215 @@ class PostgresTaskStore(SqlTaskStore):
         finally:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=5)
+
+    # -- provisioning -----------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        return [self.TABLE]
+
+    def setup_plan(self, **options: Any) -> list[str]:
+        plan: list[str] = []
+        if options.get("create_database"):
+            database = self.pg.target.database
+            plan.append(
+                f"-- on database postgres, only if {database} does not exist\n"
+                f"CREATE DATABASE {quote_ident(database)}"
+            )
+        return plan + ddl_statements(self.SCHEMA)
+
+    async def _catalog(self) -> tuple[str | None, list[tuple[str, str, bool, str | None]]]:
+        rows = await self.pg._fetch_page(_COLUMNS_SQL, [self.TABLE])
+        if not rows:
+            return None, []
+        kind = str(rows[0][0])
+        cols = [(r[1], r[2], bool(r[3]), r[4]) for r in rows if r[1] is not None]
+        return kind, cols
+
+    async def ensure_readable(self) -> None:
+        if self._readable:
+            return
+        kind, cols = await self._catalog()
+        target = self.pg.target
+        if kind is None:
+            raise StoreMissingError(
+                f"Database {target.database} on {target.where} has no {self.TABLE} table; run "
+                f"mcpstore setup --layout {self.layout} --url {self.url.masked()}."
+            )
+        missing = sorted(self._identifying() - {c[0] for c in cols})
+        if missing:
+            raise LayoutError(
+                f"{self.url.masked()} is not in turul's {self.layout} layout: table "
+                f"{self.TABLE} has no column {missing[0]}; see mcpstore setup --layout "
+                f"{self.layout} --check."
+            )
+        self._readable = True
+
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        steps: list[SetupStep] = []
+        if options.get("notify"):
+            raise LayoutError("setup --notify is for turul's events table; tasks have no events.")
+        if options.get("create_database"):
+            created = await self.pg._create_database()
+            steps.append(
+                SetupStep(self.pg.target.database, "created" if created else "exists", "database")
+            )
+        kind, _cols = await self._catalog()
+        before: set[str] = set()
+        if kind is not None:
+            before = {r[0] for r in await self.pg._fetch_page(_INDEXES_SQL, [self.TABLE])}
+            drift = [f for f in await self.check() if f.severity == "error"]
+            if drift:
+                raise LayoutError(
+                    f"{self.url.masked()} has a {self.TABLE} table that differs from the layout "
+                    f"({drift[0].object}: {drift[0].problem}); see mcpstore setup --layout "
+                    f"{self.layout} --check."
+                )
+        async with self._writer() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
+            for statement in ddl_statements(self.SCHEMA):
+                await conn.execute(statement)
+        steps.append(SetupStep(self.TABLE, "exists" if kind else "created", "table"))
+        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+            state = "exists" if spec.name in before else "created"
+            steps.append(SetupStep(spec.name, state, "index"))
+        self._readable = False
+        return steps
+
+    async def check(self) -> list[Finding]:
+        kind, cols = await self._catalog()
+        table = self.TABLE
+        if kind is None:
+            return [Finding(f"table {table}", "missing")]
+        if kind not in ("r", "p"):
+            return [Finding(f"table {table}", f"is not a table (relkind {kind})")]
+        findings = _compare_columns(
+            table, expected_columns(self.SCHEMA.metadata.tables[table]), cols
+        )
+        indexes = {r[0]: r for r in await self.pg._fetch_page(_INDEXES_SQL, [table])}
+        primary = [r for r in indexes.values() if r[4]]
+        if not primary:
+            findings.append(Finding(f"primary key {table}", "missing"))
+        elif tuple(primary[0][1]) != ("task_id",):
+            findings.append(
+                Finding(
+                    f"primary key {table}",
+                    f"on ({', '.join(primary[0][1])}), expected (task_id)",
+                )
+            )
+        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+            row = indexes.get(spec.name)
+            if row is None:
+                findings.append(Finding(f"index {spec.name}", "missing"))
+                continue
+            if tuple(row[1]) != spec.columns:
+                findings.append(
+                    Finding(
+                        f"index {spec.name}",
+                        f"on ({', '.join(row[1])}), expected ({', '.join(spec.columns)})",
+                    )
+                )
+            if (row[2] is None) != (spec.where is None):
+                findings.append(
+                    Finding(
+                        f"index {spec.name}",
+                        "not partial, expected WHERE " + str(spec.where)
+                        if row[2] is None
+                        else f"partial (WHERE {row[2]}), expected on every row",
+                    )
+                )
+            if not row[3]:
+                findings.append(Finding(f"index {spec.name}", "invalid (a failed build)"))
+        return findings
+
+    # -- demo -------------------------------------------------------------------------------
+    def _demo_insert(self) -> tuple[str, Any, int]:
+        """The INSERT (of unnest arrays), the row maker, and the number of columns."""
+        raise NotImplementedError
+
+    async def write_demo(
+        self, batches: Any, progress: ProgressCallback | None = None
+    ) -> tuple[int, int]:
+        """Insert the demo's tasks, a transaction per batch (committed batches stay)."""
+        sql, make_row, width = self._demo_insert()
+        written = 0
+        try:
+            async with self._writer() as conn:
+                async for items, _events in batches:
+                    rows = [make_row(item) for item in items]
+                    if not rows:
+                        continue
+                    cols = [list(c) for c in zip(*rows, strict=True)]
+                    assert len(cols) == width
+                    async with conn.transaction():
+                        await conn.execute(sql, *cols)
+                    written += len(rows)
+                    if progress is not None:
+                        progress(len(rows))
+        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+            raise Interrupted(
+                f"the demo wrote {written:,} tasks in whole batches; they stay in the store."
+            ) from None
+        return written, 0
+
+    # -- clear and teardown -----------------------------------------------------------------
+    async def inventory(self) -> Inventory:
+        started = time.perf_counter()
+        target = self.pg.target
+        inv = Inventory(
+            backend="postgres", store=self.url.masked(), name=target.database, exists=True
+        )
+        kind, _cols = await self._catalog()
+        if kind is None:
+            raise StoreMissingError(
+                f"Database {target.database} on {target.where} has no {self.TABLE} table; "
+                "nothing to clear or delete."
+            )
+        row = (
+            await self.pg._fetch_page(
+                f"SELECT count(*), pg_total_relation_size('{self.TABLE}') FROM {self.TABLE}", []
+            )
+        )[0]
+        inv.tables.append(TableFacts(self.TABLE, rows=int(row[0]), bytes=int(row[1])))
+        inv.facts = {"layout": self.layout, "host": target.where, "database": target.database}
+        inv.seconds = time.perf_counter() - started
+        return inv
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        await self.ensure_readable()
+        started = time.perf_counter()
+        async with self._writer() as conn, conn.transaction():
+            n = int(
+                await conn.fetchval(
+                    f"WITH gone AS (DELETE FROM {self.TABLE} RETURNING 1) SELECT count(*) FROM gone"
+                )
+            )
+        if progress is not None:
+            progress(n)
+        return ClearResult(n, 0, seconds=time.perf_counter() - started, records={"tasks": n})
+
+    async def drop(self) -> list[str]:
+        await self.ensure_readable()
+        async with self._writer() as conn, conn.transaction():
+            await conn.execute(f"DROP TABLE {self.TABLE}")
+        self._readable = False
+        return [f"table {self.TABLE}"]
+
+
+class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
+    """The 2025 lane's ``tasks``: writes check and increment the row ``version``."""
+
+    layout: ClassVar[str] = "tasks"
+    versioned: ClassVar[bool] = True
+    TABLE: ClassVar[str] = "tasks"
+    SCHEMA: ClassVar[Any] = schema
+
+    def _columns(self) -> str:
+        cols = [f"{c}::text AS {c}" if c in records.JSON_COLUMNS else c for c in records.COLUMNS]
+        return ", ".join(cols) + ", version"
+
+    def _starts_with(self, column: str) -> str:
+        return f"left({column}, length(?::text)) = ?::text"
 
     async def _delete_unchanged(self, rows: Sequence[tuple[str, str, str, int | None]]) -> int:
         async with self._writer() as conn, conn.transaction():
@@ -169,190 +379,62 @@ class PostgresTaskStore(SqlTaskStore):
             )
         return [str(r[0]) for r in changed]
 
-    # -- provisioning -----------------------------------------------------------------------
-    def tables(self) -> list[str]:
-        return [TABLE]
-
-    def setup_plan(self, **options: Any) -> list[str]:
-        plan: list[str] = []
-        if options.get("create_database"):
-            database = self.pg.target.database
-            plan.append(
-                f"-- on database postgres, only if {database} does not exist\n"
-                f"CREATE DATABASE {quote_ident(database)}"
-            )
-        return plan + ddl_statements()
-
-    async def _catalog(self) -> tuple[str | None, list[tuple[str, str, bool, str | None]]]:
-        rows = await self.pg._fetch_page(_COLUMNS_SQL, [])
-        if not rows:
-            return None, []
-        kind = str(rows[0][0])
-        cols = [(r[1], r[2], bool(r[3]), r[4]) for r in rows if r[1] is not None]
-        return kind, cols
-
-    async def ensure_readable(self) -> None:
-        if self._readable:
-            return
-        kind, cols = await self._catalog()
-        target = self.pg.target
-        if kind is None:
-            raise StoreMissingError(
-                f"Database {target.database} on {target.where} has no tasks table; run "
-                f"mcpstore setup --layout tasks --url {self.url.masked()}."
-            )
-        have = {c[0] for c in cols}
-        missing = sorted(self.required_columns[TABLE] - have)
-        if missing:
-            raise LayoutError(
-                f"{self.url.masked()} is not in turul's tasks layout: table tasks has no column "
-                f"{missing[0]}; see mcpstore setup --layout tasks --check."
-            )
-        self._readable = True
-
-    async def setup(self, **options: Any) -> list[SetupStep]:
-        steps: list[SetupStep] = []
-        if options.get("notify"):
-            raise LayoutError("setup --notify is for turul's events table; tasks have no events.")
-        if options.get("create_database"):
-            created = await self.pg._create_database()
-            steps.append(
-                SetupStep(self.pg.target.database, "created" if created else "exists", "database")
-            )
-        kind, _cols = await self._catalog()
-        before = {r[0] for r in await self.pg._fetch_page(_INDEXES_SQL, [])} if kind else set()
-        if kind is not None:
-            drift = [f for f in await self.check() if f.severity == "error"]
-            if drift:
-                raise LayoutError(
-                    f"{self.url.masked()} has a tasks table that differs from the layout "
-                    f"({drift[0].object}: {drift[0].problem}); see mcpstore setup --layout "
-                    "tasks --check."
-                )
-        async with self._writer() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
-            for statement in ddl_statements():
-                await conn.execute(statement)
-        steps.append(SetupStep(TABLE, "exists" if kind else "created", "table"))
-        for spec in ddl.index_specs(schema.indexes(), DIALECT):
-            steps.append(
-                SetupStep(spec.name, "exists" if spec.name in before else "created", "index")
-            )
-        self._readable = False
-        return steps
-
-    async def check(self) -> list[Finding]:
-        kind, cols = await self._catalog()
-        if kind is None:
-            return [Finding(f"table {TABLE}", "missing")]
-        if kind not in ("r", "p"):
-            return [Finding(f"table {TABLE}", f"is not a table (relkind {kind})")]
-        findings = _compare_columns(TABLE, expected_columns(), cols)
-        indexes = {r[0]: r for r in await self.pg._fetch_page(_INDEXES_SQL, [])}
-        primary = [r for r in indexes.values() if r[4]]
-        if not primary:
-            findings.append(Finding("primary key tasks", "missing"))
-        elif tuple(primary[0][1]) != ("task_id",):
-            findings.append(
-                Finding("primary key tasks", f"on ({', '.join(primary[0][1])}), expected (task_id)")
-            )
-        for spec in ddl.index_specs(schema.indexes(), DIALECT):
-            row = indexes.get(spec.name)
-            if row is None:
-                findings.append(Finding(f"index {spec.name}", "missing"))
-                continue
-            if tuple(row[1]) != spec.columns:
-                findings.append(
-                    Finding(
-                        f"index {spec.name}",
-                        f"on ({', '.join(row[1])}), expected ({', '.join(spec.columns)})",
-                    )
-                )
-            if (row[2] is None) != (spec.where is None):
-                findings.append(
-                    Finding(
-                        f"index {spec.name}",
-                        "not partial, expected WHERE " + str(spec.where)
-                        if row[2] is None
-                        else f"partial (WHERE {row[2]}), expected on every row",
-                    )
-                )
-            if not row[3]:
-                findings.append(Finding(f"index {spec.name}", "invalid (a failed build)"))
-        return findings
-
-    # -- demo -------------------------------------------------------------------------------
-    async def write_demo(
-        self, batches: Any, progress: ProgressCallback | None = None
-    ) -> tuple[int, int]:
-        """Insert the demo's tasks, a transaction per batch (committed batches stay)."""
-        written = 0
+    def _demo_insert(self) -> tuple[str, Any, int]:
         sql = (
             f"INSERT INTO tasks ({', '.join(records.COLUMNS)}) SELECT * FROM unnest("
             "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
             "$7::bigint[], $8::bigint[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[])"
         )
-        try:
-            async with self._writer() as conn:
-                async for tasks, _events in batches:
-                    rows = [self.demo_row(t) for t in tasks]
-                    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[]] * 12
-                    async with conn.transaction():
-                        await conn.execute(sql, *cols)
-                    written += len(rows)
-                    if progress is not None:
-                        progress(len(rows))
-        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-            raise Interrupted(
-                f"the demo wrote {written:,} tasks in whole batches; they stay in the store."
-            ) from None
-        return written, 0
+        return sql, self.demo_row, len(records.COLUMNS)
 
-    # -- clear and teardown -----------------------------------------------------------------
-    async def inventory(self) -> Inventory:
-        started = time.perf_counter()
-        target = self.pg.target
-        inv = Inventory(
-            backend="postgres",
-            store=self.url.masked(),
-            name=target.database,
-            exists=True,
-        )
-        kind, _cols = await self._catalog()
-        if kind is None:
-            inv.tables.append(TableFacts(TABLE, exists=False))
-            raise StoreMissingError(
-                f"Database {target.database} on {target.where} has no tasks table; nothing to "
-                "clear or delete."
-            )
-        row = (
-            await self.pg._fetch_page(
-                "SELECT count(*), pg_total_relation_size('tasks') FROM tasks", []
-            )
-        )[0]
-        inv.tables.append(TableFacts(TABLE, rows=int(row[0]), bytes=int(row[1])))
-        inv.facts = {"layout": "tasks", "host": target.where, "database": target.database}
-        inv.seconds = time.perf_counter() - started
-        return inv
 
-    async def clear(
-        self, *, recreate: bool = False, progress: ProgressCallback | None = None
-    ) -> ClearResult:
-        await self.ensure_readable()
-        started = time.perf_counter()
+class PostgresExtTaskStore(PostgresTableStore, SqlExtTaskStore):
+    """The 2026 lane's ``ext_tasks``: one JSONB document per task. A change is written only
+    where the row still holds the document read, under the row lock the UPDATE takes (the
+    equivalent of the server's ``SELECT ... FOR UPDATE``)."""
+
+    layout: ClassVar[str] = "ext-tasks"
+    TABLE: ClassVar[str] = "ext_tasks"
+    SCHEMA: ClassVar[Any] = ext_schema
+
+    def _state(self) -> str:
+        return "state::text AS state"
+
+    def _created(self) -> str:
+        return "coalesce(state->'fields'->>'createdAt', '')"
+
+    async def _apply(self, changes: Sequence[Change]) -> list[bool]:
+        done: list[bool] = []
         async with self._writer() as conn, conn.transaction():
-            n = await conn.fetchval(
-                "WITH gone AS (DELETE FROM tasks RETURNING 1) SELECT count(*) FROM gone"
-            )
-        if progress is not None:
-            progress(int(n))
-        return ClearResult(
-            int(n), 0, seconds=time.perf_counter() - started, records={"tasks": int(n)}
-        )
+            for c in changes:
+                if c.delete:
+                    status = await conn.execute(
+                        "DELETE FROM ext_tasks WHERE task_id = $1 AND state = $2::jsonb",
+                        c.task_id,
+                        c.old_state,
+                    )
+                else:
+                    status = await conn.execute(
+                        "UPDATE ext_tasks SET status = $1, "
+                        "last_updated_at = $2::text::timestamptz, state = $3::jsonb "
+                        "WHERE task_id = $4 AND state = $5::jsonb",
+                        c.status,
+                        c.last_updated_at,
+                        c.state,
+                        c.task_id,
+                        c.old_state,
+                    )
+                done.append(str(status).endswith(" 1"))
+        return done
 
-    async def drop(self) -> list[str]:
-        await self.ensure_readable()
-        async with self._writer() as conn, conn.transaction():
-            await conn.execute("DROP TABLE tasks")
-        self._readable = False
-        return ["table tasks"]
+    def _demo_insert(self) -> tuple[str, Any, int]:
+        def row(doc: dict[str, Any]) -> tuple[Any, ...]:
+            fields = doc["fields"]
+            return (fields["taskId"], doc["status"], fields["lastUpdatedAt"], ext_records.dump(doc))
+
+        sql = (
+            "INSERT INTO ext_tasks (task_id, status, last_updated_at, state) SELECT t.id, t.st, "
+            "t.at::timestamptz, t.doc FROM unnest($1::text[], $2::text[], $3::text[], "
+            "$4::jsonb[]) AS t(id, st, at, doc)"
+        )
+        return sql, row, 4

@@ -1,8 +1,9 @@
-"""turul's 2025 task store in a SQLite file (``SQLITE_TASK_PATH``, default ``mcp_tasks.db``).
+"""turul's task stores in a SQLite file: the 2025 lane's ``tasks`` (``SQLITE_TASK_PATH``,
+default ``mcp_tasks.db``) and the 2026 lane's ``ext_tasks`` (a file the operator names).
 
 Reads go through a read-only connection (as the session store's reader does); every change
 runs in one ``BEGIN IMMEDIATE`` transaction on a writable connection, conditional on the row
-as it was read (see :mod:`mcpstore_cli.backends.sql.tasks`).
+as it was read (see :mod:`mcpstore_cli.backends.sql.tasks` and ``sql.ext_tasks``).
 """
 
 from __future__ import annotations
@@ -13,23 +14,29 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from mcpstore_cli.backends.sql import ddl
+from mcpstore_cli.backends.sql.ext_tasks import Change, SqlExtTaskStore
 from mcpstore_cli.backends.sql.tasks import SqlTaskStore
 from mcpstore_cli.backends.sqlite.reading import SqliteReading
 from mcpstore_cli.backends.sqlite.store import _compare_columns
+from mcpstore_cli.backends.sqlite.teardown import sqlite_companions
 from mcpstore_cli.errors import Interrupted, LayoutError, StoreMissingError, UsageError
+from mcpstore_cli.layouts.turul_ext_tasks import records as ext_records
+from mcpstore_cli.layouts.turul_ext_tasks import schema as ext_schema
 from mcpstore_cli.layouts.turul_tasks import records, schema
 from mcpstore_cli.model.records import Finding, SetupStep
 from mcpstore_cli.model.teardown import ClearResult, Inventory, TableFacts
 from mcpstore_cli.store.base import ProgressCallback, StoreOptions
+from mcpstore_cli.store.tasks import TaskStore
 from mcpstore_cli.store.urls import StoreURL
 
-if TYPE_CHECKING:
-    from mcpstore_cli.model.tasks import Task
-
 DIALECT = "sqlite"
+
+
+def ddl_statements(layout: Any = schema) -> list[str]:
+    return ddl.create_statements(layout.TABLES, layout.indexes(), DIALECT)
 
 
 class _TaskFile(SqliteReading):
@@ -42,27 +49,27 @@ class _TaskFile(SqliteReading):
         self._wal_found = None
 
 
-TABLE = "tasks"
+class SqliteTableStore(TaskStore):
+    """A task layout of one table in a SQLite file: the file, provisioning, clear and
+    teardown. Subclasses name the table and the schema module that declares it."""
 
-
-def ddl_statements() -> list[str]:
-    return ddl.create_statements(schema.TABLES, schema.indexes(), DIALECT)
-
-
-class SqliteTaskStore(SqlTaskStore):
     backend: ClassVar[str] = "sqlite"
     title: ClassVar[str] = "SQLite"
-    layout: ClassVar[str] = "tasks"
     clears_in_one_transaction: ClassVar[bool] = True
-    required_columns: ClassVar[dict[str, set[str]]] = {
-        TABLE: {c.name for c in ddl.columns(schema.tasks, DIALECT) if c.info.get("identifies")}
-    }
+    TABLE: ClassVar[str]
+    SCHEMA: ClassVar[Any]
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
-        # The file, its read-only connection and error messages: as the session store's.
         self.file = _TaskFile(url, self.options)
         self._readable = False
+
+    @classmethod
+    def _identifying(cls) -> dict[str, set[str]]:
+        table = cls.SCHEMA.metadata.tables[cls.TABLE]
+        return {
+            cls.TABLE: {c.name for c in ddl.columns(table, DIALECT) if c.info.get("identifies")}
+        }
 
     @property
     def path(self) -> Path:
@@ -71,18 +78,6 @@ class SqliteTaskStore(SqlTaskStore):
     def own_files(self) -> list[Path]:
         return self.file.own_files()
 
-    def _require_file(self) -> None:
-        self.file._require_file()
-
-    def _translate_error(self, exc: BaseException) -> Exception | None:
-        return self.file._translate_error(exc)
-
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.file._read(sql, args)
-
-    def _close_reader(self) -> None:
-        self.file._close_reader()
-
     def label(self) -> str:
         return Path(self.url.path or "mcp_tasks.db").stem or "sqlite"
 
@@ -90,14 +85,16 @@ class SqliteTaskStore(SqlTaskStore):
         self.file._close_reader()
         self.file._leave_as_found()
 
-    # -- connections ------------------------------------------------------------------------
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.file._read(sql, args)
+
     async def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self._read(sql, args)
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken before anything is read (BEGIN IMMEDIATE)."""
-        self._require_file()
+        self.file._require_file()
         try:
             conn = sqlite3.connect(
                 str(self.path.absolute()),
@@ -105,7 +102,7 @@ class SqliteTaskStore(SqlTaskStore):
                 isolation_level=None,
             )
         except sqlite3.Error as exc:
-            raise self._translate_error(exc) or exc from exc
+            raise self.file._translate_error(exc) or exc from exc
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -116,9 +113,196 @@ class SqliteTaskStore(SqlTaskStore):
                 raise
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise self._translate_error(exc) or exc from exc
+            raise self.file._translate_error(exc) or exc from exc
         finally:
             conn.close()
+
+    # -- provisioning -----------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        return [self.TABLE]
+
+    def setup_plan(self, **options: Any) -> list[str]:
+        return ddl_statements(self.SCHEMA)
+
+    def _objects(self) -> dict[str, str]:
+        return {r["name"]: r["type"] for r in self._read("SELECT name, type FROM sqlite_master")}
+
+    async def ensure_readable(self) -> None:
+        if self._readable:
+            return
+        objects = self._objects()
+        if objects.get(self.TABLE) != "table":
+            raise StoreMissingError(
+                f"{self.path} has no {self.TABLE} table; run mcpstore setup --layout "
+                f"{self.layout} --url {self.url.masked()}."
+            )
+        have = {r["name"] for r in self._read(f"PRAGMA table_info({self.TABLE})")}
+        missing = sorted(self._identifying()[self.TABLE] - have)
+        if missing:
+            raise LayoutError(
+                f"{self.path} is in another layout: table {self.TABLE} has no column "
+                f"{missing[0]}; see mcpstore setup --layout {self.layout} --check."
+            )
+        self._readable = True
+
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        path = self.path
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory; name the database file inside it.")
+        parent = path.absolute().parent
+        if not parent.is_dir():
+            raise UsageError(f"The directory {parent} does not exist; create it first.")
+        created_file = not path.exists()
+        if not created_file and self.TABLE in self._objects():
+            drift = [f for f in await self.check() if f.severity == "error"]
+            if drift:
+                raise LayoutError(
+                    f"{path} has a {self.TABLE} table that differs from the layout "
+                    f"({drift[0].object}: {drift[0].problem}); see mcpstore setup --layout "
+                    f"{self.layout} --check."
+                )
+        self.file._close_reader()
+        try:
+            conn = sqlite3.connect(str(path.absolute()), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self.file._translate_error(exc) or exc from exc
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            before = {n: k for n, k in conn.execute("SELECT name, type FROM sqlite_master")}
+            for statement in ddl_statements(self.SCHEMA):
+                conn.execute(statement)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self.file._translate_error(exc) or exc from exc
+        finally:
+            conn.close()
+        steps = [SetupStep(str(path), "created" if created_file else "exists", "file")]
+        steps.append(
+            SetupStep(self.TABLE, "exists" if self.TABLE in before else "created", "table")
+        )
+        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+            steps.append(
+                SetupStep(spec.name, "exists" if spec.name in before else "created", "index")
+            )
+        self._readable = False
+        return steps
+
+    async def check(self) -> list[Finding]:
+        self.file._require_file()
+        objects = self._objects()
+        if objects.get(self.TABLE) != "table":
+            return [Finding(f"table {self.TABLE}", "missing")]
+        table = self.SCHEMA.metadata.tables[self.TABLE]
+        expected = [
+            (c.name, c.type, c.not_null, c.default, c.primary_key)
+            for c in ddl.column_specs(table, DIALECT)
+        ]
+        actual = [tuple(r.values()) for r in self._read(f"PRAGMA table_info({self.TABLE})")]
+        findings = _compare_columns(self.TABLE, expected, actual)
+        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+            if objects.get(spec.name) != "index":
+                findings.append(Finding(f"index {spec.name}", "missing"))
+                continue
+            have = tuple(r["name"] for r in self._read(f"PRAGMA index_info({spec.name})"))
+            if have != spec.columns:
+                findings.append(
+                    Finding(
+                        f"index {spec.name}",
+                        f"on ({', '.join(have)}), expected ({', '.join(spec.columns)})",
+                    )
+                )
+        return findings
+
+    # -- demo -------------------------------------------------------------------------------
+    def _demo_insert(self) -> tuple[str, Any]:
+        """The INSERT of demo rows and the function making a row of a demo item."""
+        raise NotImplementedError
+
+    async def write_demo(
+        self, batches: Any, progress: ProgressCallback | None = None
+    ) -> tuple[int, int]:
+        """Insert the demo's tasks, a transaction per batch (committed batches stay)."""
+        sql, make_row = self._demo_insert()
+        written = 0
+        try:
+            async for items, _events in batches:
+                rows = [make_row(item) for item in items]
+                with self._writing() as conn:
+                    conn.executemany(sql, rows)
+                written += len(rows)
+                if progress is not None:
+                    progress(len(rows))
+        except (KeyboardInterrupt, Interrupted):
+            raise Interrupted(
+                f"the demo wrote {written:,} tasks in whole batches; they stay in the store."
+            ) from None
+        return written, 0
+
+    # -- clear and teardown -----------------------------------------------------------------
+    async def inventory(self) -> Inventory:
+        started = time.monotonic()
+        self.file._require_file()
+        inv = Inventory(backend="sqlite", store=self.url.masked(), name=self.path.name, exists=True)
+        objects = self._objects()
+        if objects.get(self.TABLE) == "table":
+            n = self._read(f"SELECT count(*) AS n FROM {self.TABLE}")[0]["n"]
+            inv.tables.append(TableFacts(self.TABLE, rows=int(n)))
+        else:
+            inv.tables.append(TableFacts(self.TABLE, exists=False))
+        for companion in sqlite_companions(self.path):
+            with contextlib.suppress(OSError):
+                inv.files.append((str(companion), os.stat(companion).st_size))
+        others = sorted(
+            n
+            for n, k in objects.items()
+            if k == "table" and n != self.TABLE and not n.startswith("sqlite_")
+        )
+        if others:
+            inv.facts["other_tables"] = others
+            inv.notes.append(
+                f"{self.path.name} also holds other tables ({', '.join(others)}): deleting "
+                f"drops only the {self.TABLE} table and keeps the file."
+            )
+        inv.seconds = time.monotonic() - started
+        return inv
+
+    async def clear(
+        self, *, recreate: bool = False, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        await self.ensure_readable()
+        started = time.monotonic()
+        with self._writing() as conn:
+            n = conn.execute(f"DELETE FROM {self.TABLE}").rowcount
+        if progress is not None:
+            progress(n)
+        return ClearResult(n, 0, seconds=time.monotonic() - started, records={"tasks": n})
+
+    async def drop(self) -> list[str]:
+        self.file._close_reader()
+        with self._writing() as conn:
+            for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+                conn.execute(f"DROP INDEX IF EXISTS {spec.name}")
+            conn.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+            left = [
+                n
+                for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if not n.startswith("sqlite_")
+            ]
+        self._readable = False
+        if not left:
+            for companion in sqlite_companions(self.path):
+                with contextlib.suppress(FileNotFoundError):
+                    companion.unlink()
+            return [str(self.path)]
+        return [f"table {self.TABLE}"]
+
+
+class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
+    """The 2025 lane's ``tasks``."""
+
+    layout: ClassVar[str] = "tasks"
+    TABLE: ClassVar[str] = "tasks"
+    SCHEMA: ClassVar[Any] = schema
 
     async def _delete_unchanged(self, rows: Sequence[tuple[str, str, str, int | None]]) -> int:
         with self._writing() as conn:
@@ -148,182 +332,51 @@ class SqliteTaskStore(SqlTaskStore):
                     changed.append(task_id)
         return changed
 
-    # -- provisioning -----------------------------------------------------------------------
-    def tables(self) -> list[str]:
-        return [TABLE]
-
-    def setup_plan(self, **options: Any) -> list[str]:
-        return ddl_statements()
-
-    def _objects(self) -> dict[str, str]:
-        return {r["name"]: r["type"] for r in self._read("SELECT name, type FROM sqlite_master")}
-
-    async def ensure_readable(self) -> None:
-        if self._readable:
-            return
-        objects = self._objects()
-        if objects.get(TABLE) != "table":
-            raise StoreMissingError(
-                f"{self.path} has no tasks table; run mcpstore setup --layout tasks --url "
-                f"{self.url.masked()}."
-            )
-        have = {r["name"] for r in self._read(f"PRAGMA table_info({TABLE})")}
-        missing = sorted(self.required_columns[TABLE] - have)
-        if missing:
-            raise LayoutError(
-                f"{self.path} is in another layout: table tasks has no column {missing[0]}; "
-                "see mcpstore setup --layout tasks --check."
-            )
-        self._readable = True
-
-    async def setup(self, **options: Any) -> list[SetupStep]:
-        path = self.path
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory; name the database file inside it.")
-        parent = path.absolute().parent
-        if not parent.is_dir():
-            raise UsageError(f"The directory {parent} does not exist; create it first.")
-        created_file = not path.exists()
-        try:
-            conn = sqlite3.connect(str(path.absolute()), isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._translate_error(exc) or exc from exc
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            before = {n: k for n, k in conn.execute("SELECT name, type FROM sqlite_master")}
-            for statement in ddl_statements():
-                conn.execute(statement)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise self._translate_error(exc) or exc from exc
-        finally:
-            conn.close()
-        steps = [SetupStep(str(path), "created" if created_file else "exists", "file")]
-        steps.append(SetupStep(TABLE, "exists" if TABLE in before else "created", "table"))
-        for spec in ddl.index_specs(schema.indexes(), DIALECT):
-            state = "exists" if spec.name in before else "created"
-            steps.append(SetupStep(spec.name, state, "index"))
-        if TABLE in before:
-            drift = [f for f in await self.check() if f.severity == "error"]
-            if drift:
-                raise LayoutError(
-                    f"{path} has a tasks table that differs from the layout ({drift[0].object}: "
-                    f"{drift[0].problem}); see mcpstore setup --layout tasks --check."
-                )
-        return steps
-
-    async def check(self) -> list[Finding]:
-        self._require_file()
-        objects = self._objects()
-        if objects.get(TABLE) != "table":
-            return [Finding(f"table {TABLE}", "missing")]
-        expected = [
-            (c.name, c.type, c.not_null, c.default, c.primary_key)
-            for c in ddl.column_specs(schema.tasks, DIALECT)
-        ]
-        actual = [tuple(r.values()) for r in self._read(f"PRAGMA table_info({TABLE})")]
-        findings = _compare_columns(TABLE, expected, actual)
-        for spec in ddl.index_specs(schema.indexes(), DIALECT):
-            if objects.get(spec.name) != "index":
-                findings.append(Finding(f"index {spec.name}", "missing"))
-                continue
-            have = tuple(r["name"] for r in self._read(f"PRAGMA index_info({spec.name})"))
-            if have != spec.columns:
-                findings.append(
-                    Finding(
-                        f"index {spec.name}",
-                        f"on ({', '.join(have)}), expected ({', '.join(spec.columns)})",
-                    )
-                )
-        return findings
-
-    # -- demo -------------------------------------------------------------------------------
-    async def write_demo(
-        self, batches: Any, progress: ProgressCallback | None = None
-    ) -> tuple[int, int]:
-        """Insert the demo's tasks, a transaction per batch (committed batches stay)."""
-        written = 0
+    def _demo_insert(self) -> tuple[str, Any]:
         marks = ", ".join("?" for _ in records.COLUMNS)
         sql = f"INSERT INTO tasks ({', '.join(records.COLUMNS)}) VALUES ({marks})"
-        try:
-            async for tasks, _events in batches:
-                rows = [self.demo_row(t) for t in tasks]
-                with self._writing() as conn:
-                    conn.executemany(sql, rows)
-                written += len(rows)
-                if progress is not None:
-                    progress(len(rows))
-        except (KeyboardInterrupt, Interrupted):
-            raise Interrupted(
-                f"the demo wrote {written:,} tasks in whole batches; they stay in the store."
-            ) from None
-        return written, 0
+        return sql, self.demo_row
 
-    async def write_tasks(self, tasks: Sequence[Task]) -> None:
-        """Insert tasks as the server does (tests and restore use this)."""
-        marks = ", ".join("?" for _ in records.COLUMNS)
-        with self._writing() as conn:
-            conn.executemany(
-                f"INSERT INTO tasks ({', '.join(records.COLUMNS)}) VALUES ({marks})",
-                [self.demo_row(t) for t in tasks],
-            )
 
-    # -- clear and teardown -----------------------------------------------------------------
-    async def inventory(self) -> Inventory:
-        started = time.monotonic()
-        self._require_file()
-        inv = Inventory(backend="sqlite", store=self.url.masked(), name=self.path.name, exists=True)
-        objects = self._objects()
-        if objects.get(TABLE) == "table":
-            n = self._read("SELECT count(*) AS n FROM tasks")[0]["n"]
-            inv.tables.append(TableFacts(TABLE, rows=int(n)))
-        else:
-            inv.tables.append(TableFacts(TABLE, exists=False))
-        from mcpstore_cli.backends.sqlite.teardown import sqlite_companions
+class SqliteExtTaskStore(SqliteTableStore, SqlExtTaskStore):
+    """The 2026 lane's ``ext_tasks``: one JSON document per task."""
 
-        for companion in sqlite_companions(self.path):
-            with contextlib.suppress(OSError):
-                inv.files.append((str(companion), os.stat(companion).st_size))
-        others = sorted(
-            n
-            for n, k in objects.items()
-            if k == "table" and n != TABLE and not n.startswith("sqlite_")
+    layout: ClassVar[str] = "ext-tasks"
+    TABLE: ClassVar[str] = "ext_tasks"
+    SCHEMA: ClassVar[Any] = ext_schema
+
+    def label(self) -> str:
+        return Path(self.url.path or "ext_tasks.db").stem or "sqlite"
+
+    def _created(self) -> str:
+        # Guarded: json_extract stops the whole query on one malformed document.
+        return (
+            "coalesce(CASE WHEN json_valid(state) THEN "
+            "json_extract(state, '$.fields.createdAt') END, '')"
         )
-        if others:
-            inv.facts["other_tables"] = others
-            inv.notes.append(
-                f"{self.path.name} also holds other tables ({', '.join(others)}): deleting "
-                "drops only the tasks table and keeps the file."
-            )
-        inv.seconds = time.monotonic() - started
-        return inv
 
-    async def clear(
-        self, *, recreate: bool = False, progress: ProgressCallback | None = None
-    ) -> ClearResult:
-        started = time.monotonic()
+    async def _apply(self, changes: Sequence[Change]) -> list[bool]:
+        done: list[bool] = []
         with self._writing() as conn:
-            n = conn.execute("DELETE FROM tasks").rowcount
-        if progress is not None:
-            progress(n)
-        return ClearResult(n, 0, seconds=time.monotonic() - started, records={"tasks": n})
+            for c in changes:
+                if c.delete:
+                    cur = conn.execute(
+                        "DELETE FROM ext_tasks WHERE task_id = ? AND state = ?",
+                        (c.task_id, c.old_state),
+                    )
+                else:
+                    cur = conn.execute(
+                        "UPDATE ext_tasks SET status = ?, last_updated_at = ?, state = ? "
+                        "WHERE task_id = ? AND state = ?",
+                        (c.status, c.last_updated_at, c.state, c.task_id, c.old_state),
+                    )
+                done.append(cur.rowcount == 1)
+        return done
 
-    async def drop(self) -> list[str]:
-        self._close_reader()
-        with self._writing() as conn:
-            for spec in ddl.index_specs(schema.indexes(), DIALECT):
-                conn.execute(f"DROP INDEX IF EXISTS {spec.name}")
-            conn.execute("DROP TABLE IF EXISTS tasks")
-            left = [
-                n
-                for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-                if not n.startswith("sqlite_")
-            ]
-        if not left:
-            from mcpstore_cli.backends.sqlite.teardown import sqlite_companions
+    def _demo_insert(self) -> tuple[str, Any]:
+        def row(doc: dict[str, Any]) -> tuple[Any, ...]:
+            fields = doc["fields"]
+            return (fields["taskId"], doc["status"], fields["lastUpdatedAt"], ext_records.dump(doc))
 
-            for companion in sqlite_companions(self.path):
-                with contextlib.suppress(FileNotFoundError):
-                    companion.unlink()
-            return [str(self.path)]
-        return [TABLE]
+        sql = "INSERT INTO ext_tasks (task_id, status, last_updated_at, state) VALUES (?, ?, ?, ?)"
+        return sql, row
