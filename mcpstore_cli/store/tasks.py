@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, ClassVar
 
-from mcpstore_cli.errors import UsageError
-from mcpstore_cli.store.base import ProgressCallback, Store
+from mcpstore_cli.store.base import ProgressCallback
+from mcpstore_cli.store.nonsession import NonSessionStore
 
 if TYPE_CHECKING:
     from mcpstore_cli.model.ids import IdMatches, Note
     from mcpstore_cli.model.records import (
         CorruptRow,
-        Cursor,
-        Event,
-        ExpireOptions,
-        ExpireResult,
-        Session,
-        SessionFilter,
-        Stats,
     )
     from mcpstore_cli.model.tasks import (
         RecoverResult,
@@ -42,10 +35,9 @@ if TYPE_CHECKING:
         TaskFilter,
         TaskStats,
     )
-    from mcpstore_cli.store.follow import TailRequest, Warn
 
 
-class TaskStore(Store):
+class TaskStore(NonSessionStore):
     """A store of tasks. Subclasses set ``backend``, ``title`` and ``layout``."""
 
     layout: ClassVar[str] = "tasks"
@@ -55,11 +47,8 @@ class TaskStore(Store):
     # What ``tasks cancel`` checks before changing a task of someone else (ext-tasks: owner).
     has_owners: ClassVar[bool] = False
 
-    def _not_sessions(self, command: str) -> NoReturn:
-        raise UsageError(
-            f"{self.url.masked()} holds turul's tasks ({self.layout} layout), not sessions; "
-            f"use mcpstore tasks {command}."
-        )
+    contents: ClassVar[str] = "turul's tasks"
+    reader_command: ClassVar[str] = "mcpstore tasks"
 
     # -- tasks ------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -111,44 +100,3 @@ class TaskStore(Store):
         self, task_id: str, *, now_ns: int, any_owner: bool = False
     ) -> TaskChange:
         """Cancel a live task as the server does; a terminal one is left, with the reason."""
-
-    # -- what task stores are not -----------------------------------------------------------
-    def iter_sessions(
-        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
-    ) -> AsyncIterator[Session | CorruptRow]:
-        self._not_sessions("list")
-
-    async def get_session(self, session_id: str) -> Session | CorruptRow | None:
-        self._not_sessions("show")
-
-    async def existing_session_ids(self, ids: Sequence[str]) -> list[str]:
-        self._not_sessions("show")
-
-    async def match_session_ids(
-        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
-    ) -> IdMatches:
-        self._not_sessions("show")
-
-    async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
-        self._not_sessions("show")
-
-    async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
-        self._not_sessions("stats")
-
-    async def append_event(self, event: Event, *, touch: bool = True) -> Event:
-        self._not_sessions("list")
-
-    async def expire(
-        self, opts: ExpireOptions, progress: ProgressCallback | None = None
-    ) -> ExpireResult:
-        self._not_sessions("expire")
-
-    def tail_events(
-        self, request: TailRequest, *, warn: Warn | None = None
-    ) -> AsyncIterator[list[Event | CorruptRow]]:
-        self._not_sessions("list")
-
-    async def backup_records(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        from mcpstore_cli.errors import not_supported
-
-        raise not_supported(f"backup of the {self.layout} layout", self.backend)

@@ -36,7 +36,7 @@ from mcpstore_cli.layouts.turul_tasks import records, schema
 from mcpstore_cli.model.records import Finding, SetupStep
 from mcpstore_cli.model.teardown import ClearResult, Inventory, TableFacts
 from mcpstore_cli.store.base import ProgressCallback, StoreOptions
-from mcpstore_cli.store.tasks import TaskStore
+from mcpstore_cli.store.nonsession import NonSessionStore
 from mcpstore_cli.store.urls import StoreURL
 
 DIALECT = "postgresql"
@@ -89,9 +89,10 @@ def _numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
 
 
-class PostgresTableStore(TaskStore):
-    """A task layout of one table in a PostgreSQL database: connections, provisioning, clear
-    and teardown. Subclasses name the table and the schema module that declares it."""
+class PostgresTableStore(NonSessionStore):
+    """A layout of a few tables in a PostgreSQL database (tasks, ext-tasks, server state):
+    connections, provisioning, clear and teardown. Subclasses name the main table and the
+    schema module that declares every table."""
 
     backend: ClassVar[str] = "postgres"
     title: ClassVar[str] = "PostgreSQL"
@@ -99,6 +100,11 @@ class PostgresTableStore(TaskStore):
     setup_options: ClassVar[frozenset[str]] = frozenset({"create_database"})
     TABLE: ClassVar[str]
     SCHEMA: ClassVar[Any]
+    RECORDS: ClassVar[str] = "tasks"  # what clear reports deleting
+
+    @classmethod
+    def _names(cls) -> list[str]:
+        return [t.name for t in cls.SCHEMA.TABLES]
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -141,7 +147,7 @@ class PostgresTableStore(TaskStore):
 
     # -- provisioning -----------------------------------------------------------------------
     def tables(self) -> list[str]:
-        return [self.TABLE]
+        return self._names()
 
     def setup_plan(self, **options: Any) -> list[str]:
         plan: list[str] = []
@@ -153,8 +159,10 @@ class PostgresTableStore(TaskStore):
             )
         return plan + ddl_statements(self.SCHEMA)
 
-    async def _catalog(self) -> tuple[str | None, list[tuple[str, str, bool, str | None]]]:
-        rows = await self.pg._fetch_page(_COLUMNS_SQL, [self.TABLE])
+    async def _catalog(
+        self, table: str | None = None
+    ) -> tuple[str | None, list[tuple[str, str, bool, str | None]]]:
+        rows = await self.pg._fetch_page(_COLUMNS_SQL, [table or self.TABLE])
         if not rows:
             return None, []
         kind = str(rows[0][0])
@@ -189,10 +197,13 @@ class PostgresTableStore(TaskStore):
             steps.append(
                 SetupStep(self.pg.target.database, "created" if created else "exists", "database")
             )
-        kind, _cols = await self._catalog()
         before: set[str] = set()
-        if kind is not None:
-            before = {r[0] for r in await self.pg._fetch_page(_INDEXES_SQL, [self.TABLE])}
+        tables_before = set()
+        for name in self._names():
+            if (await self._catalog(name))[0] is not None:
+                tables_before.add(name)
+                before |= {r[0] for r in await self.pg._fetch_page(_INDEXES_SQL, [name])}
+        if tables_before:
             drift = [f for f in await self.check() if f.severity == "error"]
             if drift:
                 raise LayoutError(
@@ -204,7 +215,9 @@ class PostgresTableStore(TaskStore):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
             for statement in ddl_statements(self.SCHEMA):
                 await conn.execute(statement)
-        steps.append(SetupStep(self.TABLE, "exists" if kind else "created", "table"))
+        for name in self._names():
+            state = "exists" if name in tables_before else "created"
+            steps.append(SetupStep(name, state, "table"))
         for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
             state = "exists" if spec.name in before else "created"
             steps.append(SetupStep(spec.name, state, "index"))
@@ -212,27 +225,34 @@ class PostgresTableStore(TaskStore):
         return steps
 
     async def check(self) -> list[Finding]:
-        kind, cols = await self._catalog()
-        table = self.TABLE
+        findings: list[Finding] = []
+        for table in self.SCHEMA.TABLES:
+            findings += await self._check_table(table)
+        return findings
+
+    async def _check_table(self, table: Any) -> list[Finding]:
+        name = table.name
+        kind, cols = await self._catalog(name)
         if kind is None:
-            return [Finding(f"table {table}", "missing")]
+            return [Finding(f"table {name}", "missing")]
         if kind not in ("r", "p"):
-            return [Finding(f"table {table}", f"is not a table (relkind {kind})")]
-        findings = _compare_columns(
-            table, expected_columns(self.SCHEMA.metadata.tables[table]), cols
-        )
-        indexes = {r[0]: r for r in await self.pg._fetch_page(_INDEXES_SQL, [table])}
+            return [Finding(f"table {name}", f"is not a table (relkind {kind})")]
+        findings = _compare_columns(name, expected_columns(table), cols)
+        indexes = {r[0]: r for r in await self.pg._fetch_page(_INDEXES_SQL, [name])}
         primary = [r for r in indexes.values() if r[4]]
+        keys = tuple(c.name for c in table.primary_key.columns)
         if not primary:
-            findings.append(Finding(f"primary key {table}", "missing"))
-        elif tuple(primary[0][1]) != ("task_id",):
+            findings.append(Finding(f"primary key {name}", "missing"))
+        elif tuple(primary[0][1]) != keys:
             findings.append(
                 Finding(
-                    f"primary key {table}",
-                    f"on ({', '.join(primary[0][1])}), expected (task_id)",
+                    f"primary key {name}",
+                    f"on ({', '.join(primary[0][1])}), expected ({', '.join(keys)})",
                 )
             )
         for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+            if spec.table != name:
+                continue
             row = indexes.get(spec.name)
             if row is None:
                 findings.append(Finding(f"index {spec.name}", "missing"))
@@ -300,12 +320,16 @@ class PostgresTableStore(TaskStore):
                 f"Database {target.database} on {target.where} has no {self.TABLE} table; "
                 "nothing to clear or delete."
             )
-        row = (
-            await self.pg._fetch_page(
-                f"SELECT count(*), pg_total_relation_size('{self.TABLE}') FROM {self.TABLE}", []
-            )
-        )[0]
-        inv.tables.append(TableFacts(self.TABLE, rows=int(row[0]), bytes=int(row[1])))
+        for name in self._names():
+            if (await self._catalog(name))[0] is None:
+                inv.tables.append(TableFacts(name, exists=False))
+                continue
+            row = (
+                await self.pg._fetch_page(
+                    f"SELECT count(*), pg_total_relation_size('{name}') FROM {name}", []
+                )
+            )[0]
+            inv.tables.append(TableFacts(name, rows=int(row[0]), bytes=int(row[1])))
         inv.facts = {"layout": self.layout, "host": target.where, "database": target.database}
         inv.seconds = time.perf_counter() - started
         return inv
@@ -315,22 +339,32 @@ class PostgresTableStore(TaskStore):
     ) -> ClearResult:
         await self.ensure_readable()
         started = time.perf_counter()
+        counts = []
         async with self._writer() as conn, conn.transaction():
-            n = int(
-                await conn.fetchval(
-                    f"WITH gone AS (DELETE FROM {self.TABLE} RETURNING 1) SELECT count(*) FROM gone"
+            for name in self._names():
+                counts.append(
+                    int(
+                        await conn.fetchval(
+                            f"WITH gone AS (DELETE FROM {name} RETURNING 1) "
+                            "SELECT count(*) FROM gone"
+                        )
+                    )
                 )
-            )
+        n = counts[0]
         if progress is not None:
-            progress(n)
-        return ClearResult(n, 0, seconds=time.perf_counter() - started, records={"tasks": n})
+            progress(sum(counts))
+        deleted = {self.RECORDS: n}
+        for name, count in zip(self._names()[1:], counts[1:], strict=True):
+            deleted[f"rows of {name}"] = count
+        return ClearResult(n, 0, seconds=time.perf_counter() - started, records=deleted)
 
     async def drop(self) -> list[str]:
         await self.ensure_readable()
         async with self._writer() as conn, conn.transaction():
-            await conn.execute(f"DROP TABLE {self.TABLE}")
+            for name in self._names():
+                await conn.execute(f"DROP TABLE IF EXISTS {name}")
         self._readable = False
-        return [f"table {self.TABLE}"]
+        return [f"table {name}" for name in self._names()]
 
 
 class PostgresTaskStore(PostgresTableStore, SqlTaskStore):

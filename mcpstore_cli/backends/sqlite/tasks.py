@@ -29,7 +29,7 @@ from mcpstore_cli.layouts.turul_tasks import records, schema
 from mcpstore_cli.model.records import Finding, SetupStep
 from mcpstore_cli.model.teardown import ClearResult, Inventory, TableFacts
 from mcpstore_cli.store.base import ProgressCallback, StoreOptions
-from mcpstore_cli.store.tasks import TaskStore
+from mcpstore_cli.store.nonsession import NonSessionStore
 from mcpstore_cli.store.urls import StoreURL
 
 DIALECT = "sqlite"
@@ -49,15 +49,21 @@ class _TaskFile(SqliteReading):
         self._wal_found = None
 
 
-class SqliteTableStore(TaskStore):
-    """A task layout of one table in a SQLite file: the file, provisioning, clear and
-    teardown. Subclasses name the table and the schema module that declares it."""
+class SqliteTableStore(NonSessionStore):
+    """A layout of a few tables in a SQLite file (tasks, ext-tasks, server state): the file,
+    provisioning, clear and teardown. Subclasses name the tables (the first is the main one)
+    and the schema module that declares them."""
 
     backend: ClassVar[str] = "sqlite"
     title: ClassVar[str] = "SQLite"
     clears_in_one_transaction: ClassVar[bool] = True
     TABLE: ClassVar[str]
     SCHEMA: ClassVar[Any]
+    RECORDS: ClassVar[str] = "tasks"  # what clear reports deleting
+
+    @classmethod
+    def _names(cls) -> list[str]:
+        return [t.name for t in cls.SCHEMA.TABLES]
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -119,7 +125,7 @@ class SqliteTableStore(TaskStore):
 
     # -- provisioning -----------------------------------------------------------------------
     def tables(self) -> list[str]:
-        return [self.TABLE]
+        return self._names()
 
     def setup_plan(self, **options: Any) -> list[str]:
         return ddl_statements(self.SCHEMA)
@@ -153,7 +159,7 @@ class SqliteTableStore(TaskStore):
         if not parent.is_dir():
             raise UsageError(f"The directory {parent} does not exist; create it first.")
         created_file = not path.exists()
-        if not created_file and self.TABLE in self._objects():
+        if not created_file and set(self._names()) & set(self._objects()):
             drift = [f for f in await self.check() if f.severity == "error"]
             if drift:
                 raise LayoutError(
@@ -177,9 +183,8 @@ class SqliteTableStore(TaskStore):
         finally:
             conn.close()
         steps = [SetupStep(str(path), "created" if created_file else "exists", "file")]
-        steps.append(
-            SetupStep(self.TABLE, "exists" if self.TABLE in before else "created", "table")
-        )
+        for name in self._names():
+            steps.append(SetupStep(name, "exists" if name in before else "created", "table"))
         for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
             steps.append(
                 SetupStep(spec.name, "exists" if spec.name in before else "created", "index")
@@ -190,16 +195,20 @@ class SqliteTableStore(TaskStore):
     async def check(self) -> list[Finding]:
         self.file._require_file()
         objects = self._objects()
-        if objects.get(self.TABLE) != "table":
-            return [Finding(f"table {self.TABLE}", "missing")]
-        table = self.SCHEMA.metadata.tables[self.TABLE]
-        expected = [
-            (c.name, c.type, c.not_null, c.default, c.primary_key)
-            for c in ddl.column_specs(table, DIALECT)
-        ]
-        actual = [tuple(r.values()) for r in self._read(f"PRAGMA table_info({self.TABLE})")]
-        findings = _compare_columns(self.TABLE, expected, actual)
+        findings: list[Finding] = []
+        for table in self.SCHEMA.TABLES:
+            if objects.get(table.name) != "table":
+                findings.append(Finding(f"table {table.name}", "missing"))
+                continue
+            expected = [
+                (c.name, c.type, c.not_null, c.default, c.primary_key)
+                for c in ddl.column_specs(table, DIALECT)
+            ]
+            actual = [tuple(r.values()) for r in self._read(f"PRAGMA table_info({table.name})")]
+            findings += _compare_columns(table.name, expected, actual)
         for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+            if objects.get(spec.table) != "table":
+                continue
             if objects.get(spec.name) != "index":
                 findings.append(Finding(f"index {spec.name}", "missing"))
                 continue
@@ -244,24 +253,25 @@ class SqliteTableStore(TaskStore):
         self.file._require_file()
         inv = Inventory(backend="sqlite", store=self.url.masked(), name=self.path.name, exists=True)
         objects = self._objects()
-        if objects.get(self.TABLE) == "table":
-            n = self._read(f"SELECT count(*) AS n FROM {self.TABLE}")[0]["n"]
-            inv.tables.append(TableFacts(self.TABLE, rows=int(n)))
-        else:
-            inv.tables.append(TableFacts(self.TABLE, exists=False))
+        for name in self._names():
+            if objects.get(name) == "table":
+                n = self._read(f"SELECT count(*) AS n FROM {name}")[0]["n"]
+                inv.tables.append(TableFacts(name, rows=int(n)))
+            else:
+                inv.tables.append(TableFacts(name, exists=False))
         for companion in sqlite_companions(self.path):
             with contextlib.suppress(OSError):
                 inv.files.append((str(companion), os.stat(companion).st_size))
         others = sorted(
             n
             for n, k in objects.items()
-            if k == "table" and n != self.TABLE and not n.startswith("sqlite_")
+            if k == "table" and n not in self._names() and not n.startswith("sqlite_")
         )
         if others:
             inv.facts["other_tables"] = others
             inv.notes.append(
                 f"{self.path.name} also holds other tables ({', '.join(others)}): deleting "
-                f"drops only the {self.TABLE} table and keeps the file."
+                f"drops only {', '.join(self._names())} and keeps the file."
             )
         inv.seconds = time.monotonic() - started
         return inv
@@ -272,17 +282,22 @@ class SqliteTableStore(TaskStore):
         await self.ensure_readable()
         started = time.monotonic()
         with self._writing() as conn:
-            n = conn.execute(f"DELETE FROM {self.TABLE}").rowcount
+            counts = [conn.execute(f"DELETE FROM {name}").rowcount for name in self._names()]
+        n = counts[0]
         if progress is not None:
-            progress(n)
-        return ClearResult(n, 0, seconds=time.monotonic() - started, records={"tasks": n})
+            progress(sum(counts))
+        deleted = {self.RECORDS: n}
+        for name, count in zip(self._names()[1:], counts[1:], strict=True):
+            deleted[f"rows of {name}"] = count
+        return ClearResult(n, 0, seconds=time.monotonic() - started, records=deleted)
 
     async def drop(self) -> list[str]:
         self.file._close_reader()
         with self._writing() as conn:
             for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
                 conn.execute(f"DROP INDEX IF EXISTS {spec.name}")
-            conn.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+            for name in self._names():
+                conn.execute(f"DROP TABLE IF EXISTS {name}")
             left = [
                 n
                 for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -294,7 +309,7 @@ class SqliteTableStore(TaskStore):
                 with contextlib.suppress(FileNotFoundError):
                     companion.unlink()
             return [str(self.path)]
-        return [f"table {self.TABLE}"]
+        return [f"table {name}" for name in self._names()]
 
 
 class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
