@@ -80,9 +80,9 @@ class Command:
             from mcpstore_cli.store.registry import LAYOUT_KINDS
             from mcpstore_cli.store.urls import resolve_store_url
 
-            tasks = self.tasks or LAYOUT_KINDS.get(self.args.layout or "") == "tasks"
+            kind = "tasks" if self.tasks else LAYOUT_KINDS.get(self.args.layout or "", "sessions")
             self._url = resolve_store_url(
-                self.args.url, self.args.backend, self.env.environ, tasks=tasks
+                self.args.url, self.args.backend, self.env.environ, kind=kind
             )
         return self._url
 

@@ -151,8 +151,8 @@ def demo(
     n_sessions, n_events, elapsed, live_events = cmd.run(work)
     rows = n_sessions + n_events
     what = (
-        f"{n_sessions:,} tasks"
-        if store.holds_tasks
+        f"{n_sessions:,} {store.records_noun}"
+        if store.records_noun
         else f"{n_sessions:,} sessions and {n_events:,} events"
     )
     cmd.info(

@@ -247,12 +247,18 @@ def stats(
 
     async def work() -> Any:
         async with store:
+            figures = await store.layout_stats(now_ms=now_ms())
+            if figures is not None:
+                return figures
             return await store.stats(
                 now_ms=now_ms(), timeout_ms=timeout_ms, approximate=approximate
             )
 
     result = cmd.run(work, inline=store.inline_reads)
-    from mcpstore_cli.render.output import draw_stats, stats_json, write_object
+    from mcpstore_cli.render.output import draw_figures, draw_stats, stats_json, write_object
 
+    if isinstance(result, dict):
+        write_object(cmd.env, cmd.fmt, result, lambda: draw_figures(cmd.env, result))
+        return
     obj = stats_json(result)
     write_object(cmd.env, cmd.fmt, obj, lambda: draw_stats(cmd.env, obj))

@@ -595,6 +595,31 @@ def draw_stats(env: Environment, obj: dict[str, Any]) -> None:
         draw_histogram(env, [(b["bucket"], b["sessions"]) for b in obj[key]])
 
 
+def draw_figures(env: Environment, obj: dict[str, Any]) -> None:
+    """A layout's own figures (``stats`` of a store without sessions): one line per figure,
+    nested objects indented under their name."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+
+    def add(name: str, value: Any, depth: int) -> None:
+        label = "  " * depth + name.replace("_", " ")
+        if isinstance(value, dict) and value:
+            grid.add_row(label, "")
+            for key, inner in value.items():
+                add(str(key), inner, depth + 1)
+        elif isinstance(value, list):
+            grid.add_row(label, _escape(", ".join(str(v) for v in value)) or "-")
+        else:
+            grid.add_row(label, _escape("-" if value is None else str(value)))
+
+    for key, value in obj.items():
+        add(key, value, 0)
+    env.console().print(grid)
+
+
 # Histogram bars: this wide at most, and never narrower than the minimum (on a terminal too
 # narrow even for that, the line wraps rather than lose its count).
 BAR_WIDTH = 40

@@ -95,6 +95,9 @@ class Store(abc.ABC):
     verifies_while_loading: ClassVar[bool] = False  # restore checks the file as it loads
     row_word: ClassVar[str] = "row"  # what one stored record is called: row, item
     holds_tasks: ClassVar[bool] = False  # a task layout (mcpstore tasks), not sessions
+    # What a layout without sessions holds, counted in messages ("tasks", "entities"); None:
+    # sessions and their events.
+    records_noun: ClassVar[str | None] = None
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         self.url = url
@@ -189,6 +192,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
         """Counts, distributions, sizes and backend facts."""
+
+    async def layout_stats(self, *, now_ms: int) -> dict[str, Any] | None:
+        """A layout without sessions may answer ``stats`` with figures of its own (JSON);
+        None: ``stats`` means :meth:`stats`."""
+        return None
 
     # -- writing ------------------------------------------------------------------------
     @abc.abstractmethod

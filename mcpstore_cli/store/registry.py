@@ -42,6 +42,7 @@ LAYOUTS: dict[str, str] = {
     "graphflow": "mcpstore_cli.layouts.graphflow",
     "tasks": "mcpstore_cli.layouts.turul_tasks",
     "ext-tasks": "mcpstore_cli.layouts.turul_ext_tasks",
+    "server-state": "mcpstore_cli.layouts.turul_server_state",
 }
 
 # What each layout holds: sessions (the session commands) or tasks (``mcpstore tasks``).
@@ -50,6 +51,7 @@ LAYOUT_KINDS: dict[str, str] = {
     "graphflow": "sessions",
     "tasks": "tasks",
     "ext-tasks": "tasks",
+    "server-state": "state",
 }
 
 # (backend, layout) -> "module:class" of the Store of a layout other than the default
@@ -60,6 +62,8 @@ LAYOUT_STORES: dict[tuple[str, str], str] = {
     ("dynamodb", "tasks"): "mcpstore_cli.backends.dynamodb.tasks:DynamoDBTaskStore",
     ("sqlite", "ext-tasks"): "mcpstore_cli.backends.sqlite.tasks:SqliteExtTaskStore",
     ("postgres", "ext-tasks"): "mcpstore_cli.backends.postgres.tasks:PostgresExtTaskStore",
+    ("sqlite", "server-state"): "mcpstore_cli.backends.sqlite.server_state:SqliteServerStateStore",
+    ("postgres", "server-state"): "mcpstore_cli.backends.postgres.tasks:PostgresServerStateStore",
 }
 
 

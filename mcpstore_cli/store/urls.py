@@ -300,6 +300,12 @@ TASK_NAMES = {
     "table_env": "MCP_TASK_TABLE",
     "table_default": "mcp-tasks",
 }
+STATE_NAMES = {
+    "sqlite_env": "SQLITE_STATE_PATH",
+    "sqlite_default": "server_state.db",
+    "table_env": "MCP_SERVER_STATE_TABLE",
+    "table_default": "mcp-server-state",
+}
 SESSION_NAMES = {
     "sqlite_env": "SQLITE_PATH",
     "sqlite_default": DEFAULT_SQLITE_PATH,
@@ -309,12 +315,21 @@ SESSION_NAMES = {
 
 
 def resolve_store_url(
-    url: str | None, backend: str | None, environ: Mapping[str, str], *, tasks: bool = False
+    url: str | None,
+    backend: str | None,
+    environ: Mapping[str, str],
+    *,
+    tasks: bool = False,
+    kind: str = "sessions",
 ) -> StoreURL:
-    """Find the store a command works on, in the order of the CLI contract. ``tasks``: for
-    the task commands, whose SQLite file and DynamoDB table come from SQLITE_TASK_PATH and
-    MCP_TASK_TABLE (defaults ``mcp_tasks.db``, ``mcp-tasks``), also as the embedded default."""
-    names = TASK_NAMES if tasks else SESSION_NAMES
+    """Find the store a command works on, in the order of the CLI contract. ``tasks`` (or
+    ``kind="tasks"``): for the task commands, whose SQLite file and DynamoDB table come from
+    SQLITE_TASK_PATH and MCP_TASK_TABLE (defaults ``mcp_tasks.db``, ``mcp-tasks``), also as the
+    embedded default; ``kind="state"``: turul's server state (``server_state.db``,
+    ``mcp-server-state``, the server's own defaults)."""
+    if tasks:
+        kind = "tasks"
+    names = {"tasks": TASK_NAMES, "state": STATE_NAMES}.get(kind, SESSION_NAMES)
     if backend is not None and backend not in BACKENDS:
         raise UsageError(f"Unknown backend {backend!r}; choose sqlite, postgres or dynamodb.")
     if url is not None:
@@ -360,6 +375,6 @@ def resolve_store_url(
     env_url = environ.get("MCPSTORE_URL")
     if env_url:
         return parse_store_url(env_url, source="MCPSTORE_URL")
-    if tasks:
-        return parse_store_url(f"sqlite:///{TASK_NAMES['sqlite_default']}", source="the default")
+    if names is not SESSION_NAMES:
+        return parse_store_url(f"sqlite:///{names['sqlite_default']}", source="the default")
     return parse_store_url(DEFAULT_URL, source="the default")

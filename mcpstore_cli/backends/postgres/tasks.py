@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -23,6 +24,7 @@ from mcpstore_cli.backends.postgres.layout import _catalog_default, _catalog_typ
 from mcpstore_cli.backends.postgres.store import PostgresStore, _compare_columns, quote_ident
 from mcpstore_cli.backends.sql import ddl
 from mcpstore_cli.backends.sql.ext_tasks import Change, SqlExtTaskStore
+from mcpstore_cli.backends.sql.server_state import SqlServerStateStore
 from mcpstore_cli.backends.sql.tasks import SqlTaskStore
 from mcpstore_cli.errors import (
     Interrupted,
@@ -32,6 +34,7 @@ from mcpstore_cli.errors import (
 )
 from mcpstore_cli.layouts.turul_ext_tasks import records as ext_records
 from mcpstore_cli.layouts.turul_ext_tasks import schema as ext_schema
+from mcpstore_cli.layouts.turul_server_state import schema as state_schema
 from mcpstore_cli.layouts.turul_tasks import records, schema
 from mcpstore_cli.model.records import Finding, SetupStep
 from mcpstore_cli.model.teardown import ClearResult, Inventory, TableFacts
@@ -211,10 +214,18 @@ class PostgresTableStore(NonSessionStore):
                     f"({drift[0].object}: {drift[0].problem}); see mcpstore setup --layout "
                     f"{self.layout} --check."
                 )
-        async with self._writer() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
-            for statement in ddl_statements(self.SCHEMA):
-                await conn.execute(statement)
+        statements = ddl_statements(self.SCHEMA)
+        async with self._writer() as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
+                for statement in statements:
+                    if " CONCURRENTLY " not in statement:
+                        await conn.execute(statement)
+            # As the server builds them: CONCURRENTLY (a running server is not blocked), which
+            # cannot run inside a transaction.
+            for statement in statements:
+                if " CONCURRENTLY " in statement:
+                    await conn.execute(statement)
         for name in self._names():
             state = "exists" if name in tables_before else "created"
             steps.append(SetupStep(name, state, "table"))
@@ -472,3 +483,52 @@ class PostgresExtTaskStore(PostgresTableStore, SqlExtTaskStore):
             "$4::jsonb[]) AS t(id, st, at, doc)"
         )
         return sql, row, 4
+
+
+class PostgresServerStateStore(PostgresTableStore, SqlServerStateStore):
+    """turul's server state: ``server_entity_state`` and ``server_fingerprints``."""
+
+    TABLE: ClassVar[str] = "server_entity_state"
+    SCHEMA: ClassVar[Any] = state_schema
+    RECORDS: ClassVar[str] = "entities"
+
+    def _as_text(self, column: str) -> str:
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+    def _demo_insert(self) -> tuple[str, Any, int]:
+        raise NotImplementedError  # write_demo below writes two tables
+
+    async def write_demo(self, batches: Any, progress: Any = None) -> tuple[int, int]:
+        """The server's own upserts of each entity and fingerprint."""
+        written = 0
+        async with self._writer() as conn:
+            async for items, _events in batches:
+                async with conn.transaction():
+                    for kind, row in items:
+                        if kind == "entity":
+                            await conn.execute(
+                                "INSERT INTO server_entity_state (entity_type, entity_id, active, "
+                                "metadata, updated_at) VALUES ($1, $2, $3, $4::jsonb, "
+                                "$5::text::timestamptz) ON CONFLICT (entity_type, entity_id) DO "
+                                "UPDATE SET active = EXCLUDED.active, metadata = "
+                                "EXCLUDED.metadata, updated_at = EXCLUDED.updated_at",
+                                row["entity_type"],
+                                row["entity_id"],
+                                bool(row["active"]),
+                                None if row["metadata"] is None else json.dumps(row["metadata"]),
+                                row["updated_at"],
+                            )
+                            written += 1
+                        else:
+                            await conn.execute(
+                                "INSERT INTO server_fingerprints (entity_type, fingerprint, "
+                                "updated_at) VALUES ($1, $2, $3::text::timestamptz) ON CONFLICT "
+                                "(entity_type) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
+                                "updated_at = EXCLUDED.updated_at",
+                                row["entity_type"],
+                                row["fingerprint"],
+                                row["updated_at"],
+                            )
+                if progress is not None:
+                    progress(len(items))
+        return written, 0

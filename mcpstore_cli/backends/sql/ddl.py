@@ -75,11 +75,17 @@ class _HandWritten(DDLCompiler):
 
     def spec(self, column: sa.Column[Any]) -> ColumnSpec:
         inline_key = _inline_key(column)
+        # info={"defaults": {dialect: "expression"}}: a default written differently per
+        # backend (SQLite's 1 is PostgreSQL's true).
+        default = column.info.get("defaults", {}).get(self.dialect.name)
         return ColumnSpec(
             name=column.name,
             type=self.column_type(column),
-            not_null=not column.nullable and not inline_key,
-            default=self.get_column_default_string(column),
+            # info={"not_null_key": True}: a key written "NOT NULL PRIMARY KEY" (in SQLite a
+            # TEXT key alone may hold NULL).
+            not_null=not column.nullable
+            and (not inline_key or bool(column.info.get("not_null_key"))),
+            default=default if default is not None else self.get_column_default_string(column),
             primary_key=column.primary_key,
             serial=self.serial(column),
         )
@@ -103,7 +109,9 @@ class _HandWritten(DDLCompiler):
         spec = self.spec(column)
         text = f"{self.preparer.format_column(column)} {spec.type}"
         if _inline_key(column):
-            text += " PRIMARY KEY" + self.key_suffix(column)
+            text += (
+                (" NOT NULL" if spec.not_null else "") + " PRIMARY KEY" + self.key_suffix(column)
+            )
         elif spec.not_null:
             text += " NOT NULL"
         if spec.default is not None:

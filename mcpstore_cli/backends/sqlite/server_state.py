@@ -1,0 +1,52 @@
+"""turul's server state in a SQLite file (the server's default: ``server_state.db``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mcpstore_cli.backends.sql.server_state import SqlServerStateStore
+from mcpstore_cli.backends.sqlite.tasks import SqliteTableStore
+from mcpstore_cli.layouts.turul_server_state import schema
+
+
+class SqliteServerStateStore(SqliteTableStore, SqlServerStateStore):
+    TABLE: ClassVar[str] = "server_entity_state"
+    SCHEMA: ClassVar[Any] = schema
+    RECORDS: ClassVar[str] = "entities"
+
+    def label(self) -> str:
+        return Path(self.url.path or "server_state.db").stem or "sqlite"
+
+    def _demo_insert(self) -> tuple[str, Any]:
+        raise NotImplementedError  # write_demo below writes two tables
+
+    async def write_demo(self, batches: Any, progress: Any = None) -> tuple[int, int]:
+        """The server's own writes: ``INSERT OR REPLACE`` of each entity and fingerprint."""
+        written = 0
+        async for items, _events in batches:
+            with self._writing() as conn:
+                for kind, row in items:
+                    if kind == "entity":
+                        conn.execute(
+                            "INSERT OR REPLACE INTO server_entity_state (entity_type, entity_id, "
+                            "active, metadata, updated_at) VALUES (?, ?, ?, ?, ?)",
+                            (
+                                row["entity_type"],
+                                row["entity_id"],
+                                int(row["active"]),
+                                None if row["metadata"] is None else json.dumps(row["metadata"]),
+                                row["updated_at"],
+                            ),
+                        )
+                        written += 1
+                    else:
+                        conn.execute(
+                            "INSERT OR REPLACE INTO server_fingerprints (entity_type, "
+                            "fingerprint, updated_at) VALUES (?, ?, ?)",
+                            (row["entity_type"], row["fingerprint"], row["updated_at"]),
+                        )
+            if progress is not None:
+                progress(len(items))
+        return written, 0
