@@ -122,6 +122,9 @@ class SqliteReader(SqliteReading):
             return await self._full.recent_events(session_id, limit)
         return await super().recent_events(session_id, limit)
 
+    async def layout_stats(self, *, now_ms: int) -> dict[str, Any] | None:
+        return None  # turul's sessions: stats() says it all
+
     async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
         if self._full is not None:
             return await self._full.stats(
