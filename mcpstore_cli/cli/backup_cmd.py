@@ -150,7 +150,7 @@ def backup(
         write_plain_object(cmd.env, cmd.fmt, obj)
     rate = (summary.sessions + summary.events) / summary.seconds if summary.seconds else 0
     cmd.info(
-        f"backup: wrote {summary.sessions:,} sessions and {summary.events:,} events to "
+        f"backup: wrote {summary.counted()} to "
         f"{summary.path} ({_size(summary.bytes)}) in {summary.seconds:.2f} s "
         f"({rate:,.0f} records/s)."
     )
@@ -297,7 +297,6 @@ def restore(
             raise UsageError("--to-table goes with --native.")
 
     check_args()
-    store_url = cmd.url
     if native is not None:
         _restore_native(cmd, native, to_table or "")
         return
@@ -309,6 +308,17 @@ def restore(
             if path.is_dir()
             else f"No backup file {path}."
         )
+    if cmd.args.layout is None:
+        # Without --layout the file says which layout it restores (and so, without --url,
+        # which store: a tasks backup goes to mcp_tasks.db).
+        import dataclasses
+
+        from mcpstore_cli.util.backupfile import read_header
+
+        file_layout = str(read_header(path).get("layout") or "sessions")
+        if file_layout != "sessions":
+            cmd.args = dataclasses.replace(cmd.args, layout=file_layout)
+    store_url = cmd.url
     if keep_ttl and not cmd.store_class.item_ttl:
         cmd.warn(f"--keep-ttl: {store_url.backend} stores keep no ttl; ignored.")
 
@@ -346,20 +356,30 @@ def restore(
             from mcpstore_cli.cli.confirm import confirm_destructive
 
             assert info is not None  # replace verified the file in step 1
-            preview = [
-                f"restore --mode replace deletes every session and event of "
-                f"{store_url.masked()} ({store_url.backend}):",
-                f"  sessions: {existing[0]:,}",
-                f"  events:   {existing[1]:,}",
-                f"then loads {path} ({info.sessions:,} sessions, {info.events:,} events, "
-                f"from {info.source_backend}).",
-            ]
+            from mcpstore_cli.model.backup import SESSION_LAYOUTS, counted
+
+            if info.layout in SESSION_LAYOUTS:
+                preview = [
+                    f"restore --mode replace deletes every session and event of "
+                    f"{store_url.masked()} ({store_url.backend}):",
+                    f"  sessions: {existing[0]:,}",
+                    f"  events:   {existing[1]:,}",
+                ]
+            else:
+                preview = [
+                    f"restore --mode replace deletes every record of the {info.layout} layout "
+                    f"in {store_url.masked()} ({store_url.backend}): {existing[0]:,}",
+                ]
+            preview.append(
+                f"then loads {path} ({counted(info.sessions, info.events, info.layout)}, "
+                f"from {info.source_backend})."
+            )
             confirm_destructive(
                 cmd,
                 action="restore --mode replace",
                 preview=preview,
                 yes=yes,
-                question=f"Replace {existing[0]:,} sessions and {existing[1]:,} events "
+                question=f"Replace {counted(existing[0], existing[1], info.layout)} "
                 "with the backup?",
             )
 
@@ -396,6 +416,8 @@ def restore(
 
 
 def restore_summary_lines(summary: Any, store: str) -> list[str]:
+    from mcpstore_cli.model.backup import SESSION_LAYOUTS
+
     rate = (summary.sessions + summary.events) / summary.seconds if summary.seconds else 0
     verified = (
         f"verified in {summary.verify_seconds:.2f} s first"
@@ -403,7 +425,7 @@ def restore_summary_lines(summary: Any, store: str) -> list[str]:
         else "verified as it loaded, committed once all of it passed"
     )
     lines = [
-        f"restore: wrote {summary.sessions:,} sessions and {summary.events:,} events from "
+        f"restore: wrote {summary.counted()} from "
         f"{summary.path} into {store} in {summary.seconds:.2f} s ({verified}; "
         f"{rate:,.0f} records/s)."
     ]
@@ -412,15 +434,20 @@ def restore_summary_lines(summary: Any, store: str) -> list[str]:
         details.append(f"event ids {summary.event_ids}")
     if summary.ttl and summary.sessions:
         details.append(f"ttl {summary.ttl}")
-    if summary.skipped_sessions:
+    sessions = summary.layout in SESSION_LAYOUTS
+    if summary.skipped_sessions and sessions:
         details.append(
             f"left {summary.skipped_sessions:,} sessions the store already had (and their "
             f"{summary.skipped_events:,} events in the file) as they were"
         )
+    elif summary.skipped_sessions:
+        details.append(f"left {summary.skipped_sessions:,} records the store already had")
     if summary.mode == "replace":
         details.append(
             f"replaced {summary.replaced_sessions:,} sessions and "
             f"{summary.replaced_events:,} events"
+            if sessions
+            else f"replaced {summary.replaced_sessions:,} records"
         )
     if summary.created_layout:
         details.append("created the store's tables first")

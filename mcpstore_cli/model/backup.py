@@ -44,6 +44,12 @@ class BackupSummary:
     consistency: str = ""
     skipped: int = 0  # rows left out because they could not be read
     notes: list[str] = field(default_factory=list)
+    # A layout without sessions (tasks, ext-tasks, server-state): ``sessions`` counts its
+    # records and there are no events.
+    layout: str = "sessions"
+
+    def counted(self) -> str:
+        return counted(self.sessions, self.events, self.layout)
 
 
 @dataclass(slots=True)
@@ -63,6 +69,21 @@ class RestoreSummary:
     verify_seconds: float = 0.0
     source_backend: str = ""
     notes: list[str] = field(default_factory=list)
+    layout: str = "sessions"  # as BackupSummary.layout
+
+    def counted(self) -> str:
+        return counted(self.sessions, self.events, self.layout)
+
+
+SESSION_LAYOUTS = ("sessions", "graphflow")
+
+
+def counted(records: int, events: int, layout: str) -> str:
+    """``"12 sessions and 340 events"``, or for a layout without sessions ``"300 records of
+    the tasks layout"``."""
+    if layout in SESSION_LAYOUTS:
+        return f"{records:,} sessions and {events:,} events"
+    return f"{records:,} record{'s' if records != 1 else ''} of the {layout} layout"
 
 
 def timestamp_label(now: float | None = None) -> str:

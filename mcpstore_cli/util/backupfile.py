@@ -39,6 +39,22 @@ EVENT_FIELDS = 8  # "e", session_id, id, timestamp, event_type, data, retry, ttl
 # sessions section, no events.
 GRAPHFLOW_LAYOUT = "graphflow"
 GRAPHFLOW_FIELDS = 8
+# turul's task and server-state layouts: one section of records of their own kinds, no events
+# (docs/backup-format.md): "t" a 2025 task row, "x" an ext-tasks document, "v" an entity's
+# state and "f" an entity type's fingerprint.
+TASK_FIELDS = 14
+EXT_TASK_FIELDS = 7
+ENTITY_FIELDS = 6
+FINGERPRINT_FIELDS = 4
+# The record kinds of each layout's (first) section.
+LAYOUT_RECORDS: dict[str, bytes] = {
+    "sessions": b"s",
+    GRAPHFLOW_LAYOUT: b"g",
+    "tasks": b"t",
+    "ext-tasks": b"x",
+    "server-state": b"vf",
+}
+RECORD_KINDS = b"sgtxvf"
 READ_BLOCK = 1024 * 1024
 DEFAULT_LEVEL = 1
 BUFFER = 1024 * 1024
@@ -407,6 +423,81 @@ def _check_graphflow(rec: Any) -> str | None:
     return None
 
 
+def _str_or_null(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+def _int_or_null(value: Any) -> bool:
+    return value is None or _is_int(value)
+
+
+def _check_task(rec: Any) -> str | None:
+    """["t", task_id, session_id, status, status_message, created_at, last_updated_at, ttl,
+    poll_interval, original_method, original_params, result, meta, version]"""
+    if type(rec) is not list or len(rec) != TASK_FIELDS:
+        return f"a task record does not have {TASK_FIELDS} fields"
+    tid = rec[1]
+    if type(tid) is not str or not tid:
+        return "a task id is not a non-empty string"
+    if not (_str_or_null(rec[2]) and type(rec[3]) is str and _str_or_null(rec[4])):
+        return f"task {tid}: session_id, status or status_message is not a string"
+    if type(rec[5]) is not str or type(rec[6]) is not str:
+        return f"task {tid}: created_at/last_updated_at are not strings"
+    if not (_int_or_null(rec[7]) and _int_or_null(rec[8]) and _int_or_null(rec[13])):
+        return f"task {tid}: ttl, poll_interval or version is not an integer"
+    if type(rec[9]) is not str:
+        return f"task {tid}: original_method is not a string"
+    return None
+
+
+def _check_ext_task(rec: Any) -> str | None:
+    """["x", task_id, status, last_updated_at, state, rev, ttl_epoch]"""
+    if type(rec) is not list or len(rec) != EXT_TASK_FIELDS:
+        return f"an ext-task record does not have {EXT_TASK_FIELDS} fields"
+    tid = rec[1]
+    if type(tid) is not str or not tid:
+        return "a task id is not a non-empty string"
+    if type(rec[2]) is not str or type(rec[3]) is not str:
+        return f"task {tid}: status/last_updated_at are not strings"
+    if type(rec[4]) is not dict:
+        return f"task {tid}: state is not a JSON object"
+    if not (_int_or_null(rec[5]) and _int_or_null(rec[6])):
+        return f"task {tid}: rev or ttl_epoch is not an integer"
+    return None
+
+
+def _check_entity(rec: Any) -> str | None:
+    """["v", entity_type, entity_id, active, metadata, updated_at]"""
+    if type(rec) is not list or len(rec) != ENTITY_FIELDS:
+        return f"an entity record does not have {ENTITY_FIELDS} fields"
+    if type(rec[1]) is not str or type(rec[2]) is not str:
+        return "an entity's type or id is not a string"
+    if type(rec[3]) is not bool:
+        return f"entity {rec[1]}/{rec[2]}: active is not true or false"
+    if type(rec[5]) is not str:
+        return f"entity {rec[1]}/{rec[2]}: updated_at is not a string"
+    return None
+
+
+def _check_fingerprint(rec: Any) -> str | None:
+    """["f", entity_type, fingerprint, updated_at]"""
+    if type(rec) is not list or len(rec) != FINGERPRINT_FIELDS:
+        return f"a fingerprint record does not have {FINGERPRINT_FIELDS} fields"
+    if not all(type(v) is str for v in rec[1:]):
+        return "a fingerprint record holds a value that is not a string"
+    return None
+
+
+_CHECKS: dict[bytes, Callable[[Any], str | None]] = {
+    b"s": _check_session,
+    b"g": _check_graphflow,
+    b"t": _check_task,
+    b"x": _check_ext_task,
+    b"v": _check_entity,
+    b"f": _check_fingerprint,
+}
+
+
 def _check_event(rec: Any) -> str | None:
     if type(rec) is not list or len(rec) != EVENT_FIELDS:
         return "an event record does not have 8 fields"
@@ -441,7 +532,7 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
     info: BackupInfo | None = None
     trailer: dict[str, Any] | None = None
     phase = "s"
-    session_kind = b"s"
+    session_kind: bytes = b"s"
     session_hashes = array("q")
     sorted_hashes: array[int] | None = None
     line_no = 0
@@ -475,7 +566,13 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
                 )
             digest.update(first + b"\n")
             info = BackupInfo(path=path, header=header)
-            session_kind = b"g" if info.layout == GRAPHFLOW_LAYOUT else b"s"
+            kinds = LAYOUT_RECORDS.get(info.layout)
+            if kinds is None:
+                raise BackupFileError(
+                    f"{path} holds records of the {info.layout!r} layout, which this mcpstore "
+                    "does not know (upgrade mcpstore); nothing was changed."
+                )
+            session_kind = kinds
         if lines and lines[-1][:1] == b"{":
             last = lines.pop()
             try:
@@ -505,15 +602,15 @@ def verify_file(path: Path, *, progress: Callable[[int], None] | None = None) ->
             kind = line[2:3]
             if line[:2] != b'["' or line[3:4] != b'"':
                 raise bad(f"line {line_no + offset + 1} is not a record")
-            if kind in (b"s", b"g"):
+            if kind and kind in RECORD_KINDS:
                 if phase != "s":
                     raise bad(f"line {line_no + offset + 1}: a session after the events")
-                if kind != session_kind:
+                if kind not in session_kind:
                     raise bad(
                         f"line {line_no + offset + 1}: a record of another layout than the "
                         f"header's ({info.layout})"
                     )
-                check = _check_session if kind == b"s" else _check_graphflow
+                check = _CHECKS[kind]
                 problem = check(rec)
                 if problem is not None and check(_exact(line)) is None:
                     problem = None  # only orjson's view of a big integer differed
@@ -586,13 +683,15 @@ def iter_record_blocks(path: Path) -> Iterator[tuple[str, list[bytes]]]:
             lines.pop()
         if not lines:
             continue
-        if lines[0][2:3] == lines[-1][2:3]:
+        if lines[0][2:3] == lines[-1][2:3] and lines[0][2:3] != b"v":
             yield lines[0][2:3].decode(), lines
             continue
-        cut = next(i for i, line in enumerate(lines) if line[2:3] == b"e")
-        if cut:
-            yield "s", lines[:cut]
-        yield "e", lines[cut:]
+        # Runs of one kind, in order (sessions then events; entities and fingerprints).
+        start = 0
+        for i in range(1, len(lines) + 1):
+            if i == len(lines) or lines[i][2:3] != lines[start][2:3]:
+                yield lines[start][2:3].decode(), lines[start:i]
+                start = i
 
 
 def read_header(path: Path) -> dict[str, Any]:

@@ -318,6 +318,102 @@ class PostgresTableStore(NonSessionStore):
             ) from None
         return written, 0
 
+    # -- the portable backup file ----------------------------------------------------------
+    restores_in_one_transaction: ClassVar[bool] = True
+
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        """(SELECT, row -> record) per record kind, in file order."""
+        raise NotImplementedError
+
+    async def _restore_batch(
+        self, conn: asyncpg.Connection, kind: str, records: list[list[Any]]
+    ) -> int:
+        """Insert records the table lacks (by key); how many were inserted."""
+        raise NotImplementedError
+
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: ProgressCallback | None = None
+    ) -> dict[str, Any]:
+        """Every record, from one REPEATABLE READ READ ONLY snapshot."""
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        nb.refuse_session_filters(spec, self.layout)
+        await self.ensure_readable()
+        header["layout"] = self.layout
+        header["source"]["event_ids"] = "none"
+        out.header(header)
+        skipped = 0
+        async with (
+            self._writer() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            for sql, to_record in self._backup_queries():
+                lines: list[bytes] = []
+                async for row in conn.cursor(sql, prefetch=2000):
+                    record = to_record(dict(row))
+                    if record is None:
+                        skipped += 1
+                        continue
+                    lines.append(nb.line(record))
+                    if len(lines) >= 2000:
+                        out.sessions_block(b"".join(lines))
+                        if progress is not None:
+                            progress(len(lines))
+                        lines = []
+                out.sessions_block(b"".join(lines))
+                if progress is not None and lines:
+                    progress(len(lines))
+        notes = [f"{skipped:,} rows whose JSON is damaged were left out"] if skipped else []
+        return {
+            "consistency": "one REPEATABLE READ snapshot of the layout's tables",
+            "skipped": skipped,
+            "notes": notes,
+        }
+
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Load a verified file in one transaction (``merge``: what the store lacks, by key;
+        ``replace``: the layout's tables emptied first)."""
+        import json
+
+        from mcpstore_cli.util.backupfile import iter_record_blocks
+        from mcpstore_cli.util.interrupt import to_thread
+
+        blocks = iter_record_blocks(info.path)
+        async with self._writer() as conn, conn.transaction():
+            if mode == "replace":
+                counts = [
+                    int(
+                        await conn.fetchval(
+                            f"WITH gone AS (DELETE FROM {n} RETURNING 1) SELECT count(*) FROM gone"
+                        )
+                    )
+                    for n in self._names()
+                ]
+                summary.replaced_sessions = counts[0]
+            while True:
+                block = await to_thread(next, blocks, None)
+                if block is None:
+                    break
+                kind, lines = block
+                records = [json.loads(raw) for raw in lines]
+                written = await self._restore_batch(conn, kind, records)
+                summary.sessions += written
+                summary.skipped_sessions += len(records) - written
+                if progress is not None:
+                    progress(len(records))
+
+    async def row_counts(self) -> tuple[int, int]:
+        await self.ensure_readable()
+        return int((await self._fetch(f"SELECT count(*) AS n FROM {self.TABLE}"))[0]["n"]), 0
+
     # -- clear and teardown -----------------------------------------------------------------
     async def inventory(self) -> Inventory:
         started = time.perf_counter()
@@ -432,6 +528,27 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         )
         return sql, self.demo_row, len(records.COLUMNS)
 
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        return [(f"SELECT {self._columns()} FROM tasks ORDER BY task_id", nb.task_record)]
+
+    async def _restore_batch(
+        self, conn: asyncpg.Connection, kind: str, records_in: list[list[Any]]
+    ) -> int:
+        rows = [records.row_from_record(r) for r in records_in]
+        cols = [[row[c] for row in rows] for c in (*records.COLUMNS, "version")]
+        status = await conn.execute(
+            f"INSERT INTO tasks ({', '.join(records.COLUMNS)}, version) SELECT t.a, t.b, t.c, "
+            "t.d, t.e, t.f, t.g, t.h, t.i, t.j, t.k, t.l, coalesce(t.m, 1) FROM unnest("
+            "$1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], "
+            "$7::bigint[], $8::bigint[], $9::text[], $10::jsonb[], $11::jsonb[], $12::jsonb[], "
+            "$13::int[]) AS t(a, b, c, d, e, f, g, h, i, j, k, l, m) "
+            "ON CONFLICT (task_id) DO NOTHING",
+            *cols,
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
+
 
 class PostgresExtTaskStore(PostgresTableStore, SqlExtTaskStore):
     """The 2026 lane's ``ext_tasks``: one JSONB document per task. A change is written only
@@ -484,6 +601,30 @@ class PostgresExtTaskStore(PostgresTableStore, SqlExtTaskStore):
         )
         return sql, row, 4
 
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        at = "to_char(last_updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        sql = (
+            f"SELECT task_id, status, {at} AS last_updated_at, state::text AS state "
+            "FROM ext_tasks ORDER BY task_id"
+        )
+        return [(sql, nb.ext_record)]
+
+    async def _restore_batch(
+        self, conn: asyncpg.Connection, kind: str, records_in: list[list[Any]]
+    ) -> int:
+        status = await conn.execute(
+            "INSERT INTO ext_tasks (task_id, status, last_updated_at, state) SELECT t.id, t.st, "
+            "t.at::timestamptz, t.doc FROM unnest($1::text[], $2::text[], $3::text[], "
+            "$4::jsonb[]) AS t(id, st, at, doc) ON CONFLICT (task_id) DO NOTHING",
+            [r[1] for r in records_in],
+            [r[2] for r in records_in],
+            [r[3] for r in records_in],
+            [json.dumps(r[4]) for r in records_in],
+        )
+        return int(str(status).rsplit(" ", 1)[-1])
+
 
 class PostgresServerStateStore(PostgresTableStore, SqlServerStateStore):
     """turul's server state: ``server_entity_state`` and ``server_fingerprints``."""
@@ -494,6 +635,51 @@ class PostgresServerStateStore(PostgresTableStore, SqlServerStateStore):
 
     def _as_text(self, column: str) -> str:
         return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        at = self._as_text("updated_at")
+        return [
+            (
+                "SELECT entity_type, entity_id, active, metadata::text AS metadata, "
+                f"{at} AS updated_at FROM server_entity_state ORDER BY entity_type, entity_id",
+                nb.entity_record,
+            ),
+            (
+                f"SELECT entity_type, fingerprint, {at} AS updated_at FROM server_fingerprints "
+                "ORDER BY entity_type",
+                nb.fingerprint_record,
+            ),
+        ]
+
+    async def _restore_batch(
+        self, conn: asyncpg.Connection, kind: str, records_in: list[list[Any]]
+    ) -> int:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        if kind == "v":
+            status = await conn.execute(
+                "INSERT INTO server_entity_state (entity_type, entity_id, active, metadata, "
+                "updated_at) SELECT t.a, t.b, t.c, t.d, t.e::timestamptz FROM unnest($1::text[], "
+                "$2::text[], $3::bool[], $4::jsonb[], $5::text[]) AS t(a, b, c, d, e) "
+                "ON CONFLICT (entity_type, entity_id) DO NOTHING",
+                [r[1] for r in records_in],
+                [r[2] for r in records_in],
+                [bool(r[3]) for r in records_in],
+                [nb.dump(r[4]) for r in records_in],
+                [r[5] for r in records_in],
+            )
+        else:
+            status = await conn.execute(
+                "INSERT INTO server_fingerprints (entity_type, fingerprint, updated_at) "
+                "SELECT t.a, t.b, t.c::timestamptz FROM unnest($1::text[], $2::text[], "
+                "$3::text[]) AS t(a, b, c) ON CONFLICT (entity_type) DO NOTHING",
+                [r[1] for r in records_in],
+                [r[2] for r in records_in],
+                [r[3] for r in records_in],
+            )
+        return int(str(status).rsplit(" ", 1)[-1])
 
     def _demo_insert(self) -> tuple[str, Any, int]:
         raise NotImplementedError  # write_demo below writes two tables

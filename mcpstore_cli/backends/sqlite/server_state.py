@@ -22,6 +22,37 @@ class SqliteServerStateStore(SqliteTableStore, SqlServerStateStore):
     def _demo_insert(self) -> tuple[str, Any]:
         raise NotImplementedError  # write_demo below writes two tables
 
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        return [
+            (
+                "SELECT entity_type, entity_id, active, metadata, updated_at "
+                "FROM server_entity_state ORDER BY entity_type, entity_id",
+                nb.entity_record,
+            ),
+            (
+                "SELECT entity_type, fingerprint, updated_at FROM server_fingerprints "
+                "ORDER BY entity_type",
+                nb.fingerprint_record,
+            ),
+        ]
+
+    def _restore_insert(self, kind: str) -> tuple[str, Any]:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        if kind == "v":
+            return (
+                "INSERT OR IGNORE INTO server_entity_state (entity_type, entity_id, active, "
+                "metadata, updated_at) VALUES (?, ?, ?, ?, ?)",
+                lambda r: (r[1], r[2], int(r[3]), nb.dump(r[4]), r[5]),
+            )
+        return (
+            "INSERT OR IGNORE INTO server_fingerprints (entity_type, fingerprint, updated_at) "
+            "VALUES (?, ?, ?)",
+            lambda r: (r[1], r[2], r[3]),
+        )
+
     async def write_demo(self, batches: Any, progress: Any = None) -> tuple[int, int]:
         """The server's own writes: ``INSERT OR REPLACE`` of each entity and fingerprint."""
         written = 0

@@ -247,6 +247,87 @@ class SqliteTableStore(NonSessionStore):
             ) from None
         return written, 0
 
+    # -- the portable backup file ----------------------------------------------------------
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        """(SELECT, row -> record) per record kind, in file order."""
+        raise NotImplementedError
+
+    def _restore_insert(self, kind: str) -> tuple[str, Any]:
+        """(INSERT OR IGNORE, record -> parameters) for a record kind."""
+        raise NotImplementedError
+
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: ProgressCallback | None = None
+    ) -> dict[str, Any]:
+        """Every record, read in one read transaction of the file (one WAL snapshot)."""
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        nb.refuse_session_filters(spec, self.layout)
+        await self.ensure_readable()
+        header["layout"] = self.layout
+        header["source"]["event_ids"] = "none"
+        out.header(header)
+        skipped = 0
+        conn = self.file._reader_conn()
+        conn.execute("BEGIN")
+        try:
+            for sql, to_record in self._backup_queries():
+                cur = conn.execute(sql)
+                names = [d[0] for d in cur.description or ()]
+                while rows := cur.fetchmany(2000):
+                    lines = []
+                    for values in rows:
+                        record = to_record(dict(zip(names, values, strict=True)))
+                        if record is None:
+                            skipped += 1
+                        else:
+                            lines.append(nb.line(record))
+                    out.sessions_block(b"".join(lines))
+                    if progress is not None:
+                        progress(len(rows))
+        finally:
+            conn.execute("COMMIT")
+        notes = [f"{skipped:,} rows whose JSON is damaged were left out"] if skipped else []
+        return {
+            "consistency": "one read transaction of the SQLite file",
+            "skipped": skipped,
+            "notes": notes,
+        }
+
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Load a verified file in one write transaction: ``merge`` adds what the store lacks
+        (by key), ``replace`` empties the layout's tables first."""
+        import json
+
+        from mcpstore_cli.util.backupfile import iter_record_blocks
+
+        with self._writing() as conn:
+            if mode == "replace":
+                counts = [conn.execute(f"DELETE FROM {n}").rowcount for n in self._names()]
+                summary.replaced_sessions = counts[0]
+            for kind, lines in iter_record_blocks(info.path):
+                sql, params = self._restore_insert(kind)
+                rows = [params(json.loads(raw)) for raw in lines]
+                before = conn.total_changes
+                conn.executemany(sql, rows)
+                written = conn.total_changes - before
+                summary.sessions += written
+                summary.skipped_sessions += len(rows) - written
+                if progress is not None:
+                    progress(len(rows))
+
+    async def row_counts(self) -> tuple[int, int]:
+        await self.ensure_readable()
+        return int(self._read(f"SELECT count(*) AS n FROM {self.TABLE}")[0]["n"]), 0
+
     # -- clear and teardown -----------------------------------------------------------------
     async def inventory(self) -> Inventory:
         started = time.monotonic()
@@ -352,6 +433,21 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
         sql = f"INSERT INTO tasks ({', '.join(records.COLUMNS)}) VALUES ({marks})"
         return sql, self.demo_row
 
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        return [(f"SELECT {self._columns()} FROM tasks ORDER BY task_id", nb.task_record)]
+
+    def _restore_insert(self, kind: str) -> tuple[str, Any]:
+        marks = ", ".join("?" for _ in records.COLUMNS)
+        sql = f"INSERT OR IGNORE INTO tasks ({', '.join(records.COLUMNS)}) VALUES ({marks})"
+
+        def params(record: list[Any]) -> tuple[Any, ...]:
+            row = records.row_from_record(record)
+            return tuple(row[c] for c in records.COLUMNS)
+
+        return sql, params
+
 
 class SqliteExtTaskStore(SqliteTableStore, SqlExtTaskStore):
     """The 2026 lane's ``ext_tasks``: one JSON document per task."""
@@ -395,3 +491,16 @@ class SqliteExtTaskStore(SqliteTableStore, SqlExtTaskStore):
 
         sql = "INSERT INTO ext_tasks (task_id, status, last_updated_at, state) VALUES (?, ?, ?, ?)"
         return sql, row
+
+    def _backup_queries(self) -> list[tuple[str, Any]]:
+        from mcpstore_cli.backends.sql import nonsession_backup as nb
+
+        sql = "SELECT task_id, status, last_updated_at, state FROM ext_tasks ORDER BY task_id"
+        return [(sql, nb.ext_record)]
+
+    def _restore_insert(self, kind: str) -> tuple[str, Any]:
+        sql = (
+            "INSERT OR IGNORE INTO ext_tasks (task_id, status, last_updated_at, state) "
+            "VALUES (?, ?, ?, ?)"
+        )
+        return sql, lambda r: (r[1], r[2], r[3], ext_records.dump(r[4]))

@@ -176,3 +176,15 @@ def cancelled_document(doc: dict[str, Any], now_ns: int) -> dict[str, Any]:
 
 def is_live(doc: dict[str, Any]) -> bool:
     return doc.get("status") in LIVE
+
+
+# -- the portable backup file (docs/backup-format.md, record kind "x") -----------------------
+def backup_record(
+    task_id: str,
+    status: str,
+    last_updated_at: str,
+    state: dict[str, Any],
+    rev: int | None = None,
+    ttl_epoch: int | None = None,
+) -> list[Any]:
+    return ["x", task_id, status, last_updated_at, state, rev, ttl_epoch]

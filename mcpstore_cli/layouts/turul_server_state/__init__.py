@@ -7,3 +7,8 @@ This package imports nothing above the layouts; SQLAlchemy loads only with :mod:
 """
 
 NAME = "server-state"
+
+# Backup records (docs/backup-format.md): ["v", entity_type, entity_id, active, metadata,
+# updated_at] per entity, then ["f", entity_type, fingerprint, updated_at] per entity type.
+ENTITY_RECORD = "v"
+FINGERPRINT_RECORD = "f"

@@ -162,3 +162,67 @@ def task_to_row(task: Task) -> dict[str, Any]:
         "result": json_text(task.result),
         "meta": json_text(task.meta),
     }
+
+
+# -- the portable backup file (docs/backup-format.md, record kind "t") -----------------------
+def backup_record(row: Mapping[str, Any]) -> list[Any] | None:
+    """A row as its backup record; None when a JSON column does not hold JSON (such a row is
+    counted as skipped, never written half)."""
+    try:
+        params = _json(row, "original_params")
+        result = _json(row, "result")
+        meta = _json(row, "meta")
+    except BadTask:
+        return None
+    version = row.get("version")
+    return [
+        "t",
+        row["task_id"],
+        row.get("session_id"),
+        row["status"],
+        row.get("status_message"),
+        row["created_at"],
+        row["last_updated_at"],
+        row.get("ttl"),
+        row.get("poll_interval"),
+        row["original_method"],
+        params,
+        result,
+        meta,
+        int(version) if isinstance(version, int) else None,
+    ]
+
+
+def row_from_record(rec: list[Any]) -> dict[str, Any]:
+    """The row a ``t`` record restores (JSON columns as text; ``version``: the file's)."""
+    (
+        _kind,
+        task_id,
+        session_id,
+        status,
+        message,
+        created_at,
+        updated_at,
+        ttl,
+        poll,
+        method,
+        params,
+        result,
+        meta,
+        version,
+    ) = rec
+    return {
+        "task_id": task_id,
+        "session_id": session_id,
+        "status": status,
+        "status_message": message,
+        "created_at": created_at,
+        "last_updated_at": updated_at,
+        "ttl": ttl,
+        "poll_interval": poll,
+        "original_method": method,
+        "original_params": json_text(params),
+        "result": json_text(result),
+        "meta": json_text(meta),
+        "version": version,
+    }

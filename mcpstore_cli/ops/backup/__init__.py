@@ -150,6 +150,7 @@ async def write_backup(
         consistency=str(result.get("consistency", "")),
         skipped=int(result.get("skipped", 0)),
         notes=list(result.get("notes", [])),
+        layout=str(header.get("layout") or "sessions"),
     )
 
 

@@ -22,7 +22,9 @@ async def restore_verified(
     keep_ttl: bool,
     progress: ProgressCallback | None,
 ) -> RestoreSummary:
-    summary = RestoreSummary(path=str(info.path), mode=mode, source_backend=info.source_backend)
+    summary = RestoreSummary(
+        path=str(info.path), mode=mode, source_backend=info.source_backend, layout=info.layout
+    )
     problem = fits(info, store.restore_limits()) if info.verified else None
     if problem is not None:
         raise BackupFileError(
@@ -34,7 +36,7 @@ async def restore_verified(
     except StoreMissingError:
         if info.layout != store.layout:
             raise LayoutError(
-                f"{info.path} holds sessions in the {info.layout} layout and "
+                f"{info.path} holds records of the {info.layout} layout and "
                 f"{store.url.masked()} has no tables yet; give --layout {info.layout} to create "
                 "them; nothing was changed."
             ) from None
@@ -45,8 +47,9 @@ async def restore_verified(
         await store.ensure_readable()
     if info.layout != store.layout:
         raise LayoutError(
-            f"{info.path} holds sessions in the {info.layout} layout and {store.url.masked()} "
-            f"is in the {store.layout} layout; nothing was changed."
+            f"{info.path} holds records of the {info.layout} layout and {store.url.masked()} "
+            f"is in the {store.layout} layout; give --layout {info.layout}; nothing was "
+            "changed."
         )
     try:
         await store.restore_records(info, summary, mode=mode, keep_ttl=keep_ttl, progress=progress)
@@ -76,7 +79,7 @@ def restore_interrupted(store: Store, summary: RestoreSummary) -> Interrupted:
             f"deleted {summary.replaced_sessions:,} sessions and {summary.replaced_events:,} "
             "events (replace)"
         )
-    done.append(f"wrote {summary.sessions:,} sessions and {summary.events:,} events")
+    done.append(f"wrote {summary.counted()}")
     return Interrupted(
         f"the restore had {' and '.join(done)} of {summary.path}; they stay, the rest of the "
         f"file was not loaded{made}."
