@@ -14,6 +14,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -679,7 +680,29 @@ def test_expire_time_budget_and_rate(ddb: tuple[str, str, Any]) -> None:
     assert raw_items(c, table) == {}
 
 
-def test_expire_loses_every_race_with_a_writer(ddb: tuple[str, str, Any]) -> None:
+def no_partiql(store: DynamoDBTaskStore) -> None:
+    """Make the store's endpoint one without PartiQL (as some emulators are): every
+    BatchExecuteStatement is answered UnknownOperationException without being sent."""
+
+    class Refused:
+        status_code = 400
+
+    def refuse(**_: Any) -> tuple[Any, dict[str, Any]]:
+        return Refused(), {"Error": {"Code": "UnknownOperationException", "Message": "no"}}
+
+    store.client.meta.events.register("before-call.dynamodb.BatchExecuteStatement", refuse)
+
+
+def _statement_task(parameters: list[dict[str, Any]], ids: set[str]) -> tuple[str, str | None]:
+    """(task id, the lastUpdatedAt a PartiQL statement is conditional on, or None)."""
+    values = [p.get("S") for p in parameters]
+    task_id = next(v for v in values if v in ids)
+    stamps = [v for v in values[values.index(task_id) :] if v and v[:4].isdigit() and "T" in v]
+    return task_id, stamps[0] if stamps else None
+
+
+@pytest.mark.parametrize("mode", ["batched", "paced", "no-partiql"])
+def test_expire_loses_every_race_with_a_writer(ddb: tuple[str, str, Any], mode: str) -> None:
     """A server keeps updating past-ttl tasks while expire runs. Those it updated after expire
     read them are skipped and counted; no item the writer successfully updated after expire
     read it is deleted (every delete that went matches the writer's last value)."""
@@ -716,27 +739,50 @@ def test_expire_loses_every_race_with_a_writer(ddb: tuple[str, str, Any]) -> Non
         return True
 
     store = open_tasks(endpoint, table)
+    if mode == "no-partiql":
+        no_partiql(store)
     first_delete = threading.Lock()
     state = {"touched": False}
     deletes: list[tuple[str, str | None]] = []  # (task id, lastUpdatedAt its condition held)
+    known = set(original)
 
-    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    def touch_first() -> None:
         with first_delete:  # every delete waits until the server has touched its 40 tasks
             if not state["touched"]:
                 for task_id in touched_once:
                     assert server_update(task_id)
                 state["touched"] = True
+
+    def before_one(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        touch_first()
         # The lastUpdatedAt the delete is conditional on (None: it is not).
         seen = (params.get("ExpressionAttributeValues") or {}).get(":lu", {}).get("S")
-        context["task"] = (params["Key"]["taskId"]["S"], seen)
+        context["tasks"] = [(params["Key"]["taskId"]["S"], seen)]
 
-    def after(http_response: Any, context: dict[str, Any], **_: Any) -> None:
+    def before_batch(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        touch_first()
+        context["tasks"] = [_statement_task(s["Parameters"], known) for s in params["Statements"]]
+
+    def after_one(http_response: Any, context: dict[str, Any], **_: Any) -> None:
         if http_response.status_code == 200:
             with written_lock:
-                deletes.append(context["task"])
+                deletes.extend(context["tasks"])
 
-    store.client.meta.events.register("provide-client-params.dynamodb.DeleteItem", before)
-    store.client.meta.events.register("after-call.dynamodb.DeleteItem", after)
+    def after_batch(
+        http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        if http_response.status_code == 200:
+            answers = parsed["Responses"]
+            with written_lock:
+                pairs = zip(context["tasks"], answers, strict=True)
+                deletes.extend(t for t, a in pairs if "Error" not in a)
+
+    events = store.client.meta.events
+    events.register("provide-client-params.dynamodb.DeleteItem", before_one)
+    events.register("after-call.dynamodb.DeleteItem", after_one)
+    events.register("provide-client-params.dynamodb.BatchExecuteStatement", before_batch)
+    events.register("after-call.dynamodb.BatchExecuteStatement", after_batch)
+    calls = Calls(store)
     stop = threading.Event()
     updates = [0]
 
@@ -748,11 +794,17 @@ def test_expire_loses_every_race_with_a_writer(ddb: tuple[str, str, Any]) -> Non
 
     writer = threading.Thread(target=hammer)
     writer.start()
+    opts = TaskExpireOptions(now_ns=now, batch_size=50, rate=1e6 if mode == "paced" else None)
     try:
-        result = call(store, "expire_tasks", TaskExpireOptions(now_ns=now, batch_size=50))
+        result = call(store, "expire_tasks", opts)
     finally:
         stop.set()
         writer.join()
+    ops = Counter(calls.ops())
+    if mode == "batched":
+        assert ops["BatchExecuteStatement"] >= 300 // 25 and not ops["DeleteItem"]
+    else:
+        assert ops["DeleteItem"] == 300
     assert updates[0] > 0
     left = raw_items(c, table)
     gone = set(original) - set(left)
@@ -770,7 +822,10 @@ def test_expire_loses_every_race_with_a_writer(ddb: tuple[str, str, Any]) -> Non
 
 
 # -- recover ------------------------------------------------------------------------------------
-def test_recover_makes_stuck_tasks_failed_and_loses_races(ddb: tuple[str, str, Any]) -> None:
+@pytest.mark.parametrize("partiql", [True, False])
+def test_recover_makes_stuck_tasks_failed_and_loses_races(
+    ddb: tuple[str, str, Any], partiql: bool
+) -> None:
     endpoint, table, c = ddb
     create_table(c, table)
     now = time.time_ns()
@@ -842,12 +897,17 @@ def test_recover_makes_stuck_tasks_failed_and_loses_races(ddb: tuple[str, str, A
             )
 
     store = open_tasks(endpoint, table)
+    if not partiql:
+        no_partiql(store)
     calls = Calls(store)
-    store.client.meta.events.register("provide-client-params.dynamodb.UpdateItem", before)
+    events = store.client.meta.events
+    events.register("provide-client-params.dynamodb.UpdateItem", before)
+    events.register("provide-client-params.dynamodb.BatchExecuteStatement", before)
     result = call(store, "recover_tasks", stuck_for_ms=3_600_000, now_ns=now, batch_size=3)
     assert result.recovered == 6 and result.skipped_changed == 2 and result.examined == 9
     assert "Scan" not in calls.ops()
     assert {p.get("IndexName") for op, p in calls.calls if op == "Query"} == {"StatusIndex"}
+    assert ("UpdateItem" in calls.ops()) == (not partiql)
     items = raw_items(c, table)
     for task_id in stuck[2:]:
         assert items[task_id]["status"]["S"] == "failed"

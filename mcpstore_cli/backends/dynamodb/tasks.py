@@ -19,7 +19,13 @@ sorted in memory (DynamoDB has no index over the whole table in that order).
 Changing: every write is conditional on what was read, so a task the server moved on meanwhile is
 left alone and counted: expiry deletes on ``#status = :read AND #lu = :read``, recovery updates on
 the same, cancelling on the old status (as the server's own status updates are). The writes of
-expire and recover go out concurrently on a pool of threads, paced by ``--rate`` if given.
+expire and recover go 25 to a BatchExecuteStatement call as PartiQL statements, each a
+single-item conditional write of its own reporting ConditionalCheckFailed on its own, the calls
+concurrent on a pool of threads (about four times the pace of one DeleteItem after another on
+DynamoDB Local). With ``--rate``, and on an endpoint without PartiQL, each task goes by its own
+DeleteItem/UpdateItem with the same ConditionExpression, paced. A PartiQL DELETE of an item that
+is already gone succeeds: a task something else deleted in the same instant is counted as
+deleted by this run too.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from mcpstore_cli.backends.dynamodb.common import TableInfo, _items, _n, _s
+from mcpstore_cli.backends.dynamodb.common import BATCH_WRITE_MAX, TableInfo, _items, _n, _s
 from mcpstore_cli.backends.dynamodb.store import DynamoDBStore
 from mcpstore_cli.errors import (
     Interrupted,
@@ -295,6 +301,7 @@ class DynamoDBTaskStore(TaskStore):
         self.table = url.table or layout.DEFAULT_TABLE
         self._info: TableInfo | None = None
         self._names: TaskNames | None = None
+        self._partiql = True  # until the endpoint says it cannot run PartiQL
 
     @property
     def client(self) -> Any:
@@ -1029,22 +1036,64 @@ class DynamoDBTaskStore(TaskStore):
         return True
 
     def _workers(self, rate: float | None) -> int:
+        """Writing threads: with --rate, as few as the rate needs."""
         workers = max(WRITE_WORKERS, min(MAX_WRITE_WORKERS, int(self.options.segments or 0)))
         if rate:
             workers = max(1, min(workers, -(-int(rate) // RATE_PER_WORKER)))
         return workers
 
-    @staticmethod
-    def _each(
-        pool: ThreadPoolExecutor, gate: _Gate, write: Callable[[T], bool], batch: list[T]
+    def _statements(
+        self, chunk: list[T], statement: Callable[[T], dict[str, Any]], single: Callable[[T], bool]
+    ) -> list[bool] | None:
+        """Up to 25 conditional writes in one BatchExecuteStatement call, each a single-item
+        write of its own (not a transaction: a server write to one of these items never fails
+        because of it), each reporting ConditionalCheckFailed on its own. None when the
+        endpoint cannot run PartiQL (then the single-item calls do the work)."""
+        try:
+            response = self.ddb.client.batch_execute_statement(
+                Statements=[statement(item) for item in chunk]
+            )
+        except Exception as exc:
+            if _code(exc) in ("ValidationException", "UnknownOperationException"):
+                return None
+            raise (self.ddb._translate(exc, self.table) or exc) from exc
+        outcomes: list[bool] = []
+        for item, answer in zip(chunk, response.get("Responses") or [], strict=True):
+            error = answer.get("Error")
+            if error is None:
+                outcomes.append(True)
+            elif error.get("Code") == "ConditionalCheckFailed":
+                outcomes.append(False)
+            else:  # throttled or failed on its own: the single-item call, with its retries
+                outcomes.append(single(item))
+        return outcomes
+
+    def _write_all(
+        self,
+        pool: ThreadPoolExecutor,
+        gate: _Gate,
+        items: list[T],
+        single: Callable[[T], bool],
+        statement: Callable[[T], dict[str, Any]],
     ) -> list[bool | None]:
-        """``write`` every item of a batch concurrently, each admitted by ``gate``: True
-        (done), False (its condition failed) or None (not tried: the run is stopping)."""
+        """Write every item concurrently, conditionally: True (done), False (its condition
+        failed: the item changed or went) or None (not tried: the run is stopping). 25 to a
+        BatchExecuteStatement call; with --rate (``gate`` paces) or where PartiQL is missing,
+        one DeleteItem/UpdateItem per item, the smoothest write pattern."""
+        if gate.interval or not self._partiql:
+            return list(pool.map(lambda item: single(item) if gate.admit() else None, items))
 
-        def one(item: T) -> bool | None:
-            return write(item) if gate.admit() else None
+        def chunk_of(chunk: list[T]) -> list[bool | None]:
+            if not gate.admit():
+                return [None] * len(chunk)
+            done = self._statements(chunk, statement, single)
+            if done is None:
+                self._partiql = False
+                return [single(item) for item in chunk]
+            return list(done)
 
-        return list(pool.map(one, batch))
+        chunks = [items[i : i + BATCH_WRITE_MAX] for i in range(0, len(items), BATCH_WRITE_MAX)]
+        return [outcome for outcomes in pool.map(chunk_of, chunks) for outcome in outcomes]
 
     async def _run(self, work: Callable[[threading.Event], T], stopped: Callable[[], str]) -> T:
         """``work(stop)`` on a thread; Ctrl-C sets ``stop``, waits for the writes under way and
@@ -1085,6 +1134,20 @@ class DynamoDBTaskStore(TaskStore):
             },
         )
 
+    def _delete_statement(self, task: Task) -> dict[str, Any]:
+        """The PartiQL form of _delete_if_unchanged (the same condition)."""
+        names = self._names
+        assert names is not None
+        return {
+            "Statement": f'DELETE FROM "{self.table}" WHERE "{names.task_id}" = ? AND '
+            f'"{names.status}" = ? AND "{names.last_updated_at}" = ?',
+            "Parameters": [
+                {"S": task.task_id},
+                {"S": task.status},
+                {"S": task.last_updated_at},
+            ],
+        }
+
     def _expire_sync(
         self,
         opts: TaskExpireOptions,
@@ -1113,7 +1176,9 @@ class DynamoDBTaskStore(TaskStore):
                 for task in todo:
                     sample.add(task.expires_ns or 0, task.task_id)
                 return True
-            outcomes = self._each(pool, gate, self._delete_if_unchanged, todo)
+            outcomes = self._write_all(
+                pool, gate, todo, self._delete_if_unchanged, self._delete_statement
+            )
             went = 0
             for task, outcome in zip(todo, outcomes, strict=True):
                 if outcome:
@@ -1226,6 +1291,26 @@ class DynamoDBTaskStore(TaskStore):
             },
         )
 
+    def _recover_statement(self, task: Task, now_text: str) -> dict[str, Any]:
+        """The PartiQL form of _recover_one (the same condition; an UPDATE whose condition
+        fails never creates the item)."""
+        names = self._names
+        assert names is not None
+        return {
+            "Statement": f'UPDATE "{self.table}" SET "{names.status}" = ? '
+            f'SET "{names.status_message}" = ? SET "{names.last_updated_at}" = ? '
+            f'WHERE "{names.task_id}" = ? AND "{names.status}" = ? '
+            f'AND "{names.last_updated_at}" = ?',
+            "Parameters": [
+                {"S": "failed"},
+                {"S": RECOVERED_MESSAGE},
+                {"S": now_text},
+                {"S": task.task_id},
+                {"S": task.status},
+                {"S": task.last_updated_at},
+            ],
+        }
+
     def _recover_sync(
         self,
         stuck_for_ms: int,
@@ -1262,11 +1347,14 @@ class DynamoDBTaskStore(TaskStore):
         def recover(task: Task) -> bool:
             return self._recover_one(task, now_text)
 
+        def statement(task: Task) -> dict[str, Any]:
+            return self._recover_statement(task, now_text)
+
         size = max(1, batch_size)
         with ThreadPoolExecutor(self._workers(None), thread_name_prefix="mcpstore-ddb") as pool:
             for start in range(0, len(stuck), size):
                 todo = stuck[start : start + size]
-                outcomes = self._each(pool, gate, recover, todo)
+                outcomes = self._write_all(pool, gate, todo, recover, statement)
                 done = 0
                 for task, outcome in zip(todo, outcomes, strict=True):
                     if outcome:
