@@ -359,8 +359,8 @@ def _seed_listing(c: Any, table: str, now: int) -> list[str]:
     ids = []
     for i in range(40):
         created = now - (50 - i) * MIN_NS + (i % 3) * 7 * MS
-        if i in (10, 11, 12):
-            created = now - 30 * MIN_NS  # equal createdAt: taskId decides
+        if i in (10, 15, 20, 25):
+            created = now - 30 * MIN_NS  # equal createdAt (all working): taskId decides
         status = ["working", "completed", "input_required", "failed", "cancelled"][i % 5]
         task_id = tid(random.randrange(1 << 20))
         put_task(
@@ -389,7 +389,7 @@ def test_list_order_and_cursor_paging(ddb: tuple[str, str, Any]) -> None:
     keys = [_key(t) for t in everything]
     assert keys == sorted(keys)
     ties = [k for k in keys if k[0] == format_chrono(now - 30 * MIN_NS)]
-    assert len(ties) == 3 and ties == sorted(ties)
+    assert len(ties) == 4 and ties == sorted(ties)
 
     pages: list[Task | CorruptRow] = []
     cursor = None
@@ -418,6 +418,8 @@ def test_status_filter_queries_the_status_index(ddb: tuple[str, str, Any]) -> No
     flt = TaskFilter(now_ns=now, statuses=("working", "input_required"))
     got = listed(store, flt)
     assert [_key(t) for t in got] == [_key(t) for t in live]
+    tied = [t for t in got if t.created_at == format_chrono(now - 30 * MIN_NS)]
+    assert len(tied) == 4 and [t.task_id for t in tied] == sorted(t.task_id for t in tied)
     assert "Scan" not in calls.ops()
     queries = [p for op, p in calls.calls if op == "Query"]
     assert len(queries) == 2 and {q["IndexName"] for q in queries} == {"StatusIndex"}
@@ -522,6 +524,14 @@ def test_corrupt_items_are_reported_and_skipped(ddb: tuple[str, str, Any]) -> No
     assert isinstance(cursor, TaskCursor)
     rest = listed(open_tasks(endpoint, table), TaskFilter(now_ns=now), cursor=cursor)
     assert [_key(t) for t in first + rest] == [_key(t) for t in items]
+
+    # The same through StatusIndex: the unreadable working items come in their place.
+    working = listed(open_tasks(endpoint, table), TaskFilter(now_ns=now, statuses=("working",)))
+    # In list order, by createdAt as text: "yesterday at noon" sorts after every date.
+    assert [_key(t) for t in working] == [
+        _key(t) for t in items if not (isinstance(t, CorruptRow) and t.key == "bad-status-0")
+    ]
+    assert [t.key for t in working if isinstance(t, CorruptRow)][-1] == "bad-time-1"
 
     one = call(open_tasks(endpoint, table), "get_task", "bad-result-2")
     assert isinstance(one, CorruptRow) and "Partial" in one.problem
@@ -1044,3 +1054,15 @@ def test_inventory_clear_and_drop(ddb: tuple[str, str, Any]) -> None:
         c.describe_table(TableName=table)
     with pytest.raises(StoreMissingError):
         call(open_tasks(endpoint, table), "inventory")
+
+
+def test_clear_recreate_keeps_the_layout(ddb: tuple[str, str, Any]) -> None:
+    endpoint, table, c = ddb
+    call(open_tasks(endpoint, table), "setup")
+    now = time.time_ns()
+    for i in range(10):
+        put_task(c, table, tid(i), created_ns=now - MIN_NS)
+    cleared = call(open_tasks(endpoint, table), "clear", recreate=True)
+    assert cleared.recreated and cleared.sessions == 10
+    assert raw_items(c, table) == {}
+    assert call(open_tasks(endpoint, table), "check") == []
