@@ -1576,7 +1576,9 @@ class DynamoDBTaskStore(TaskStore):
 
         with ThreadPoolExecutor(td.DELETE_THREADS, thread_name_prefix="clear-delete") as pool:
             deleted = td._clear_table(self.ddb, info, pool, stop, tick)
-        return ClearResult(deleted, 0, seconds=time.monotonic() - started)
+        return ClearResult(
+            deleted, 0, seconds=time.monotonic() - started, records={"tasks": deleted}
+        )
 
     def _recreate_sync(self, progress: ProgressCallback | None) -> ClearResult:
         from mcpstore_cli.backends.dynamodb import teardown as td
@@ -1613,7 +1615,13 @@ class DynamoDBTaskStore(TaskStore):
         if progress is not None:
             progress(count)
         return ClearResult(
-            count, 0, exact=exact, seconds=time.monotonic() - started, recreated=True, notes=notes
+            count,
+            0,
+            exact=exact,
+            seconds=time.monotonic() - started,
+            recreated=True,
+            notes=notes,
+            records={"tasks": count},
         )
 
     async def clear(
