@@ -289,6 +289,20 @@ def test_expire_deletes_exactly_the_tasks_past_their_ttl(tasks: TaskHandle) -> N
     assert refused.exit_code == 2 and "ext-tasks" in refused.stderr, refused
 
 
+def test_expire_leaves_a_time_that_is_no_time(tasks: TaskHandle) -> None:
+    """A 30 February (SQLite would normalise it, PostgreSQL refuses to cast it) is left and
+    counted; the other due tasks go."""
+    tasks.server_setup()
+    tasks.w.insert(task_row(tid(1), created_at="2026-02-30T00:00:00Z", ttl=1000))
+    tasks.w.insert(task_row(tid(2), created_at=at(600), ttl=1000))
+    tasks.w.insert(task_row(tid(3), created_at=at(5), ttl=600_000))
+    r = tasks.run("tasks", "expire", "-f", "json")
+    assert r.exit_code == 0, r
+    assert r.json()["deleted"] == 1, r
+    assert tasks.w.get(tid(1)) is not None and tasks.w.get(tid(2)) is None
+    assert tasks.w.get(tid(3)) is not None
+
+
 def test_expire_time_budget_is_partial(tasks: TaskHandle) -> None:
     tasks.server_setup()
     for i in range(30):

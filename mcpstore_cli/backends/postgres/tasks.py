@@ -486,6 +486,94 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         cols = [f"{c}::text AS {c}" if c in records.JSON_COLUMNS else c for c in records.COLUMNS]
         return ", ".join(cols) + ", version"
 
+    # created_at + ttl < now in SQL. Text that is not RFC 3339 is not cast (NULL: left alone);
+    # text that looks like it but is no date (a 30 February) makes the cast fail, and the
+    # expiry then judges row by row instead (SqlTaskStore.expire_tasks).
+    _TIME = (
+        "CASE WHEN created_at ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+        "([.][0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$' THEN created_at::timestamptz END"
+    )
+    _DUE = (
+        f"ttl IS NOT NULL AND {_TIME} + ttl * interval '1 millisecond' < "
+        "timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
+    )
+
+    async def _expire_in_sql(self, opts: Any, progress: ProgressCallback | None) -> Any:
+        """Batches in the server's list order: one statement reads a batch of due tasks with
+        their versions and deletes those whose version is still the one read (a task the
+        server updated meanwhile is left and counted)."""
+        from mcpstore_cli.model.tasks import TaskExpireResult
+
+        started = time.monotonic()
+        now_us = opts.now_ns // 1000
+        result = TaskExpireResult(dry_run=opts.dry_run)
+        try:
+            if opts.dry_run:
+                rows = await self.pg._fetch_page(
+                    f"SELECT task_id FROM tasks WHERE {self._DUE} ORDER BY created_at, task_id "
+                    f"LIMIT {max(opts.sample, 0)}",
+                    [now_us],
+                )
+                result.sample = [str(r[0]) for r in rows]
+                count = await self.pg._fetch_page(
+                    f"SELECT count(*) FROM tasks WHERE {self._DUE}", [now_us]
+                )
+                result.deleted = result.examined = int(count[0][0])
+                result.elapsed_s = time.monotonic() - started
+                return result
+            position: tuple[str, str] | None = None
+            async with self._writer() as conn:
+                while True:
+                    if (
+                        opts.time_budget_s is not None
+                        and time.monotonic() - started >= opts.time_budget_s
+                    ):
+                        result.partial = True
+                        break
+                    after = "" if position is None else " AND (created_at, task_id) > ($2, $3)"
+                    args: list[Any] = [now_us, *(position or ())]
+                    row = await conn.fetchrow(
+                        f"WITH due AS (SELECT task_id, version, created_at FROM tasks WHERE "
+                        f"{self._DUE}{after} ORDER BY created_at, task_id "
+                        f"LIMIT {opts.batch_size}), gone AS (DELETE FROM tasks t USING due "
+                        "WHERE t.task_id = due.task_id AND t.version = due.version "
+                        "RETURNING t.task_id) SELECT (SELECT count(*) FROM due), "
+                        "(SELECT count(*) FROM gone), (SELECT max(created_at) FROM due), "
+                        "(SELECT max(task_id) FROM due d WHERE d.created_at = "
+                        "(SELECT max(created_at) FROM due)), "
+                        "(SELECT array_agg(task_id ORDER BY task_id) FROM "
+                        "(SELECT task_id FROM gone ORDER BY task_id LIMIT 10) s)",
+                        *args,
+                    )
+                    read, deleted = int(row[0]), int(row[1])
+                    if not read:
+                        break
+                    position = (str(row[2]), str(row[3]))
+                    result.examined += read
+                    result.deleted += deleted
+                    result.skipped_changed += read - deleted
+                    for task_id in (row[4] or [])[: max(opts.sample - len(result.sample), 0)]:
+                        result.sample.append(str(task_id))
+                    if progress is not None:
+                        progress(read)
+                    await self._pace(opts.rate, result.deleted, started)
+                    if read < opts.batch_size:
+                        break
+        except (asyncpg.exceptions.DataError, McpStoreError) as exc:
+            cause = exc if isinstance(exc, asyncpg.exceptions.DataError) else exc.__cause__
+            if not isinstance(cause, asyncpg.exceptions.DataError):
+                raise
+            # A created_at PostgreSQL cannot read as a time: judge the rest row by row.
+            rest = await self._expire_rowwise(opts, progress)
+            rest.examined += result.examined
+            rest.deleted += result.deleted
+            rest.skipped_changed += result.skipped_changed
+            rest.sample = (result.sample + rest.sample)[: opts.sample]
+            rest.elapsed_s = time.monotonic() - started
+            return rest
+        result.elapsed_s = time.monotonic() - started
+        return result
+
     def _starts_with(self, column: str) -> str:
         return f"left({column}, length(?::text)) = ?::text"
 

@@ -76,6 +76,13 @@ class SqlTaskStore(TaskStore):
         """Set status, message and last update on the tasks still as read (version + 1 where
         versioned), in one transaction; the ids changed."""
 
+    async def _expire_in_sql(
+        self, opts: TaskExpireOptions, progress: ProgressCallback | None
+    ) -> TaskExpireResult | None:
+        """The expiry as set-based statements, where the backend can judge ``created_at +
+        ttl`` in SQL; None: read the candidates and judge them here."""
+        return None
+
     def _columns(self) -> str:
         """The select list: every column, JSON as text."""
         cols = ", ".join(records.COLUMNS)
@@ -112,8 +119,8 @@ class SqlTaskStore(TaskStore):
             where.append("original_method = ?")
             args.append(flt.method)
         if cursor is not None:
-            where.append("(created_at > ? OR (created_at = ? AND task_id > ?))")
-            args += [cursor.created_at, cursor.created_at, cursor.task_id]
+            where.append("(created_at, task_id) > (?, ?)")
+            args += [cursor.created_at, cursor.task_id]
         return where, args
 
     async def iter_tasks(
@@ -246,8 +253,8 @@ class SqlTaskStore(TaskStore):
         conds = [where]
         params = list(args)
         if position is not None:
-            conds.append("(created_at > ? OR (created_at = ? AND task_id > ?))")
-            params += [position.created_at, position.created_at, position.task_id]
+            conds.append("(created_at, task_id) > (?, ?)")
+            params += [position.created_at, position.task_id]
         sql = (
             f"SELECT {self._columns()} FROM tasks WHERE {' AND '.join(conds)} "
             f"ORDER BY created_at, task_id LIMIT {size}"
@@ -260,6 +267,16 @@ class SqlTaskStore(TaskStore):
         """Delete tasks with a ttl whose ``created_at + ttl`` has passed (the server's rule;
         tasks without a ttl never expire)."""
         await self.ensure_readable()
+        fast = await self._expire_in_sql(opts, progress)
+        if fast is not None:
+            return fast
+        return await self._expire_rowwise(opts, progress)
+
+    async def _expire_rowwise(
+        self, opts: TaskExpireOptions, progress: ProgressCallback | None = None
+    ) -> TaskExpireResult:
+        """The expiry judged here, row by row: reads the tasks with a ttl in list order and
+        deletes the due ones that are still as read (unreadable rows are counted, left)."""
         started = time.monotonic()
         result = TaskExpireResult(dry_run=opts.dry_run)
         position: TaskCursor | None = None

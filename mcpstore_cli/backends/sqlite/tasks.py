@@ -433,6 +433,64 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
         sql = f"INSERT INTO tasks ({', '.join(records.COLUMNS)}) VALUES ({marks})"
         return sql, self.demo_row
 
+    # created_at + ttl < now in SQL: julianday() reads every RFC 3339 form (to the ms); the
+    # guard leaves out a date julianday() would move (a 30 February), which is not a time.
+    _DUE = (
+        "ttl IS NOT NULL AND date(julianday(substr(created_at, 1, 10))) = "
+        "substr(created_at, 1, 10) AND "
+        "(julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ?"
+    )
+
+    async def _expire_in_sql(self, opts: Any, progress: ProgressCallback | None) -> Any:
+        """Batches of one write transaction each (BEGIN IMMEDIATE: the rows a batch reads
+        cannot change before it deletes them), in the server's list order."""
+        from mcpstore_cli.model.tasks import TaskExpireResult
+
+        started = time.monotonic()
+        now_ms = opts.now_ns // 1_000_000
+        result = TaskExpireResult(dry_run=opts.dry_run)
+        if opts.dry_run:
+            rows = self._read(
+                f"SELECT task_id FROM tasks WHERE {self._DUE} ORDER BY created_at, task_id "
+                f"LIMIT {max(opts.sample, 0)}",
+                [now_ms],
+            )
+            result.sample = [str(r["task_id"]) for r in rows]
+            result.deleted = int(
+                self._read(f"SELECT count(*) AS n FROM tasks WHERE {self._DUE}", [now_ms])[0]["n"]
+            )
+            result.examined = result.deleted
+            result.elapsed_s = time.monotonic() - started
+            return result
+        position: tuple[str, str] | None = None
+        while True:
+            if opts.time_budget_s is not None and time.monotonic() - started >= opts.time_budget_s:
+                result.partial = True
+                break
+            after = "" if position is None else " AND (created_at, task_id) > (?, ?)"
+            args: list[Any] = [now_ms, *(position or ())]
+            with self._writing() as conn:
+                gone = conn.execute(
+                    f"DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks WHERE "
+                    f"{self._DUE}{after} ORDER BY created_at, task_id LIMIT {opts.batch_size}) "
+                    "RETURNING created_at, task_id",
+                    args,
+                ).fetchall()
+            if not gone:
+                break
+            position = max((str(c), str(t)) for c, t in gone)
+            result.deleted += len(gone)
+            result.examined += len(gone)
+            for _created, task_id in sorted(gone)[: max(opts.sample - len(result.sample), 0)]:
+                result.sample.append(str(task_id))
+            if progress is not None:
+                progress(len(gone))
+            await self._pace(opts.rate, result.deleted, started)
+            if len(gone) < opts.batch_size:
+                break
+        result.elapsed_s = time.monotonic() - started
+        return result
+
     def _backup_queries(self) -> list[tuple[str, Any]]:
         from mcpstore_cli.backends.sql import nonsession_backup as nb
 
