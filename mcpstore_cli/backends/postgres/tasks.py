@@ -44,7 +44,7 @@ from mcpstore_cli.store.urls import StoreURL
 
 DIALECT = "postgresql"
 SETUP_LOCK_KEY = 7367200201  # the key turul's session setup takes: one setup at a time
-_PLACEHOLDER = re.compile(r"\?")
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
 
 _COLUMNS_SQL = """
 SELECT c.relkind::text, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
@@ -87,9 +87,10 @@ def expected_columns(table: Any = schema.tasks) -> list[tuple[str, str, bool, st
 
 
 def _numbered(sql: str) -> str:
-    """``?`` placeholders as asyncpg's ``$1, $2, ...`` (no ``?`` occurs in our literals)."""
+    """``?`` placeholders as asyncpg's ``$1, $2, ...``; a ``?`` inside a quoted literal (a
+    regular expression) stays."""
     counter = iter(range(1, 10_000))
-    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+    return _PLACEHOLDER.sub(lambda m: m.group(0) if m.group(0) != "?" else f"${next(counter)}", sql)
 
 
 class PostgresTableStore(NonSessionStore):
@@ -497,6 +498,14 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         f"ttl IS NOT NULL AND {_TIME} + ttl * interval '1 millisecond' < "
         "timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
     )
+
+    def _ms(self, column: str) -> str | None:
+        when = self._TIME.replace("created_at", column)
+        return f"(extract(epoch FROM {when}) * 1000)"
+
+    def _unreadable_time(self, exc: BaseException) -> bool:
+        cause = exc if isinstance(exc, asyncpg.exceptions.DataError) else exc.__cause__
+        return isinstance(cause, asyncpg.exceptions.DataError)
 
     async def _expire_in_sql(self, opts: Any, progress: ProgressCallback | None) -> Any:
         """Batches in the server's list order: one statement reads a batch of due tasks with

@@ -76,6 +76,72 @@ class SqlTaskStore(TaskStore):
         """Set status, message and last update on the tasks still as read (version + 1 where
         versioned), in one transaction; the ids changed."""
 
+    def _ms(self, column: str) -> str | None:
+        """SQL for a time column as Unix ms (NULL where it is not a time), or None when the
+        backend cannot say it in SQL."""
+        return None
+
+    async def _stats_in_sql(self, out: TaskStats, *, now_ns: int, stuck_after_ms: int) -> bool:
+        """The time figures of ``task_stats`` as one aggregate query; False: not possible here
+        (the caller reads every row instead)."""
+        created, updated = self._ms("created_at"), self._ms("last_updated_at")
+        if created is None or updated is None:
+            return False
+        now_ms = now_ns // _MS
+        parts = [
+            "count(*) AS n",
+            "sum(CASE WHEN cr IS NULL OR up IS NULL THEN 1 ELSE 0 END) AS bad",
+            "sum(CASE WHEN status IN ('working', 'input_required') AND up < ? THEN 1 ELSE 0 END)"
+            " AS stuck",
+            "sum(CASE WHEN ttl IS NOT NULL AND cr + ttl < ? THEN 1 ELSE 0 END) AS past",
+            "min(cr) AS oldest",
+            "max(cr) AS newest",
+        ]
+        args: list[Any] = [now_ms - stuck_after_ms, now_ms]
+        low: int | None = None
+        for i, (_label, high) in enumerate(AGE_BUCKETS):
+            conds = ["cr IS NOT NULL"]
+            if low is not None:
+                conds.append("? - cr >= ?")
+                args += [now_ms, low]
+            if high is not None:
+                conds.append("? - cr < ?")
+                args += [now_ms, high]
+            parts.append(f"sum(CASE WHEN {' AND '.join(conds)} THEN 1 ELSE 0 END) AS b{i}")
+            low = high
+        sql = (
+            f"SELECT {', '.join(parts)} FROM (SELECT status, ttl, {created} AS cr, "
+            f"{updated} AS up FROM tasks) AS t"
+        )
+        try:
+            row = (await self._fetch(sql, args))[0]
+        except Exception as exc:
+            if self._unreadable_time(exc):
+                return False
+            raise
+        out.corrupt = int(row["bad"] or 0)
+        out.stuck = int(row["stuck"] or 0)
+        out.past_ttl = int(row["past"] or 0)
+        if row["oldest"] is not None:
+            out.oldest_created_ns = int(float(row["oldest"])) * _MS
+            out.newest_created_ns = int(float(row["newest"])) * _MS
+        out.age_histogram = [
+            (label, int(row[f"b{i}"] or 0)) for i, (label, _) in enumerate(AGE_BUCKETS)
+        ]
+        oldest = await self._fetch(
+            "SELECT task_id FROM tasks WHERE status IN ('working', 'input_required') "
+            "ORDER BY created_at, task_id LIMIT 1"
+        )
+        if oldest:
+            found = await self.get_task(str(oldest[0]["task_id"]))
+            out.oldest_live = found if isinstance(found, Task) else None
+        return True
+
+    def _unreadable_time(self, exc: BaseException) -> bool:
+        """Whether a failed statement failed on a time it could not read (then the caller
+        judges row by row)."""
+        return False
+
     async def _expire_in_sql(
         self, opts: TaskExpireOptions, progress: ProgressCallback | None
     ) -> TaskExpireResult | None:
@@ -204,6 +270,8 @@ class SqlTaskStore(TaskStore):
             "ORDER BY count(*) DESC, original_method"
         ):
             out.by_method[str(row["original_method"])] = int(row["n"])
+        if await self._stats_in_sql(out, now_ns=now_ns, stuck_after_ms=stuck_after_ms):
+            return out
         buckets = dict.fromkeys((label for label, _ in AGE_BUCKETS), 0)
         stuck_before = now_ns - stuck_after_ms * _MS
         oldest_live: tuple[int, str] | None = None

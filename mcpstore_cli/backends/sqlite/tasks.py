@@ -441,6 +441,12 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
         "(julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ?"
     )
 
+    def _ms(self, column: str) -> str | None:
+        return (
+            f"CASE WHEN date(julianday(substr({column}, 1, 10))) = substr({column}, 1, 10) "
+            f"THEN (julianday({column}) - 2440587.5) * 86400000.0 END"
+        )
+
     async def _expire_in_sql(self, opts: Any, progress: ProgressCallback | None) -> Any:
         """Batches of one write transaction each (BEGIN IMMEDIATE: the rows a batch reads
         cannot change before it deletes them), in the server's list order."""
