@@ -400,3 +400,20 @@ def test_dynamodb_layout_is_the_spec() -> None:
     assert (ddb_layout.EVENTS_SUFFIX, ddb_layout.BILLING_MODE) == ("-events", "PAY_PER_REQUEST")
     assert ddb_layout.SESSION_TTL_S == 30 * 60
     assert ddb_layout.is_snake(["session_id"]) and not ddb_layout.is_snake(["sessionId"])
+
+
+@pytest.mark.parametrize("package", ["turul_tasks", "turul_ext_tasks", "turul_server_state"])
+def test_light_declarations_match_the_schema(package: str) -> None:
+    """The task and state layouts name their tables and identifying columns without
+    SQLAlchemy (their stores read without it); these must be what the schema declares."""
+    import importlib
+
+    from mcpstore_cli.backends.sql import ddl
+
+    light = importlib.import_module(f"mcpstore_cli.layouts.{package}")
+    schema = importlib.import_module(f"mcpstore_cli.layouts.{package}.schema")
+    assert tuple(t.name for t in schema.TABLES) == light.TABLE_NAMES
+    main = schema.TABLES[0]
+    for dialect in ("sqlite", "postgresql"):
+        identifying = {c.name for c in ddl.columns(main, dialect) if c.info.get("identifies")}
+        assert identifying == light.REQUIRED, dialect

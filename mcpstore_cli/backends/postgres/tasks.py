@@ -503,6 +503,9 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         when = self._TIME.replace("created_at", column)
         return f"(extract(epoch FROM {when}) * 1000)"
 
+    def _no_fold(self) -> str:
+        return ""  # PostgreSQL computes a subquery's columns once per row anyway
+
     def _unreadable_time(self, exc: BaseException) -> bool:
         cause = exc if isinstance(exc, asyncpg.exceptions.DataError) else exc.__cause__
         return isinstance(cause, asyncpg.exceptions.DataError)

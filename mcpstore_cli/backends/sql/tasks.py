@@ -81,13 +81,25 @@ class SqlTaskStore(TaskStore):
         backend cannot say it in SQL."""
         return None
 
-    async def _stats_in_sql(self, out: TaskStats, *, now_ns: int, stuck_after_ms: int) -> bool:
-        """The time figures of ``task_stats`` as one aggregate query; False: not possible here
-        (the caller reads every row instead)."""
+    def stats_statements(self, now_ns: int, stuck_after_ms: int) -> list[tuple[str, list[Any]]]:
+        """The statements of ``task_stats`` (``?`` placeholders and their values): counts by
+        status and by method, one aggregate of the time figures, the oldest live task. Empty
+        when the backend cannot read the times in SQL."""
         created, updated = self._ms("created_at"), self._ms("last_updated_at")
         if created is None or updated is None:
-            return False
+            return []
         now_ms = now_ns // _MS
+        # Each row's times are read once, in the inner query (LIMIT keeps SQLite from folding
+        # it into the outer one, which would read them again for every figure).
+        bucket = ["CASE WHEN cr IS NULL THEN NULL"]
+        args_inner: list[Any] = []
+        for i, (_label, high) in enumerate(AGE_BUCKETS):
+            if high is None:
+                bucket.append(f"ELSE {i}")
+            else:
+                bucket.append(f"WHEN ? - cr < ? THEN {i}")
+                args_inner += [now_ms, high]
+        bucket.append("END")
         parts = [
             "count(*) AS n",
             "sum(CASE WHEN cr IS NULL OR up IS NULL THEN 1 ELSE 0 END) AS bad",
@@ -96,23 +108,42 @@ class SqlTaskStore(TaskStore):
             "sum(CASE WHEN ttl IS NOT NULL AND cr + ttl < ? THEN 1 ELSE 0 END) AS past",
             "min(cr) AS oldest",
             "max(cr) AS newest",
+            *(
+                f"sum(CASE WHEN bucket = {i} THEN 1 ELSE 0 END) AS b{i}"
+                for i in range(len(AGE_BUCKETS))
+            ),
         ]
-        args: list[Any] = [now_ms - stuck_after_ms, now_ms]
-        low: int | None = None
-        for i, (_label, high) in enumerate(AGE_BUCKETS):
-            conds = ["cr IS NOT NULL"]
-            if low is not None:
-                conds.append("? - cr >= ?")
-                args += [now_ms, low]
-            if high is not None:
-                conds.append("? - cr < ?")
-                args += [now_ms, high]
-            parts.append(f"sum(CASE WHEN {' AND '.join(conds)} THEN 1 ELSE 0 END) AS b{i}")
-            low = high
-        sql = (
-            f"SELECT {', '.join(parts)} FROM (SELECT status, ttl, {created} AS cr, "
-            f"{updated} AS up FROM tasks) AS t"
+        inner = (
+            f"SELECT status, ttl, cr, up, {' '.join(bucket)} AS bucket FROM (SELECT status, "
+            f"ttl, {created} AS cr, {updated} AS up FROM tasks{self._no_fold()}) AS r"
         )
+        aggregate = f"SELECT {', '.join(parts)} FROM ({inner}) AS t"
+        return [
+            ("SELECT status, count(*) AS n FROM tasks GROUP BY status", []),
+            (
+                "SELECT original_method, count(*) AS n FROM tasks GROUP BY original_method "
+                "ORDER BY count(*) DESC, original_method",
+                [],
+            ),
+            (aggregate, [now_ms - stuck_after_ms, now_ms, *args_inner]),
+            (
+                "SELECT task_id FROM tasks WHERE status IN ('working', 'input_required') "
+                "ORDER BY created_at, task_id LIMIT 1",
+                [],
+            ),
+        ]
+
+    def _no_fold(self) -> str:
+        """What keeps the database from folding a subquery into its outer query."""
+        return " LIMIT -1"
+
+    async def _stats_in_sql(self, out: TaskStats, *, now_ns: int, stuck_after_ms: int) -> bool:
+        """The time figures of ``task_stats`` in SQL (:meth:`stats_statements`); False: not
+        possible here (the caller reads every row instead)."""
+        statements = self.stats_statements(now_ns, stuck_after_ms)
+        if not statements:
+            return False
+        sql, args = statements[2]
         try:
             row = (await self._fetch(sql, args))[0]
         except Exception as exc:
@@ -128,10 +159,7 @@ class SqlTaskStore(TaskStore):
         out.age_histogram = [
             (label, int(row[f"b{i}"] or 0)) for i, (label, _) in enumerate(AGE_BUCKETS)
         ]
-        oldest = await self._fetch(
-            "SELECT task_id FROM tasks WHERE status IN ('working', 'input_required') "
-            "ORDER BY created_at, task_id LIMIT 1"
-        )
+        oldest = await self._fetch(statements[3][0])
         if oldest:
             found = await self.get_task(str(oldest[0]["task_id"]))
             out.oldest_live = found if isinstance(found, Task) else None

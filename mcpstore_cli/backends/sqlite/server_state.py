@@ -8,12 +8,11 @@ from typing import Any, ClassVar
 
 from mcpstore_cli.backends.sql.server_state import SqlServerStateStore
 from mcpstore_cli.backends.sqlite.tasks import SqliteTableStore
-from mcpstore_cli.layouts.turul_server_state import schema
 
 
 class SqliteServerStateStore(SqliteTableStore, SqlServerStateStore):
     TABLE: ClassVar[str] = "server_entity_state"
-    SCHEMA: ClassVar[Any] = schema
+    LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_server_state"
     RECORDS: ClassVar[str] = "entities"
 
     def label(self) -> str:

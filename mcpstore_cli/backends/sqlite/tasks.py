@@ -9,6 +9,7 @@ as it was read (see :mod:`mcpstore_cli.backends.sql.tasks` and ``sql.ext_tasks``
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sqlite3
 import time
@@ -16,16 +17,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mcpstore_cli.backends.sql import ddl
 from mcpstore_cli.backends.sql.ext_tasks import Change, SqlExtTaskStore
 from mcpstore_cli.backends.sql.tasks import SqlTaskStore
 from mcpstore_cli.backends.sqlite.reading import SqliteReading
-from mcpstore_cli.backends.sqlite.store import _compare_columns
 from mcpstore_cli.backends.sqlite.teardown import sqlite_companions
 from mcpstore_cli.errors import Interrupted, LayoutError, StoreMissingError, UsageError
 from mcpstore_cli.layouts.turul_ext_tasks import records as ext_records
-from mcpstore_cli.layouts.turul_ext_tasks import schema as ext_schema
-from mcpstore_cli.layouts.turul_tasks import records, schema
+from mcpstore_cli.layouts.turul_tasks import records
 from mcpstore_cli.model.records import Finding, SetupStep
 from mcpstore_cli.model.teardown import ClearResult, Inventory, TableFacts
 from mcpstore_cli.store.base import ProgressCallback, StoreOptions
@@ -35,8 +33,17 @@ from mcpstore_cli.store.urls import StoreURL
 DIALECT = "sqlite"
 
 
-def ddl_statements(layout: Any = schema) -> list[str]:
-    return ddl.create_statements(layout.TABLES, layout.indexes(), DIALECT)
+def _ddl() -> Any:
+    """The DDL generator (SQLAlchemy): loaded only by what makes or checks tables."""
+    from mcpstore_cli.backends.sql import ddl
+
+    return ddl
+
+
+def ddl_statements(layout: Any = None) -> list[str]:
+    if layout is None:
+        from mcpstore_cli.layouts.turul_tasks import schema as layout
+    return _ddl().create_statements(layout.TABLES, layout.indexes(), DIALECT)
 
 
 class _TaskFile(SqliteReading):
@@ -58,12 +65,22 @@ class SqliteTableStore(NonSessionStore):
     title: ClassVar[str] = "SQLite"
     clears_in_one_transaction: ClassVar[bool] = True
     TABLE: ClassVar[str]
-    SCHEMA: ClassVar[Any]
+    # The layout's package: its light declaration (TABLE_NAMES, REQUIRED) and, loaded only
+    # for DDL and checks, its SQLAlchemy schema (``<package>.schema``).
+    LAYOUT_PACKAGE: ClassVar[str]
     RECORDS: ClassVar[str] = "tasks"  # what clear reports deleting
 
     @classmethod
+    def _light(cls) -> Any:
+        return importlib.import_module(cls.LAYOUT_PACKAGE)
+
+    @property
+    def SCHEMA(self) -> Any:
+        return importlib.import_module(f"{self.LAYOUT_PACKAGE}.schema")
+
+    @classmethod
     def _names(cls) -> list[str]:
-        return [t.name for t in cls.SCHEMA.TABLES]
+        return list(cls._light().TABLE_NAMES)
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -72,10 +89,7 @@ class SqliteTableStore(NonSessionStore):
 
     @classmethod
     def _identifying(cls) -> dict[str, set[str]]:
-        table = cls.SCHEMA.metadata.tables[cls.TABLE]
-        return {
-            cls.TABLE: {c.name for c in ddl.columns(table, DIALECT) if c.info.get("identifies")}
-        }
+        return {cls.TABLE: set(cls._light().REQUIRED)}
 
     @property
     def path(self) -> Path:
@@ -185,7 +199,7 @@ class SqliteTableStore(NonSessionStore):
         steps = [SetupStep(str(path), "created" if created_file else "exists", "file")]
         for name in self._names():
             steps.append(SetupStep(name, "exists" if name in before else "created", "table"))
-        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+        for spec in _ddl().index_specs(self.SCHEMA.indexes(), DIALECT):
             steps.append(
                 SetupStep(spec.name, "exists" if spec.name in before else "created", "index")
             )
@@ -195,6 +209,8 @@ class SqliteTableStore(NonSessionStore):
     async def check(self) -> list[Finding]:
         self.file._require_file()
         objects = self._objects()
+        from mcpstore_cli.backends.sqlite.store import _compare_columns
+
         findings: list[Finding] = []
         for table in self.SCHEMA.TABLES:
             if objects.get(table.name) != "table":
@@ -202,11 +218,11 @@ class SqliteTableStore(NonSessionStore):
                 continue
             expected = [
                 (c.name, c.type, c.not_null, c.default, c.primary_key)
-                for c in ddl.column_specs(table, DIALECT)
+                for c in _ddl().column_specs(table, DIALECT)
             ]
             actual = [tuple(r.values()) for r in self._read(f"PRAGMA table_info({table.name})")]
             findings += _compare_columns(table.name, expected, actual)
-        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+        for spec in _ddl().index_specs(self.SCHEMA.indexes(), DIALECT):
             if objects.get(spec.table) != "table":
                 continue
             if objects.get(spec.name) != "index":
@@ -375,7 +391,7 @@ class SqliteTableStore(NonSessionStore):
     async def drop(self) -> list[str]:
         self.file._close_reader()
         with self._writing() as conn:
-            for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+            for spec in _ddl().index_specs(self.SCHEMA.indexes(), DIALECT):
                 conn.execute(f"DROP INDEX IF EXISTS {spec.name}")
             for name in self._names():
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
@@ -398,7 +414,7 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
 
     layout: ClassVar[str] = "tasks"
     TABLE: ClassVar[str] = "tasks"
-    SCHEMA: ClassVar[Any] = schema
+    LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_tasks"
 
     async def _delete_unchanged(self, rows: Sequence[tuple[str, str, str, int | None]]) -> int:
         with self._writing() as conn:
@@ -449,7 +465,7 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
 
     async def _expire_in_sql(self, opts: Any, progress: ProgressCallback | None) -> Any:
         """Batches of one write transaction each (BEGIN IMMEDIATE: the rows a batch reads
-        cannot change before it deletes them), in the server's list order."""
+        cannot change before it deletes them)."""
         from mcpstore_cli.model.tasks import TaskExpireResult
 
         started = time.monotonic()
@@ -468,26 +484,25 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
             result.examined = result.deleted
             result.elapsed_s = time.monotonic() - started
             return result
-        position: tuple[str, str] | None = None
+        # Batches in the file's own order (rowid): the table is read once, front to back.
+        position = 0
         while True:
             if opts.time_budget_s is not None and time.monotonic() - started >= opts.time_budget_s:
                 result.partial = True
                 break
-            after = "" if position is None else " AND (created_at, task_id) > (?, ?)"
-            args: list[Any] = [now_ms, *(position or ())]
             with self._writing() as conn:
                 gone = conn.execute(
                     f"DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks WHERE "
-                    f"{self._DUE}{after} ORDER BY created_at, task_id LIMIT {opts.batch_size}) "
-                    "RETURNING created_at, task_id",
-                    args,
+                    f"rowid > ? AND {self._DUE} ORDER BY rowid LIMIT {opts.batch_size}) "
+                    "RETURNING rowid, task_id",
+                    [position, now_ms],
                 ).fetchall()
             if not gone:
                 break
-            position = max((str(c), str(t)) for c, t in gone)
+            position = max(rowid for rowid, _task in gone)
             result.deleted += len(gone)
             result.examined += len(gone)
-            for _created, task_id in sorted(gone)[: max(opts.sample - len(result.sample), 0)]:
+            for _rowid, task_id in sorted(gone)[: max(opts.sample - len(result.sample), 0)]:
                 result.sample.append(str(task_id))
             if progress is not None:
                 progress(len(gone))
@@ -518,7 +533,7 @@ class SqliteExtTaskStore(SqliteTableStore, SqlExtTaskStore):
 
     layout: ClassVar[str] = "ext-tasks"
     TABLE: ClassVar[str] = "ext_tasks"
-    SCHEMA: ClassVar[Any] = ext_schema
+    LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_ext_tasks"
 
     def label(self) -> str:
         return Path(self.url.path or "ext_tasks.db").stem or "sqlite"

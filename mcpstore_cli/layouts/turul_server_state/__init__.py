@@ -12,3 +12,8 @@ NAME = "server-state"
 # updated_at] per entity, then ["f", entity_type, fingerprint, updated_at] per entity type.
 ENTITY_RECORD = "v"
 FINGERPRINT_RECORD = "f"
+
+# Without SQLAlchemy (the schema is in .schema; tests hold these to it): the tables, the
+# main one first, and the columns of the main table that identify the layout.
+TABLE_NAMES = ("server_entity_state", "server_fingerprints")
+REQUIRED = frozenset({"entity_type", "entity_id", "active", "updated_at"})

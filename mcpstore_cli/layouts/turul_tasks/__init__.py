@@ -10,3 +10,8 @@ This package imports nothing above the layouts; SQLAlchemy loads only with :mod:
 """
 
 NAME = "tasks"
+
+# Without SQLAlchemy (the schema is in .schema; tests hold these to it): the tables, the
+# main one first, and the columns of the main table that identify the layout.
+TABLE_NAMES = ("tasks",)
+REQUIRED = frozenset({"task_id", "status", "created_at", "last_updated_at", "original_method"})

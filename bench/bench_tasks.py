@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""turul's task store (layout ``tasks``) at scale, mcpstore against the database's own shell
+in the same run.
+
+Run by hand (not by pytest)::
+
+    python bench/bench_tasks.py sqlite   [--tasks 1000000] [--repeat 15]
+    python bench/bench_tasks.py postgres [--tasks 1000000] [--url postgresql://...]
+
+It builds ``--tasks`` tasks as the server writes them (chrono's RFC 3339 text, half of them
+with a 60 s ttl long past, the rest with a 48 h ttl; five statuses, eight sessions), then:
+
+(a) ``tasks list``'s first page and a page reached with a cursor (mid-table): the statement
+    the store runs for the page, executed in this process on the store's reading connection
+    and its rows fetched, against the shell running the same keyset SQL (sqlite3 ``.timer``,
+    psql ``\\timing``); target at most 1.5x. Decoding the rows into tasks is shown apart.
+(b) ``tasks stats``: ``task_stats()`` in this process against the shell running the same
+    aggregate statements; target at most 2x.
+(c) ``tasks expire`` of the half past its ttl, as a whole process (``mcpstore tasks expire``
+    on one copy of the data) against one raw DELETE with the same predicate by the shell on
+    another copy; target at most 1.3x, with mcpstore's peak memory under 150 MB.
+
+Every figure is the median of the repeats; the load average is printed: the machine may be
+shared, and the ratios compare runs of the same moment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from bench_expire import timed  # noqa: E402
+
+from mcpstore_cli.util.rfc3339 import format_chrono  # noqa: E402
+
+STATUSES = ["completed", "working", "failed", "input_required", "cancelled"]
+MS = 1_000_000
+UNION_COPIES = 200
+
+
+def rows(n: int, now_ns: int):  # type: ignore[no-untyped-def]
+    params = '{"name":"run_query","arguments":{"sql":"SELECT 1"}}'
+    for i in range(n):
+        created = now_ns - (n - i) * 50 * MS - 3_600_000 * MS
+        ttl = 60_000 if i % 2 == 0 else 48 * 3_600_000
+        status = STATUSES[i % 5]
+        yield (
+            f"{i:032x}",
+            f"{(i % 8):032x}",
+            status,
+            None,
+            format_chrono(created),
+            format_chrono(created + 1000 * MS),
+            ttl,
+            1000,
+            "tools/call" if i % 10 else "resources/read",
+            params,
+            '{"Success":{"content":[]}}' if status == "completed" else None,
+            None,
+        )
+
+
+COLUMNS = (
+    "task_id, session_id, status, status_message, created_at, last_updated_at, ttl, "
+    "poll_interval, original_method, original_params, result, meta"
+)
+
+
+def load() -> str:
+    return os.popen("cat /proc/loadavg").read().split(" ")[:3].__str__()
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+# -- SQLite ---------------------------------------------------------------------------------
+def build_sqlite(path: Path, n: int, now_ns: int) -> None:
+    from mcpstore_cli.backends.sqlite.tasks import ddl_statements
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    for s in ddl_statements():
+        conn.execute(s)
+    conn.execute("BEGIN")
+    conn.executemany(
+        f"INSERT INTO tasks ({COLUMNS}) VALUES ({', '.join('?' * 12)})", rows(n, now_ns)
+    )
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def sqlite_shell(db: Path, statements: list[str], repeat: int) -> list[float]:
+    script = [".output /dev/null", ".timer on"]
+    for s in statements:
+        script += [s + ";"] * repeat
+    proc = subprocess.run(
+        ["sqlite3", "-readonly", str(db)],
+        input="\n".join(script) + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reals = [float(x) for x in re.findall(r"Run Time: real ([\d.]+)", proc.stdout)]
+    per = [reals[i * repeat : (i + 1) * repeat] for i in range(len(statements))]
+    # The statements of one figure run one after another: their times add up, per repeat.
+    return [sum(p[r] for p in per) for r in range(repeat)]
+
+
+def stats_statements(store: Any) -> list[str]:
+    """The statements task_stats() runs, with their values written in (for the shell)."""
+    now_ns = time.time_ns()
+    return [literal(sql, list(a)) for sql, a in store.stats_statements(now_ns, 3_600_000)]
+
+
+def literal(sql: str, args: list[Any]) -> str:
+    out = sql
+    for a in args:
+        out = out.replace("?", f"'{a}'" if isinstance(a, str) else str(a), 1)
+    return out
+
+
+async def our_page(store: Any, cursor: Any, repeat: int) -> tuple[list[float], list[float], str]:
+    """(query times, decode-included times, the SQL) of one list page, as iter_tasks runs it."""
+    from mcpstore_cli.model.tasks import TaskFilter
+
+    flt = TaskFilter(now_ns=time.time_ns())
+    where, args = store._where(flt, cursor)
+    sql = f"SELECT {store._columns()} FROM tasks"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at, task_id LIMIT 102"
+    query, whole = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        await store._fetch(sql, args)
+        query.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        got = [t async for t in store.iter_tasks(flt, limit=51, cursor=cursor)]
+        whole.append(time.perf_counter() - t0)
+        assert len(got) == 51
+    return query, whole, literal(sql, args)
+
+
+def bench_sqlite(args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
+    from mcpstore_cli.model.tasks import TaskCursor
+    from mcpstore_cli.store.registry import open_store
+    from mcpstore_cli.store.urls import parse_store_url
+
+    work = Path(tempfile.mkdtemp(prefix="mcpstore-bench-tasks-"))
+    out: list[tuple[str, float, float, float]] = []
+    try:
+        base = work / "base.db"
+        now_ns = time.time_ns()
+        t0 = time.perf_counter()
+        build_sqlite(base, args.tasks, now_ns)
+        print(f"built {args.tasks:,} tasks in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        mid = f"{args.tasks // 2:032x}"
+        conn = sqlite3.connect(base)
+        mid_created = conn.execute(
+            "SELECT created_at FROM tasks WHERE task_id = ?", (mid,)
+        ).fetchone()[0]
+        conn.close()
+
+        async def ours() -> dict[str, Any]:
+            store: Any = open_store(parse_store_url(f"sqlite:///{base}"), layout="tasks")
+            async with store:
+                await store.ensure_readable()
+                first = await our_page(store, None, args.repeat)
+                later = await our_page(store, TaskCursor(mid_created, mid), args.repeat)
+                stats = []
+                for _ in range(max(3, args.repeat // 3)):
+                    t0 = time.perf_counter()
+                    s = await store.task_stats(now_ns=time.time_ns(), stuck_after_ms=3_600_000)
+                    stats.append(time.perf_counter() - t0)
+                return {
+                    "first": first,
+                    "later": later,
+                    "stats": stats,
+                    "tasks": s.tasks,
+                    "statements": stats_statements(store),
+                }
+
+        got = asyncio.run(ours())
+        for name in ("first", "later"):
+            query, whole, sql = got[name]
+            # The shell's timer counts whole milliseconds: K copies of the page as one
+            # statement, the time divided by K.
+            copies = " UNION ALL ".join([f"SELECT * FROM ({sql})"] * UNION_COPIES)
+            shell = [t / UNION_COPIES for t in sqlite_shell(base, [copies], args.repeat)]
+            out.append((f"list {name} page: query", median(query), median(shell), 1.5))
+            out.append((f"list {name} page: with decoding", median(whole), median(shell), 0.0))
+        aggregates = got["statements"]
+        shell = sqlite_shell(base, aggregates, max(3, args.repeat // 3))
+        out.append(("stats", median(got["stats"]), median(shell), 2.0))
+
+        # (c) expire
+        raw, mine = work / "raw.db", work / "mine.db"
+        shutil.copy(base, raw)
+        shutil.copy(base, mine)
+        due = (
+            "ttl IS NOT NULL AND (julianday(created_at) - 2440587.5) * 86400000.0 + ttl < "
+            f"{time.time_ns() // MS}"
+        )
+        for db in (raw, mine):  # the same warm-up: read the table once
+            subprocess.run(
+                ["sqlite3", str(db), "SELECT count(*) FROM tasks"], check=True, capture_output=True
+            )
+        raw_s, _raw_mb, _ = timed(["sqlite3", str(raw), f"DELETE FROM tasks WHERE {due}"])
+        mcpstore = shutil.which("mcpstore") or "mcpstore"
+        ours_s, ours_mb, _ = timed(
+            [
+                mcpstore,
+                "tasks",
+                "expire",
+                "--url",
+                f"sqlite:///{mine}",
+                "--batch-size",
+                "20000",
+                "-f",
+                "json",
+            ]
+        )
+        left = [
+            sqlite3.connect(db).execute("SELECT count(*) FROM tasks").fetchone()[0]
+            for db in (raw, mine)
+        ]
+        print(f"tasks left: raw DELETE {left[0]:,}, mcpstore {left[1]:,}", file=sys.stderr)
+        assert left[0] == left[1], left
+        out.append(("expire (whole process)", ours_s, raw_s, 1.3))
+        out.append((f"expire peak memory MB: {ours_mb}", float(ours_mb), 150.0, 1.0))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+def psql(url: str, sql: str) -> str:
+    proc = subprocess.run(
+        ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"psql failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def psql_times(url: str, statements: list[str], repeat: int) -> list[float]:
+    script = ["\\o /dev/null", "\\timing on"]
+    for s in statements:
+        script += [s + ";"] * repeat
+    proc = subprocess.run(
+        ["psql", "-X", "-q", url],
+        input="\n".join(script) + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ms = [float(x) for x in re.findall(r"Time: ([\d.]+) ms", proc.stdout)]
+    per = [ms[i * repeat : (i + 1) * repeat] for i in range(len(statements))]
+    return [sum(p[r] for p in per) / 1000 for r in range(repeat)]
+
+
+def build_postgres(url: str, n: int, now_ns: int) -> None:
+    from mcpstore_cli.backends.postgres.tasks import ddl_statements
+
+    for s in ddl_statements():
+        psql(url, s)
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as fh:
+        import csv
+
+        w = csv.writer(fh)
+        for r in rows(n, now_ns):
+            w.writerow(["" if v is None else v for v in r])
+        name = fh.name
+    os.chmod(name, 0o644)
+    psql(url, f"\\copy tasks ({COLUMNS}) FROM '{name}' WITH (FORMAT csv)")
+    os.unlink(name)
+    psql(url, "VACUUM ANALYZE tasks")
+
+
+def bench_postgres(args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
+    from mcpstore_cli.model.tasks import TaskCursor
+    from mcpstore_cli.store.registry import open_store
+    from mcpstore_cli.store.urls import parse_store_url
+    from tests.pg_fixtures import PgServer
+
+    server = None
+    base_url = args.url
+    if base_url is None:
+        server = PgServer()
+        server.start({"fsync": "off", "shared_buffers": "256MB"})
+        base_url = server.url("postgres")
+    root = base_url.rsplit("/", 1)[0]
+    out: list[tuple[str, float, float, float]] = []
+    try:
+        psql(base_url, "DROP DATABASE IF EXISTS tasks_base")
+        psql(base_url, "CREATE DATABASE tasks_base")
+        url = f"{root}/tasks_base"
+        now_ns = time.time_ns()
+        t0 = time.perf_counter()
+        build_postgres(url, args.tasks, now_ns)
+        print(f"built {args.tasks:,} tasks in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        mid = f"{args.tasks // 2:032x}"
+        mid_created = psql(url, f"SELECT created_at FROM tasks WHERE task_id = '{mid}'")
+
+        async def ours() -> dict[str, Any]:
+            store: Any = open_store(parse_store_url(url), layout="tasks")
+            async with store:
+                await store.ensure_readable()
+                first = await our_page(store, None, args.repeat)
+                later = await our_page(store, TaskCursor(mid_created, mid), args.repeat)
+                stats = []
+                for _ in range(max(3, args.repeat // 3)):
+                    t0 = time.perf_counter()
+                    await store.task_stats(now_ns=time.time_ns(), stuck_after_ms=3_600_000)
+                    stats.append(time.perf_counter() - t0)
+                return {
+                    "first": first,
+                    "later": later,
+                    "stats": stats,
+                    "statements": stats_statements(store),
+                }
+
+        got = asyncio.run(ours())
+        for name in ("first", "later"):
+            query, whole, sql = got[name]
+            shell = psql_times(url, [sql.replace("::text::", "::")], args.repeat)
+            out.append((f"list {name} page: query", median(query), median(shell), 1.5))
+            out.append((f"list {name} page: with decoding", median(whole), median(shell), 0.0))
+        aggregates = got["statements"]
+        shell = psql_times(url, aggregates, max(3, args.repeat // 3))
+        out.append(("stats", median(got["stats"]), median(shell), 2.0))
+
+        for name in ("tasks_raw", "tasks_ours"):
+            psql(base_url, f"DROP DATABASE IF EXISTS {name}")
+            psql(base_url, f"CREATE DATABASE {name} TEMPLATE tasks_base")
+        raw_url, ours_url = f"{root}/tasks_raw", f"{root}/tasks_ours"
+        for u in (raw_url, ours_url):
+            psql(u, "SELECT count(*) FROM tasks")
+        due = (
+            "ttl IS NOT NULL AND created_at::timestamptz + ttl * interval '1 millisecond' < "
+            f"timestamptz 'epoch' + {time.time_ns() // 1000} * interval '1 microsecond'"
+        )
+        raw_s, _mb, _ = timed(["psql", "-X", "-q", raw_url, "-c", f"DELETE FROM tasks WHERE {due}"])
+        mcpstore = shutil.which("mcpstore") or "mcpstore"
+        ours_s, ours_mb, _ = timed(
+            [mcpstore, "tasks", "expire", "--url", ours_url, "--batch-size", "20000", "-f", "json"]
+        )
+        left = [psql(u, "SELECT count(*) FROM tasks") for u in (raw_url, ours_url)]
+        print(f"tasks left: raw DELETE {left[0]}, mcpstore {left[1]}", file=sys.stderr)
+        assert left[0] == left[1], left
+        out.append(("expire (whole process)", ours_s, raw_s, 1.3))
+        out.append((f"expire peak memory MB: {ours_mb}", float(ours_mb), 150.0, 1.0))
+        for name in ("tasks_raw", "tasks_ours", "tasks_base"):
+            psql(base_url, f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        if server is not None:
+            server.stop()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("backend", choices=["sqlite", "postgres"])
+    ap.add_argument("--tasks", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--url", help="postgres: a superuser URL instead of a throwaway server")
+    args = ap.parse_args()
+    print(f"load average {load()} on {os.cpu_count()} CPUs", file=sys.stderr)
+    results = bench_sqlite(args) if args.backend == "sqlite" else bench_postgres(args)
+    print(f"\n{args.backend}, {args.tasks:,} tasks; load average {load()}")
+    print(f"{'figure':42} {'mcpstore':>10} {'baseline':>10} {'ratio':>7}  target")
+    for name, ours, base, target in results:
+        ratio = ours / base if base else float("inf")
+        verdict = "" if not target else ("ok" if ratio <= target else "MISSED")
+        shown = f"<= {target:g}x  {verdict}" if target else "(shown apart)"
+        print(f"{name:42} {ours:10.4f} {base:10.4f} {ratio:6.2f}x  {shown}")
+
+
+if __name__ == "__main__":
+    main()
