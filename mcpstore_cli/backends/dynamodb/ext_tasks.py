@@ -28,7 +28,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from mcpstore_cli.backends.dynamodb.common import _n, _s
-from mcpstore_cli.backends.dynamodb.tablestore import WRITE_WORKERS, DynamoDBTableStore
+from mcpstore_cli.backends.dynamodb.tablestore import (
+    WRITE_WORKERS,
+    DynamoDBTableStore,
+    record_line,
+    refuse_session_filters,
+)
 from mcpstore_cli.errors import Interrupted, UsageError
 from mcpstore_cli.layouts.turul_ext_tasks import dynamodb as ext_layout
 from mcpstore_cli.layouts.turul_ext_tasks import records
@@ -591,8 +596,6 @@ class DynamoDBExtTaskStore(DynamoDBTableStore, TaskStore):
 
     # -- the portable backup file -----------------------------------------------------------
     def _backup_sync(self, out: Any, progress: ProgressCallback | None) -> dict[str, Any]:
-        from mcpstore_cli.backends.sql import nonsession_backup as nb
-
         skipped = gone = 0
         now_s = int(time.time())
         for page in self._scan():
@@ -614,7 +617,7 @@ class DynamoDBExtTaskStore(DynamoDBTableStore, TaskStore):
                     item.revision,
                     cast("int | None", item.extras.get(TTL_EPOCH)),
                 )
-                lines.append(nb.line(record))
+                lines.append(record_line(record))
             if lines:
                 out.sessions_block(b"".join(lines))
             if progress is not None and page:
@@ -635,9 +638,7 @@ class DynamoDBExtTaskStore(DynamoDBTableStore, TaskStore):
     async def backup_records(
         self, spec: Any, out: Any, header: dict[str, Any], progress: ProgressCallback | None = None
     ) -> dict[str, Any]:
-        from mcpstore_cli.backends.sql import nonsession_backup as nb
-
-        nb.refuse_session_filters(spec, self.layout)
+        refuse_session_filters(spec, self.layout)
         await self.ensure_readable()
         header["layout"] = self.layout
         header["source"]["event_ids"] = "none"

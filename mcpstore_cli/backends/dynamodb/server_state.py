@@ -14,7 +14,12 @@ from collections.abc import Iterator
 from typing import Any, ClassVar, NoReturn
 
 from mcpstore_cli.backends.dynamodb.common import _s
-from mcpstore_cli.backends.dynamodb.tablestore import DynamoDBTableStore
+from mcpstore_cli.backends.dynamodb.tablestore import (
+    DynamoDBTableStore,
+    json_text,
+    record_line,
+    refuse_session_filters,
+)
 from mcpstore_cli.errors import UsageError
 from mcpstore_cli.layouts.turul_server_state import dynamodb as state_layout
 from mcpstore_cli.store.base import ProgressCallback
@@ -28,15 +33,13 @@ def entity_item(
     entity_type: str, entity_id: str, active: bool, metadata: Any, updated_at: str
 ) -> dict[str, Any]:
     """An entity's item as the server puts it (metadata as JSON text, absent when none)."""
-    from mcpstore_cli.backends.sql import nonsession_backup as nb
-
     item: dict[str, Any] = {
         TYPE: {"S": entity_type},
         ID: {"S": entity_id},
         "active": {"BOOL": bool(active)},
         "updatedAt": {"S": updated_at},
     }
-    text = nb.dump(metadata)
+    text = json_text(metadata)
     if text is not None:
         item["metadata"] = {"S": text}
     return item
@@ -172,8 +175,6 @@ class DynamoDBServerStateStore(DynamoDBTableStore):
 
     # -- the portable backup file -----------------------------------------------------------
     def _backup_sync(self, out: Any, progress: ProgressCallback | None) -> dict[str, Any]:
-        from mcpstore_cli.backends.sql import nonsession_backup as nb
-
         entities: list[list[Any]] = []
         prints: list[list[Any]] = []
         skipped = 0
@@ -203,7 +204,7 @@ class DynamoDBServerStateStore(DynamoDBTableStore):
         prints.sort(key=lambda r: r[1])
         for records in (entities, prints):
             if records:
-                out.sessions_block(b"".join(nb.line(r) for r in records))
+                out.sessions_block(b"".join(record_line(r) for r in records))
         if progress is not None:
             progress(len(entities) + len(prints))
         notes = [f"{skipped:,} items the layout cannot hold were left out"] if skipped else []
@@ -218,9 +219,7 @@ class DynamoDBServerStateStore(DynamoDBTableStore):
     async def backup_records(
         self, spec: Any, out: Any, header: dict[str, Any], progress: ProgressCallback | None = None
     ) -> dict[str, Any]:
-        from mcpstore_cli.backends.sql import nonsession_backup as nb
-
-        nb.refuse_session_filters(spec, self.layout)
+        refuse_session_filters(spec, self.layout)
         await self.ensure_readable()
         header["layout"] = self.layout
         header["source"]["event_ids"] = "none"

@@ -648,6 +648,34 @@ class DynamoDBTableStore(NonSessionStore):
             raise Interrupted(stopped()) from None
 
 
+# -- the portable backup file (the same records as mcpstore_cli.backends.sql.nonsession_backup,
+# which belongs to the SQL backends) ---------------------------------------------------------
+def refuse_session_filters(spec: Any, layout: str) -> None:
+    from mcpstore_cli.errors import UsageError
+
+    if (
+        getattr(spec, "session_ids", None) is not None
+        or getattr(spec, "since_ms", None) is not None
+    ):
+        raise UsageError(
+            f"--session and --since choose sessions; the {layout} layout holds none (a backup "
+            "of it takes every record)."
+        )
+
+
+def record_line(record: list[Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(record) + b"\n"
+
+
+def json_text(value: Any) -> str | None:
+    """A JSON value as the server's compact text (None stays absent)."""
+    import json
+
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def declared_billing() -> str:
     from mcpstore_cli.layouts.turul_sessions.dynamodb import BILLING_MODE
 
@@ -659,4 +687,12 @@ def raw_items(pages: Iterator[list[dict[str, Any]]]) -> Iterator[dict[str, Any]]
         yield from page
 
 
-__all__ = ["DynamoDBTableStore", "_items", "code_of", "raw_items"]
+__all__ = [
+    "DynamoDBTableStore",
+    "_items",
+    "code_of",
+    "json_text",
+    "raw_items",
+    "record_line",
+    "refuse_session_filters",
+]
