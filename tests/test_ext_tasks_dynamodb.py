@@ -629,3 +629,30 @@ def test_demo_stats_and_clear(ext: ExtHandle) -> None:
     cleared = ext.run("clear", "--yes")
     assert cleared.exit_code == 0 and "deleted 200 tasks" in cleared.stderr, cleared
     assert ext.w.count() == 0
+
+
+def test_setup_plan_prints_the_api_calls() -> None:
+    from mcpstore_cli.backends.dynamodb.server_state import DynamoDBServerStateStore
+
+    endpoint = "http://127.0.0.1:8000"
+    ext_plan = DynamoDBExtTaskStore(parse_store_url(dynamodb_url(endpoint, "ext"))).setup_plan()
+    create = next(line for line in ext_plan if " create-table " in line)
+    body = json.loads(create.split("--cli-input-json ", 1)[1].strip("'"))
+    assert body == {
+        "TableName": "ext",
+        "AttributeDefinitions": [{"AttributeName": "taskId", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "taskId", "KeyType": "HASH"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    assert any(" update-time-to-live " in line and "ttlEpoch" in line for line in ext_plan)
+    url = parse_store_url(dynamodb_url(endpoint, "state"))
+    state_plan = DynamoDBServerStateStore(url).setup_plan()
+    create = next(line for line in state_plan if " create-table " in line)
+    body = json.loads(create.split("--cli-input-json ", 1)[1].strip("'"))
+    assert body["KeySchema"] == [
+        {"AttributeName": "entityType", "KeyType": "HASH"},
+        {"AttributeName": "entityId", "KeyType": "RANGE"},
+    ]
+    assert "GlobalSecondaryIndexes" not in body
+    assert not any("time-to-live" in line for line in state_plan)
+    assert all(endpoint in line for line in ext_plan + state_plan if line.startswith("aws "))
