@@ -62,8 +62,12 @@ LAYOUT_STORES: dict[tuple[str, str], str] = {
     ("dynamodb", "tasks"): "mcpstore_cli.backends.dynamodb.tasks:DynamoDBTaskStore",
     ("sqlite", "ext-tasks"): "mcpstore_cli.backends.sqlite.tasks:SqliteExtTaskStore",
     ("postgres", "ext-tasks"): "mcpstore_cli.backends.postgres.tasks:PostgresExtTaskStore",
+    ("dynamodb", "ext-tasks"): "mcpstore_cli.backends.dynamodb.ext_tasks:DynamoDBExtTaskStore",
     ("sqlite", "server-state"): "mcpstore_cli.backends.sqlite.server_state:SqliteServerStateStore",
     ("postgres", "server-state"): "mcpstore_cli.backends.postgres.tasks:PostgresServerStateStore",
+    ("dynamodb", "server-state"): (
+        "mcpstore_cli.backends.dynamodb.server_state:DynamoDBServerStateStore"
+    ),
 }
 
 

@@ -363,7 +363,7 @@ class DynamoDBTaskStore(TaskStore):
                 f"DynamoDB table {self.table} does not exist {self.ddb._where()}; run mcpstore "
                 f"setup --layout tasks --url {self.url.masked()}."
             )
-        problems = self._key_problems(info, names)
+        problems = self._key_problems(info, names) or self._foreign(info)
         if problems:
             raise LayoutError(
                 f"DynamoDB table {self.table} is not in the tasks layout: it {problems[0]}; "
@@ -371,6 +371,19 @@ class DynamoDBTaskStore(TaskStore):
             )
         self._info, self._names = info, names
         return info, names
+
+    @staticmethod
+    def _foreign(info: TableInfo) -> list[str]:
+        """A table keyed like this layout's that has none of its indexes is an ext-tasks
+        table (key taskId only, no index): ``mcpstore tasks`` must not take it for a tasks
+        table. A tasks table missing one index is still a tasks table (check names it)."""
+        have = {g["IndexName"] for g in (info.description or {}).get("GlobalSecondaryIndexes", [])}
+        if have & {index.name for index in layout.TASKS.indexes}:
+            return []
+        return [
+            "has none of the layout's indexes (SessionIndex, StatusIndex), as an ext-tasks "
+            "table (give --layout ext-tasks)"
+        ]
 
     async def ensure_readable(self) -> None:
         await asyncio.to_thread(self._ensure_readable_sync)
@@ -456,7 +469,7 @@ class DynamoDBTaskStore(TaskStore):
         info, names = self._discover()
         kind = f"table {self.table}"
         if info.exists:
-            problems = self._key_problems(info, names)
+            problems = self._key_problems(info, names) or self._foreign(info)
             if problems:
                 raise LayoutError(
                     f"DynamoDB table {self.table} exists but {problems[0]}; it is not in the "
@@ -1646,7 +1659,7 @@ class DynamoDBTaskStore(TaskStore):
             raise StoreMissingError(
                 f"No DynamoDB table {self.table} {self.ddb._where()}; there is nothing to delete."
             )
-        problems = self._key_problems(info, names)
+        problems = self._key_problems(info, names) or self._foreign(info)
         if problems:
             raise LayoutError(
                 f"DynamoDB table {self.table} is not in the tasks layout (it {problems[0]}), so "
