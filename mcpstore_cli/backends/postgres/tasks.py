@@ -504,7 +504,7 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         return f"(extract(epoch FROM {when}) * 1000)"
 
     def _no_fold(self) -> str:
-        return ""  # PostgreSQL computes a subquery's columns once per row anyway
+        return " OFFSET 0"  # PostgreSQL's fence against pulling the subquery up
 
     def _unreadable_time(self, exc: BaseException) -> bool:
         cause = exc if isinstance(exc, asyncpg.exceptions.DataError) else exc.__cause__
