@@ -303,6 +303,22 @@ def test_expire_leaves_a_time_that_is_no_time(tasks: TaskHandle) -> None:
     assert tasks.w.get(tid(3)) is not None
 
 
+def test_expire_reads_every_rfc3339_spelling(tasks: TaskHandle) -> None:
+    """Lower-case separators and a space are RFC 3339 too: such tasks expire like the rest."""
+    tasks.server_setup()
+    past = format_chrono(time.time_ns() - 600 * NS)
+    tasks.w.insert(
+        task_row(tid(1), created_at=past.replace("T", "t").replace("+00:00", "z"), ttl=1000)
+    )
+    tasks.w.insert(task_row(tid(2), created_at=past.replace("T", " "), ttl=1000))
+    tasks.w.insert(task_row(tid(3), created_at=past, ttl=1000))
+    tasks.w.insert(task_row(tid(4), created_at="yesterday", ttl=1000))
+    r = tasks.run("tasks", "expire", "-f", "json")
+    assert r.exit_code == 0, r
+    assert (r.json()["deleted"], r.json()["corrupt"]) == (3, 1), r
+    assert tasks.w.get(tid(4)) is not None and tasks.w.count() == 1
+
+
 def test_expire_time_budget_is_partial(tasks: TaskHandle) -> None:
     tasks.server_setup()
     for i in range(30):

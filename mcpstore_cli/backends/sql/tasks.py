@@ -369,7 +369,11 @@ class SqlTaskStore(TaskStore):
         return await self._expire_rowwise(opts, progress)
 
     async def _expire_rowwise(
-        self, opts: TaskExpireOptions, progress: ProgressCallback | None = None
+        self,
+        opts: TaskExpireOptions,
+        progress: ProgressCallback | None = None,
+        *,
+        condition: str = "ttl IS NOT NULL",
     ) -> TaskExpireResult:
         """The expiry judged here, row by row: reads the tasks with a ttl in list order and
         deletes the due ones that are still as read (unreadable rows are counted, left)."""
@@ -380,7 +384,7 @@ class SqlTaskStore(TaskStore):
             if opts.time_budget_s is not None and time.monotonic() - started >= opts.time_budget_s:
                 result.partial = True
                 break
-            rows = await self._candidates("ttl IS NOT NULL", [], position, opts.batch_size)
+            rows = await self._candidates(condition, [], position, opts.batch_size)
             if not rows:
                 break
             position = TaskCursor(str(rows[-1]["created_at"]), str(rows[-1]["task_id"]))

@@ -451,11 +451,17 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
 
     # created_at + ttl < now in SQL: julianday() reads every RFC 3339 form (to the ms); the
     # guard leaves out a date julianday() would move (a 30 February), which is not a time.
+    _READABLE = (
+        "date(julianday(substr(created_at, 1, 10))) = substr(created_at, 1, 10) AND "
+        "julianday(created_at) IS NOT NULL"
+    )
     _DUE = (
-        "ttl IS NOT NULL AND date(julianday(substr(created_at, 1, 10))) = "
-        "substr(created_at, 1, 10) AND "
+        f"ttl IS NOT NULL AND {_READABLE} AND "
         "(julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ?"
     )
+    # What julianday() cannot read (another RFC 3339 spelling: a "t", a "z"; or no time at
+    # all): judged row by row after the batches.
+    _ODD = f"ttl IS NOT NULL AND NOT ({_READABLE})"
 
     def _ms(self, column: str) -> str | None:
         return (
@@ -509,6 +515,13 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
             await self._pace(opts.rate, result.deleted, started)
             if len(gone) < opts.batch_size:
                 break
+        if not result.partial:
+            odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
+            result.examined += odd.examined
+            result.deleted += odd.deleted
+            result.skipped_changed += odd.skipped_changed
+            result.corrupt += odd.corrupt
+            result.partial = odd.partial
         result.elapsed_s = time.monotonic() - started
         return result
 
