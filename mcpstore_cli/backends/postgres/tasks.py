@@ -561,18 +561,21 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                         result.partial = True
                         break
                     row = await conn.fetchrow(
-                        "WITH due AS (SELECT task_id, version FROM tasks WHERE "
-                        "ctid >= $2::text::tid AND ctid < $3::text::tid AND "
+                        "WITH due AS (SELECT ctid AS tid, task_id, version FROM tasks WHERE "
+                        # The page numbers are written in (ours, integers): as parameters a
+                        # generic plan would read the whole table each time.
+                        f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND "
                         f"{self._DUE} LIMIT {opts.batch_size}), gone AS (DELETE FROM tasks t "
                         "USING due "
-                        "WHERE t.task_id = due.task_id AND t.version = due.version "
+                        # By the row's place (a TID scan): a row the server updated
+                        # meanwhile has another place and another version, and stays.
+                        "WHERE t.ctid = due.tid AND t.task_id = due.task_id "
+                        "AND t.version = due.version "
                         "RETURNING t.task_id) SELECT (SELECT count(*) FROM due), "
                         "(SELECT count(*) FROM gone), "
                         "(SELECT array_agg(task_id ORDER BY task_id) FROM "
                         "(SELECT task_id FROM gone ORDER BY task_id LIMIT 10) s)",
                         now_us,
-                        f"({page},0)",
-                        f"({page + step},0)",
                     )
                     read, deleted = int(row[0]), int(row[1])
                     if read < opts.batch_size:
@@ -605,8 +608,10 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
             rest.sample = (result.sample + rest.sample)[: opts.sample]
             rest.elapsed_s = time.monotonic() - started
             return rest
-        if not result.partial:
-            # What the batches did not cast: other RFC 3339 spellings, judged row by row.
+        odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
+        if not result.partial and int(odd_rows[0]["n"]):
+            # What the batches did not read as a time (another RFC 3339 spelling, or no time
+            # at all): judged row by row.
             odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
             result.examined += odd.examined
             result.deleted += odd.deleted

@@ -515,7 +515,10 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
             await self._pace(opts.rate, result.deleted, started)
             if len(gone) < opts.batch_size:
                 break
-        if not result.partial:
+        odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
+        if not result.partial and int(odd_rows[0]["n"]):
+            # What the batches did not read as a time (another RFC 3339 spelling, or no time
+            # at all): judged row by row.
             odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
             result.examined += odd.examined
             result.deleted += odd.deleted
