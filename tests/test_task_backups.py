@@ -116,3 +116,24 @@ def test_a_task_backup_is_not_restored_into_another_layout(tmp_path: Path) -> No
     other = f"sqlite:///{tmp_path / 'y.db'}"
     r = run_cli(["restore", str(file), "--url", other, "--layout", "ext-tasks"])
     assert r.exit_code != 0 and "nothing was changed" in r.stderr, r
+
+
+def test_one_postgres_database_holds_every_layout(pg_url: str) -> None:
+    """Sessions, tasks, ext-tasks and server state side by side: each command finds its own
+    layout, and --layout chooses between the two task layouts."""
+    for layout in ("sessions", "tasks", "ext-tasks", "server-state"):
+        made = run_cli(["setup", "--layout", layout, "--url", pg_url, "-q"])
+        assert made.exit_code == 0, made
+        filled = run_cli(["demo", "--layout", layout, "--url", pg_url, "-s", "20", "-q"])
+        assert filled.exit_code == 0, filled
+        check = run_cli(["setup", "--layout", layout, "--check", "--url", pg_url])
+        assert check.exit_code == 0, check
+    sessions = run_cli(["list", "--url", pg_url, "-f", "jsonl"])
+    assert sessions.exit_code == 0 and len(sessions.jsonl()) == 20, sessions
+    both = run_cli(["tasks", "list", "--url", pg_url])
+    assert both.exit_code == 2 and "choose one with --layout" in both.stderr, both
+    for layout in ("tasks", "ext-tasks"):
+        listed = run_cli(["tasks", "list", "--url", pg_url, "--layout", layout, "-f", "jsonl"])
+        assert listed.exit_code == 0 and len(listed.jsonl()) == 20, listed
+    state = run_cli(["stats", "--layout", "server-state", "--url", pg_url, "-f", "json"])
+    assert state.exit_code == 0 and state.json()["entities"] > 0, state
