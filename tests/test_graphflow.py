@@ -437,11 +437,12 @@ def test_backup_and_restore_round_trip(
     assert backup.exit_code == 0, backup
     target = GraphflowDB(pg_server, pg_server.create_database())
     try:
-        refused = target.run("restore", str(path))  # no tables and no --layout
-        assert refused.exit_code == 3 and "--layout graphflow" in refused.stderr, refused
-        loaded = target.run("restore", str(path), "--layout", "graphflow")
-        assert loaded.exit_code == 0, loaded
+        # No tables and no --layout: the file's layout (GraphFlow's) is created and loaded.
+        loaded = target.run("restore", str(path))
+        assert loaded.exit_code == 0 and "created the store's tables" in loaded.stderr, loaded
         assert _rows(target) == _rows(gf_ready)  # microseconds and NULL created_at kept
+        named = target.run("restore", str(path), "--layout", "graphflow")
+        assert named.exit_code == 0 and "left 3 sessions" in named.stderr, named
         again = target.run("restore", str(path))  # merge: the layout detected, nothing new
         assert again.exit_code == 0, again
         assert len(_rows(target)) == 3
