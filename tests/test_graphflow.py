@@ -461,7 +461,7 @@ def test_restore_refuses_another_layout(
         assert turul.run("setup", "-q").exit_code == 0
         refused = turul.run("restore", str(path), "--yes")
         assert refused.exit_code == 3, refused
-        assert "graphflow layout" in refused.stderr
+        assert "GraphFlow's layout" in refused.stderr, refused
         assert turul.sql("SELECT count(*) FROM sessions")[0][0][0] == 0
     finally:
         pg_server.drop_database(turul.name)
