@@ -451,23 +451,28 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
 
     # created_at + ttl < now in SQL: julianday() reads every RFC 3339 form (to the ms); the
     # guard leaves out a date julianday() would move (a 30 February), which is not a time.
-    _READABLE = (
-        "date(julianday(substr(created_at, 1, 10))) = substr(created_at, 1, 10) AND "
-        "julianday(created_at) IS NOT NULL"
+    # A day past the 28th is checked against its month (julianday() would move a 30 February
+    # on); the test on the 28th spares the date() call for most rows.
+    _DATE_OK = (
+        "(substr(created_at, 9, 2) <= '28' OR "
+        "date(julianday(substr(created_at, 1, 10))) = substr(created_at, 1, 10))"
     )
+    # An unreadable time makes julianday() NULL, and the comparison with it false.
     _DUE = (
-        f"ttl IS NOT NULL AND {_READABLE} AND "
+        f"ttl IS NOT NULL AND {_DATE_OK} AND "
         "(julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ?"
     )
-    # What julianday() cannot read (another RFC 3339 spelling: a "t", a "z"; or no time at
-    # all): judged row by row after the batches.
-    _ODD = f"ttl IS NOT NULL AND NOT ({_READABLE})"
+    # Another RFC 3339 spelling (a "t", a space), which julianday() may not read: judged row by
+    # row after the batches. Told by GLOB (cheap); a row of the usual shape that julianday()
+    # cannot read is no time at all, and the row-by-row judge would leave it too.
+    _ODD = (
+        "ttl IS NOT NULL AND NOT (created_at GLOB "
+        "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')"
+    )
 
     def _ms(self, column: str) -> str | None:
-        return (
-            f"CASE WHEN date(julianday(substr({column}, 1, 10))) = substr({column}, 1, 10) "
-            f"THEN (julianday({column}) - 2440587.5) * 86400000.0 END"
-        )
+        date_ok = self._DATE_OK.replace("created_at", column)
+        return f"CASE WHEN {date_ok} THEN (julianday({column}) - 2440587.5) * 86400000.0 END"
 
     async def _expire_in_sql(self, opts: Any, progress: ProgressCallback | None) -> Any:
         """Batches of one write transaction each (BEGIN IMMEDIATE: the rows a batch reads
@@ -490,31 +495,36 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
             result.examined = result.deleted
             result.elapsed_s = time.monotonic() - started
             return result
-        # Batches in the file's own order (rowid): the table is read once, front to back.
-        position = 0
-        while True:
+        # Batches by ranges of rowid (the file's own order): the table is read once, front to
+        # to back, and a batch is one DELETE whose WHERE says it all.
+        top = int(self._read("SELECT coalesce(max(rowid), 0) AS n FROM tasks")[0]["n"])
+        low = 0
+        while low < top:
             if opts.time_budget_s is not None and time.monotonic() - started >= opts.time_budget_s:
                 result.partial = True
                 break
+            high = low + opts.batch_size
+            if len(result.sample) < opts.sample:
+                first = self._read(
+                    f"SELECT task_id FROM tasks WHERE rowid > ? AND rowid <= ? AND {self._DUE} "
+                    f"ORDER BY rowid LIMIT {opts.sample - len(result.sample)}",
+                    [low, high, now_ms],
+                )
+                result.sample += [str(r["task_id"]) for r in first]
             with self._writing() as conn:
                 gone = conn.execute(
-                    f"DELETE FROM tasks WHERE rowid IN (SELECT rowid FROM tasks WHERE "
-                    f"rowid > ? AND {self._DUE} ORDER BY rowid LIMIT {opts.batch_size}) "
-                    "RETURNING rowid, task_id",
-                    [position, now_ms],
-                ).fetchall()
-            if not gone:
-                break
-            position = max(rowid for rowid, _task in gone)
-            result.deleted += len(gone)
-            result.examined += len(gone)
-            for _rowid, task_id in sorted(gone)[: max(opts.sample - len(result.sample), 0)]:
-                result.sample.append(str(task_id))
-            if progress is not None:
-                progress(len(gone))
+                    f"DELETE FROM tasks WHERE rowid > ? AND rowid <= ? AND {self._DUE}",
+                    [low, high, now_ms],
+                ).rowcount
+            low = high
+            result.deleted += gone
+            result.examined += gone
+            if progress is not None and gone:
+                progress(gone)
             await self._pace(opts.rate, result.deleted, started)
-            if len(gone) < opts.batch_size:
-                break
+            if low >= top:
+                # Rows the server added meanwhile, past the end: read the end again.
+                top = int(self._read("SELECT coalesce(max(rowid), 0) AS n FROM tasks")[0]["n"])
         odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
         if not result.partial and int(odd_rows[0]["n"]):
             # What the batches did not read as a time (another RFC 3339 spelling, or no time
