@@ -291,7 +291,11 @@ def test_restore_keeps_rev_and_ttl_epoch_and_replace_empties_first(
     file = tmp_path / "ext.mcpbackup.zst"
     b = cli("backup", "--url", source_url, "--layout", "ext-tasks", "-o", str(file), "-f", "json")
     assert b.exit_code == 0 and b.json()["sessions"] == 2, b
-    assert any("past their ttlEpoch" in n for n in b.json()["notes"]), b
+    # DynamoDB Local deletes an expired item within seconds: the note is there unless its
+    # sweeper was first.
+    still_there = "Item" in tables.c.get_item(TableName=source, Key={"taskId": {"S": tid(3)}})
+    noted = any("past their ttlEpoch" in n for n in b.json()["notes"])
+    assert noted or not still_there, b
 
     target, target_url = tables.new("mcpstore-ext")
     create_ext_table(tables.c, target)
