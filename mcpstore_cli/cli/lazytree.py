@@ -108,7 +108,19 @@ def build(app: typer.Typer) -> Command:
 
     def listing(name: str) -> Command:
         info = commands.get(name)
-        return make(name) if info is None else _as_listed(name, info, app)
+        if info is not None:
+            return _as_listed(name, info, app)
+        # A group as the root's help lists it: its name and help, not its subcommands.
+        bare = copy.copy(groups[name])
+        if bare.typer_instance is None:
+            return make(name)
+        bare.typer_instance = _with(bare.typer_instance, commands=[], groups=[])
+        return typer.main.get_group_from_info(
+            bare,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+            suggest_commands=app.suggest_commands,
+        )
 
     lazy = LazyCommands([*commands, *groups], make)
     lazy.listing = listing
