@@ -374,6 +374,160 @@ def test_a_change_from_a_stale_read_is_refused(tasks: TaskHandle) -> None:
     assert tasks.w.get(tid(2))["status"] == "completed"  # type: ignore[index]
 
 
+class _Holder:
+    """Another writer's open transaction that has changed one task (its ttl pushed out, so the
+    task is no longer due) and not yet committed: expire's delete of it waits on its lock."""
+
+    def __init__(self, tasks: TaskHandle, task_id: str) -> None:
+        self.tasks = tasks
+        if tasks.backend == "sqlite":
+            import sqlite3
+
+            self.lite = sqlite3.connect(tasks.w.path, timeout=30, isolation_level=None)
+            self.lite.execute("BEGIN IMMEDIATE")
+            self.lite.execute("UPDATE tasks SET ttl = ? WHERE task_id = ?", (10**12, task_id))
+            return
+        import asyncpg
+
+        self.loop = asyncio.new_event_loop()
+        self.pg = self.loop.run_until_complete(asyncpg.connect(tasks.url))
+        self.loop.run_until_complete(self.pg.execute("BEGIN"))
+        self.loop.run_until_complete(
+            self.pg.execute(
+                "UPDATE tasks SET ttl = $1, version = version + 1 WHERE task_id = $2",
+                10**12,
+                task_id,
+            )
+        )
+
+    def wait_for_a_waiter(self) -> bool:
+        """Until another session waits on this one's lock (PostgreSQL says so; SQLite does
+        not, so a while)."""
+        if self.tasks.backend == "sqlite":
+            time.sleep(1.0)
+            return True
+        for _ in range(200):
+            # (The activity view is read once per transaction unless its snapshot is cleared.)
+            self.loop.run_until_complete(self.pg.execute("SELECT pg_stat_clear_snapshot()"))
+            waiting = self.loop.run_until_complete(
+                self.pg.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            )
+            if waiting:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def commit(self) -> None:
+        if self.tasks.backend == "sqlite":
+            self.lite.execute("COMMIT")
+            self.lite.close()
+            return
+        self.loop.run_until_complete(self.pg.execute("COMMIT"))
+        self.loop.run_until_complete(self.pg.close())
+        self.loop.close()
+
+
+def test_expire_keeps_a_task_changed_while_it_waited_on_its_lock(tasks: TaskHandle) -> None:
+    """Another writer makes a due task live again (its ttl pushed out) and commits while
+    expire's delete waits on that task: the task stays, with that writer's change; the other
+    due tasks go."""
+    tasks.server_setup()
+    for i in range(200):
+        tasks.w.insert(task_row(tid(i), created_at=at(600 - i / 100), ttl=1000))
+    tasks.w.insert(task_row(tid(999), created_at=at(5), ttl=600_000))
+    holder = _Holder(tasks, tid(50))
+    out: list[Result] = []
+    expire = threading.Thread(target=lambda: out.append(tasks.run("tasks", "expire", "-f", "json")))
+    expire.start()
+    try:
+        waited = holder.wait_for_a_waiter()
+    finally:
+        holder.commit()
+        expire.join()
+    r = out[0]
+    assert waited, f"expire never waited on the changed task: {r}"
+    assert r.exit_code == 0, r
+    kept = tasks.w.get(tid(50))
+    assert kept is not None and kept["ttl"] == 10**12, kept
+    assert tasks.w.count() == 2
+    assert r.json()["deleted"] == 199, r
+
+
+def test_expire_against_a_live_writer_loses_no_update(tasks: TaskHandle) -> None:
+    """A writer keeps making due tasks live again while expire deletes in small batches:
+    every change it committed stays (a task it changed is never deleted), and what expire
+    deleted and what is left add up."""
+    tasks.server_setup()
+    n = 600
+    for i in range(n):
+        tasks.w.insert(task_row(tid(i), created_at=at(900 - i / 100), ttl=1000))
+    kept: list[str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        if tasks.backend == "sqlite":
+            import sqlite3
+
+            conn = sqlite3.connect(tasks.w.path, timeout=30, isolation_level=None)
+
+            def extend(task_id: str) -> bool:
+                cur = conn.execute(
+                    "UPDATE tasks SET ttl = ?, last_updated_at = ? WHERE task_id = ?",
+                    (10**12, at(0), task_id),
+                )
+                return cur.rowcount == 1
+
+            close = conn.close
+        else:
+            import asyncpg
+
+            loop = asyncio.new_event_loop()
+            pg = loop.run_until_complete(asyncpg.connect(tasks.url))
+
+            def extend(task_id: str) -> bool:
+                status = loop.run_until_complete(
+                    pg.execute(
+                        "UPDATE tasks SET ttl = $1, last_updated_at = $2, "
+                        "version = version + 1 WHERE task_id = $3",
+                        10**12,
+                        at(0),
+                        task_id,
+                    )
+                )
+                return str(status) == "UPDATE 1"
+
+            def close() -> None:
+                loop.run_until_complete(pg.close())
+                loop.close()
+
+        try:
+            i = n - 1
+            while not stop.is_set() and i >= 0:
+                if extend(tid(i)):
+                    kept.append(tid(i))
+                i -= 2
+        finally:
+            close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        r = tasks.run("tasks", "expire", "--batch-size", "10", "-f", "json")
+    finally:
+        stop.set()
+        thread.join()
+    assert r.exit_code == 0, r
+    assert kept, "the writer changed nothing"
+    for task_id in kept:
+        row = tasks.w.get(task_id)
+        assert row is not None and row["ttl"] == 10**12, task_id
+    assert r.json()["deleted"] + tasks.w.count() == n
+    assert tasks.w.count() >= len(kept)
+
+
 def test_recover_against_a_live_writer_loses_no_completion(tasks: TaskHandle) -> None:
     """The server completes stuck tasks while recover runs: every completion it made stays."""
     tasks.server_setup()

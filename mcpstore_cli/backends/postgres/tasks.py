@@ -490,13 +490,14 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     # created_at + ttl < now in SQL. Text that is not RFC 3339 is not cast (NULL: left alone);
     # text that looks like it but is no date (a 30 February) makes the cast fail, and the
     # expiry then judges row by row instead (SqlTaskStore.expire_tasks).
-    # The form the server writes (chrono: "T", then "Z" or an offset), told by LIKE (a
-    # regular expression costs ten times the cast); any other text, "yesterday" included
-    # (which PostgreSQL would read), is not cast. Rows in another RFC 3339 spelling (a "t", a
-    # space) are judged row by row after the batches (_expire_rowwise with _ODD).
+    # RFC 3339's shape, told by LIKE (a regular expression costs ten times the cast): a date,
+    # "T", "t" or a space, a time, then "Z", "z" or an offset. PostgreSQL reads every such
+    # spelling right; any other text, "yesterday" included (which PostgreSQL would read), is
+    # not cast, and is judged row by row after the batches (_expire_rowwise with _ODD).
     _SHAPE = (
-        "created_at LIKE '____-__-__T__:__:__%' AND (created_at LIKE '%Z' OR "
-        "created_at LIKE '%+__:__' OR created_at LIKE '%-__:__')"
+        "created_at LIKE '____-__-_____:__:__%' AND substr(created_at, 11, 1) IN ('T', 't', ' ') "
+        "AND (right(created_at, 1) IN ('Z', 'z') OR created_at LIKE '%+__:__' "
+        "OR created_at LIKE '%-__:__')"
     )
     _TIME = f"CASE WHEN {_SHAPE} THEN created_at::timestamptz END"
     _ODD = f"ttl IS NOT NULL AND NOT ({_SHAPE})"
@@ -517,9 +518,18 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         return isinstance(cause, asyncpg.exceptions.DataError)
 
     async def _expire_in_sql(self, opts: Any, progress: ProgressCallback | None) -> Any:
-        """Batches: one statement reads the due tasks of a range of the table's pages with
-        their versions and deletes those whose version is still the one read (a task the
-        server updated meanwhile is left and counted)."""
+        """Batches by ranges of the table's pages, each one DELETE of the due tasks in it.
+
+        Race-safe against the server without a second read: each batch runs in a REPEATABLE
+        READ transaction, where a DELETE removes only the row versions its snapshot read (a
+        row version carries its ``version``, so this is the version check, made by the
+        database). A task the server updated after that snapshot makes PostgreSQL refuse the
+        batch (a serialization failure) with nothing deleted; that range is then done by
+        :meth:`_range_by_version`, which reads the tasks with their versions and deletes those
+        still at the version read, skipping and counting the others.
+
+        Meanwhile a second connection counts the tasks whose ``created_at`` is not RFC 3339
+        text (the batches leave them); if there are any, they are judged row by row after."""
         from mcpstore_cli.model.tasks import TaskExpireResult
 
         started = time.monotonic()
@@ -539,63 +549,18 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 result.deleted = result.examined = int(count[0][0])
                 result.elapsed_s = time.monotonic() - started
                 return result
-            # Batches by ranges of the table's pages (a TID range scan reads just those), so
-            # that the table is read once, front to back, whatever the order of its rows.
-            async with self._writer() as conn:
-                pages = int(
-                    await conn.fetchval(
-                        "SELECT pg_relation_size('tasks') / current_setting('block_size')::int"
-                    )
-                )
-                per_page = await conn.fetchval(
-                    "SELECT CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages "
-                    "END FROM pg_class WHERE oid = 'tasks'::regclass"
-                )
-                step = max(1, int(opts.batch_size / float(per_page or 50)))
-                page = 0
-                while page < pages:
-                    if (
-                        opts.time_budget_s is not None
-                        and time.monotonic() - started >= opts.time_budget_s
-                    ):
-                        result.partial = True
-                        break
-                    row = await conn.fetchrow(
-                        "WITH due AS (SELECT ctid AS tid, task_id, version FROM tasks WHERE "
-                        # The page numbers are written in (ours, integers): as parameters a
-                        # generic plan would read the whole table each time.
-                        f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND "
-                        f"{self._DUE} LIMIT {opts.batch_size}), gone AS (DELETE FROM tasks t "
-                        "USING due "
-                        # By the row's place (a TID scan): a row the server updated
-                        # meanwhile has another place and another version, and stays.
-                        "WHERE t.ctid = due.tid AND t.task_id = due.task_id "
-                        "AND t.version = due.version "
-                        "RETURNING t.task_id) SELECT (SELECT count(*) FROM due), "
-                        "(SELECT count(*) FROM gone), "
-                        "(SELECT array_agg(task_id ORDER BY task_id) FROM "
-                        "(SELECT task_id FROM gone ORDER BY task_id LIMIT 10) s)",
-                        now_us,
-                    )
-                    read, deleted = int(row[0]), int(row[1])
-                    if read < opts.batch_size:
-                        page += step  # this range is done (else: more of it, again)
-                    result.examined += read
-                    result.deleted += deleted
-                    result.skipped_changed += read - deleted
-                    for task_id in (row[2] or [])[: max(opts.sample - len(result.sample), 0)]:
-                        result.sample.append(str(task_id))
-                    if progress is not None and read:
-                        progress(read)
-                    await self._pace(opts.rate, result.deleted, started)
-                    if page >= pages:
-                        # Rows the server added past the end meanwhile: read the size again.
-                        pages = int(
-                            await conn.fetchval(
-                                "SELECT pg_relation_size('tasks') / "
-                                "current_setting('block_size')::int"
-                            )
-                        )
+            odd_count = asyncio.ensure_future(
+                self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
+            )
+            try:
+                await self._expire_batches(opts, progress, result, started, now_us)
+                odd_rows = await odd_count
+            finally:
+                if not odd_count.done():
+                    odd_count.cancel()
+                    with contextlib.suppress(BaseException):
+                        await odd_count
+                    await self.pg._drop_kept("page")  # a cancelled query's connection
         except (asyncpg.exceptions.DataError, McpStoreError) as exc:
             cause = exc if isinstance(exc, asyncpg.exceptions.DataError) else exc.__cause__
             if not isinstance(cause, asyncpg.exceptions.DataError):
@@ -608,10 +573,9 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
             rest.sample = (result.sample + rest.sample)[: opts.sample]
             rest.elapsed_s = time.monotonic() - started
             return rest
-        odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
         if not result.partial and int(odd_rows[0]["n"]):
-            # What the batches did not read as a time (another RFC 3339 spelling, or no time
-            # at all): judged row by row.
+            # What the batches did not read as a time (text that is not RFC 3339): judged row
+            # by row (counted as corrupt unless it reads as a time after all).
             odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
             result.examined += odd.examined
             result.deleted += odd.deleted
@@ -620,6 +584,115 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
             result.partial = odd.partial
         result.elapsed_s = time.monotonic() - started
         return result
+
+    async def _expire_batches(
+        self,
+        opts: Any,
+        progress: ProgressCallback | None,
+        result: Any,
+        started: float,
+        now_us: int,
+    ) -> None:
+        async with self._writer() as conn:
+            pages = await self._pages(conn)
+            per_page = await conn.fetchval(
+                "SELECT CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages "
+                "END FROM pg_class WHERE oid = 'tasks'::regclass"
+            )
+            step = max(1, int(opts.batch_size / float(per_page or 50)))
+            page = 0
+            while page < pages:
+                if (
+                    opts.time_budget_s is not None
+                    and time.monotonic() - started >= opts.time_budget_s
+                ):
+                    result.partial = True
+                    return
+                # The page numbers are written in (ours, integers): as parameters a generic
+                # plan would read the whole table each time.
+                where = (
+                    f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND {self._DUE}"
+                )
+                if step == 1:
+                    # A batch smaller than a page's tasks: at most --batch-size of them, the
+                    # page again while it has more.
+                    where = (
+                        "ctid = ANY(ARRAY(SELECT ctid FROM tasks WHERE "
+                        f"{where} LIMIT {opts.batch_size}))"
+                    )
+                want = max(opts.sample - len(result.sample), 0)
+                try:
+                    async with conn.transaction(isolation="repeatable_read"):
+                        if want:
+                            row = await conn.fetchrow(
+                                f"WITH gone AS (DELETE FROM tasks WHERE {where} RETURNING "
+                                "task_id) SELECT count(*), (SELECT array_agg(task_id) FROM "
+                                f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {want}) s) "
+                                "FROM gone",
+                                now_us,
+                            )
+                            deleted, sample = int(row[0]), [str(t) for t in row[1] or []]
+                        else:
+                            status = await conn.execute(f"DELETE FROM tasks WHERE {where}", now_us)
+                            deleted, sample = int(str(status).rsplit(" ", 1)[-1]), []
+                    read = deleted
+                except (
+                    asyncpg.exceptions.SerializationError,
+                    asyncpg.exceptions.DeadlockDetectedError,
+                ):
+                    # The server changed a task of this range since the batch's snapshot:
+                    # nothing of it was deleted. Read it again, versions and all.
+                    read, deleted, sample = await self._range_by_version(
+                        conn, page, step, now_us, opts.batch_size, want
+                    )
+                if step > 1 or read < opts.batch_size:
+                    page += step
+                result.examined += read
+                result.deleted += deleted
+                result.skipped_changed += read - deleted
+                result.sample.extend(sample[:want])
+                if progress is not None and read:
+                    progress(read)
+                await self._pace(opts.rate, result.deleted, started)
+                if page >= pages:
+                    pages = await self._pages(conn)  # rows the server added past the end
+
+    @staticmethod
+    async def _pages(conn: asyncpg.Connection) -> int:
+        return int(
+            await conn.fetchval(
+                "SELECT pg_relation_size('tasks') / current_setting('block_size')::int"
+            )
+        )
+
+    async def _range_by_version(
+        self, conn: asyncpg.Connection, page: int, step: int, now_us: int, size: int, want: int
+    ) -> tuple[int, int, list[str]]:
+        """One range of pages the careful way: one statement reads the due tasks with their
+        versions and deletes those still at the version read, by the row's place; a task the
+        server updated meanwhile has another place and another version, and stays. Again
+        until the range holds no more due task it has not read."""
+        read = deleted = 0
+        sample: list[str] = []
+        while True:
+            row = await conn.fetchrow(
+                "WITH due AS (SELECT ctid AS tid, task_id, version FROM tasks WHERE "
+                f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND "
+                f"{self._DUE} LIMIT {size}), gone AS (DELETE FROM tasks t USING due "
+                "WHERE t.ctid = due.tid AND t.task_id = due.task_id "
+                "AND t.version = due.version RETURNING t.task_id) "
+                "SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM gone), "
+                "(SELECT array_agg(task_id) FROM "
+                f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {max(want, 0)}) s)",
+                now_us,
+            )
+            got, gone = int(row[0]), int(row[1])
+            read += got
+            deleted += gone
+            sample.extend(str(t) for t in row[2] or [])
+            want -= len(row[2] or [])
+            if got < size or gone == 0:
+                return read, deleted, sample
 
     def _starts_with(self, column: str) -> str:
         return f"left({column}, length(?::text)) = ?::text"
