@@ -24,7 +24,7 @@ import asyncpg
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from mcpstore_cli.backends.postgres.store import PostgresStore
+    from mcpstore_cli.backends.postgres.link import PgLink
 
 NOTE_AFTER = 1.0  # seconds of waiting before the operator hears about it
 POLL = 1.0  # seconds between looks while a statement stays busy
@@ -120,7 +120,7 @@ def describe(locktype: str, relation: str | None, kind: str | None, xid: str | N
 class LockWatch:
     """The store's watcher: which connections are busy since when, and what they wait for."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PgLink) -> None:
         self.store = store
         self._busy: dict[int, list[Any]] = {}  # id(conn) -> [conn, since, depth]
         self._task: asyncio.Task[None] | None = None

@@ -3,7 +3,8 @@ if the database holds them too).
 
 A store of its own for layout ``tasks``; everything about talking to PostgreSQL (URLs,
 ``connect_timeout``, read-only sessions, ``--lock-timeout``, the lock-wait watcher,
-``--create-database``, error sentences) is :class:`PostgresStore`'s, held as ``self.pg``.
+``--create-database``, error sentences) is :class:`PgLink`'s, held as ``self.pg`` (no
+SQLAlchemy: that loads only for DDL and checks).
 Changes check and increment the row ``version``, the server's optimistic lock: a task the
 server updated after it was read has another version and is left alone.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import re
 import time
@@ -20,9 +22,7 @@ from typing import Any, ClassVar
 
 import asyncpg
 
-from mcpstore_cli.backends.postgres.layout import _catalog_default, _catalog_type
-from mcpstore_cli.backends.postgres.store import PostgresStore, _compare_columns, quote_ident
-from mcpstore_cli.backends.sql import ddl
+from mcpstore_cli.backends.postgres.link import PgLink, quote_ident
 from mcpstore_cli.backends.sql.ext_tasks import Change, SqlExtTaskStore
 from mcpstore_cli.backends.sql.server_state import SqlServerStateStore
 from mcpstore_cli.backends.sql.tasks import SqlTaskStore
@@ -33,9 +33,7 @@ from mcpstore_cli.errors import (
     StoreMissingError,
 )
 from mcpstore_cli.layouts.turul_ext_tasks import records as ext_records
-from mcpstore_cli.layouts.turul_ext_tasks import schema as ext_schema
-from mcpstore_cli.layouts.turul_server_state import schema as state_schema
-from mcpstore_cli.layouts.turul_tasks import records, schema
+from mcpstore_cli.layouts.turul_tasks import records
 from mcpstore_cli.model.records import Finding, SetupStep
 from mcpstore_cli.model.teardown import ClearResult, Inventory, TableFacts
 from mcpstore_cli.store.base import ProgressCallback, StoreOptions
@@ -67,13 +65,26 @@ WHERE ix.indrelid = to_regclass($1)
 """
 
 
-def ddl_statements(layout: Any = schema) -> list[str]:
-    return ddl.create_statements(layout.TABLES, layout.indexes(), DIALECT)
+def _ddl() -> Any:
+    """The DDL generator (SQLAlchemy): loaded only by what makes or checks tables."""
+    from mcpstore_cli.backends.sql import ddl
+
+    return ddl
 
 
-def expected_columns(table: Any = schema.tasks) -> list[tuple[str, str, bool, str | None]]:
+def ddl_statements(layout: Any = None) -> list[str]:
+    if layout is None:
+        from mcpstore_cli.layouts.turul_tasks import schema as layout
+    return _ddl().create_statements(layout.TABLES, layout.indexes(), DIALECT)
+
+
+def expected_columns(table: Any = None) -> list[tuple[str, str, bool, str | None]]:
+    from mcpstore_cli.backends.postgres.layout import _catalog_default, _catalog_type
+
+    if table is None:
+        from mcpstore_cli.layouts.turul_tasks.schema import tasks as table
     out = []
-    for spec in ddl.column_specs(table, DIALECT):
+    for spec in _ddl().column_specs(table, DIALECT):
         catalog_type = _catalog_type(spec.type)
         out.append(
             (
@@ -103,22 +114,31 @@ class PostgresTableStore(NonSessionStore):
     clears_in_one_transaction: ClassVar[bool] = True
     setup_options: ClassVar[frozenset[str]] = frozenset({"create_database"})
     TABLE: ClassVar[str]
-    SCHEMA: ClassVar[Any]
+    # The layout's package: its light declaration (TABLE_NAMES, REQUIRED) and, loaded only
+    # for DDL and checks, its SQLAlchemy schema (``<package>.schema``).
+    LAYOUT_PACKAGE: ClassVar[str]
     RECORDS: ClassVar[str] = "tasks"  # what clear reports deleting
 
     @classmethod
+    def _light(cls) -> Any:
+        return importlib.import_module(cls.LAYOUT_PACKAGE)
+
+    @property
+    def SCHEMA(self) -> Any:
+        return importlib.import_module(f"{self.LAYOUT_PACKAGE}.schema")
+
+    @classmethod
     def _names(cls) -> list[str]:
-        return [t.name for t in cls.SCHEMA.TABLES]
+        return list(cls._light().TABLE_NAMES)
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
-        self.pg = PostgresStore(url, self.options)
+        self.pg = PgLink(url, self.options)
         self._readable = False
 
     @classmethod
     def _identifying(cls) -> set[str]:
-        table = cls.SCHEMA.metadata.tables[cls.TABLE]
-        return {c.name for c in ddl.columns(table, DIALECT) if c.info.get("identifies")}
+        return set(cls._light().REQUIRED)
 
     async def close(self) -> None:
         await self.pg.close()
@@ -230,7 +250,7 @@ class PostgresTableStore(NonSessionStore):
         for name in self._names():
             state = "exists" if name in tables_before else "created"
             steps.append(SetupStep(name, state, "table"))
-        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+        for spec in _ddl().index_specs(self.SCHEMA.indexes(), DIALECT):
             state = "exists" if spec.name in before else "created"
             steps.append(SetupStep(spec.name, state, "index"))
         self._readable = False
@@ -249,6 +269,8 @@ class PostgresTableStore(NonSessionStore):
             return [Finding(f"table {name}", "missing")]
         if kind not in ("r", "p"):
             return [Finding(f"table {name}", f"is not a table (relkind {kind})")]
+        from mcpstore_cli.backends.postgres.store import _compare_columns
+
         findings = _compare_columns(name, expected_columns(table), cols)
         indexes = {r[0]: r for r in await self.pg._fetch_page(_INDEXES_SQL, [name])}
         primary = [r for r in indexes.values() if r[4]]
@@ -262,7 +284,7 @@ class PostgresTableStore(NonSessionStore):
                     f"on ({', '.join(primary[0][1])}), expected ({', '.join(keys)})",
                 )
             )
-        for spec in ddl.index_specs(self.SCHEMA.indexes(), DIALECT):
+        for spec in _ddl().index_specs(self.SCHEMA.indexes(), DIALECT):
             if spec.table != name:
                 continue
             row = indexes.get(spec.name)
@@ -481,7 +503,7 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     layout: ClassVar[str] = "tasks"
     versioned: ClassVar[bool] = True
     TABLE: ClassVar[str] = "tasks"
-    SCHEMA: ClassVar[Any] = schema
+    LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_tasks"
 
     def _columns(self) -> str:
         cols = [f"{c}::text AS {c}" if c in records.JSON_COLUMNS else c for c in records.COLUMNS]
@@ -765,7 +787,7 @@ class PostgresExtTaskStore(PostgresTableStore, SqlExtTaskStore):
 
     layout: ClassVar[str] = "ext-tasks"
     TABLE: ClassVar[str] = "ext_tasks"
-    SCHEMA: ClassVar[Any] = ext_schema
+    LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_ext_tasks"
 
     def _state(self) -> str:
         return "state::text AS state"
@@ -838,7 +860,7 @@ class PostgresServerStateStore(PostgresTableStore, SqlServerStateStore):
     """turul's server state: ``server_entity_state`` and ``server_fingerprints``."""
 
     TABLE: ClassVar[str] = "server_entity_state"
-    SCHEMA: ClassVar[Any] = state_schema
+    LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_server_state"
     RECORDS: ClassVar[str] = "entities"
 
     def _as_text(self, column: str) -> str:
