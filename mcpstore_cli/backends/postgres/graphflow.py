@@ -1,8 +1,8 @@
 """GraphFlow's PostgreSQL sessions (crate ``graph-flow`` 0.5, ``PostgresSessionStorage``).
 
 A store of its own for layout ``graphflow`` (see :mod:`mcpstore_cli.layouts.graphflow`). It
-borrows everything about talking to PostgreSQL from :class:`PostgresStore`, which it holds as
-``self.pg`` without using its turul tables: URL handling (libpq parameters, ``sslmode``,
+borrows everything about talking to PostgreSQL from :class:`PgLink`, which it holds as
+``self.pg`` (no SQLAlchemy): URL handling (libpq parameters, ``sslmode``,
 ``connect_timeout``), read-only and ``--lock-timeout`` settings, the lock-wait watcher, the
 expire advisory lock, ``--create-database`` and the translation of driver errors into one
 sentence.
@@ -25,10 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import asyncpg
 
 from mcpstore_cli.backends.postgres.catalog import _COLUMNS_SQL, _columns_from_rows
-from mcpstore_cli.backends.postgres.store import (
-    _CONSTRAINTS_SQL,
-    PostgresStore,
-    _compare_columns,
+from mcpstore_cli.backends.postgres.link import (
+    PgLink,
     quote_ident,
 )
 from mcpstore_cli.errors import (
@@ -119,7 +117,7 @@ class GraphflowStore(Store):
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
-        self.pg = PostgresStore(url, self.options)
+        self.pg = PgLink(url, self.options)
         self._readable = False
 
     async def close(self) -> None:
@@ -130,7 +128,7 @@ class GraphflowStore(Store):
 
     @property
     def target(self) -> Any:
-        """Where the URL points (host, port, database), as :class:`PostgresStore` has it."""
+        """Where the URL points (host, port, database), as :class:`PgLink` has it."""
         return self.pg.target
 
     # -- connections ------------------------------------------------------------------------
@@ -216,6 +214,7 @@ class GraphflowStore(Store):
             )
 
     async def check(self) -> list[Finding]:
+        from mcpstore_cli.backends.postgres.store import _CONSTRAINTS_SQL, _compare_columns
         from mcpstore_cli.layouts.graphflow.schema import EXPECTED_COLUMNS, PRIMARY_KEYS
 
         kinds, columns = _columns_from_rows(await self._fetch(_COLUMNS_SQL))
