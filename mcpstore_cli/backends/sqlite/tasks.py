@@ -462,13 +462,13 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
         f"ttl IS NOT NULL AND {_DATE_OK} AND "
         "(julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ?"
     )
-    # Another RFC 3339 spelling (a "t", a space), which julianday() may not read: judged row by
-    # row after the batches. Told by GLOB (cheap); a row of the usual shape that julianday()
-    # cannot read is no time at all, and the row-by-row judge would leave it too.
-    _ODD = (
-        "ttl IS NOT NULL AND NOT (created_at GLOB "
-        "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*')"
-    )
+    # Another RFC 3339 spelling (a "t", a space), which julianday() may not read, or text of
+    # another length: judged row by row after the batches. Told by GLOB with wildcards only
+    # (three times cheaper than digit classes), and without ttl, so that counting them reads
+    # the index on created_at instead of the table. Text of the usual shape that julianday()
+    # cannot read is no time at all: the batches leave it, as the row-by-row judge would.
+    _ODD_SHAPE = "NOT (created_at GLOB '????-??-??T??:??:??*')"
+    _ODD = f"ttl IS NOT NULL AND {_ODD_SHAPE}"
 
     def _ms(self, column: str) -> str | None:
         date_ok = self._DATE_OK.replace("created_at", column)
@@ -525,7 +525,7 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
             if low >= top:
                 # Rows the server added meanwhile, past the end: read the end again.
                 top = int(self._read("SELECT coalesce(max(rowid), 0) AS n FROM tasks")[0]["n"])
-        odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
+        odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD_SHAPE}")
         if not result.partial and int(odd_rows[0]["n"]):
             # What the batches did not read as a time (another RFC 3339 spelling, or no time
             # at all): judged row by row.
