@@ -153,7 +153,7 @@ async def our_page(store: Any, cursor: Any, repeat: int) -> tuple[list[float], l
     sql = f"SELECT {store._columns()} FROM tasks"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at, task_id LIMIT 102"
+    sql += f" ORDER BY created_at, task_id LIMIT {store.page_size(flt, 51)}"
     query, whole = [], []
     for _ in range(repeat):
         # Query work: the statement executed on the store's reading connection and its rows

@@ -217,6 +217,15 @@ class SqlTaskStore(TaskStore):
             args += [cursor.created_at, cursor.task_id]
         return where, args
 
+    @staticmethod
+    def page_size(flt: TaskFilter, limit: int | None, given: int = 0) -> int:
+        """Rows one list query reads: what the page still needs when SQL says the whole
+        filter, twice that when rows are judged here too (``--stuck-for``'s time)."""
+        if limit is None:
+            return PAGE
+        wanted = max(limit - given, 1)
+        return min(PAGE, wanted * 2 if flt.stuck_for_ms is not None else wanted)
+
     async def iter_tasks(
         self, flt: TaskFilter, *, limit: int | None, cursor: TaskCursor | None = None
     ) -> AsyncIterator[Task | CorruptRow]:
@@ -228,7 +237,7 @@ class SqlTaskStore(TaskStore):
             sql = f"SELECT {self._columns()} FROM tasks"
             if where:
                 sql += " WHERE " + " AND ".join(where)
-            page = PAGE if limit is None else min(PAGE, max(limit - given, 1) * 2)
+            page = self.page_size(flt, limit, given)
             sql += f" ORDER BY created_at, task_id LIMIT {page}"
             rows = await self._fetch(sql, args)
             for row in rows:
