@@ -933,3 +933,26 @@ def test_postgres_session_rows_are_the_same_with_or_without_simdjson() -> None:
             _session_rows(block([*usual, bad]))
     with pytest.raises(_BadRecord):  # a byte order mark before a record is not JSON
         _session_rows(block(usual[:1]) + b"\xef\xbb\xbf" + block(usual[1:]))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_restore_says_when_it_verified(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    good_backup: tuple[StoreHandle, Path],
+    backend: str,
+) -> None:
+    """PostgreSQL checks a merge in the loading pass (one transaction); SQLite and any
+    replace check the whole file first. The summary says which, in words and in JSON."""
+    _, good = good_backup
+    target = fresh_store(request, tmp_path, backend)
+    r = target.run("restore", str(good), "-f", "json")
+    assert r.exit_code == 0, r
+    one_pass = backend == "postgres"
+    assert r.json()["verified_while_loading"] is one_pass
+    assert ("verified as it loaded" in r.stderr) is one_pass, r
+    assert ("s first;" in r.stderr) is not one_pass, r
+    again = target.run("restore", str(good), "--mode", "replace", "--yes", "-f", "json")
+    assert again.exit_code == 0, again
+    assert again.json()["verified_while_loading"] is False
+    assert "s first;" in again.stderr, again

@@ -420,9 +420,9 @@ def restore_summary_lines(summary: Any, store: str) -> list[str]:
 
     rate = (summary.sessions + summary.events) / summary.seconds if summary.seconds else 0
     verified = (
-        f"verified in {summary.verify_seconds:.2f} s first"
-        if summary.verify_seconds >= 0.005
-        else "verified as it loaded, committed once all of it passed"
+        "verified as it loaded, committed once all of it passed"
+        if summary.verified_while_loading
+        else f"verified in {summary.verify_seconds:.2f} s first"
     )
     lines = [
         f"restore: wrote {summary.counted()} from "

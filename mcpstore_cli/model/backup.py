@@ -67,6 +67,8 @@ class RestoreSummary:
     created_layout: bool = False
     seconds: float = 0.0
     verify_seconds: float = 0.0
+    # True: checked in the same pass as the load, which commits only if all of it passed
+    verified_while_loading: bool = False
     source_backend: str = ""
     notes: list[str] = field(default_factory=list)
     layout: str = "sessions"  # as BackupSummary.layout

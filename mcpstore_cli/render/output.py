@@ -913,6 +913,7 @@ def restore_summary_json(summary: Any, store: str) -> dict[str, Any]:
         "ttl": summary.ttl or None,
         "created_layout": summary.created_layout,
         "verify_s": round(summary.verify_seconds, 3),
+        "verified_while_loading": summary.verified_while_loading,
         "duration_s": round(summary.seconds, 3),
     }
 
