@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mcpstore_cli.layouts.turul_sessions.dynamodb import CAMEL, TTL, Key, Table
+from mcpstore_cli.layouts.dynamodecl import Key, Table
+from mcpstore_cli.layouts.turul_sessions.dynamodb import CAMEL, TTL
 
 BATCH_WRITE_MAX = 25
 

@@ -31,7 +31,7 @@ from mcpstore_cli.store.nonsession import NonSessionStore
 from mcpstore_cli.store.urls import StoreURL
 
 if TYPE_CHECKING:
-    from mcpstore_cli.layouts.turul_sessions.dynamodb import Table
+    from mcpstore_cli.layouts.dynamodecl import Table
     from mcpstore_cli.model.teardown import ClearResult, Inventory
 
 BATCH_GET_MAX = 100
@@ -677,7 +677,7 @@ def json_text(value: Any) -> str | None:
 
 
 def declared_billing() -> str:
-    from mcpstore_cli.layouts.turul_sessions.dynamodb import BILLING_MODE
+    from mcpstore_cli.layouts.dynamodecl import BILLING_MODE
 
     return BILLING_MODE
 

@@ -59,7 +59,7 @@ from mcpstore_cli.errors import (
     StoreMissingError,
     not_supported,
 )
-from mcpstore_cli.layouts.turul_sessions.dynamodb import Index, Key, is_snake
+from mcpstore_cli.layouts.dynamodecl import Index, Key, is_snake
 from mcpstore_cli.layouts.turul_tasks import dynamodb as layout
 from mcpstore_cli.layouts.turul_tasks.records import BadTask, task_from_row, task_to_row
 from mcpstore_cli.model.records import AGE_BUCKETS, CorruptRow, Finding, SetupStep

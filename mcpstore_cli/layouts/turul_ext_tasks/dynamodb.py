@@ -5,7 +5,7 @@ retention policy set one). The operator names the table; there is no default."""
 
 from __future__ import annotations
 
-from mcpstore_cli.layouts.turul_sessions.dynamodb import BILLING_MODE, Key, Table
+from mcpstore_cli.layouts.dynamodecl import BILLING_MODE, Key, Table
 
 __all__ = ["BILLING_MODE", "EXT_TASKS", "REV", "TTL_EPOCH"]
 

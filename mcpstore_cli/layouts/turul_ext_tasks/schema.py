@@ -8,18 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mcpstore_cli.layouts.turul_sessions.schema import JSONB
+from mcpstore_cli.layouts.sqltypes import JSONB, TIMESTAMPTZ
 
 _IDENTIFIES: dict[str, Any] = {"identifies": True}
-
-
-class TIMESTAMPTZ(sa.types.UserDefinedType[Any]):
-    """PostgreSQL's ``timestamptz``, named in the DDL as the server writes it."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "TIMESTAMPTZ"
 
 
 metadata = sa.MetaData()

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from mcpstore_cli.layouts.turul_sessions.dynamodb import BILLING_MODE, Key, Table
+from mcpstore_cli.layouts.dynamodecl import BILLING_MODE, Key, Table
 
 __all__ = ["BILLING_MODE", "DEFAULT_TABLE", "FINGERPRINT_ID", "STATE"]
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mcpstore_cli.layouts.turul_ext_tasks.schema import TIMESTAMPTZ
-from mcpstore_cli.layouts.turul_sessions.schema import JSONB
+from mcpstore_cli.layouts.sqltypes import JSONB, TIMESTAMPTZ
 
 _IDENTIFIES: dict[str, Any] = {"identifies": True}
 _PG_ONLY: dict[str, Any] = {"only": "postgresql"}

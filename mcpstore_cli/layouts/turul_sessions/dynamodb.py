@@ -8,33 +8,12 @@ servers write the camelCase form of the same names, which :func:`camel` gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from mcpstore_cli.layouts.dynamodecl import BILLING_MODE as BILLING_MODE
+from mcpstore_cli.layouts.dynamodecl import TTL, Index, Key, Table, camel
+from mcpstore_cli.layouts.dynamodecl import is_snake as is_snake
 
 EVENTS_SUFFIX = "-events"  # the events table is always the sessions table's name plus this
-BILLING_MODE = "PAY_PER_REQUEST"
 SESSION_TTL_S = 30 * 60  # what a server adds to the write time for ``ttl`` (its default)
-TTL = "ttl"  # epoch seconds; time to live is enabled on it in both tables
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    attribute: str
-    key_type: str  # HASH or RANGE
-
-
-@dataclass(frozen=True, slots=True)
-class Index:
-    name: str
-    keys: tuple[Key, ...]
-    projection: str
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    keys: tuple[Key, ...]
-    attributes: dict[str, str]  # snake_case name -> DynamoDB type (S, N, BOOL)
-    indexes: tuple[Index, ...] = ()
-    ttl: str = TTL
 
 
 SESSIONS = Table(
@@ -70,18 +49,7 @@ EVENTS = Table(
 GSI_NAME = SESSIONS.indexes[0].name
 
 
-def camel(name: str) -> str:
-    """The camelCase form of a snake_case attribute name (``last_activity``: ``lastActivity``)."""
-    head, *rest = name.split("_")
-    return head + "".join(word.capitalize() for word in rest)
-
-
 # Every attribute of either table: snake_case name -> camelCase name.
 CAMEL: dict[str, str] = {
     name: camel(name) for table in (SESSIONS, EVENTS) for name in table.attributes
 }
-
-
-def is_snake(key_attributes: list[str]) -> bool:
-    """A table of an older server: one of its key attributes has an underscore."""
-    return any("_" in name for name in key_attributes)

@@ -24,22 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-
-class JSONB(sa.types.TypeDecorator[Any]):
-    """PostgreSQL's jsonb, None stored as NULL (not JSON null): SQLAlchemy's own JSONB, looked
-    up only when a statement is compiled for PostgreSQL, so that a SQLite store does not load
-    SQLAlchemy's PostgreSQL dialect (50-120 ms here) to declare its tables."""
-
-    impl = sa.JSON
-    cache_ok = True
-    # asyncpg's statements cast each parameter ($1::JSONB), as they did with JSONB itself.
-    render_bind_cast = True
-
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        return dialect.type_descriptor(JSONB(none_as_null=True))
-
+from mcpstore_cli.layouts.sqltypes import JSONB
 
 # JSON is text on SQLite and JSONB on PostgreSQL.
 _JSON = sa.Text().with_variant(JSONB(), "postgresql")

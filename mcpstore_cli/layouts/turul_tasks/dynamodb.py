@@ -7,7 +7,7 @@ snake_case names (older tables); current servers write the camelCase form (:func
 
 from __future__ import annotations
 
-from mcpstore_cli.layouts.turul_sessions.dynamodb import BILLING_MODE, Index, Key, Table, camel
+from mcpstore_cli.layouts.dynamodecl import BILLING_MODE, Index, Key, Table, camel
 
 __all__ = ["BILLING_MODE", "DEFAULT_TABLE", "NO_TTL_EPOCH_S", "TASKS", "TTL_EPOCH", "camel"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mcpstore_cli.layouts.turul_sessions.schema import JSONB
+from mcpstore_cli.layouts.sqltypes import JSONB
 
 _JSON = sa.Text().with_variant(JSONB(), "postgresql")
 _MILLIS = sa.Integer().with_variant(sa.BigInteger(), "postgresql")
