@@ -54,8 +54,7 @@ async def run_backup(store: Store, path: str | None, *, force: bool = False) -> 
     seconds = time.monotonic() - started
     return StepResult(
         BACKUP,
-        f"backed up {summary.sessions:,} sessions and {summary.events:,} events to "
-        f"{summary.path} ({summary.bytes:,} bytes)",
+        f"backed up {summary.counted()} to {summary.path} ({summary.bytes:,} bytes)",
         seconds,
         {
             "path": str(summary.path),
