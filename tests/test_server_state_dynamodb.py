@@ -242,7 +242,7 @@ def _content(url: str, layout: str) -> Any:
     return [tuple(json.dumps(t.get(k), sort_keys=True) for k in keep) for t in listed.jsonl()]
 
 
-@pytest.mark.parametrize("layout", ["ext-tasks", "server-state"])
+@pytest.mark.parametrize("layout", ["tasks", "ext-tasks", "server-state"])
 def test_dynamodb_to_sqlite_and_back(layout: str, tables: Tables, tmp_path: Path) -> None:
     _table, source = tables.new()
     made = cli("demo", "--url", source, "--layout", layout, "-s", "120", "--seed", "11")
@@ -320,3 +320,56 @@ def test_restore_keeps_rev_and_ttl_epoch_and_replace_empties_first(
     }
     assert have == want
     assert have[tid(1)]["rev"] == {"N": "2"} and have[tid(1)]["ttlEpoch"] == {"N": str(epoch)}
+
+
+def test_task_items_come_back_as_the_server_wrote_them(tables: Tables, tmp_path: Path) -> None:
+    """The 2025 lane's tasks through a backup file: items past their ttlEpoch are left out
+    and said so, a restore writes each item as the server does (ttlEpoch from createdAt +
+    ttl), merge never writes over a task the table has, replace empties first."""
+    from tests.test_tasks_dynamodb import NS, create_table, put_task, tid
+
+    source, source_url = tables.new("mcpstore-tasks")
+    create_table(tables.c, source)
+    now = time.time_ns()
+    one, two, gone, nine = tid(1), tid(2), tid(3), tid(9)  # (random beyond the prefix)
+    written = {
+        one: put_task(tables.c, source, one, created_ns=now - 600 * NS, ttl_ms=86_400_000),
+        two: put_task(
+            tables.c,
+            source,
+            two,
+            created_ns=now - 500 * NS,
+            status="completed",
+            result={"Success": {"content": [{"type": "text", "text": "ok"}]}},
+            session_id="9b0c1f8e-3c1d-4a57-8f4e-6f2a1b0c9d8e",
+            meta={"progressToken": 7},
+        ),
+    }
+    put_task(tables.c, source, gone, created_ns=now - 400 * NS, ttl_epoch=int(time.time()) - 5)
+    file = tmp_path / "tasks.mcpbackup.zst"
+    b = cli("backup", "--url", source_url, "--layout", "tasks", "-o", str(file), "-f", "json")
+    assert b.exit_code == 0 and b.json()["sessions"] == 2, b
+    # DynamoDB Local deletes an expired item within seconds: the note is there unless its
+    # sweeper was first.
+    still_there = "Item" in tables.c.get_item(TableName=source, Key={"taskId": {"S": gone}})
+    noted = any("past their ttlEpoch" in n for n in b.json()["notes"])
+    assert noted or not still_there, b
+
+    target, target_url = tables.new("mcpstore-tasks")
+    create_table(tables.c, target)
+    theirs = put_task(tables.c, target, two, created_ns=now - 100 * NS, status="working")
+    put_task(tables.c, target, nine, created_ns=now - 50 * NS)
+    merged = cli("restore", str(file), "--url", target_url, "-f", "json")
+    assert merged.exit_code == 0, merged
+    assert (merged.json()["sessions"], merged.json()["skipped_sessions"]) == (1, 1), merged
+    have = {i["taskId"]["S"]: i for i in tables.c.scan(TableName=target)["Items"]}
+    assert have[two] == theirs  # merge never writes over
+    assert have[one] == written[one]
+
+    replaced = cli(
+        "restore", str(file), "--url", target_url, "--mode", "replace", "--yes", "-f", "json"
+    )
+    assert replaced.exit_code == 0, replaced
+    assert replaced.json()["replaced_sessions"] == 3 and replaced.json()["sessions"] == 2
+    have = {i["taskId"]["S"]: i for i in tables.c.scan(TableName=target)["Items"]}
+    assert have == written

@@ -517,8 +517,6 @@ def test_clear_and_delete_together_skip_the_clear(store: LayoutStore) -> None:
 
 
 def test_back_up_first_counts_the_layouts_records(store: LayoutStore, in_tmp: Path) -> None:
-    if store.backend == "dynamodb" and store.layout == "tasks":
-        pytest.skip("the DynamoDB task store has no portable backup yet")
     before = store.count()
     files = set(in_tmp.iterdir())
     result, _ = drive(store, f"{DOWN} \ry")

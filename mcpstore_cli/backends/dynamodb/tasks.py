@@ -1680,3 +1680,156 @@ class DynamoDBTaskStore(TaskStore):
         self, target: str | None = None, *, force: bool = False
     ) -> list[dict[str, Any]]:
         raise not_supported("backup --native of the tasks layout", self.backend)
+
+    # -- the portable backup file (record kind "t", as the SQL stores write it) -------------------
+    def _backup_sync(self, out: Any, progress: ProgressCallback | None) -> dict[str, Any]:
+        from mcpstore_cli.backends.dynamodb.tablestore import record_line
+        from mcpstore_cli.layouts.turul_tasks.records import backup_record
+
+        info, names = self._ensure_readable_sync()
+        now_s = int(time.time())
+        skipped = gone = 0
+        params = {"ConsistentRead": True}
+        for page in self.ddb._scan_pages(info, params, self.ddb._segments_for(info)):
+            lines = []
+            for raw in page:
+                if self._gone(raw, names, now_s):
+                    gone += 1
+                    continue
+                try:
+                    row = self._row(raw, names)
+                    task_from_row(row)  # what the server could not have written is left out
+                except BadTask:
+                    skipped += 1
+                    continue
+                record = backup_record(row)
+                if record is None:
+                    skipped += 1
+                    continue
+                lines.append(record_line(record))
+            if lines:
+                out.sessions_block(b"".join(lines))
+            if progress is not None and page:
+                progress(len(page))
+        notes = []
+        if skipped:
+            notes.append(
+                f"{skipped:,} items that are not tasks the server could write were left out"
+            )
+        if gone:
+            notes.append(f"{gone:,} items past their {names.ttl_epoch} (gone) were left out")
+        return {
+            "consistency": f"one scan of table {self.table}, strongly consistent page by page; "
+            "a scan is not a snapshot: a task the server changed during the backup is in it as "
+            "it was when its page was read",
+            "skipped": skipped,
+            "notes": notes,
+        }
+
+    async def backup_records(
+        self, spec: Any, out: Any, header: dict[str, Any], progress: ProgressCallback | None = None
+    ) -> dict[str, Any]:
+        """Every task, as the portable file's ``t`` records (the SQL stores' own): DynamoDB
+        keeps no ``version``, so the records carry none; ``ttlEpoch`` is not kept either (a
+        restore here puts it back from ``createdAt + ttl``, as the server does)."""
+        from mcpstore_cli.backends.dynamodb.tablestore import refuse_session_filters
+
+        refuse_session_filters(spec, self.layout)
+        await self.ensure_readable()
+        header["layout"] = self.layout
+        header["source"]["event_ids"] = "none"
+        out.header(header)
+        result: dict[str, Any] = await asyncio.to_thread(self._backup_sync, out, progress)
+        return result
+
+    def _put_new(self, item: dict[str, Any], names: TaskNames) -> bool:
+        """Put a task only where its id holds none (a restore's merge never writes over a
+        task the server has)."""
+        return self._conditional(
+            "put_item",
+            Item=item,
+            ConditionExpression="attribute_not_exists(#k)",
+            ExpressionAttributeNames={"#k": names.task_id},
+        )
+
+    def _restore_sync(
+        self,
+        info: Any,
+        summary: Any,
+        mode: str,
+        progress: ProgressCallback | None,
+        stop: threading.Event,
+    ) -> None:
+        import json
+
+        from mcpstore_cli.layouts.turul_tasks.records import row_from_record
+        from mcpstore_cli.util.backupfile import iter_record_blocks
+
+        _info, names = self._ensure_readable_sync()
+        if mode == "replace":
+            summary.replaced_sessions = self._clear_sync(None, stop).sessions
+        merge = mode == "merge"
+        batch: list[dict[str, Any]] = []
+
+        def flush(pool: ThreadPoolExecutor) -> None:
+            nonlocal batch
+            todo, batch = batch, []
+            if not todo:
+                return
+            if merge:
+                outcomes = list(pool.map(lambda item: self._put_new(item, names), todo))
+            else:
+                chunks = [
+                    todo[i : i + BATCH_WRITE_MAX] for i in range(0, len(todo), BATCH_WRITE_MAX)
+                ]
+                list(pool.map(lambda c: self.ddb.batch_write([(self.table, i) for i in c]), chunks))
+                outcomes = [True] * len(todo)
+            summary.sessions += sum(outcomes)
+            summary.skipped_sessions += len(todo) - sum(outcomes)
+            if progress is not None:
+                progress(len(todo))
+
+        with ThreadPoolExecutor(self._workers(None), thread_name_prefix="mcpstore-ddb") as pool:
+            for _kind, lines in iter_record_blocks(info.path):
+                for line in lines:
+                    if stop.is_set():
+                        return
+                    task = task_from_row(row_from_record(json.loads(line)))
+                    batch.append(self._item(task, names))
+                    if len(batch) >= 200:
+                        flush(pool)
+            if not stop.is_set():
+                flush(pool)
+
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Load a verified file of ``t`` records: ``merge`` puts each task whose id is free
+        (conditionally), ``replace`` deletes every item first. Each item is written as the
+        server writes it, ``ttlEpoch`` from ``createdAt + ttl``; a file's ``version`` has no
+        place here."""
+        await self.ensure_readable()
+        loop = asyncio.get_running_loop()
+
+        def tick(n: int) -> None:
+            if progress is not None:
+                loop.call_soon_threadsafe(progress, n)
+
+        await self._run(
+            lambda stop: self._restore_sync(info, summary, mode, tick, stop),
+            lambda: f"the restore had written {summary.sessions:,} tasks; they stay.",
+        )
+
+    async def row_counts(self) -> tuple[int, int]:
+        from mcpstore_cli.backends.dynamodb import teardown as td
+
+        await self.ensure_readable()
+        info, _names = self._ensure_readable_sync()
+        count, _exact = await asyncio.to_thread(td._count, self.ddb, self.table, info.item_count)
+        return int(count), 0
