@@ -60,7 +60,7 @@ ROWS = {
 CLEARED = {
     "tasks": "deleted 5 tasks",
     "ext-tasks": "deleted 3 tasks",
-    "server-state": "deleted 3 entities",
+    "server-state": "deleted 3 entities and 2 fingerprints",
 }
 # SQLite's own files, named as the servers name them.
 SQLITE_FILE = {
@@ -428,7 +428,8 @@ def test_the_checklist_shows_the_layouts_tables_and_counts(store: LayoutStore) -
     assert "back up first" in screen
     # No task or state table has a stream, on DynamoDB either: offered as not applicable.
     kind = store.backend.split("-")[0]
-    assert f"- disable streams ({kind} stores have none)" in screen, screen
+    streams = f"- disable streams ({kind} stores of the {store.layout} layout have none)"
+    assert streams in screen, screen
     for other in set(before) - set(store.tables):
         named = re.search(rf"(?<![\w-]){re.escape(other)}(?![\w-])", screen)
         assert named is None, f"the checklist names {other}: {screen}"
@@ -481,6 +482,27 @@ def test_confirmed_clear_empties_only_the_layouts_tables(store: LayoutStore) -> 
     assert _others(store, after) == _others(store, before)
     check = store.run("setup", "--check")
     assert check.exit_code == 0, check
+
+
+def test_the_clear_command_speaks_of_the_layouts_records(store: LayoutStore) -> None:
+    """``clear`` itself (not through teardown): its dry run, its question and its summary
+    name the layout's records, never sessions and events."""
+    before = store.count()
+    dry = store.run("clear", "--dry-run", "-f", "json")
+    assert dry.exit_code == 0, dry
+    assert dry.json()["would"] == f"delete every record of the {store.layout} layout", dry
+    declined = store.run("clear", keys="n\r")
+    assert declined.exit_code == 4, declined
+    preview = f"clear deletes every record of the {store.layout} layout; the tables stay."
+    assert preview in declined.stderr, declined
+    assert "session and event" not in declined.stderr, declined
+    assert store.count() == before
+    done = store.run("clear", "--yes")
+    assert done.exit_code == 0, done
+    assert CLEARED[store.layout] in done.stderr and "sessions and" not in done.stderr, done
+    after = store.count()
+    assert {t: after[t] for t in store.tables} == {t: 0 for t in store.tables}
+    assert _others(store, after) == _others(store, before)
 
 
 def test_confirmed_delete_drops_exactly_the_layouts_tables(store: LayoutStore) -> None:

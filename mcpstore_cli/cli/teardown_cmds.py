@@ -91,7 +91,8 @@ def clear(
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
 ) -> None:
-    """Delete every session and event; keep the tables, their settings and the id counters."""
+    """Delete every session and event (or every record of a task or server-state layout);
+    keep the tables, their settings and the id counters."""
     store_url = cmd.url
     if recreate:
         why = f"a {store_url.backend} store is cleared in place"
@@ -104,7 +105,7 @@ def clear(
         _dry_run(
             cmd,
             obj,
-            {"would": "recreate the tables" if recreate else "delete every session and event"},
+            {"would": "recreate the tables" if recreate else f"delete {_every(cmd)}"},
         )
         return
     preview = inventory_lines(obj)
@@ -115,8 +116,8 @@ def clear(
         )
         question = f"Delete and recreate {inv.name} and {inv.name}-events?"
     else:
-        preview.append("clear deletes every session and event; the tables stay.")
-        question = f"Delete all sessions and events ({_count_text(inv)})?"
+        preview.append(f"clear deletes {_every(cmd)}; the tables stay.")
+        question = f"Delete {_every(cmd)} ({_count_text(inv)})?"
     from mcpstore_cli.cli.confirm import confirm_destructive
 
     with _interruptible(cmd):
@@ -173,6 +174,13 @@ def clear(
             cmd.info(f"clear: {note}.")
 
 
+def _every(cmd: Command) -> str:
+    """What clear deletes, in the layout's words."""
+    if cmd.store_class.records_noun is None:
+        return "every session and event"
+    return f"every record of the {cmd.store_class.layout} layout"
+
+
 # -- teardown -----------------------------------------------------------------------------
 def _choices(cmd: Command, inv: Inventory) -> list[Any]:
     from mcpstore_cli.cli.prompts import Choice
@@ -186,7 +194,12 @@ def _choices(cmd: Command, inv: Inventory) -> list[Any]:
             delete_title += f" and what mcpstore installed ({', '.join(inv.installed)})"
     streams = None
     if not cmd.store_class.has_streams:
-        streams = f"{inv.backend} stores have none"
+        noun = cmd.store_class.records_noun
+        streams = (
+            f"{inv.backend} stores have none"
+            if noun is None
+            else f"{inv.backend} stores of the {cmd.store_class.layout} layout have none"
+        )
     elif not inv.has_streams:
         streams = "no stream enabled"
     return [
@@ -201,7 +214,10 @@ def _choices(cmd: Command, inv: Inventory) -> list[Any]:
 def teardown(
     cmd: Command,
     clear_data: Annotated[
-        bool, typer.Option("--clear-data", help="Delete every session and event.")
+        bool,
+        typer.Option(
+            "--clear-data", help="Delete every session and event (or the layout's records)."
+        ),
     ] = False,
     backup: Annotated[
         bool, typer.Option("--backup", help="Write a backup file before anything is destroyed.")

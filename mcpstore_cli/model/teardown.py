@@ -94,8 +94,23 @@ class ClearResult:
         """``"12 sessions and 340 events"`` (or the layout's own records), estimates marked."""
         about = "" if self.exact else "about "
         if self.records is not None:
-            return " and ".join(f"{about}{n:,} {noun}" for noun, n in self.records.items())
-        return f"{about}{self.sessions:,} sessions and {about}{self.events:,} events"
+            return " and ".join(
+                f"{about}{n:,} {_one(noun) if n == 1 else noun}" for noun, n in self.records.items()
+            )
+        return (
+            f"{about}{self.sessions:,} {'session' if self.sessions == 1 else 'sessions'} and "
+            f"{about}{self.events:,} {'event' if self.events == 1 else 'events'}"
+        )
+
+
+def _one(plural: str) -> str:
+    """The singular of a record noun: entities, tasks, rows of server_fingerprints."""
+    head, sep, tail = plural.partition(" ")
+    if head.endswith("ies"):
+        head = head[:-3] + "y"
+    elif head.endswith("s"):
+        head = head[:-1]
+    return head + sep + tail
 
 
 @dataclass(slots=True)

@@ -118,6 +118,7 @@ class PostgresTableStore(NonSessionStore):
     # for DDL and checks, its SQLAlchemy schema (``<package>.schema``).
     LAYOUT_PACKAGE: ClassVar[str]
     RECORDS: ClassVar[str] = "tasks"  # what clear reports deleting
+    TABLE_NOUNS: ClassVar[dict[str, str]] = {}  # what clear calls the rows of other tables
 
     @classmethod
     def _light(cls) -> Any:
@@ -485,7 +486,7 @@ class PostgresTableStore(NonSessionStore):
             progress(sum(counts))
         deleted = {self.RECORDS: n}
         for name, count in zip(self._names()[1:], counts[1:], strict=True):
-            deleted[f"rows of {name}"] = count
+            deleted[self.TABLE_NOUNS.get(name, f"rows of {name}")] = count
         return ClearResult(n, 0, seconds=time.perf_counter() - started, records=deleted)
 
     async def drop(self) -> list[str]:
@@ -862,6 +863,7 @@ class PostgresServerStateStore(PostgresTableStore, SqlServerStateStore):
     TABLE: ClassVar[str] = "server_entity_state"
     LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_server_state"
     RECORDS: ClassVar[str] = "entities"
+    TABLE_NOUNS: ClassVar[dict[str, str]] = {"server_fingerprints": "fingerprints"}
 
     def _as_text(self, column: str) -> str:
         return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"

@@ -14,6 +14,7 @@ class SqliteServerStateStore(SqliteTableStore, SqlServerStateStore):
     TABLE: ClassVar[str] = "server_entity_state"
     LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_server_state"
     RECORDS: ClassVar[str] = "entities"
+    TABLE_NOUNS: ClassVar[dict[str, str]] = {"server_fingerprints": "fingerprints"}
 
     def label(self) -> str:
         return Path(self.url.path or "server_state.db").stem or "sqlite"

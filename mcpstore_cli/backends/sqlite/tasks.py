@@ -69,6 +69,7 @@ class SqliteTableStore(NonSessionStore):
     # for DDL and checks, its SQLAlchemy schema (``<package>.schema``).
     LAYOUT_PACKAGE: ClassVar[str]
     RECORDS: ClassVar[str] = "tasks"  # what clear reports deleting
+    TABLE_NOUNS: ClassVar[dict[str, str]] = {}  # what clear calls the rows of other tables
 
     @classmethod
     def _light(cls) -> Any:
@@ -385,7 +386,7 @@ class SqliteTableStore(NonSessionStore):
             progress(sum(counts))
         deleted = {self.RECORDS: n}
         for name, count in zip(self._names()[1:], counts[1:], strict=True):
-            deleted[f"rows of {name}"] = count
+            deleted[self.TABLE_NOUNS.get(name, f"rows of {name}")] = count
         return ClearResult(n, 0, seconds=time.monotonic() - started, records=deleted)
 
     async def drop(self) -> list[str]:
