@@ -878,15 +878,16 @@ def test_recover_makes_stuck_tasks_failed_and_loses_races(
 
     server = client(endpoint)
     finished, touched = stuck[0], stuck[1]
-    state = {"raced": False}
+    raced: set[str] = set()
     lock = threading.Lock()
 
-    def before(**_: Any) -> None:
-        with lock:
-            if state["raced"]:
-                return
-            state["raced"] = True
-            # The server finishes one stuck task and reports progress on another meanwhile.
+    def race(task_id: str) -> None:
+        """Between recover's read of a task and its write: the server finishes one stuck
+        task and reports progress on another (recover writes while it reads on)."""
+        if task_id in raced:
+            return
+        raced.add(task_id)
+        if task_id == finished:
             server.update_item(
                 TableName=table,
                 Key={"taskId": {"S": finished}},
@@ -899,12 +900,23 @@ def test_recover_makes_stuck_tasks_failed_and_loses_races(
                     ":expected": {"S": "input_required"},
                 },
             )
+        elif task_id == touched:
             server.update_item(
                 TableName=table,
                 Key={"taskId": {"S": touched}},
                 UpdateExpression="SET lastUpdatedAt = :lu",
                 ExpressionAttributeValues={":lu": {"S": format_chrono(now - 500)}},
             )
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        if "Key" in params:
+            written = {params["Key"]["taskId"]["S"]}
+        else:
+            written = {p.get("S") for s in params["Statements"] for p in s["Parameters"]}
+        with lock:
+            for task_id in (finished, touched):
+                if task_id in written:
+                    race(task_id)
 
     store = open_tasks(endpoint, table)
     if not partiql:
