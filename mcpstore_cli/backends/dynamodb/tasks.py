@@ -25,7 +25,9 @@ concurrent on a pool of threads (about four times the pace of one DeleteItem aft
 DynamoDB Local). With ``--rate``, and on an endpoint without PartiQL, each task goes by its own
 DeleteItem/UpdateItem with the same ConditionExpression, paced. A PartiQL DELETE of an item that
 is already gone succeeds: a task something else deleted in the same instant is counted as
-deleted by this run too.
+deleted by this run too. Recover writes as it reads: each 25 stuck tasks go to the pool as
+soon as they are read, while the StatusIndex Queries (or the Scan) go on, with at most
+``--batch-size`` tasks read and not yet written at a time.
 """
 
 from __future__ import annotations
