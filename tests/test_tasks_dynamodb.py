@@ -878,15 +878,16 @@ def test_recover_makes_stuck_tasks_failed_and_loses_races(
 
     server = client(endpoint)
     finished, touched = stuck[0], stuck[1]
-    state = {"raced": False}
+    raced: set[str] = set()
     lock = threading.Lock()
 
-    def before(**_: Any) -> None:
-        with lock:
-            if state["raced"]:
-                return
-            state["raced"] = True
-            # The server finishes one stuck task and reports progress on another meanwhile.
+    def race(task_id: str) -> None:
+        """Between recover's read of a task and its write: the server finishes one stuck
+        task and reports progress on another (recover writes while it reads on)."""
+        if task_id in raced:
+            return
+        raced.add(task_id)
+        if task_id == finished:
             server.update_item(
                 TableName=table,
                 Key={"taskId": {"S": finished}},
@@ -899,12 +900,23 @@ def test_recover_makes_stuck_tasks_failed_and_loses_races(
                     ":expected": {"S": "input_required"},
                 },
             )
+        elif task_id == touched:
             server.update_item(
                 TableName=table,
                 Key={"taskId": {"S": touched}},
                 UpdateExpression="SET lastUpdatedAt = :lu",
                 ExpressionAttributeValues={":lu": {"S": format_chrono(now - 500)}},
             )
+
+    def before(params: dict[str, Any], **_: Any) -> None:
+        if "Key" in params:
+            written = {params["Key"]["taskId"]["S"]}
+        else:
+            written = {p.get("S") for s in params["Statements"] for p in s["Parameters"]}
+        with lock:
+            for task_id in (finished, touched):
+                if task_id in written:
+                    race(task_id)
 
     store = open_tasks(endpoint, table)
     if not partiql:
@@ -928,6 +940,85 @@ def test_recover_makes_stuck_tasks_failed_and_loses_races(
     assert items[touched]["lastUpdatedAt"]["S"] == format_chrono(now - 500)
     assert items[fresh]["status"]["S"] == "working"
     assert items[done]["status"]["S"] == "completed"
+
+
+@pytest.mark.parametrize("snake", [False, True])
+def test_recover_streams_in_batches_and_falls_back_to_a_scan(
+    ddb: tuple[str, str, Any], snake: bool
+) -> None:
+    """Without StatusIndex the live tasks come from a Scan; the writes go while reading goes
+    on, at most --batch-size tasks at a time, and every stuck task ends failed."""
+    endpoint, table, c = ddb
+    create_table(c, table, snake=snake, status_index=False)
+    n = _names(snake)
+    now = time.time_ns()
+    stuck = [tid(i) for i in range(57)]
+    for i, task_id in enumerate(stuck):
+        status = "working" if i % 3 else "input_required"
+        put_task(
+            c,
+            table,
+            task_id,
+            created_ns=now - 3 * HOUR_NS - i * MS,
+            updated_ns=now - 2 * HOUR_NS,
+            status=status,
+            ttl_ms=86_400_000,
+            snake=snake,
+        )
+    fresh = [tid(100 + i) for i in range(5)]
+    for task_id in fresh:
+        put_task(c, table, task_id, created_ns=now - MIN_NS, snake=snake)
+        put_task(c, table, tid(200), created_ns=now - MIN_NS, status="completed", snake=snake)
+    store = open_tasks(endpoint, table)
+    calls = Calls(store)
+    result = call(store, "recover_tasks", stuck_for_ms=3_600_000, now_ns=now, batch_size=10)
+    assert result.recovered == 57 and result.skipped_changed == 0 and result.examined == 62
+    assert "Scan" in calls.ops() and "Query" not in calls.ops()
+    batches = [len(p["Statements"]) for op, p in calls.calls if op == "BatchExecuteStatement"]
+    assert sum(batches) == 57 and max(batches) <= 10 and len(batches) == 6
+    items = raw_items(c, table)
+    for task_id in stuck:
+        assert items[task_id][n["status"]]["S"] == "failed"
+        assert items[task_id][n["status_message"]]["S"] == RECOVERED_MESSAGE
+        assert items[task_id][n["last_updated_at"]]["S"] == format_chrono(now)
+    assert all(items[task_id][n["status"]]["S"] == "working" for task_id in fresh)
+
+
+def test_recover_stops_on_ctrl_c_between_batches(ddb: tuple[str, str, Any]) -> None:
+    """Ctrl-C while recover writes: the writes under way finish, no new one starts, and the
+    run ends Interrupted saying how many were made failed (those stay failed)."""
+    from mcpstore_cli.errors import Interrupted
+    from mcpstore_cli.util import interrupt
+
+    endpoint, table, c = ddb
+    create_table(c, table)
+    now = time.time_ns()
+    for i in range(100):
+        put_task(
+            c,
+            table,
+            tid(i),
+            created_ns=now - 3 * HOUR_NS,
+            updated_ns=now - 2 * HOUR_NS,
+            ttl_ms=86_400_000,
+        )
+    store = open_tasks(endpoint, table)
+    sent = [0]
+
+    def after(**_: Any) -> None:
+        sent[0] += 1
+        if sent[0] == 2:
+            interrupt.requested.set()
+
+    store.client.meta.events.register("after-call.dynamodb.BatchExecuteStatement", after)
+    try:
+        with pytest.raises(Interrupted) as stopped:
+            call(store, "recover_tasks", stuck_for_ms=3_600_000, now_ns=now, batch_size=5)
+    finally:
+        interrupt.requested.clear()
+    failed = [i for i in raw_items(c, table).values() if i["status"]["S"] == "failed"]
+    assert 10 <= len(failed) < 100
+    assert f"made {len(failed):,} stuck tasks failed" in str(stopped.value)
 
 
 # -- cancel -------------------------------------------------------------------------------------

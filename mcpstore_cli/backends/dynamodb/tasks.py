@@ -25,7 +25,9 @@ concurrent on a pool of threads (about four times the pace of one DeleteItem aft
 DynamoDB Local). With ``--rate``, and on an endpoint without PartiQL, each task goes by its own
 DeleteItem/UpdateItem with the same ConditionExpression, paced. A PartiQL DELETE of an item that
 is already gone succeeds: a task something else deleted in the same instant is counted as
-deleted by this run too.
+deleted by this run too. Recover writes as it reads: each 25 stuck tasks go to the pool as
+soon as they are read, while the StatusIndex Queries (or the Scan) go on, with at most
+``--batch-size`` tasks read and not yet written at a time.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import heapq
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import (
     AsyncIterator,
     Callable,
@@ -46,7 +48,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -1097,16 +1099,29 @@ class DynamoDBTaskStore(TaskStore):
             return list(pool.map(lambda item: single(item) if gate.admit() else None, items))
 
         def chunk_of(chunk: list[T]) -> list[bool | None]:
-            if not gate.admit():
-                return [None] * len(chunk)
-            done = self._statements(chunk, statement, single)
-            if done is None:
-                self._partiql = False
-                return [single(item) for item in chunk]
-            return list(done)
+            return self._write_chunk(gate, chunk, single, statement)
 
         chunks = [items[i : i + BATCH_WRITE_MAX] for i in range(0, len(items), BATCH_WRITE_MAX)]
         return [outcome for outcomes in pool.map(chunk_of, chunks) for outcome in outcomes]
+
+    def _write_chunk(
+        self,
+        gate: _Gate,
+        chunk: list[T],
+        single: Callable[[T], bool],
+        statement: Callable[[T], dict[str, Any]],
+    ) -> list[bool | None]:
+        """One chunk's conditional writes (see _write_all): one BatchExecuteStatement call,
+        or with --rate (``gate`` paces) or where PartiQL is missing, one call per item."""
+        if gate.interval or not self._partiql:
+            return [single(item) if gate.admit() else None for item in chunk]
+        if not gate.admit():
+            return [None] * len(chunk)
+        done = self._statements(chunk, statement, single)
+        if done is None:
+            self._partiql = False
+            return [single(item) for item in chunk]
+        return list(done)
 
     async def _run(self, work: Callable[[threading.Event], T], stopped: Callable[[], str]) -> T:
         """``work(stop)`` on a thread; Ctrl-C sets ``stop``, waits for the writes under way and
@@ -1334,28 +1349,16 @@ class DynamoDBTaskStore(TaskStore):
         tick: Callable[[int], None],
         stop: threading.Event,
     ) -> RecoverResult:
+        """Stream the live tasks and fail the stuck ones as they are read: reading goes on
+        while the writes of what was read before are under way, at most ``batch_size``
+        tasks read and not yet written at a time (memory stays flat)."""
         _info, names = self._ensure_readable_sync()
         cutoff = now_ns - stuck_for_ms * MS
         now_text = format_chrono(now_ns)
         gate = _Gate(None, None, stop)
         sample = _Sample(10)
-        stuck: list[Task] = []
-        for raw in self._live_items(now_ns // NS):
-            try:
-                task = self._decode(raw, names)
-            except BadTask:
-                continue  # left alone: tasks list reports it
-            if not task.live:
-                continue
-            result.examined += 1
-            if task.updated_ns < cutoff:
-                stuck.append(task)
-        if dry_run:
-            result.recovered = len(stuck)
-            for task in stuck:
-                sample.add(task.updated_ns, task.task_id)
-            result.sample = sample.ids()
-            return result
+        size = max(1, batch_size)
+        chunk_size = min(BATCH_WRITE_MAX, size)
 
         def recover(task: Task) -> bool:
             return self._recover_one(task, now_text)
@@ -1363,25 +1366,111 @@ class DynamoDBTaskStore(TaskStore):
         def statement(task: Task) -> dict[str, Any]:
             return self._recover_statement(task, now_text)
 
-        size = max(1, batch_size)
-        with ThreadPoolExecutor(self._workers(None), thread_name_prefix="mcpstore-ddb") as pool:
-            for start in range(0, len(stuck), size):
-                todo = stuck[start : start + size]
-                outcomes = self._write_all(pool, gate, todo, recover, statement)
-                done = 0
-                for task, outcome in zip(todo, outcomes, strict=True):
-                    if outcome:
-                        done += 1
-                        sample.add(task.updated_ns, task.task_id)
-                    elif outcome is False:
-                        result.skipped_changed += 1
-                result.recovered += done
-                tick(done)
-                if any(o is None for o in outcomes) or gate.halted():
-                    result.sample = sample.ids()
-                    _check_stop(stop, self._recover_note(result))
+        def stuck_tasks() -> Iterator[Task]:
+            for raw in self._live_items(now_ns // NS):
+                try:
+                    task = self._decode(raw, names)
+                except BadTask:
+                    continue  # left alone: tasks list reports it
+                if not task.live:
+                    continue
+                result.examined += 1
+                if task.updated_ns < cutoff:
+                    yield task
+
+        stream = stuck_tasks()
+        try:
+            if dry_run:
+                for task in stream:
+                    result.recovered += 1
+                    sample.add(task.updated_ns, task.task_id)
+                result.sample = sample.ids()
+                return result
+            finished = self._write_stream(
+                stream,
+                chunk_size,
+                size,
+                gate,
+                recover,
+                statement,
+                result,
+                sample,
+                tick,
+            )
+        finally:
+            _close(stream)
         result.sample = sample.ids()
+        if not finished:
+            _check_stop(stop, self._recover_note(result))
         return result
+
+    def _write_stream(
+        self,
+        tasks: Iterator[Task],
+        chunk_size: int,
+        window: int,
+        gate: _Gate,
+        single: Callable[[Task], bool],
+        statement: Callable[[Task], dict[str, Any]],
+        result: RecoverResult,
+        sample: _Sample,
+        tick: Callable[[int], None],
+    ) -> bool:
+        """Write ``tasks`` as they come, ``chunk_size`` to a call on the pool, while the
+        iterator goes on reading; at most ``window`` tasks taken and not yet settled. Each
+        outcome is counted in ``result`` as it settles (done, or skipped: its condition
+        failed). False when the run stopped (Ctrl-C) with writes not tried."""
+        complete = True
+        in_flight: deque[tuple[list[Task], Future[list[bool | None]]]] = deque()
+        held = 0
+
+        def chunk_of(chunk: list[Task]) -> list[bool | None]:
+            return self._write_chunk(gate, chunk, single, statement)
+
+        def settle() -> None:
+            nonlocal held, complete
+            chunk, future = in_flight.popleft()
+            held -= len(chunk)
+            done = 0
+            for task, outcome in zip(chunk, future.result(), strict=True):
+                if outcome:
+                    done += 1
+                    sample.add(task.updated_ns, task.task_id)
+                elif outcome is False:
+                    result.skipped_changed += 1
+                else:
+                    complete = False
+            result.recovered += done
+            tick(done)
+
+        with ThreadPoolExecutor(self._workers(None), thread_name_prefix="mcpstore-ddb") as pool:
+            try:
+                chunk: list[Task] = []
+                for task in tasks:
+                    chunk.append(task)
+                    if len(chunk) < chunk_size:
+                        continue
+                    while in_flight and held + len(chunk) > window:
+                        settle()
+                    if not complete or gate.halted():
+                        chunk = []
+                        complete = False
+                        break
+                    in_flight.append((chunk, pool.submit(chunk_of, chunk)))
+                    held += len(chunk)
+                    chunk = []
+                if chunk and complete and not gate.halted():
+                    in_flight.append((chunk, pool.submit(chunk_of, chunk)))
+                    held += len(chunk)
+                elif chunk:
+                    complete = False
+                while in_flight:
+                    settle()
+            except BaseException:
+                for _chunk, future in in_flight:
+                    future.cancel()  # not started: never sent
+                raise
+        return complete
 
     @staticmethod
     def _recover_note(result: RecoverResult) -> str:
