@@ -651,3 +651,25 @@ def test_postgres_database_with_sessions_and_tasks(pg_server: PgServer) -> None:
         assert check.exit_code == 0, check
     finally:
         pg_server.drop_database(name)
+
+
+def test_expire_on_several_connections(tasks: TaskHandle) -> None:
+    """--jobs: PostgreSQL deletes on that many connections, exactly what one would; SQLite,
+    which has one writer, refuses it in one sentence and changes nothing."""
+    tasks.server_setup()
+    for i in range(900):
+        due = i % 3 != 0
+        tasks.w.insert(task_row(tid(i), created_at=at(900 - i / 10), ttl=1000 if due else None))
+    tasks.w.insert(task_row(tid(5000), created_at=at(5), ttl=600_000))
+    bad = tasks.run("tasks", "expire", "--jobs", "0")
+    assert bad.exit_code == 2 and "--jobs must be from 1 to 16" in bad.stderr, bad
+    r = tasks.run("tasks", "expire", "--jobs", "3", "--batch-size", "50", "-f", "json")
+    if tasks.backend == "sqlite":
+        assert r.exit_code == 2 and "--jobs applies to the tasks layout on PostgreSQL" in r.stderr
+        assert tasks.w.count() == 901
+        return
+    assert r.exit_code == 0, r
+    assert (r.json()["deleted"], r.json()["examined"]) == (600, 600), r
+    assert len(r.json()["sample"]) == 10
+    assert tasks.w.count() == 301
+    assert all(tasks.w.get(tid(i)) is not None for i in range(0, 900, 3))

@@ -147,6 +147,7 @@ class TaskExpireOptions:
     time_budget_s: float | None = None
     rate: float | None = None  # deletes per second at most
     sample: int = 10
+    jobs: int = 1  # connections deleting at once, where the store can (parallel_expire)
     # ext-tasks retention (opt-in, the server does none by default)
     orphan_after_ms: int | None = None
     honour_ttl: bool = False

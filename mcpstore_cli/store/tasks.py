@@ -43,6 +43,8 @@ class TaskStore(NonSessionStore):
     layout: ClassVar[str] = "tasks"
     holds_tasks: ClassVar[bool] = True
     records_noun: ClassVar[str | None] = "tasks"
+    # expire can delete on several connections at once (--jobs)
+    parallel_expire: ClassVar[bool] = False
     # The retention flags of ``tasks expire`` this layout takes (ext-tasks: all three).
     retention_options: ClassVar[frozenset[str]] = frozenset()
     # What ``tasks cancel`` checks before changing a task of someone else (ext-tasks: owner).

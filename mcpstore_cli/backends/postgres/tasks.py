@@ -503,6 +503,7 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
 
     layout: ClassVar[str] = "tasks"
     versioned: ClassVar[bool] = True
+    parallel_expire: ClassVar[bool] = True
     TABLE: ClassVar[str] = "tasks"
     LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_tasks"
 
@@ -616,69 +617,93 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         started: float,
         now_us: int,
     ) -> None:
+        """The ranges of pages, front to back, shared by ``opts.jobs`` connections (each
+        takes the next range when it is done with one)."""
         async with self._writer() as conn:
             pages = await self._pages(conn)
             per_page = await conn.fetchval(
                 "SELECT CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages "
                 "END FROM pg_class WHERE oid = 'tasks'::regclass"
             )
-            step = max(1, int(opts.batch_size / float(per_page or 50)))
-            page = 0
-            while page < pages:
-                if (
-                    opts.time_budget_s is not None
-                    and time.monotonic() - started >= opts.time_budget_s
-                ):
-                    result.partial = True
-                    return
-                # The page numbers are written in (ours, integers): as parameters a generic
-                # plan would read the whole table each time.
-                where = (
-                    f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND {self._DUE}"
-                )
-                if step == 1:
-                    # A batch smaller than a page's tasks: at most --batch-size of them, the
-                    # page again while it has more.
-                    where = (
-                        "ctid = ANY(ARRAY(SELECT ctid FROM tasks WHERE "
-                        f"{where} LIMIT {opts.batch_size}))"
+        step = max(1, int(opts.batch_size / float(per_page or 50)))
+        state = {"next": 0, "pages": pages}
+
+        def spent() -> bool:
+            if opts.time_budget_s is None or time.monotonic() - started < opts.time_budget_s:
+                return False
+            result.partial = True
+            return True
+
+        async def worker() -> None:
+            async with self._writer() as conn:
+                while not spent():
+                    if state["next"] >= state["pages"]:
+                        # Rows the server added past the end meanwhile: read the end again.
+                        state["pages"] = max(state["pages"], await self._pages(conn))
+                        if state["next"] >= state["pages"]:
+                            return
+                    page = state["next"]
+                    state["next"] += step
+                    while True:
+                        read = await self._expire_range(
+                            conn, page, step, opts, progress, result, now_us
+                        )
+                        await self._pace(opts.rate, result.deleted, started)
+                        if step > 1 or read < opts.batch_size or spent():
+                            break  # (a batch smaller than a page: the page again)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, opts.jobs))))
+
+    async def _expire_range(
+        self,
+        conn: asyncpg.Connection,
+        page: int,
+        step: int,
+        opts: Any,
+        progress: ProgressCallback | None,
+        result: Any,
+        now_us: int,
+    ) -> int:
+        """One batch: the due tasks of ``step`` pages from ``page`` (at most --batch-size of
+        them when that is less than a page holds); how many were due."""
+        # The page numbers are written in (ours, integers): as parameters a generic plan
+        # would read the whole table each time.
+        where = f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND {self._DUE}"
+        if step == 1:
+            where = (
+                f"ctid = ANY(ARRAY(SELECT ctid FROM tasks WHERE {where} LIMIT {opts.batch_size}))"
+            )
+        want = max(opts.sample - len(result.sample), 0)
+        try:
+            async with conn.transaction(isolation="repeatable_read"):
+                if want:
+                    row = await conn.fetchrow(
+                        f"WITH gone AS (DELETE FROM tasks WHERE {where} RETURNING task_id) "
+                        "SELECT count(*), (SELECT array_agg(task_id) FROM "
+                        f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {want}) s) FROM gone",
+                        now_us,
                     )
-                want = max(opts.sample - len(result.sample), 0)
-                try:
-                    async with conn.transaction(isolation="repeatable_read"):
-                        if want:
-                            row = await conn.fetchrow(
-                                f"WITH gone AS (DELETE FROM tasks WHERE {where} RETURNING "
-                                "task_id) SELECT count(*), (SELECT array_agg(task_id) FROM "
-                                f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {want}) s) "
-                                "FROM gone",
-                                now_us,
-                            )
-                            deleted, sample = int(row[0]), [str(t) for t in row[1] or []]
-                        else:
-                            status = await conn.execute(f"DELETE FROM tasks WHERE {where}", now_us)
-                            deleted, sample = int(str(status).rsplit(" ", 1)[-1]), []
-                    read = deleted
-                except (
-                    asyncpg.exceptions.SerializationError,
-                    asyncpg.exceptions.DeadlockDetectedError,
-                ):
-                    # The server changed a task of this range since the batch's snapshot:
-                    # nothing of it was deleted. Read it again, versions and all.
-                    read, deleted, sample = await self._range_by_version(
-                        conn, page, step, now_us, opts.batch_size, want
-                    )
-                if step > 1 or read < opts.batch_size:
-                    page += step
-                result.examined += read
-                result.deleted += deleted
-                result.skipped_changed += read - deleted
-                result.sample.extend(sample[:want])
-                if progress is not None and read:
-                    progress(read)
-                await self._pace(opts.rate, result.deleted, started)
-                if page >= pages:
-                    pages = await self._pages(conn)  # rows the server added past the end
+                    deleted, sample = int(row[0]), [str(t) for t in row[1] or []]
+                else:
+                    status = await conn.execute(f"DELETE FROM tasks WHERE {where}", now_us)
+                    deleted, sample = int(str(status).rsplit(" ", 1)[-1]), []
+            read = deleted
+        except (
+            asyncpg.exceptions.SerializationError,
+            asyncpg.exceptions.DeadlockDetectedError,
+        ):
+            # The server changed a task of this range since the batch's snapshot: nothing of
+            # it was deleted. Read it again, versions and all.
+            read, deleted, sample = await self._range_by_version(
+                conn, page, step, now_us, opts.batch_size, want
+            )
+        result.examined += read
+        result.deleted += deleted
+        result.skipped_changed += read - deleted
+        result.sample = (result.sample + sample)[: opts.sample]
+        if progress is not None and read:
+            progress(read)
+        return read
 
     @staticmethod
     async def _pages(conn: asyncpg.Connection) -> int:
