@@ -514,14 +514,15 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     # created_at + ttl < now in SQL. Text that is not RFC 3339 is not cast (NULL: left alone);
     # text that looks like it but is no date (a 30 February) makes the cast fail, and the
     # expiry then judges row by row instead (SqlTaskStore.expire_tasks).
-    # RFC 3339's shape, told by LIKE (a regular expression costs ten times the cast): a date,
-    # "T", "t" or a space, a time, then "Z", "z" or an offset. PostgreSQL reads every such
-    # spelling right; any other text, "yesterday" included (which PostgreSQL would read), is
-    # not cast, and is judged row by row after the batches (_expire_rowwise with _ODD).
+    # RFC 3339's shape, told by LIKE alone (a regular expression costs ten times the cast,
+    # substr() and right() twice what LIKE does), the server's own spelling tested first: a
+    # date, "T", a space or "t", a time, then an offset, "Z" or "z". PostgreSQL reads every
+    # such spelling right; any other text, "yesterday" included (which PostgreSQL would read),
+    # is not cast, and is judged row by row after the batches (_expire_rowwise with _ODD).
     _SHAPE = (
-        "created_at LIKE '____-__-_____:__:__%' AND substr(created_at, 11, 1) IN ('T', 't', ' ') "
-        "AND (right(created_at, 1) IN ('Z', 'z') OR created_at LIKE '%+__:__' "
-        "OR created_at LIKE '%-__:__')"
+        "(created_at LIKE '____-__-__T__:__:__%' OR created_at LIKE '____-__-__ __:__:__%' "
+        "OR created_at LIKE '____-__-__t__:__:__%') AND (created_at LIKE '%+__:__' "
+        "OR created_at LIKE '%Z' OR created_at LIKE '%-__:__' OR created_at LIKE '%z')"
     )
     _TIME = f"CASE WHEN {_SHAPE} THEN created_at::timestamptz END"
     _ODD = f"ttl IS NOT NULL AND NOT ({_SHAPE})"
