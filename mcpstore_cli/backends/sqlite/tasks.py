@@ -459,9 +459,10 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
         "date(julianday(substr(created_at, 1, 10))) = substr(created_at, 1, 10))"
     )
     # An unreadable time makes julianday() NULL, and the comparison with it false.
+    # (The date is checked last: only for the rows whose time says they are due.)
     _DUE = (
-        f"ttl IS NOT NULL AND {_DATE_OK} AND "
-        "(julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ?"
+        "ttl IS NOT NULL AND (julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ? "
+        f"AND {_DATE_OK}"
     )
     # Another RFC 3339 spelling (a "t", a space), which julianday() may not read, or text of
     # another length: judged row by row after the batches. Told by GLOB with wildcards only
