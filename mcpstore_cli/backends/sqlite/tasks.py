@@ -113,8 +113,18 @@ class SqliteTableStore(NonSessionStore):
         return self._read(sql, args)
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken before anything is read (BEGIN IMMEDIATE)."""
+    def _writing(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken before anything is read (BEGIN IMMEDIATE), on
+        ``conn`` (one of :meth:`_writer`'s) or a connection of its own."""
+        if conn is not None:
+            yield from self._transaction(conn)
+            return
+        with self._writer() as own:
+            yield from self._transaction(own)
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[sqlite3.Connection]:
+        """A writable connection, for a run of write transactions."""
         self.file._require_file()
         try:
             conn = sqlite3.connect(
@@ -124,6 +134,12 @@ class SqliteTableStore(NonSessionStore):
             )
         except sqlite3.Error as exc:
             raise self.file._translate_error(exc) or exc from exc
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -135,8 +151,6 @@ class SqliteTableStore(NonSessionStore):
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise self.file._translate_error(exc) or exc from exc
-        finally:
-            conn.close()
 
     # -- provisioning -----------------------------------------------------------------------
     def tables(self) -> list[str]:
@@ -499,12 +513,39 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
             return result
         # Batches by ranges of rowid (the file's own order): the table is read once, front to
         # to back, and a batch is one DELETE whose WHERE says it all.
+        with self._writer() as writer:
+            await self._expire_ranges(opts, progress, result, started, now_ms, writer)
+        odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD_SHAPE}")
+        if not result.partial and int(odd_rows[0]["n"]):
+            # What the batches did not read as a time (another RFC 3339 spelling, or no time
+            # at all): judged row by row.
+            odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
+            result.examined += odd.examined
+            result.deleted += odd.deleted
+            result.skipped_changed += odd.skipped_changed
+            result.corrupt += odd.corrupt
+            result.partial = odd.partial
+        result.elapsed_s = time.monotonic() - started
+        return result
+
+    async def _expire_ranges(
+        self,
+        opts: Any,
+        progress: ProgressCallback | None,
+        result: Any,
+        started: float,
+        now_ms: int,
+        writer: sqlite3.Connection,
+    ) -> None:
+        """Batches by ranges of rowid (the file's own order): the table is read once, front
+        to back, and a batch is one DELETE whose WHERE says it all, one write transaction
+        each on the same connection."""
         top = int(self._read("SELECT coalesce(max(rowid), 0) AS n FROM tasks")[0]["n"])
         low = 0
         while low < top:
             if opts.time_budget_s is not None and time.monotonic() - started >= opts.time_budget_s:
                 result.partial = True
-                break
+                return
             high = low + opts.batch_size
             if len(result.sample) < opts.sample:
                 first = self._read(
@@ -513,7 +554,7 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
                     [low, high, now_ms],
                 )
                 result.sample += [str(r["task_id"]) for r in first]
-            with self._writing() as conn:
+            with self._writing(writer) as conn:
                 gone = conn.execute(
                     f"DELETE FROM tasks WHERE rowid > ? AND rowid <= ? AND {self._DUE}",
                     [low, high, now_ms],
@@ -527,18 +568,6 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
             if low >= top:
                 # Rows the server added meanwhile, past the end: read the end again.
                 top = int(self._read("SELECT coalesce(max(rowid), 0) AS n FROM tasks")[0]["n"])
-        odd_rows = await self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD_SHAPE}")
-        if not result.partial and int(odd_rows[0]["n"]):
-            # What the batches did not read as a time (another RFC 3339 spelling, or no time
-            # at all): judged row by row.
-            odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
-            result.examined += odd.examined
-            result.deleted += odd.deleted
-            result.skipped_changed += odd.skipped_changed
-            result.corrupt += odd.corrupt
-            result.partial = odd.partial
-        result.elapsed_s = time.monotonic() - started
-        return result
 
     def _backup_queries(self) -> list[tuple[str, Any]]:
         from mcpstore_cli.backends.sql import nonsession_backup as nb
