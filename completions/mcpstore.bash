@@ -101,8 +101,8 @@ __mcpstore_spec() {
             ;;
         "tasks expire")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --delete-terminal-after --dry-run --format -f --help -h --honour-ttl --layout --lock-timeout --orphan-after --quiet -q --rate --segments --time-budget --url"
-            _mcpstore_vopts="--backend --batch-size --connect-timeout --delete-terminal-after --format -f --layout --lock-timeout --orphan-after --rate --segments --time-budget --url"
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --delete-terminal-after --dry-run --format -f --help -h --honour-ttl --jobs --layout --lock-timeout --orphan-after --quiet -q --rate --segments --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --delete-terminal-after --format -f --jobs --layout --lock-timeout --orphan-after --rate --segments --time-budget --url"
             _mcpstore_args=""
             ;;
         "tasks list")

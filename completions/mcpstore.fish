@@ -45,7 +45,7 @@ function __mcpstore_value_options
         case 'tasks cancel'
             echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --url
         case 'tasks expire'
-            echo --backend --batch-size --connect-timeout --delete-terminal-after --format -f --layout --lock-timeout --orphan-after --rate --segments --time-budget --url
+            echo --backend --batch-size --connect-timeout --delete-terminal-after --format -f --jobs --layout --lock-timeout --orphan-after --rate --segments --time-budget --url
         case 'tasks list'
             echo --backend --connect-timeout --cursor --format -f --layout --limit -n --lock-timeout --method --segments --session --status --stuck-for --url
         case 'tasks recover'
@@ -97,7 +97,7 @@ complete -c mcpstore -f
 
 # mcpstore
 complete -c mcpstore -n '__mcpstore_at' -a 'backup' -d 'Write a consistent, verified backup (portable file, or --native); see backup...'
-complete -c mcpstore -n '__mcpstore_at' -a 'clear' -d 'Delete every session and event; keep the tables, their settings and the id co...'
+complete -c mcpstore -n '__mcpstore_at' -a 'clear' -d 'Delete every session and event (or every record of a task or server-state lay...'
 complete -c mcpstore -n '__mcpstore_at' -a 'completion' -d 'Print the shell completion script (static: TAB never starts Python).'
 complete -c mcpstore -n '__mcpstore_at' -a 'demo' -d 'Fill a store with realistic sessions and events (creating the store if needed).'
 complete -c mcpstore -n '__mcpstore_at' -a 'expire' -d 'Remove idle (and ended) sessions with their events, trim, drop orphaned events.'
@@ -361,6 +361,7 @@ complete -c mcpstore -n '__mcpstore_at tasks expire' -l dry-run -d 'Count what w
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l format -s f -x -a 'table json jsonl csv pretty sse' -d 'Print the summary as json (or jsonl, csv).'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l honour-ttl -d 'ext-tasks: live tasks past their ttlMs fail.'
+complete -c mcpstore -n '__mcpstore_at tasks expire' -l jobs -x -d 'Delete on N connections at once (tasks layout on PostgreSQL): faster, and N t...'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l orphan-after -x -d 'ext-tasks: live tasks without an update for this long fail as abandoned.'
@@ -433,7 +434,7 @@ complete -c mcpstore -n '__mcpstore_at teardown' -l all -d 'Every step that appl
 complete -c mcpstore -n '__mcpstore_at teardown' -l backend -x -a 'sqlite postgres dynamodb' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l backup -d 'Write a backup file before anything is destroyed.'
 complete -c mcpstore -n '__mcpstore_at teardown' -l backup-file -r -F -d 'Where --backup writes [default: a new file in the current directory].'
-complete -c mcpstore -n '__mcpstore_at teardown' -l clear-data -d 'Delete every session and event.'
+complete -c mcpstore -n '__mcpstore_at teardown' -l clear-data -d 'Delete every session and event (or the layout\'s records).'
 complete -c mcpstore -n '__mcpstore_at teardown' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
 complete -c mcpstore -n '__mcpstore_at teardown' -l delete -d 'Delete the tables (SQLite: the file with its -wal/-shm; PostgreSQL: also mcps...'
