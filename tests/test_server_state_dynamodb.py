@@ -373,3 +373,28 @@ def test_task_items_come_back_as_the_server_wrote_them(tables: Tables, tmp_path:
     assert replaced.json()["replaced_sessions"] == 3 and replaced.json()["sessions"] == 2
     have = {i["taskId"]["S"]: i for i in tables.c.scan(TableName=target)["Items"]}
     assert have == written
+
+
+def test_a_task_already_past_its_ttl_epoch_is_not_restored(tables: Tables, tmp_path: Path) -> None:
+    """A SQL store keeps a task past created_at + ttl until something expires it; restored
+    into DynamoDB its ttlEpoch would already have passed: it is not written, and said."""
+    from tests.task_writers import SqliteTaskWriter, task_row
+    from tests.test_tasks import at, tid
+
+    path = tmp_path / "mcp_tasks.db"
+    writer = SqliteTaskWriter(str(path))
+    writer.create_tables()
+    writer.insert(task_row(tid(1), created_at=at(3600), ttl=1000))
+    writer.insert(task_row(tid(2), created_at=at(60), ttl=86_400_000))
+    writer.close()
+    file = tmp_path / "t.mcpbackup.zst"
+    b = cli("backup", "--url", f"sqlite:///{path}", "--layout", "tasks", "-o", str(file))
+    assert b.exit_code == 0, b
+    _table, url = tables.new("mcpstore-tasks")
+    r = cli("restore", str(file), "--url", url, "--layout", "tasks", "-f", "json")
+    assert r.exit_code == 0, r
+    assert r.json()["sessions"] == 1, r
+    assert any("1 task already past their ttlEpoch" in n for n in r.json()["notes"]), r
+    assert "already past their ttlEpoch" in r.stderr, r
+    listed = cli("tasks", "list", "--url", url, "-f", "jsonl")
+    assert [t["task_id"] for t in listed.jsonl()] == [tid(2)], listed

@@ -653,7 +653,7 @@ def test_postgres_database_with_sessions_and_tasks(pg_server: PgServer) -> None:
         pg_server.drop_database(name)
 
 
-def test_expire_on_several_connections(tasks: TaskHandle) -> None:
+def test_expire_on_several_connections(tasks: TaskHandle, busy: dict[str, int]) -> None:
     """--jobs: PostgreSQL deletes on that many connections, exactly what one would; SQLite,
     which has one writer, refuses it in one sentence and changes nothing."""
     tasks.server_setup()
@@ -673,3 +673,54 @@ def test_expire_on_several_connections(tasks: TaskHandle) -> None:
     assert len(r.json()["sample"]) == 10
     assert tasks.w.count() == 301
     assert all(tasks.w.get(tid(i)) is not None for i in range(0, 900, 3))
+    # The batches really ran side by side: more than one at a time.
+    assert busy["most"] >= 2, busy
+
+
+@pytest.fixture
+def busy(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many PostgreSQL expire batches ran at once, at most."""
+    from mcpstore_cli.backends.postgres.tasks import PostgresTaskStore
+
+    seen = {"now": 0, "most": 0}
+    original = PostgresTaskStore._expire_range
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+        try:
+            await asyncio.sleep(0.01)  # let the other connections take their ranges
+            return await original(self, *args, **kwargs)
+        finally:
+            seen["now"] -= 1
+
+    monkeypatch.setattr(PostgresTaskStore, "_expire_range", counted)
+    return seen
+
+
+def test_expire_leaves_text_that_is_no_rfc3339_time(tasks: TaskHandle) -> None:
+    """Words PostgreSQL would read inside a time ("epoch", "BC"), a space before the offset:
+    no RFC 3339 time, never expired. An offset past 15:59 is RFC 3339 that PostgreSQL
+    cannot cast: judged here, and expired like the rest."""
+    tasks.server_setup()
+    past = format_chrono(time.time_ns() - 600 * NS)  # ...+00:00
+    words = {
+        tid(1): past[:19] + " epoch Z",
+        tid(2): past[:19] + " BC Z",
+        tid(3): past[:19] + " +05:00",
+    }
+    for task_id, created in words.items():
+        tasks.w.insert(task_row(task_id, created_at=created, ttl=1000))
+    sixteen = format_chrono(time.time_ns() - 600 * NS + 16 * 3600 * NS)[:-6] + "+16:00"
+    tasks.w.insert(task_row(tid(4), created_at=sixteen, ttl=1000))
+    tasks.w.insert(task_row(tid(5), created_at=past, ttl=1000))
+    tasks.w.insert(task_row(tid(6), created_at=at(5), ttl=600_000))
+    r = tasks.run("tasks", "expire", "-f", "json")
+    assert r.exit_code == 0, r
+    assert all(tasks.w.get(t) is not None for t in words), r
+    assert tasks.w.get(tid(5)) is None and tasks.w.get(tid(6)) is not None, r
+    if tasks.backend == "postgres":
+        assert tasks.w.get(tid(4)) is None and r.json()["deleted"] == 2, r
+    else:
+        # SQLite's julianday() reads offsets up to 14:00 only: the task is left (documented).
+        assert tasks.w.get(tid(4)) is not None and r.json()["deleted"] == 1, r

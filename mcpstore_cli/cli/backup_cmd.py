@@ -453,6 +453,7 @@ def restore_summary_lines(summary: Any, store: str) -> list[str]:
         details.append("created the store's tables first")
     if details:
         lines.append("restore: " + "; ".join(details) + ".")
+    lines += [f"restore: {note}." for note in summary.notes]
     return lines
 
 

@@ -346,7 +346,7 @@ def tasks_expire(
             if jobs > 1 and not store.parallel_expire:
                 raise UsageError(
                     f"--jobs applies to the tasks layout on PostgreSQL; {store.url.masked()} "
-                    f"({store.backend}, {store.layout} layout) expires on one connection."
+                    f"is a {store.backend} store of the {store.layout} layout."
                 )
             refused = [g for g in given if g not in store.retention_options]
             if refused:

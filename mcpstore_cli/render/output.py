@@ -914,6 +914,7 @@ def restore_summary_json(summary: Any, store: str) -> dict[str, Any]:
         "created_layout": summary.created_layout,
         "verify_s": round(summary.verify_seconds, 3),
         "verified_while_loading": summary.verified_while_loading,
+        "notes": list(summary.notes),
         "duration_s": round(summary.seconds, 3),
     }
 

@@ -1831,14 +1831,16 @@ class DynamoDBTaskStore(TaskStore):
         result: dict[str, Any] = await asyncio.to_thread(self._backup_sync, out, progress)
         return result
 
-    def _put_new(self, item: dict[str, Any], names: TaskNames) -> bool:
-        """Put a task only where its id holds none (a restore's merge never writes over a
-        task the server has)."""
+    def _put_new(self, item: dict[str, Any], names: TaskNames, now_s: int) -> bool:
+        """Put a task only where its id holds none, or an item past its ttlEpoch that
+        DynamoDB has not swept yet (gone, as every read here counts it): a restore's merge
+        never writes over a task the server has."""
         return self._conditional(
             "put_item",
             Item=item,
-            ConditionExpression="attribute_not_exists(#k)",
-            ExpressionAttributeNames={"#k": names.task_id},
+            ConditionExpression="attribute_not_exists(#k) OR #e <= :now",
+            ExpressionAttributeNames={"#k": names.task_id, "#e": names.ttl_epoch},
+            ExpressionAttributeValues={":now": {"N": str(now_s)}},
         )
 
     def _restore_sync(
@@ -1859,6 +1861,7 @@ class DynamoDBTaskStore(TaskStore):
             summary.replaced_sessions = self._clear_sync(None, stop).sessions
         merge = mode == "merge"
         batch: list[dict[str, Any]] = []
+        gone = 0
 
         def flush(pool: ThreadPoolExecutor) -> None:
             nonlocal batch
@@ -1866,7 +1869,8 @@ class DynamoDBTaskStore(TaskStore):
             if not todo:
                 return
             if merge:
-                outcomes = list(pool.map(lambda item: self._put_new(item, names), todo))
+                now_s = int(time.time())
+                outcomes = list(pool.map(lambda item: self._put_new(item, names, now_s), todo))
             else:
                 chunks = [
                     todo[i : i + BATCH_WRITE_MAX] for i in range(0, len(todo), BATCH_WRITE_MAX)
@@ -1884,11 +1888,20 @@ class DynamoDBTaskStore(TaskStore):
                     if stop.is_set():
                         return
                     task = task_from_row(row_from_record(json.loads(line)))
-                    batch.append(self._item(task, names))
+                    item = self._item(task, names)
+                    if int(item[names.ttl_epoch]["N"]) <= time.time():
+                        gone += 1  # DynamoDB would delete it at once; reads count it gone
+                        continue
+                    batch.append(item)
                     if len(batch) >= 200:
                         flush(pool)
             if not stop.is_set():
                 flush(pool)
+        if gone:
+            summary.notes.append(
+                f"{gone:,} {'task' if gone == 1 else 'tasks'} already past their "
+                f"{names.ttl_epoch} (created_at + ttl) not written: DynamoDB would delete them"
+            )
 
     async def restore_records(
         self,

@@ -519,10 +519,13 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     # date, "T", a space or "t", a time, then an offset, "Z" or "z". PostgreSQL reads every
     # such spelling right; any other text, "yesterday" included (which PostgreSQL would read),
     # is not cast, and is judged row by row after the batches (_expire_rowwise with _ODD).
+    # After the seconds only a fraction and the offset may follow: no word PostgreSQL would
+    # read ("epoch", "BC"), no space before the offset (rtrim() leaves nothing of them).
     _SHAPE = (
         "(created_at LIKE '____-__-__T__:__:__%' OR created_at LIKE '____-__-__ __:__:__%' "
         "OR created_at LIKE '____-__-__t__:__:__%') AND (created_at LIKE '%+__:__' "
-        "OR created_at LIKE '%Z' OR created_at LIKE '%-__:__' OR created_at LIKE '%z')"
+        "OR created_at LIKE '%Z' OR created_at LIKE '%-__:__' OR created_at LIKE '%z') "
+        "AND rtrim(substr(created_at, 20), '0123456789.:+-Zz') = ''"
     )
     _TIME = f"CASE WHEN {_SHAPE} THEN created_at::timestamptz END"
     _ODD = f"ttl IS NOT NULL AND NOT ({_SHAPE})"
@@ -560,48 +563,47 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         started = time.monotonic()
         now_us = opts.now_ns // 1000
         result = TaskExpireResult(dry_run=opts.dry_run)
-        try:
-            if opts.dry_run:
+        if opts.dry_run:
+            try:
                 rows = await self.pg._fetch_page(
                     f"SELECT task_id FROM tasks WHERE {self._DUE} ORDER BY created_at, task_id "
                     f"LIMIT {max(opts.sample, 0)}",
                     [now_us],
                 )
-                result.sample = [str(r[0]) for r in rows]
                 count = await self.pg._fetch_page(
                     f"SELECT count(*) FROM tasks WHERE {self._DUE}", [now_us]
                 )
-                result.deleted = result.examined = int(count[0][0])
-                result.elapsed_s = time.monotonic() - started
-                return result
-            odd_count = asyncio.ensure_future(
-                self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
-            )
-            try:
-                await self._expire_batches(opts, progress, result, started, now_us)
-                odd_rows = await odd_count
-            finally:
-                if not odd_count.done():
-                    odd_count.cancel()
-                    with contextlib.suppress(BaseException):
-                        await odd_count
-                    await self.pg._drop_kept("page")  # a cancelled query's connection
-        except (asyncpg.exceptions.DataError, McpStoreError) as exc:
-            cause = exc if isinstance(exc, asyncpg.exceptions.DataError) else exc.__cause__
-            if not isinstance(cause, asyncpg.exceptions.DataError):
-                raise
-            # A created_at PostgreSQL cannot read as a time: judge the rest row by row.
-            rest = await self._expire_rowwise(opts, progress)
-            rest.examined += result.examined
-            rest.deleted += result.deleted
-            rest.skipped_changed += result.skipped_changed
-            rest.sample = (result.sample + rest.sample)[: opts.sample]
-            rest.elapsed_s = time.monotonic() - started
-            return rest
+            except (asyncpg.exceptions.DataError, McpStoreError) as exc:
+                if not self._unreadable_time(exc):
+                    raise
+                # A created_at of the right shape that is no time (a 30 February): judged
+                # row by row.
+                return await self._expire_rowwise(opts, progress)
+            result.sample = [str(r[0]) for r in rows]
+            result.deleted = result.examined = int(count[0][0])
+            result.elapsed_s = time.monotonic() - started
+            return result
+        odd_count = asyncio.ensure_future(
+            self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
+        )
+        try:
+            await self._expire_batches(opts, progress, result, started, now_us)
+            odd_rows = await odd_count
+        finally:
+            if not odd_count.done():
+                odd_count.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await odd_count
+                await self.pg._drop_kept("page")  # a cancelled query's connection
+            elif not odd_count.cancelled():
+                odd_count.exception()  # (retrieved: an error of the batches comes first)
         if not result.partial and int(odd_rows[0]["n"]):
             # What the batches did not read as a time (text that is not RFC 3339): judged row
-            # by row (counted as corrupt unless it reads as a time after all).
-            odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
+            # by row (counted as corrupt unless it reads as a time after all), within what
+            # is left of the time budget.
+            odd = await self._expire_rowwise(
+                self._rest_of(opts, started), progress, condition=self._ODD
+            )
             result.examined += odd.examined
             result.deleted += odd.deleted
             result.skipped_changed += odd.skipped_changed
@@ -609,6 +611,16 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
             result.partial = odd.partial
         result.elapsed_s = time.monotonic() - started
         return result
+
+    @staticmethod
+    def _rest_of(opts: Any, started: float) -> Any:
+        """``opts`` with what is left of its time budget."""
+        import dataclasses
+
+        if opts.time_budget_s is None:
+            return opts
+        left = max(opts.time_budget_s - (time.monotonic() - started), 0.0)
+        return dataclasses.replace(opts, time_budget_s=left)
 
     async def _expire_batches(
         self,
@@ -626,6 +638,13 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 "SELECT CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages "
                 "END FROM pg_class WHERE oid = 'tasks'::regclass"
             )
+            if per_page is None and pages:
+                # Never analysed: count the rows of the first pages instead.
+                seen = min(pages, 16)
+                counted = await conn.fetchval(
+                    f"SELECT count(*) FROM tasks WHERE ctid < '({seen},0)'::tid"
+                )
+                per_page = max(int(counted) / seen, 1.0)
         step = max(1, int(opts.batch_size / float(per_page or 50)))
         state = {"next": 0, "pages": pages}
 
@@ -637,12 +656,14 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
 
         async def worker() -> None:
             async with self._writer() as conn:
-                while not spent():
+                while True:
                     if state["next"] >= state["pages"]:
                         # Rows the server added past the end meanwhile: read the end again.
                         state["pages"] = max(state["pages"], await self._pages(conn))
                         if state["next"] >= state["pages"]:
                             return
+                    if spent():
+                        return
                     page = state["next"]
                     state["next"] += step
                     while True:
@@ -653,7 +674,15 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                         if step > 1 or read < opts.batch_size or spent():
                             break  # (a batch smaller than a page: the page again)
 
-        await asyncio.gather(*(worker() for _ in range(max(1, opts.jobs))))
+        workers = [asyncio.ensure_future(worker()) for _ in range(max(1, opts.jobs))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            # One connection failed (or Ctrl-C): the others stop too, before this returns.
+            for job in workers:
+                job.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
 
     async def _expire_range(
         self,
@@ -692,12 +721,22 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         except (
             asyncpg.exceptions.SerializationError,
             asyncpg.exceptions.DeadlockDetectedError,
-        ):
-            # The server changed a task of this range since the batch's snapshot: nothing of
-            # it was deleted. Read it again, versions and all.
-            read, deleted, sample = await self._range_by_version(
-                conn, page, step, now_us, opts.batch_size, want
-            )
+            asyncpg.exceptions.DataError,
+        ) as exc:
+            try:
+                if isinstance(exc, asyncpg.exceptions.DataError):
+                    raise
+                # The server changed a task of this range since the batch's snapshot: nothing
+                # of it was deleted. Read it again, versions and all.
+                read, deleted, sample = await self._range_by_version(
+                    conn, page, step, now_us, opts.batch_size, want
+                )
+            except asyncpg.exceptions.DataError:
+                # A created_at of RFC 3339's shape that PostgreSQL cannot read (a 30
+                # February, an offset past 15:59): this range is judged row by row.
+                read, deleted, sample, corrupt = await self._range_rowwise(conn, page, step, opts)
+                result.corrupt += corrupt
+                result.examined += corrupt
         result.examined += read
         result.deleted += deleted
         result.skipped_changed += read - deleted
@@ -713,6 +752,31 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 "SELECT pg_relation_size('tasks') / current_setting('block_size')::int"
             )
         )
+
+    async def _range_rowwise(
+        self, conn: asyncpg.Connection, page: int, step: int, opts: Any
+    ) -> tuple[int, int, list[str], int]:
+        """A range judged here: its tasks of RFC 3339's shape with a ttl, decoded; the due
+        ones deleted where their version is still the one read. (read, deleted, sample,
+        corrupt)"""
+        from mcpstore_cli.backends.sql.tasks import _unchanged
+        from mcpstore_cli.model.tasks import Task
+
+        rows = await conn.fetch(
+            f"SELECT {self._columns()} FROM tasks WHERE ctid >= '({page},0)'::tid "
+            f"AND ctid < '({page + step},0)'::tid AND ttl IS NOT NULL AND {self._SHAPE}"
+        )
+        due: list[Task] = []
+        corrupt = 0
+        for row in rows:
+            item = self._decode(dict(row))
+            if not isinstance(item, Task):
+                corrupt += 1
+            elif item.past_ttl(opts.now_ns):
+                due.append(item)
+        deleted = await self._delete_unchanged([_unchanged(t) for t in due]) if due else 0
+        sample = sorted(t.task_id for t in due)[: opts.sample]
+        return len(due), deleted, sample, corrupt
 
     async def _range_by_version(
         self, conn: asyncpg.Connection, page: int, step: int, now_us: int, size: int, want: int

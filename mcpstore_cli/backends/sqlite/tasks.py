@@ -464,8 +464,11 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
         sql = f"INSERT INTO tasks ({', '.join(records.COLUMNS)}) VALUES ({marks})"
         return sql, self.demo_row
 
-    # created_at + ttl < now in SQL: julianday() reads every RFC 3339 form (to the ms); the
-    # guard leaves out a date julianday() would move (a 30 February), which is not a time.
+    # created_at + ttl < now in SQL: julianday() reads the RFC 3339 forms (to the ms) with an
+    # offset up to 14:00 (a larger one, valid RFC 3339 that no server writes, reads as no
+    # time: such a task is left); the guard leaves out a date julianday() would move (a 30
+    # February), which is not a time, and text julianday() reads that RFC 3339 does not allow
+    # after the seconds (a space before the offset, a word): only a fraction and the offset.
     # A day past the 28th is checked against its month (julianday() would move a 30 February
     # on); the test on the 28th spares the date() call for most rows.
     _DATE_OK = (
@@ -476,7 +479,7 @@ class SqliteTaskStore(SqliteTableStore, SqlTaskStore):
     # (The date is checked last: only for the rows whose time says they are due.)
     _DUE = (
         "ttl IS NOT NULL AND (julianday(created_at) - 2440587.5) * 86400000.0 + ttl < ? "
-        f"AND {_DATE_OK}"
+        f"AND {_DATE_OK} AND rtrim(substr(created_at, 20), '0123456789.:+-Zz') = ''"
     )
     # Another RFC 3339 spelling (a "t", a space), which julianday() may not read, or text of
     # another length: judged row by row after the batches. Told by GLOB with wildcards only

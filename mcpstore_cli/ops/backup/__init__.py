@@ -201,6 +201,6 @@ async def restore_backup(
     verify_seconds = time.perf_counter() - started if info.verified else 0.0
     summary = await restore_verified(store, info, mode=mode, keep_ttl=keep_ttl, progress=progress)
     summary.verify_seconds += verify_seconds  # a store that verifies first adds its own
-    summary.verified_while_loading = not info.verified and summary.verify_seconds == 0.0
+    summary.verified_while_loading = store.verifies_while_loading and not info.verified
     summary.seconds = time.perf_counter() - started
     return summary
