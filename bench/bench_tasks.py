@@ -258,12 +258,14 @@ def bench_sqlite(args: argparse.Namespace) -> list[tuple[str, float, float, floa
         shell = sqlite_shell(base, aggregates, max(3, args.repeat // 3))
         out.append(("stats", median(got["stats"]), median(shell), 2.0))
 
-        # (c) expire, on fresh copies, raw and mcpstore taking turns
+        # (c) expire, on fresh copies, raw and mcpstore taking turns (who goes first
+        # alternates); the copies are flushed to disk first.
         raw, mine = work / "raw.db", work / "mine.db"
         raws, mine_s, peaks = [], [], []
-        for _ in range(args.expire_repeat):
+        for round_no in range(args.expire_repeat):
             shutil.copy(base, raw)
             shutil.copy(base, mine)
+            os.sync()
             for db in (raw, mine):  # the same warm-up: read the table once
                 subprocess.run(
                     ["sqlite3", str(db), "SELECT count(*) FROM tasks"],
@@ -274,21 +276,27 @@ def bench_sqlite(args: argparse.Namespace) -> list[tuple[str, float, float, floa
                 "ttl IS NOT NULL AND (julianday(created_at) - 2440587.5) * 86400000.0 + ttl < "
                 f"{time.time_ns() // MS}"
             )
-            raw_s, _raw_mb, _ = timed(["sqlite3", str(raw), f"DELETE FROM tasks WHERE {due}"])
-            ours_s, ours_mb, _ = timed(
-                [
-                    *MCPSTORE,
-                    "tasks",
-                    "expire",
-                    "--url",
-                    f"sqlite:///{mine}",
-                    "--batch-size",
-                    "20000",
-                    "-f",
-                    "json",
-                ],
-                env=USER_ENV,
-            )
+            order = ["raw", "ours"] if round_no % 2 == 0 else ["ours", "raw"]
+            for side in order:
+                if side == "raw":
+                    raw_s, _raw_mb, _ = timed(
+                        ["sqlite3", str(raw), f"DELETE FROM tasks WHERE {due}"]
+                    )
+                    continue
+                ours_s, ours_mb, _ = timed(
+                    [
+                        *MCPSTORE,
+                        "tasks",
+                        "expire",
+                        "--url",
+                        f"sqlite:///{mine}",
+                        "--batch-size",
+                        "20000",
+                        "-f",
+                        "json",
+                    ],
+                    env=USER_ENV,
+                )
             left = [
                 sqlite3.connect(db).execute("SELECT count(*) FROM tasks").fetchone()[0]
                 for db in (raw, mine)
@@ -423,7 +431,9 @@ def bench_postgres(args: argparse.Namespace) -> list[tuple[str, float, float, fl
                 "ttl IS NOT NULL AND created_at::timestamptz + ttl * interval '1 millisecond' < "
                 f"timestamptz 'epoch' + {time.time_ns() // 1000} * interval '1 microsecond'"
             )
-            for key, name in copies.items():
+            turn = list(copies.items())
+            shift = len(times["raw"]) % len(turn)  # who goes first rotates round by round
+            for key, name in turn[shift:] + turn[:shift]:
                 psql(base_url, "CHECKPOINT")
                 url_k = f"{root}/{name}"
                 if key == "raw":
