@@ -519,19 +519,20 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     # date, "T", a space or "t", a time, then an offset, "Z" or "z". PostgreSQL reads every
     # such spelling right; any other text, "yesterday" included (which PostgreSQL would read),
     # is not cast, and is judged row by row after the batches (_expire_rowwise with _ODD).
-    # After the seconds only a fraction and the offset may follow: no word PostgreSQL would
-    # read ("epoch", "BC"), no space before the offset (rtrim() leaves nothing of them).
     _SHAPE = (
         "(created_at LIKE '____-__-__T__:__:__%' OR created_at LIKE '____-__-__ __:__:__%' "
         "OR created_at LIKE '____-__-__t__:__:__%') AND (created_at LIKE '%+__:__' "
-        "OR created_at LIKE '%Z' OR created_at LIKE '%-__:__' OR created_at LIKE '%z') "
-        "AND rtrim(substr(created_at, 20), '0123456789.:+-Zz') = ''"
+        "OR created_at LIKE '%Z' OR created_at LIKE '%-__:__' OR created_at LIKE '%z')"
     )
     _TIME = f"CASE WHEN {_SHAPE} THEN created_at::timestamptz END"
     _ODD = f"ttl IS NOT NULL AND NOT ({_SHAPE})"
+    # A due time must not have a space after its seconds: a word PostgreSQL reads there
+    # ("epoch", "BC") or a space before the offset is no RFC 3339 (checked last, on the due
+    # rows only: a LIKE with a space costs a third of the cast).
     _DUE = (
         f"ttl IS NOT NULL AND {_TIME} + ttl * interval '1 millisecond' < "
-        "timestamptz 'epoch' + $1::bigint * interval '1 microsecond'"
+        "timestamptz 'epoch' + $1::bigint * interval '1 microsecond' "
+        "AND created_at NOT LIKE '___________________% %'"
     )
 
     def _ms(self, column: str) -> str | None:
