@@ -33,6 +33,7 @@ from mcpstore_cli.backends.dynamodb.tablestore import (
     DynamoDBTableStore,
     record_line,
     refuse_session_filters,
+    scanned_tasks_summary,
 )
 from mcpstore_cli.errors import Interrupted, UsageError
 from mcpstore_cli.layouts.turul_ext_tasks import dynamodb as ext_layout
@@ -622,18 +623,7 @@ class DynamoDBExtTaskStore(DynamoDBTableStore, TaskStore):
                 out.sessions_block(b"".join(lines))
             if progress is not None and page:
                 progress(len(page))
-        notes = []
-        if skipped:
-            notes.append(f"{skipped:,} items whose document cannot be read were left out")
-        if gone:
-            notes.append(f"{gone:,} items past their ttlEpoch (gone) were left out")
-        return {
-            "consistency": f"one scan of table {self.table}, strongly consistent page by page; "
-            "a scan is not a snapshot: a task the server changed during the backup is in it as "
-            "it was when its page was read",
-            "skipped": skipped,
-            "notes": notes,
-        }
+        return scanned_tasks_summary(self.table, skipped, gone, TTL_EPOCH)
 
     async def backup_records(
         self, spec: Any, out: Any, header: dict[str, Any], progress: ProgressCallback | None = None

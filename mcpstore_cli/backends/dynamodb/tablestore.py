@@ -696,3 +696,19 @@ __all__ = [
     "record_line",
     "refuse_session_filters",
 ]
+
+
+def scanned_tasks_summary(table: str, skipped: int, gone: int, ttl_attr: str) -> dict[str, Any]:
+    """What a backup of a task table made by one scan says of itself."""
+    notes = []
+    if skipped:
+        notes.append(f"{skipped:,} items whose task cannot be read were left out")
+    if gone:
+        notes.append(f"{gone:,} items past their {ttl_attr} (gone) were left out")
+    return {
+        "consistency": f"one scan of table {table}, strongly consistent page by page; a scan is "
+        "not a snapshot: a task the server changed during the backup is in it as it was when its "
+        "page was read",
+        "skipped": skipped,
+        "notes": notes,
+    }

@@ -1772,7 +1772,7 @@ class DynamoDBTaskStore(TaskStore):
 
     # -- the portable backup file (record kind "t", as the SQL stores write it) -------------------
     def _backup_sync(self, out: Any, progress: ProgressCallback | None) -> dict[str, Any]:
-        from mcpstore_cli.backends.dynamodb.tablestore import record_line
+        from mcpstore_cli.backends.dynamodb.tablestore import record_line, scanned_tasks_summary
         from mcpstore_cli.layouts.turul_tasks.records import backup_record
 
         info, names = self._ensure_readable_sync()
@@ -1800,20 +1800,7 @@ class DynamoDBTaskStore(TaskStore):
                 out.sessions_block(b"".join(lines))
             if progress is not None and page:
                 progress(len(page))
-        notes = []
-        if skipped:
-            notes.append(
-                f"{skipped:,} items that are not tasks the server could write were left out"
-            )
-        if gone:
-            notes.append(f"{gone:,} items past their {names.ttl_epoch} (gone) were left out")
-        return {
-            "consistency": f"one scan of table {self.table}, strongly consistent page by page; "
-            "a scan is not a snapshot: a task the server changed during the backup is in it as "
-            "it was when its page was read",
-            "skipped": skipped,
-            "notes": notes,
-        }
+        return scanned_tasks_summary(self.table, skipped, gone, names.ttl_epoch)
 
     async def backup_records(
         self, spec: Any, out: Any, header: dict[str, Any], progress: ProgressCallback | None = None
@@ -1917,12 +1904,7 @@ class DynamoDBTaskStore(TaskStore):
         server writes it, ``ttlEpoch`` from ``createdAt + ttl``; a file's ``version`` has no
         place here."""
         await self.ensure_readable()
-        loop = asyncio.get_running_loop()
-
-        def tick(n: int) -> None:
-            if progress is not None:
-                loop.call_soon_threadsafe(progress, n)
-
+        tick = self._ticker(progress)
         await self._run(
             lambda stop: self._restore_sync(info, summary, mode, tick, stop),
             lambda: f"the restore had written {summary.sessions:,} tasks; they stay.",
