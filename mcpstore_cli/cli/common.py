@@ -96,15 +96,15 @@ class Command:
     def store_class(self) -> type[Store]:
         """The class of the store this command works on: what it can do (its capability
         flags) without connecting."""
-        from mcpstore_cli.store.registry import DEFAULT_LAYOUT, store_class
+        from mcpstore_cli.store.registry import default_layout, store_class
 
-        return store_class(self.url.backend, self.args.layout or DEFAULT_LAYOUT)
+        return store_class(self.url.backend, self.args.layout or default_layout(self.url.backend))
 
     def open_store(self, *, read_only: bool = False, creates: bool = False) -> Any:
         """The store in ``--layout``; without it, the default layout for commands that
         create one (``creates``: setup, demo), else the layout the store holds."""
         from mcpstore_cli.store.base import StoreOptions
-        from mcpstore_cli.store.registry import DEFAULT_LAYOUT, open_store
+        from mcpstore_cli.store.registry import default_layout, open_store
 
         return open_store(
             self.url,
@@ -115,8 +115,9 @@ class Command:
                 environ=self.env.environ,
                 lock_timeout_ms=self.args.lock_timeout_ms(),
                 notice=self.warn,
+                table=self.args.table,
             ),
-            layout=self.args.layout or (DEFAULT_LAYOUT if creates else None),
+            layout=self.args.layout or (default_layout(self.url.backend) if creates else None),
         )
 
     def open_task_store(self, *, read_only: bool = False) -> Any:

@@ -35,13 +35,14 @@ def parse_segment(text: str) -> tuple[int, int]:
 def expire(
     cmd: Command,
     idle: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--idle",
             metavar="DURATION",
             help="Remove sessions idle longer than this (the server's default timeout is 30m).",
+            show_default=False,
         ),
-    ] = "30m",
+    ] = None,
     terminated: Annotated[
         bool, typer.Option("--terminated", help="Also remove sessions the client ended.")
     ] = False,
@@ -90,6 +91,14 @@ def expire(
             show_default=False,
         ),
     ] = None,
+    orphans: Annotated[
+        bool,
+        typer.Option(
+            "--orphans",
+            help="fastmcp layout: also trim stream lists naming missing events and remove "
+            "events no stream lists (always done on Redis).",
+        ),
+    ] = False,
     segment: Annotated[
         str | None,
         typer.Option(
@@ -121,7 +130,7 @@ def expire(
             raise UsageError("--terminated-grace goes with --terminated.")
         return ExpireOptions(
             now_ms=now_ms(),
-            idle_ms=parse_duration(idle, option="--idle"),
+            idle_ms=parse_duration(idle or "30m", option="--idle"),
             terminated=terminated,
             terminated_grace_ms=grace,
             max_events_per_session=max_events,
@@ -132,10 +141,32 @@ def expire(
             else None,
             dry_run=dry_run,
             segment=part,
+            kv_orphans=orphans,
         )
 
     opts = build()
     store_url = cmd.url
+    by_entry = cmd.store_class.expires_entries or cmd.store_class.session_kinds
+    if by_entry:
+        given = [
+            name
+            for name, value in (
+                ("--idle", idle),
+                ("--terminated", terminated or None),
+                ("--max-events-per-session", max_events),
+            )
+            if value is not None
+        ]
+        if given:
+            raise UsageError(
+                f"{given[0]} does not apply to the {cmd.store_class.layout} layout: its entries "
+                "carry their own expiry (expire removes those past it; --orphans for the rest)."
+            )
+    elif orphans:
+        raise UsageError(
+            "--orphans is for the fastmcp layout; expire always removes orphaned events of "
+            f"the {cmd.store_class.layout} layout."
+        )
     if opts.segment is not None:
         why = f"a {store_url.backend} store is expired in one pass"
         cmd.require(lambda kind: kind.scan_segments, "--segment", why)
@@ -153,10 +184,29 @@ def expire(
     from mcpstore_cli.render.expire import result_json
     from mcpstore_cli.render.output import draw_expire, write_object
 
-    obj = result_json(result, opts, store_url.masked())
+    obj = result_json(result, opts, store_url.masked(), by_entry=by_entry)
     if not cmd.quiet or cmd.fmt_option:
         write_object(cmd.env, cmd.fmt, obj, lambda: draw_expire(cmd.env, obj))
     verb = "would remove" if result.dry_run else "removed"
+    if by_entry:
+        rate_text = f" ({obj['rate']:,.0f} rows/s)" if obj["rate"] and not result.dry_run else ""
+        expired = sum(result.entries.values())
+        per = ", ".join(f"{c} {n:,}" for c, n in sorted(result.entries.items()) if n)
+        cmd.info(
+            f"expire: {verb} {expired:,} expired entries{f' ({per})' if per else ''}, "
+            f"{result.orphans:,} events of no stream and {result.trimmed:,} missing event ids "
+            f"from stream lists in {result.duration_s:.2f} s{rate_text}."
+        )
+        if result.skipped:
+            cmd.info(f"expire: left {result.skipped:,} entries the server wrote again meanwhile.")
+        if result.partial:
+            cmd.warn(
+                f"time budget of {format_duration(opts.time_budget_ms or 0)} reached; left "
+                + ", ".join(f"{v:,} {k}" for k, v in result.remaining.items())
+                + " for the next run."
+            )
+            cmd.exit(ExitStatus.PARTIAL)
+        return
     rate_text = f" ({obj['rate']:,.0f} rows/s)" if obj["rate"] and not result.dry_run else ""
     cmd.info(
         f"expire: {verb} {result.sessions:,} sessions with {result.events:,} events, "

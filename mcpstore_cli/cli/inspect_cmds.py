@@ -134,7 +134,7 @@ def list_sessions(
 
     from mcpstore_cli.render.output import session_json, session_writer
 
-    writer = session_writer(cmd.env, cmd.fmt, now_ms=now)
+    writer = session_writer(cmd.env, cmd.fmt, now_ms=now, kinds=store.session_kinds)
 
     printed = [0]
 
@@ -208,6 +208,13 @@ def show(
             from mcpstore_cli.ops.ids import resolve_session_id
 
             wanted = await resolve_session_id(store, session_id, note=cmd.info)
+            if store.session_kinds:
+                detail = await store.describe_session(wanted, events=events)
+                if detail is None:
+                    raise SessionNotFoundError(
+                        f"Session {wanted} is no longer in {store.url.masked()}."
+                    )
+                return detail, []
             found = await store.get_session(wanted)
             if found is None:  # gone (or expired) since it was found
                 raise SessionNotFoundError(
@@ -220,6 +227,14 @@ def show(
 
     session, recent = cmd.run(work, inline=store.inline_reads)
     from mcpstore_cli.render.output import draw_session, event_json, session_json, write_object
+
+    if isinstance(session, dict):
+        from mcpstore_cli.render.kinds import draw_kinds_session
+
+        write_object(
+            cmd.env, cmd.fmt, session, lambda: draw_kinds_session(cmd.env, session, now_ms=now)
+        )
+        return
 
     evs = []
     for item in recent:

@@ -111,6 +111,14 @@ STORE_OPTIONS: dict[str, Any] = {
             "table size].",
         ),
     ],
+    "table": Annotated[
+        str | None,
+        _opt(
+            "--table",
+            metavar="NAME",
+            help="fastmcp layout on PostgreSQL: the key-value table [default: kv_store].",
+        ),
+    ],
     "format": None,  # per command: see _format_option
     "quiet": Annotated[bool, _opt("--quiet", "-q", help="Print nothing but data and errors.")],
     "debug": Annotated[

@@ -18,6 +18,7 @@ _NAMES = {
     "connect_timeout": "--connect-timeout",
     "lock_timeout": "--lock-timeout",
     "segments": "--segments",
+    "table": "--table",
     "format": "--format",
     "quiet": "--quiet",
     "debug": "--debug",
@@ -44,6 +45,7 @@ class StoreArgs:
     connect_timeout: str | None = None
     lock_timeout: str | None = None
     segments: int | None = None
+    table: str | None = None
     format: str | None = None
     quiet: bool = False
     debug: bool = False

@@ -281,6 +281,9 @@ class ExpireOptions:
     dry_run: bool = False
     segment: tuple[int, int] | None = None  # (index, total), 0-based index: DynamoDB only
     sample_size: int = 5
+    # Key-value layouts (fastmcp): also trim stream lists naming missing events and remove
+    # events no stream lists (--orphans).
+    kv_orphans: bool = False
 
     @property
     def idle_cutoff(self) -> int:
@@ -315,7 +318,11 @@ class ExpireResult:
     sample: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # Key-value layouts: entries past their expiry removed, per collection.
+    entries: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
-        return self.sessions + self.events + self.orphans + self.trimmed
+        return (
+            self.sessions + self.events + self.orphans + self.trimmed + sum(self.entries.values())
+        )

@@ -7,7 +7,9 @@ from typing import Any
 from mcpstore_cli.model.records import ExpireOptions, ExpireResult
 
 
-def result_json(result: ExpireResult, opts: ExpireOptions, store: str) -> dict[str, Any]:
+def result_json(
+    result: ExpireResult, opts: ExpireOptions, store: str, *, by_entry: bool = False
+) -> dict[str, Any]:
     duration = round(result.duration_s, 3)
     return {
         "store": store,
@@ -27,4 +29,6 @@ def result_json(result: ExpireResult, opts: ExpireOptions, store: str) -> dict[s
         "remaining": result.remaining,
         "sample": result.sample,
         "notes": result.notes,
+        **({"entries": result.entries} if result.entries else {}),
+        **({"by_entry": True} if by_entry else {}),
     }

@@ -336,7 +336,12 @@ def _csv_cell(value: Any) -> Any:
 STATUS_STYLE = {"active": "green", "idle": "yellow", "terminated": "red"}
 
 
-def session_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
+def session_writer(env: Environment, fmt: str, *, now_ms: int, kinds: bool = False) -> RecordWriter:
+    if kinds:
+        from mcpstore_cli.render.kinds import kinds_writer
+
+        return kinds_writer(env, fmt, now_ms=now_ms)
+
     def client(obj: dict[str, Any]) -> str | None:
         info = obj.get("client_info")
         if not isinstance(info, dict):
@@ -667,12 +672,20 @@ def draw_expire(env: Environment, obj: dict[str, Any]) -> None:
     grid.add_column(justify="right")
     title = "would remove" if obj["dry_run"] else "removed"
     grid.add_row(title, "")
-    grid.add_row("  sessions", f"{obj['sessions']:,}")
-    grid.add_row("  their events", f"{obj['events']:,}")
-    grid.add_row("  orphaned events", f"{obj['orphans']:,}")
-    grid.add_row("  trimmed events", f"{obj['trimmed']:,}")
-    if obj.get("skipped_active"):
-        grid.add_row("left (active again)", f"{obj['skipped_active']:,}")
+    if "entries" in obj or obj.get("by_entry"):
+        for collection, n in sorted((obj.get("entries") or {}).items()):
+            grid.add_row(f"  expired {collection}", f"{n:,}")
+        grid.add_row("  events of no stream", f"{obj['orphans']:,}")
+        grid.add_row("  missing ids in stream lists", f"{obj['trimmed']:,}")
+        if obj.get("skipped_active"):
+            grid.add_row("left (written again)", f"{obj['skipped_active']:,}")
+    else:
+        grid.add_row("  sessions", f"{obj['sessions']:,}")
+        grid.add_row("  their events", f"{obj['events']:,}")
+        grid.add_row("  orphaned events", f"{obj['orphans']:,}")
+        grid.add_row("  trimmed events", f"{obj['trimmed']:,}")
+        if obj.get("skipped_active"):
+            grid.add_row("left (active again)", f"{obj['skipped_active']:,}")
     if obj["partial"]:
         grid.add_row("partial", "yes: time budget reached")
         for key, value in obj["remaining"].items():

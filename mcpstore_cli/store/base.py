@@ -49,6 +49,8 @@ class StoreOptions:
     lock_timeout_ms: int | None = None
     # Where a backend says something the operator should know while it works (a lock wait).
     notice: Callable[[str], None] | None = None
+    # A key-value layout's table on PostgreSQL (--table; None: the layout's default).
+    table: str | None = None
 
 
 class Store(abc.ABC):
@@ -95,6 +97,10 @@ class Store(abc.ABC):
     verifies_while_loading: ClassVar[bool] = False  # restore checks the file as it loads
     row_word: ClassVar[str] = "row"  # what one stored record is called: row, item
     holds_tasks: ClassVar[bool] = False  # a task layout (mcpstore tasks), not sessions
+    # Sessions come in kinds (list marks each; show asks describe_session()): FastMCP's.
+    session_kinds: ClassVar[bool] = False
+    # expire removes entries past their own expiry (key-value layouts), not idle sessions.
+    expires_entries: ClassVar[bool] = False
     # What a layout without sessions holds, counted in messages ("tasks", "entities"); None:
     # sessions and their events.
     records_noun: ClassVar[str | None] = None
@@ -192,6 +198,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
         """Counts, distributions, sizes and backend facts."""
+
+    async def describe_session(self, session_id: str, *, events: int) -> dict[str, Any] | None:
+        """A layout whose sessions come in kinds (``session_kinds``): one session whole, as
+        JSON; None when it is not stored."""
+        raise not_supported("describing a session", self.backend)
 
     async def layout_stats(self, *, now_ms: int) -> dict[str, Any] | None:
         """A layout without sessions may answer ``stats`` with figures of its own (JSON);

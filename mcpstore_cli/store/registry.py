@@ -28,6 +28,13 @@ BACKENDS: dict[str, str] = {
     "sqlite": "mcpstore_cli.backends.sqlite.store:SqliteStore",
     "postgres": "mcpstore_cli.backends.postgres.store:PostgresStore",
     "dynamodb": "mcpstore_cli.backends.dynamodb.store:DynamoDBStore",
+    "redis": "mcpstore_cli.backends.redis.store:RedisStore",
+}
+
+# Backends whose class in BACKENDS holds a layout other than turul's sessions: that layout is
+# theirs when no --layout is given, and turul's sessions are refused on them.
+HOME_LAYOUTS: dict[str, str] = {
+    "redis": "fastmcp",
 }
 
 # Read-only opens of these backends get a reader: a light object that serves the reading
@@ -43,7 +50,12 @@ LAYOUTS: dict[str, str] = {
     "tasks": "mcpstore_cli.layouts.turul_tasks",
     "ext-tasks": "mcpstore_cli.layouts.turul_ext_tasks",
     "server-state": "mcpstore_cli.layouts.turul_server_state",
+    "fastmcp": "mcpstore_cli.layouts.fastmcp",
 }
+
+# Layouts never detected from a store's catalog: --layout names them (a key-value table has
+# no columns that say whose it is), except on a backend whose home layout they are.
+EXPLICIT_LAYOUTS = frozenset({"fastmcp"})
 
 # What each layout holds: sessions (the session commands) or tasks (``mcpstore tasks``).
 LAYOUT_KINDS: dict[str, str] = {
@@ -52,6 +64,7 @@ LAYOUT_KINDS: dict[str, str] = {
     "tasks": "tasks",
     "ext-tasks": "tasks",
     "server-state": "state",
+    "fastmcp": "sessions",
 }
 
 # (backend, layout) -> "module:class" of the Store of a layout other than the default
@@ -68,19 +81,33 @@ LAYOUT_STORES: dict[tuple[str, str], str] = {
     ("dynamodb", "server-state"): (
         "mcpstore_cli.backends.dynamodb.server_state:DynamoDBServerStateStore"
     ),
+    ("postgres", "fastmcp"): "mcpstore_cli.backends.postgres.fastmcp:PostgresFastmcpStore",
+    ("dynamodb", "fastmcp"): "mcpstore_cli.backends.dynamodb.fastmcp:DynamoDBFastmcpStore",
+    ("redis", "fastmcp"): "mcpstore_cli.backends.redis.store:RedisStore",
 }
 
 
-def layouts_of(backend: str, kind: str = "sessions") -> list[str]:
-    """The layouts of sessions (or of ``kind``) a backend can hold, the default first."""
-    every = [DEFAULT_LAYOUT] + [lay for (b, lay) in LAYOUT_STORES if b == backend]
+def layouts_of(backend: str, kind: str = "sessions", *, detected: bool = False) -> list[str]:
+    """The layouts of sessions (or of ``kind``) a backend can hold, its default first;
+    ``detected``: only those a command without --layout may be in."""
+    home = HOME_LAYOUTS.get(backend)
+    every = [home or DEFAULT_LAYOUT] + [
+        lay for (b, lay) in LAYOUT_STORES if b == backend and lay != home
+    ]
+    if detected:
+        every = [lay for lay in every if lay == home or lay not in EXPLICIT_LAYOUTS]
     return [lay for lay in every if LAYOUT_KINDS[lay] == kind]
+
+
+def default_layout(backend: str) -> str:
+    """The layout a backend's store is in when no --layout is given."""
+    return HOME_LAYOUTS.get(backend, DEFAULT_LAYOUT)
 
 
 def backends_of(layout: str) -> list[str]:
     """The backends that can hold ``layout``."""
     if layout == DEFAULT_LAYOUT:
-        return list(BACKENDS)
+        return [b for b in BACKENDS if b not in HOME_LAYOUTS]
     return [b for (b, lay) in LAYOUT_STORES if lay == layout]
 
 
@@ -98,9 +125,11 @@ def check_layout(backend: str, layout: str) -> None:
 
 def store_class(backend: str, layout: str = DEFAULT_LAYOUT) -> type[Store]:
     """The Store class of a backend for a layout, imported now."""
-    if layout != DEFAULT_LAYOUT:
+    if layout != default_layout(backend):
         check_layout(backend, layout)
-    spec = BACKENDS[backend] if layout == DEFAULT_LAYOUT else LAYOUT_STORES[(backend, layout)]
+    spec = (
+        BACKENDS[backend] if layout == default_layout(backend) else LAYOUT_STORES[(backend, layout)]
+    )
     return _load(spec, backend)
 
 
@@ -126,17 +155,17 @@ def open_store(
     operation. ``layout=None``: the layout the store holds, found by its first operation
     where the backend holds several (see :mod:`mcpstore_cli.store.detect`)."""
     if layout is None:
-        if len(layouts_of(url.backend)) > 1:
+        if len(layouts_of(url.backend, detected=True)) > 1:
             from mcpstore_cli.store.detect import DetectingStore
 
             backend = url.backend
             return DetectingStore(
                 url,
                 options,
-                layouts=layouts_of(backend),
+                layouts=layouts_of(backend, detected=True),
                 classes=lambda layout: store_class(backend, layout),
             )
-        layout = DEFAULT_LAYOUT
+        layout = default_layout(url.backend)
     if (
         layout == DEFAULT_LAYOUT
         and options is not None

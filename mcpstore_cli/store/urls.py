@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from mcpstore_cli.errors import UsageError
 
-BACKENDS = ("sqlite", "postgres", "dynamodb")
+BACKENDS = ("sqlite", "postgres", "dynamodb", "redis")
 DEFAULT_URL = "sqlite:///mcp_sessions.db"
 DEFAULT_SQLITE_PATH = "mcp_sessions.db"
 DEFAULT_DYNAMODB_TABLE = "mcp-sessions"
@@ -40,14 +40,16 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 SQLITE_SCHEMES = ("sqlite", "sqlite3", "sqlite+aiosqlite")
 POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
 DYNAMODB_SCHEMES = ("dynamodb",)
-KNOWN_SCHEMES = SQLITE_SCHEMES + POSTGRES_SCHEMES + DYNAMODB_SCHEMES
+REDIS_SCHEMES = ("redis", "rediss", "valkey", "valkeys")
+KNOWN_SCHEMES = SQLITE_SCHEMES + POSTGRES_SCHEMES + DYNAMODB_SCHEMES + REDIS_SCHEMES
 # Examples in messages: placeholders in capitals, never a password that masking would turn
 # into *** (mask_url leaves exactly these alone).
 POSTGRES_FORM = "postgresql://USER:PASSWORD@HOST:5432/DB"
 DYNAMODB_FORM = "dynamodb://TABLE?region=us-east-1"
+REDIS_FORM = "redis://HOST:6379/0"
 SQLITE_FORMS = "a path such as ./mcp_sessions.db, sqlite:///relative.db or sqlite:////abs/path.db"
-URL_FORMS = f"{SQLITE_FORMS}, {POSTGRES_FORM} or {DYNAMODB_FORM}"
-EXAMPLES = frozenset({POSTGRES_FORM, DYNAMODB_FORM})
+URL_FORMS = f"{SQLITE_FORMS}, {POSTGRES_FORM}, {DYNAMODB_FORM} or {REDIS_FORM}"
+EXAMPLES = frozenset({POSTGRES_FORM, DYNAMODB_FORM, REDIS_FORM})
 _TRAILING = ".,;:!?)]'\""
 # "user:password@host..." with no scheme in front.
 _USERINFO = re.compile(r"^[^/:@\s]*:[^@]*@")
@@ -83,7 +85,7 @@ class StoreURL:
 
     @property
     def password(self) -> str | None:
-        if self.backend != "postgres":
+        if self.backend not in ("postgres", "redis"):
             return None
         parts = urlsplit(self.raw)
         if parts.password:
@@ -100,6 +102,10 @@ class StoreURL:
             return self.path or DEFAULT_SQLITE_PATH
         if self.backend == "dynamodb":
             return self.table or DEFAULT_DYNAMODB_TABLE
+        if self.backend == "redis":
+            parts = urlsplit(self.raw)
+            where = parts.netloc.rpartition("@")[2] or "localhost"
+            return f"{where}/{(parts.path or '/').lstrip('/') or '0'}"
         return (urlsplit(self.raw).path or "/").lstrip("/") or (urlsplit(self.raw).username or "")
 
 
@@ -168,6 +174,8 @@ def parse_store_url(text: str, *, source: str = "--url") -> StoreURL:
             form = "sqlite:///relative.db, sqlite:////abs/path.db or just the path"
         elif scheme in POSTGRES_SCHEMES:
             form = POSTGRES_FORM
+        elif scheme in REDIS_SCHEMES:
+            form = REDIS_FORM
         else:
             form = DYNAMODB_FORM
         raise UsageError(f"{quoted} from {source} lacks the // after {scheme}:; write {form}.")
@@ -176,6 +184,8 @@ def parse_store_url(text: str, *, source: str = "--url") -> StoreURL:
         return _parse_sqlite(raw, rest, source)
     if scheme in POSTGRES_SCHEMES:
         return _parse_postgres(raw, source)
+    if scheme in REDIS_SCHEMES:
+        return _parse_redis(raw, source)
     return _parse_dynamodb(raw, source)
 
 
@@ -248,6 +258,32 @@ def _parse_postgres(raw: str, source: str) -> StoreURL:
         )
     params = tuple(parse_qsl(parts.query, keep_blank_values=True))
     return StoreURL(backend="postgres", raw=raw, params=params, source=source)
+
+
+def _parse_redis(raw: str, source: str) -> StoreURL:
+    """``redis://[user:password@]host[:port][/db]`` (``rediss://``: TLS; ``valkey://`` and
+    ``valkeys://`` the same for Valkey). The database is a number, 0 by default."""
+    quoted = quote_input(raw)
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port
+    except ValueError:
+        raise UsageError(
+            f"{quoted} from {source} has a port that is not a number from 1 to 65535; write "
+            f"{REDIS_FORM} (percent-encode any of : / ? # @ in the password)."
+        ) from None
+    database = (parts.path or "/").strip("/")
+    if database and not (database.isdigit() and int(database) < 1 << 16):
+        raise UsageError(
+            f"{quoted} from {source} names database {database!r}; a Redis database is a number "
+            f"(0 to 15 by default): write {REDIS_FORM}."
+        )
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if "db" in params and database:
+        raise UsageError(f"{quoted} from {source} names its database twice (path and ?db=).")
+    if "db" in params and not params["db"].isdigit():
+        raise UsageError(f"{quoted} from {source} has a ?db= that is not a number.")
+    return StoreURL(backend="redis", raw=raw, params=tuple(sorted(params.items())), source=source)
 
 
 def _parse_dynamodb(raw: str, source: str) -> StoreURL:
@@ -331,7 +367,9 @@ def resolve_store_url(
         kind = "tasks"
     names = {"tasks": TASK_NAMES, "state": STATE_NAMES}.get(kind, SESSION_NAMES)
     if backend is not None and backend not in BACKENDS:
-        raise UsageError(f"Unknown backend {backend!r}; choose sqlite, postgres or dynamodb.")
+        raise UsageError(
+            f"Unknown backend {backend!r}; choose sqlite, postgres, dynamodb or redis."
+        )
     if url is not None:
         parsed = parse_store_url(url, source="--url")
         if backend is not None and backend != parsed.backend:
@@ -372,6 +410,17 @@ def resolve_store_url(
             query.append(f"endpoint={quote(endpoint, safe=':/')}")
         text = f"dynamodb://{table}" + (("?" + "&".join(query)) if query else "")
         return parse_store_url(text, source="--backend dynamodb")
+    if backend == "redis":
+        redis_url = environ.get("REDIS_URL")
+        if not redis_url:
+            raise UsageError(f"--backend redis needs REDIS_URL ({REDIS_FORM}) or --url.")
+        parsed = parse_store_url(redis_url, source="REDIS_URL")
+        if parsed.backend != "redis":
+            raise UsageError(
+                f"REDIS_URL {quote_input(redis_url.strip())} names a {parsed.backend} store, not "
+                f"Redis; write {REDIS_FORM}."
+            )
+        return parsed
     env_url = environ.get("MCPSTORE_URL")
     if env_url:
         return parse_store_url(env_url, source="MCPSTORE_URL")

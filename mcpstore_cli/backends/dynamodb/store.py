@@ -150,7 +150,7 @@ def _botocore_session(environ: Mapping[str, str] | None) -> Any:
         if isinstance(provider, credentials.EnvProvider):
             provider.environ = env
         elif isinstance(provider, credentials.ContainerProvider):
-            provider._environ = env
+            provider._environ = env  # type: ignore[attr-defined,unused-ignore]
     session.register_component("credential_provider", resolver)
     return session
 

@@ -181,8 +181,8 @@ class Wire:
 
         with self._lock:
             if self._ssl is None:
-                path = get_cert_path(self.ca_bundle or True)
-                if os.path.isdir(path):
+                path = get_cert_path(self.ca_bundle or True)  # type: ignore[arg-type,unused-ignore]
+                if path is not None and os.path.isdir(path):
                     self._ssl = ssl.create_default_context(capath=path)
                 else:
                     self._ssl = ssl.create_default_context(cafile=path)
@@ -295,7 +295,8 @@ class Wire:
             error = _error(status, data)
             if last or (error["Code"] not in RETRY_ERRORS and status < 500):
                 raise ClientError(
-                    {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+                    {"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}},  # type: ignore[typeddict-item,unused-ignore]
+                    operation,
                 )
             time.sleep(random.uniform(0, delay))
             delay = min(delay * 2, 20.0)

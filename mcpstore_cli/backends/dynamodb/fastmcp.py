@@ -1,0 +1,238 @@
+"""FastMCP's entries in py-key-value's DynamoDB table (more-layouts.md §4, "DynamoDB"): key
+``collection``/``key``, the entry document in ``value``, time to live on ``ttl``. The table
+(its provisioning, check, clear and teardown) is :class:`DynamoDBTableStore`'s; what the layout
+means is :class:`~mcpstore_cli.backends.kv.fastmcp.FastmcpSessions`'.
+
+An item whose ``ttl`` passed counts as gone (DynamoDB deletes it within about two days): the
+server's reads skip it, and so do mcpstore's. ``expire`` deletes those still present, each on
+the condition that its ``value`` is still the one read, so an entry the server put again
+meanwhile stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from mcpstore_cli.backends.dynamodb.common import _items
+from mcpstore_cli.backends.dynamodb.tablestore import WRITE_WORKERS, DynamoDBTableStore
+from mcpstore_cli.backends.kv.fastmcp import FastmcpSessions
+from mcpstore_cli.errors import Interrupted
+from mcpstore_cli.layouts.dynamodecl import Table
+from mcpstore_cli.layouts.fastmcp import COLLECTIONS, EVENTS
+from mcpstore_cli.layouts.fastmcp.dynamodb import KV_TABLE, TTL, VALUE
+from mcpstore_cli.layouts.fastmcp.records import BadEntry, from_document
+from mcpstore_cli.model.expire import expire_interrupted
+from mcpstore_cli.model.kv import Entry
+from mcpstore_cli.model.records import ExpireOptions, ExpireResult
+from mcpstore_cli.store.pacing import Pacer
+
+_NAMES = {"#c": "collection", "#k": "key", "#v": VALUE, "#t": TTL}
+_PROJECTION = "#c, #k, #v, #t"
+
+
+def _entry(item: dict[str, Any]) -> Entry:
+    collection = item["collection"]["S"]
+    key = item["key"]["S"]
+    text = (item.get(VALUE) or {}).get("S")
+    ttl = (item.get(TTL) or {}).get("N")
+    try:
+        entry = from_document(text or "", collection=collection, key=key)
+    except BadEntry:
+        entry = Entry(collection, key, None)
+    entry.token = (text, ttl)
+    if ttl is not None:
+        at = int(float(ttl)) * 1000
+        entry.expires_at = at if entry.expires_at is None else min(entry.expires_at, at)
+    return entry
+
+
+class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
+    """py-key-value's collection/key table on DynamoDB."""
+
+    layout: ClassVar[str] = "fastmcp"
+    DECLARED: ClassVar[Table] = KV_TABLE
+    RECORDS: ClassVar[str] = "entries"
+    contents: ClassVar[str] = "FastMCP's entries"
+    reader_command: ClassVar[str] = "mcpstore"
+
+    # -- reading --------------------------------------------------------------------------
+    def _query_pages(self, collection: str) -> Iterator[list[dict[str, Any]]]:
+        self._ensure_readable_sync()
+        kw: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#c = :c",
+            "ExpressionAttributeNames": _NAMES,
+            "ExpressionAttributeValues": {":c": {"S": collection}},
+            "ProjectionExpression": _PROJECTION,
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.ddb._call("query", **kw)
+            yield _items(response)
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            kw["ExclusiveStartKey"] = last
+
+    async def _pages(self, pages: Iterator[list[dict[str, Any]]]) -> AsyncIterator[list[Entry]]:
+        while True:
+            page = await asyncio.to_thread(next, pages, None)
+            if page is None:
+                return
+            yield [_entry(item) for item in page]
+
+    async def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
+        if collections is None:
+            pages = self._scan(
+                {"ExpressionAttributeNames": _NAMES, "ProjectionExpression": _PROJECTION}
+            )
+            async for page in self._pages(pages):
+                yield page
+            return
+        for collection in collections:
+            async for page in self._pages(self._query_pages(collection)):
+                yield page
+
+    async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
+        wanted = [{"collection": {"S": collection}, "key": {"S": k}} for k in dict.fromkeys(keys)]
+        if not wanted:
+            return {}
+        items = await asyncio.to_thread(self._batch_get, wanted, ["collection", "key", VALUE, TTL])
+        return {e.key: e for e in map(_entry, items)}
+
+    def _delete_same(self, entry: Entry) -> bool:
+        text, ttl = entry.token
+        values: dict[str, Any] = {}
+        conditions = []
+        if text is None:
+            conditions.append("attribute_not_exists(#v)")
+        else:
+            conditions.append("#v = :v")
+            values[":v"] = {"S": text}
+        if ttl is None:
+            conditions.append("attribute_not_exists(#t)")
+        else:
+            conditions.append("#t = :t")
+            values[":t"] = {"N": ttl}
+        kw: dict[str, Any] = {
+            "Key": {"collection": {"S": entry.collection}, "key": {"S": entry.key}},
+            "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": {"#v": VALUE, "#t": TTL},
+        }
+        if values:
+            kw["ExpressionAttributeValues"] = values
+        return self._conditional("delete_item", **kw)
+
+    def _delete_many(self, entries: Sequence[Entry]) -> int:
+        if len(entries) <= 1:
+            return sum(map(self._delete_same, entries))
+        with ThreadPoolExecutor(WRITE_WORKERS, thread_name_prefix="mcpstore-ddb") as pool:
+            return sum(pool.map(self._delete_same, entries))
+
+    async def kv_delete(self, entries: Sequence[Entry]) -> int:
+        return await asyncio.to_thread(self._delete_many, list(entries))
+
+    async def kv_replace(self, entry: Entry, value: Any) -> bool:
+        import json
+
+        text, ttl = entry.token
+        if text is None:
+            return False
+        doc = json.loads(text)
+        doc["value"] = value
+        item: dict[str, Any] = {
+            "collection": {"S": entry.collection},
+            "key": {"S": entry.key},
+            VALUE: {"S": json.dumps(doc, sort_keys=True)},
+        }
+        if ttl is not None:
+            item[TTL] = {"N": ttl}
+        return await asyncio.to_thread(
+            self._conditional,
+            "put_item",
+            Item=item,
+            ConditionExpression="#v = :v",
+            ExpressionAttributeNames={"#v": VALUE},
+            ExpressionAttributeValues={":v": {"S": text}},
+        )
+
+    async def kv_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        pages = self._scan(
+            {"ExpressionAttributeNames": {"#c": "collection"}, "ProjectionExpression": "#c"}
+        )
+        while True:
+            page = await asyncio.to_thread(next, pages, None)
+            if page is None:
+                return counts
+            for item in page:
+                name = item["collection"]["S"]
+                counts[name] = counts.get(name, 0) + 1
+
+    async def kv_storage(self) -> dict[str, Any]:
+        info = await asyncio.to_thread(self._discover)
+        return {
+            "bytes": info.size_bytes,
+            "measured": "DescribeTable TableSizeBytes (DynamoDB updates it about every 6 hours)",
+        }
+
+    # -- expire ---------------------------------------------------------------------------
+    async def kv_expire(
+        self, opts: ExpireOptions, result: ExpireResult, pacer: Pacer, progress: Any
+    ) -> None:
+        now_s = opts.now_ms // 1000
+        pages = self._scan(
+            {
+                "ExpressionAttributeNames": _NAMES,
+                "ProjectionExpression": _PROJECTION,
+                "FilterExpression": "#t <= :now",
+                "ExpressionAttributeValues": {":now": {"N": str(now_s)}},
+            }
+        )
+        deleted = 0
+        try:
+            async for page in self._pages(pages):
+                if opts.dry_run:
+                    for entry in page:
+                        result.entries[entry.collection] = (
+                            result.entries.get(entry.collection, 0) + 1
+                        )
+                        if len(result.sample) < opts.sample_size:
+                            result.sample.append(f"{entry.collection}::{entry.key}")
+                    continue
+                step = pacer.batch_limit(opts.batch_size)
+                for start in range(0, len(page), step):
+                    if pacer.out_of_time():
+                        result.partial = True
+                        result.remaining["expired entries"] = len(page) - start
+                        return
+                    chunk = page[start : start + step]
+                    outcomes = await asyncio.to_thread(self._pool_delete, chunk)
+                    for entry, gone in zip(chunk, outcomes, strict=True):
+                        if gone:
+                            result.entries[entry.collection] = (
+                                result.entries.get(entry.collection, 0) + 1
+                            )
+                        else:
+                            result.skipped += 1
+                    n = sum(outcomes)
+                    deleted += n
+                    if progress is not None:
+                        progress(n)
+                    await pacer.done(n)
+        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+            result.events = result.entries.get(EVENTS, 0)
+            raise expire_interrupted(result, None) from None
+
+    def _pool_delete(self, entries: Sequence[Entry]) -> list[bool]:
+        with ThreadPoolExecutor(WRITE_WORKERS, thread_name_prefix="mcpstore-ddb") as pool:
+            return list(pool.map(self._delete_same, entries))
+
+    def tables(self) -> list[str]:
+        return [self.table]
+
+
+__all__ = ["COLLECTIONS", "DynamoDBFastmcpStore"]

@@ -1,0 +1,386 @@
+"""FastMCP's layout over any key-value backend: ``list``, ``show``, ``stats`` and the orphan
+half of ``expire`` are written here once, over a handful of primitives each backend supplies
+(``kv_scan``, ``kv_get``, ``kv_delete``, ``kv_replace``, ``kv_put``, ``kv_counts``,
+``kv_storage``, ``kv_expire``).
+
+Race safety: every change is conditional on what was read (``Entry.token``): an entry the
+server wrote again after mcpstore read it is left alone and counted as skipped.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mcpstore_cli.errors import UsageError
+from mcpstore_cli.layouts.fastmcp import COLLECTIONS, EVENTS, STATE, STREAMS
+from mcpstore_cli.layouts.fastmcp.records import (
+    describe_message,
+    event_message,
+    event_stream,
+    iso,
+    parse_stream_id,
+    state_session,
+    stream_event_ids,
+)
+from mcpstore_cli.layouts.fastmcp.sessions import (
+    EVENT_KIND,
+    Figures,
+    SessionIndex,
+    Summary,
+    orphan_plan,
+)
+from mcpstore_cli.model.ids import IdMatches
+from mcpstore_cli.model.records import (
+    CorruptRow,
+    Cursor,
+    Event,
+    ExpireOptions,
+    ExpireResult,
+    Session,
+    SessionFilter,
+    Stats,
+)
+from mcpstore_cli.store.base import ProgressCallback
+from mcpstore_cli.store.pacing import Pacer
+
+if TYPE_CHECKING:
+    from mcpstore_cli.model.ids import Note
+    from mcpstore_cli.model.kv import Entry
+
+# FastMCP stores an event, then adds its id to the stream's list: an event younger than this
+# that no stream lists is on its way in, not an orphan.
+ORPHAN_GRACE_MS = 60_000
+
+
+def summary_session(summary: Summary) -> Session:
+    return Session(
+        session_id=summary.session_id,
+        created_at=summary.first or 0,
+        last_activity=summary.last or 0,
+        is_initialized=True,
+        extras=summary.as_json(),
+        event_count=summary.events if summary.kind == EVENT_KIND else None,
+    )
+
+
+class FastmcpSessions(abc.ABC):
+    """Mixed into a backend's Store for the ``fastmcp`` layout."""
+
+    layout: ClassVar[str] = "fastmcp"
+    # list shows the kind of each session, and show describes one with describe_session()
+    session_kinds: ClassVar[bool] = True
+    # expire removes entries past their expiry (False: the backend does it itself: Redis)
+    expires_entries: ClassVar[bool] = True
+    records_noun: ClassVar[str | None] = "entries"
+    url: Any
+
+    # -- primitives -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
+        """Every entry of these collections (None: of every collection), values decoded,
+        expired ones included, in pages."""
+
+    @abc.abstractmethod
+    async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
+        """The stored entries of these keys (expired ones included)."""
+
+    @abc.abstractmethod
+    async def kv_delete(self, entries: Sequence[Entry]) -> int:
+        """Delete each entry unless it changed since it was read; how many went."""
+
+    @abc.abstractmethod
+    async def kv_replace(self, entry: Entry, value: Any) -> bool:
+        """Write ``value`` over an unchanged entry, keeping its expiry; False if it changed."""
+
+    @abc.abstractmethod
+    async def kv_counts(self) -> dict[str, int]:
+        """Entries per collection, expired ones included."""
+
+    @abc.abstractmethod
+    async def kv_storage(self) -> dict[str, Any]:
+        """Storage facts (``bytes`` and how they were measured)."""
+
+    async def kv_expire(  # noqa: B027 - a backend that expires entries itself has none
+        self, opts: ExpireOptions, result: ExpireResult, pacer: Pacer, progress: Any
+    ) -> None:
+        """Remove the entries past their expiry (fills ``result.entries``)."""
+
+    if TYPE_CHECKING:
+
+        async def ensure_readable(self) -> None: ...
+
+    # -- reading --------------------------------------------------------------------------
+    def check_filter(self, flt: SessionFilter) -> None:
+        if flt.graph_id is not None:
+            raise UsageError(
+                f"--graph applies to layouts whose sessions run graphs (graphflow); "
+                f"{self.url.masked()} is in the fastmcp layout."
+            )
+        if flt.terminated is not None or flt.initialized is not None:
+            raise UsageError(
+                "FastMCP's stores keep no session end nor initialisation; --terminated and "
+                "--initialized do not apply to the fastmcp layout."
+            )
+
+    async def _index(self, now_ms: int, collections: Sequence[str] = COLLECTIONS) -> SessionIndex:
+        await self.ensure_readable()
+        index = SessionIndex(now_ms)
+        async for page in self.kv_scan(collections):
+            for entry in page:
+                index.add(entry)
+        return index
+
+    async def iter_sessions(
+        self, flt: SessionFilter, *, limit: int | None, cursor: Cursor | None = None
+    ) -> AsyncIterator[Session | CorruptRow]:
+        self.check_filter(flt)
+        index = await self._index(flt.now_ms)
+        sent = 0
+        for summary in index.ordered():
+            session = summary_session(summary)
+            if cursor is not None and not (
+                (session.last_activity, session.session_id)
+                < (cursor.last_activity, cursor.session_id)
+            ):
+                continue
+            if not flt.matches(session):
+                continue
+            yield session
+            sent += 1
+            if limit is not None and sent >= limit:
+                return
+
+    async def _summaries(self, session_id: str) -> list[Summary]:
+        index = await self._index(int(time.time() * 1000), (STREAMS, STATE, EVENTS))
+        return [s for (_kind, sid), s in index.sessions.items() if sid == session_id]
+
+    async def get_session(self, session_id: str) -> Session | CorruptRow | None:
+        found = await self._summaries(session_id)
+        return summary_session(found[0]) if found else None
+
+    async def _ids(self) -> set[str]:
+        index = await self._index(int(time.time() * 1000), (STREAMS, STATE))
+        return {sid for (_kind, sid) in index.sessions}
+
+    async def existing_session_ids(self, ids: Sequence[str]) -> list[str]:
+        have = await self._ids()
+        return sorted(set(ids) & have)
+
+    async def match_session_ids(
+        self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
+    ) -> IdMatches:
+        have = await self._ids()
+        lowered = [p.lower() for p in prefixes]
+        hits = sorted(s for s in have if any(s.lower().startswith(p) for p in lowered))
+        return IdMatches(ids=hits[:limit], total=len(hits))
+
+    async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
+        return []  # describe_session() shows FastMCP's streams and their events
+
+    async def describe_session(self, session_id: str, *, events: int) -> dict[str, Any] | None:
+        """One session of either kind, whole: an event-store session's streams in order with
+        their last ``events`` events (JSON-RPC messages described, priming events marked);
+        a state session's keys and values."""
+        now = int(time.time() * 1000)
+        summaries = await self._summaries(session_id)
+        if not summaries:
+            return None
+        out: dict[str, Any] = {"session_id": session_id, "kinds": []}
+        for summary in summaries:
+            part = summary.as_json()
+            part["first"] = summary.first
+            part["last_activity"] = summary.last
+            if summary.kind == EVENT_KIND:
+                part["streams"] = await self._describe_streams(summary, now, events)
+            else:
+                part["keys"] = await self._describe_state(session_id, now)
+            out["kinds"].append(part)
+        return out
+
+    async def _describe_streams(
+        self, summary: Summary, now: int, limit: int
+    ) -> list[dict[str, Any]]:
+        streams = await self.kv_get(STREAMS, sorted(summary.streams))
+        wanted: list[str] = []
+        order: list[tuple[str, list[str], Entry]] = []
+        for key, entry in streams.items():
+            if entry.expired(now):
+                continue
+            ids = stream_event_ids(entry) or []
+            shown = ids[-limit:] if limit else []
+            wanted.extend(shown)
+            order.append((key, shown, entry))
+        events = await self.kv_get(EVENTS, wanted) if wanted else {}
+        out = []
+        for key, shown, entry in sorted(order, key=lambda o: (o[2].created_at or 0, o[0])):
+            parsed = parse_stream_id(key)
+            listed = stream_event_ids(entry) or []
+            rows = []
+            for event_id in shown:
+                ev = events.get(event_id)
+                if ev is None or ev.expired(now):
+                    rows.append({"event_id": event_id, "missing": True})
+                    continue
+                message = event_message(ev)
+                rows.append(
+                    {
+                        "event_id": event_id,
+                        "time": ev.created_at,
+                        "priming": message is None,
+                        **describe_message(message),
+                        "message": message,
+                    }
+                )
+            out.append(
+                {
+                    "stream_id": key,
+                    "request": parsed[1] if parsed else None,
+                    "created_at": entry.created_at,
+                    "expires_at": entry.expires_at,
+                    "event_ids": len(listed),
+                    "events": rows,
+                }
+            )
+        return out
+
+    async def _describe_state(self, session_id: str, now: int) -> list[dict[str, Any]]:
+        rows = []
+        async for page in self.kv_scan((STATE,)):
+            for entry in page:
+                sid, name = state_session(entry.key)
+                if sid != session_id or entry.expired(now):
+                    continue
+                value = entry.value.get("value") if isinstance(entry.value, dict) else entry.value
+                rows.append(
+                    {
+                        "key": name,
+                        "value": value,
+                        "written_at": entry.written_at,
+                        "expires_at": entry.expires_at,
+                    }
+                )
+        return sorted(rows, key=lambda r: r["key"])
+
+    async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
+        raise UsageError("stats of the fastmcp layout are its own figures")  # pragma: no cover
+
+    async def layout_stats(self, *, now_ms: int) -> dict[str, Any] | None:
+        await self.ensure_readable()
+        figures = Figures(now_ms)
+        others: dict[str, int] = {}
+        async for page in self.kv_scan(None):
+            for entry in page:
+                if entry.collection in COLLECTIONS:
+                    figures.add(entry)
+                else:
+                    others[entry.collection] = others.get(entry.collection, 0) + 1
+        index = figures.index
+        assert index is not None
+        kinds = [s.kind for s in index.sessions.values()]
+        return {
+            "store": self.url.masked(),
+            "layout": "fastmcp",
+            "entries": {c: figures.entries.get(c, 0) for c in COLLECTIONS},
+            "expired_but_present": {
+                c: figures.expired.get(c, 0) for c in COLLECTIONS if figures.expired.get(c, 0)
+            }
+            or 0,
+            "sessions": {
+                "event_store": kinds.count(EVENT_KIND),
+                "state": len(kinds) - kinds.count(EVENT_KIND),
+            },
+            "streams": figures.entries.get(STREAMS, 0),
+            "events": figures.entries.get(EVENTS, 0),
+            "events_by_method": dict(figures.methods.most_common()),
+            "orphans": figures.orphans(),
+            "ttl_left": dict(figures.ttl_left),
+            "other_collections": dict(sorted(others.items())),
+            "storage": await self.kv_storage(),
+        }
+
+    # -- expire ---------------------------------------------------------------------------
+    async def expire(
+        self, opts: ExpireOptions, progress: ProgressCallback | None = None
+    ) -> ExpireResult:
+        await self.ensure_readable()
+        started = time.perf_counter()
+        result = ExpireResult(dry_run=opts.dry_run)
+        pacer = Pacer(opts)
+        if self.expires_entries:
+            await self.kv_expire(opts, result, pacer, progress)
+        if (opts.kv_orphans or not self.expires_entries) and not result.partial:
+            await self._expire_orphans(opts, result, pacer, progress)
+        result.duration_s = time.perf_counter() - started
+        return result
+
+    async def _expire_orphans(
+        self, opts: ExpireOptions, result: ExpireResult, pacer: Pacer, progress: Any
+    ) -> None:
+        now = opts.now_ms
+        streams: dict[str, tuple[Entry, list[str]]] = {}
+        events: dict[str, Entry] = {}
+        async for page in self.kv_scan((STREAMS, EVENTS)):
+            for entry in page:
+                if entry.collection == STREAMS:
+                    ids = stream_event_ids(entry)
+                    if ids is not None:
+                        streams[entry.key] = (entry, ids)
+                elif event_stream(entry) is not None or entry.value is not None:
+                    entry.value = None  # keep the key, times and token only
+                    events[entry.key] = entry
+        trims, unlisted = orphan_plan(streams, events, now_ms=now, grace_ms=ORPHAN_GRACE_MS)
+        result.sample.extend(f"{STREAMS}::{e.key}" for e, _ in trims[: opts.sample_size])
+        result.sample.extend(
+            f"{EVENTS}::{e.key}" for e in unlisted[: max(0, opts.sample_size - len(trims))]
+        )
+        if opts.dry_run:
+            result.trimmed += sum(len(stream_event_ids(e) or []) - len(k) for e, k in trims)
+            result.orphans += len(unlisted)
+            return
+        for entry, kept in trims:
+            if pacer.out_of_time():
+                result.partial = True
+                break
+            value = dict(entry.value) if isinstance(entry.value, dict) else {}
+            before = len(value.get("event_ids") or [])
+            value["event_ids"] = kept
+            if await self.kv_replace(entry, value):
+                result.trimmed += before - len(kept)
+            else:
+                result.skipped += 1
+            await pacer.done(1)
+        step = max(1, pacer.batch_limit(opts.batch_size))
+        for start in range(0, len(unlisted), step):
+            if pacer.out_of_time():
+                result.partial = True
+                break
+            chunk = unlisted[start : start + step]
+            gone = await self.kv_delete(chunk)
+            result.orphans += gone
+            result.skipped += len(chunk) - gone
+            if progress is not None:
+                progress(gone)
+            await pacer.done(gone)
+        if result.partial:
+            result.remaining["orphans"] = len(unlisted) - result.orphans
+
+    # -- what the session-shaped writers ask ----------------------------------------------
+    async def write_demo(self, batches: Any, progress: ProgressCallback | None = None) -> Any:
+        raise UsageError(
+            "mcpstore demo does not write FastMCP's layout; run a FastMCP server against the "
+            "store (its entries are what mcpstore reads)."
+        )
+
+    async def append_event(self, event: Event, *, touch: bool = True) -> Event:
+        raise UsageError("the fastmcp layout's events are written by a FastMCP server.")
+
+    async def row_counts(self) -> tuple[int, int]:
+        counts = await self.kv_counts()
+        return sum(counts.values()), counts.get(EVENTS, 0)
+
+
+def when(ms: int | None) -> str | None:
+    return iso(ms)

@@ -1,0 +1,435 @@
+"""FastMCP's entries in py-key-value's PostgreSQL table (more-layouts.md §4, "PostgreSQL"):
+``kv_store`` by default, another name with ``--table``. Talking to PostgreSQL is
+:class:`PgLink`'s (held as ``self.pg``, no SQLAlchemy); what FastMCP's layout means is
+:class:`~mcpstore_cli.backends.kv.fastmcp.FastmcpSessions`'.
+
+Nothing in py-key-value deletes an expired row: ``expire`` does, in batches on the partial
+index, oldest expiry first. Each batch's DELETE repeats ``expires_at < now()``, which
+PostgreSQL re-checks on a row the server re-put meanwhile: such an entry (new expiry) stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import asyncpg
+
+from mcpstore_cli.backends.kv.fastmcp import FastmcpSessions
+from mcpstore_cli.backends.postgres.link import PgLink, quote_ident
+from mcpstore_cli.errors import (
+    Interrupted,
+    LayoutError,
+    McpStoreError,
+    StoreMissingError,
+    UsageError,
+)
+from mcpstore_cli.layouts.fastmcp import COLLECTIONS, DEFAULT_TABLE, EVENTS
+from mcpstore_cli.layouts.fastmcp import schema as kvschema
+from mcpstore_cli.model.expire import expire_interrupted
+from mcpstore_cli.model.kv import Entry
+from mcpstore_cli.model.records import ExpireOptions, ExpireResult, Finding, SetupStep
+from mcpstore_cli.store.base import ProgressCallback, Store, StoreOptions
+from mcpstore_cli.store.pacing import Pacer
+from mcpstore_cli.store.urls import StoreURL
+
+if TYPE_CHECKING:
+    from mcpstore_cli.model.teardown import ClearResult, Inventory
+
+PAGE = 2000
+_MS = "(extract(epoch FROM {}) * 1000)::bigint"
+_SELECT = (
+    f"SELECT collection, key, value::text, ttl, {_MS.format('created_at')}, "
+    f"{_MS.format('expires_at')}, expires_at"
+)
+SETUP_LOCK_KEY = 7367200201
+
+
+class PostgresFastmcpStore(FastmcpSessions, Store):
+    """py-key-value's ``kv_store`` table on PostgreSQL."""
+
+    backend: ClassVar[str] = "postgres"
+    title: ClassVar[str] = "PostgreSQL"
+    clears_in_one_transaction: ClassVar[bool] = True
+
+    def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(url, options)
+        self.pg = PgLink(url, self.options)
+        self.table = self.options.table or DEFAULT_TABLE
+        if not kvschema.valid_table(self.table):
+            raise UsageError(
+                f"--table {self.table!r} is not a table name py-key-value can use (letters, "
+                "digits and underscores, not starting with a digit, at most 63)."
+            )
+        self._t = quote_ident(self.table)
+        self._readable = False
+
+    async def close(self) -> None:
+        await self.pg.close()
+
+    def label(self) -> str:
+        return f"{self.pg.label()}-{self.table}"
+
+    def tables(self) -> list[str]:
+        return [self.table]
+
+    # -- connections ----------------------------------------------------------------------
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        return await self.pg._fetch_page(sql, list(args))
+
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            conn = await self.pg.raw_connect()
+        except McpStoreError:
+            raise
+        except Exception as exc:
+            raise self.pg._wrap(exc) from exc
+        try:
+            yield conn
+        except McpStoreError:
+            raise
+        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise self.pg._wrap(exc) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
+
+    # -- provisioning ---------------------------------------------------------------------
+    def setup_plan(self, **options: Any) -> list[str]:
+        return [kvschema.table_ddl(self.table), kvschema.index_ddl(self.table)]
+
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        if options.get("create_database"):
+            raise UsageError("setup --create-database is for turul's layouts.")
+        existed = await self._columns() is not None
+        if existed:
+            drift = [f for f in await self.check() if f.severity == "error"]
+            if drift:
+                raise LayoutError(
+                    f"{self.url.masked()} has a {self.table} table that differs from "
+                    f"py-key-value's ({drift[0].object}: {drift[0].problem}); see mcpstore "
+                    "setup --check --layout fastmcp."
+                )
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
+            for statement in self.setup_plan():
+                await conn.execute(statement)
+        self._readable = False
+        steps = [SetupStep(self.table, "exists" if existed else "created", "table")]
+        steps.append(SetupStep(kvschema.index_name(self.table), "ensured", "index"))
+        if options.get("notify"):
+            steps.extend(await self._install_notify())
+        return steps
+
+    async def _install_notify(self) -> list[SetupStep]:
+        from mcpstore_cli.backends.postgres.kvnotify import install
+
+        async with self._conn() as conn:
+            return await install(conn, self.table)
+
+    async def _columns(self) -> dict[str, tuple[str, bool]] | None:
+        rows = await self._fetch(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull "
+            "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 "
+            "AND NOT a.attisdropped ORDER BY a.attnum",
+            self._t,
+        )
+        exists = await self._fetch("SELECT to_regclass($1) IS NOT NULL", self._t)
+        if not exists[0][0]:
+            return None
+        return {r[0]: (r[1], bool(r[2])) for r in rows}
+
+    async def check(self) -> list[Finding]:
+        columns = await self._columns()
+        if columns is None:
+            return [Finding(f"table {self.table}", "missing")]
+        findings: list[Finding] = []
+        for name, (typ, notnull) in kvschema.COLUMNS.items():
+            have = columns.get(name)
+            if have is None:
+                findings.append(Finding(f"column {self.table}.{name}", "missing"))
+            elif have[0] != typ:
+                findings.append(
+                    Finding(f"column {self.table}.{name}", f"is {have[0]}, expected {typ}")
+                )
+            elif have[1] != notnull:
+                findings.append(
+                    Finding(
+                        f"column {self.table}.{name}",
+                        "is NOT NULL" if have[1] else "allows NULL, expected NOT NULL",
+                    )
+                )
+        for name in sorted(set(columns) - set(kvschema.COLUMNS)):
+            findings.append(Finding(f"column {self.table}.{name}", "extra", severity="note"))
+        keys = await self._fetch(
+            "SELECT array(SELECT a.attname FROM unnest(c.conkey) k JOIN pg_attribute a ON "
+            "a.attrelid = c.conrelid AND a.attnum = k ORDER BY array_position(c.conkey, k)) "
+            "FROM pg_constraint c WHERE c.conrelid = to_regclass($1) AND c.contype = 'p'",
+            self._t,
+        )
+        if not keys:
+            findings.append(Finding(f"primary key {self.table}", "missing"))
+        elif tuple(keys[0][0]) != kvschema.PRIMARY_KEY:
+            findings.append(
+                Finding(
+                    f"primary key {self.table}",
+                    f"on ({', '.join(keys[0][0])}), expected (collection, key)",
+                )
+            )
+        index = kvschema.index_name(self.table)
+        found = await self._fetch(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = "
+            "to_regclass($1) AND i.indexrelid = to_regclass($2)",
+            self._t,
+            quote_ident(index),
+        )
+        if not found:
+            findings.append(
+                Finding(f"index {index}", "missing: expire reads the whole table without it")
+            )
+        elif "(expires_at)" not in found[0][0] or "IS NOT NULL" not in found[0][0]:
+            findings.append(Finding(f"index {index}", f"is {found[0][0]}"))
+        return findings
+
+    async def ensure_readable(self) -> None:
+        if self._readable:
+            return
+        columns = await self._columns()
+        if columns is None:
+            raise StoreMissingError(
+                f"Database {self.pg.target.database} on {self.pg.target.where} has no "
+                f"{self.table} table; run mcpstore setup --layout fastmcp --url "
+                f"{self.url.masked()}"
+                + (f" --table {self.table}" if self.options.table else "")
+                + "."
+            )
+        missing = sorted(kvschema.REQUIRED - set(columns))
+        if missing:
+            raise LayoutError(
+                f"{self.url.masked()}: table {self.table} is not py-key-value's (no column "
+                f"{missing[0]}); see mcpstore setup --check --layout fastmcp."
+            )
+        self._readable = True
+
+    # -- primitives -----------------------------------------------------------------------
+    @staticmethod
+    def _entry(row: Any) -> Entry:
+        import json
+
+        try:
+            value = json.loads(row[2])
+        except ValueError:
+            value = None
+        return Entry(
+            collection=row[0],
+            key=row[1],
+            value=value,
+            ttl=row[3],
+            created_at=row[4],
+            expires_at=row[5],
+            token=row[6],
+            size=len(row[2]),
+        )
+
+    async def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
+        where, args = (
+            ("", [])
+            if collections is None
+            else (
+                " WHERE collection = ANY($1::text[])",
+                [list(collections)],
+            )
+        )
+        async with (
+            self._conn() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            page: list[Entry] = []
+            async for row in conn.cursor(f"{_SELECT} FROM {self._t}{where}", *args, prefetch=PAGE):
+                page.append(self._entry(row))
+                if len(page) >= PAGE:
+                    yield page
+                    page = []
+            if page:
+                yield page
+
+    async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
+        rows = await self._fetch(
+            f"{_SELECT} FROM {self._t} WHERE collection = $1 AND key = ANY($2::text[])",
+            collection,
+            list(keys),
+        )
+        return {r[1]: self._entry(r) for r in rows}
+
+    async def kv_delete(self, entries: Sequence[Entry]) -> int:
+        if not entries:
+            return 0
+        async with self._conn() as conn:
+            status = await conn.execute(
+                f"DELETE FROM {self._t} t USING unnest($1::text[], $2::text[], "
+                "$3::timestamptz[]) AS d(c, k, e) WHERE t.collection = d.c AND t.key = d.k "
+                "AND t.expires_at IS NOT DISTINCT FROM d.e",
+                [e.collection for e in entries],
+                [e.key for e in entries],
+                [e.token for e in entries],
+            )
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def kv_replace(self, entry: Entry, value: Any) -> bool:
+        import json
+
+        async with self._conn() as conn:
+            status = await conn.execute(
+                f"UPDATE {self._t} SET value = $3::jsonb WHERE collection = $1 AND key = $2 "
+                "AND expires_at IS NOT DISTINCT FROM $4",
+                entry.collection,
+                entry.key,
+                json.dumps(value),
+                entry.token,
+            )
+        return status.endswith(" 1")
+
+    async def kv_counts(self) -> dict[str, int]:
+        await self.ensure_readable()
+        rows = await self._fetch(f"SELECT collection, count(*) FROM {self._t} GROUP BY 1")
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def kv_storage(self) -> dict[str, Any]:
+        rows = await self._fetch("SELECT pg_total_relation_size(to_regclass($1))", self._t)
+        return {"bytes": int(rows[0][0] or 0), "measured": "pg_total_relation_size"}
+
+    # -- expire ---------------------------------------------------------------------------
+    async def kv_expire(
+        self, opts: ExpireOptions, result: ExpireResult, pacer: Pacer, progress: Any
+    ) -> None:
+        if opts.dry_run:
+            rows = await self._fetch(
+                f"SELECT collection, count(*) FROM {self._t} WHERE expires_at < now() GROUP BY 1"
+            )
+            result.entries = {r[0]: int(r[1]) for r in rows}
+            sample = await self._fetch(
+                f"SELECT collection || '::' || key FROM {self._t} WHERE expires_at < now() "
+                "ORDER BY expires_at LIMIT $1",
+                opts.sample_size,
+            )
+            result.sample = [r[0] for r in sample]
+            return
+        limit = pacer.batch_limit(opts.batch_size)
+        # Oldest expiry first; each batch starts where the last one ended, so no batch walks
+        # the index entries of rows already deleted.
+        statement = (
+            f"WITH gone AS (DELETE FROM {self._t} WHERE ctid = ANY(ARRAY("
+            f"SELECT ctid FROM {self._t} WHERE expires_at >= $1 AND expires_at < now() "
+            "ORDER BY expires_at LIMIT $2)) AND expires_at < now() "
+            "RETURNING collection, expires_at) "
+            "SELECT collection, count(*), max(expires_at) FROM gone GROUP BY 1"
+        )
+        batches = 0
+        since: Any = None
+        import datetime as dt
+
+        since = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+        async with self.pg.expire_lock(), self._conn() as conn:
+            await conn.execute("SET plan_cache_mode = auto")
+            try:
+                while True:
+                    if pacer.out_of_time():
+                        left = await conn.fetchval(
+                            f"SELECT count(*) FROM {self._t} WHERE expires_at < now()"
+                        )
+                        if left:
+                            result.partial = True
+                            result.remaining["expired entries"] = int(left)
+                        return
+                    rows = await conn.fetch(statement, since, limit)
+                    batches += 1
+                    n = 0
+                    for collection, count, last in rows:
+                        result.entries[collection] = result.entries.get(collection, 0) + count
+                        n += count
+                        since = max(since, last)
+                    if progress is not None:
+                        progress(n)
+                    await pacer.done(n)
+                    if n < limit and (
+                        n == 0
+                        or not await conn.fetchval(
+                            f"SELECT EXISTS (SELECT 1 FROM {self._t} WHERE expires_at >= $1 "
+                            "AND expires_at < now())",
+                            since,
+                        )
+                    ):
+                        return
+            except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+                result.events = result.entries.get(EVENTS, 0)
+                raise expire_interrupted(result, batches) from None
+
+    # -- clear and teardown ---------------------------------------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.model.teardown import Inventory, TableFacts
+
+        started = time.perf_counter()
+        columns = await self._columns()
+        inv = Inventory(
+            backend=self.backend,
+            store=self.url.masked(),
+            name=self.table,
+            exists=columns is not None,
+        )
+        if columns is not None:
+            counts = await self.kv_counts()
+            size = await self.kv_storage()
+            others = {c: n for c, n in counts.items() if c not in COLLECTIONS}
+            inv.tables = [
+                TableFacts(name=self.table, rows=sum(counts.values()), bytes=size["bytes"])
+            ]
+            inv.facts = {c: counts.get(c, 0) for c in COLLECTIONS}
+            if others:
+                inv.facts["other_collections"] = others
+        inv.seconds = time.perf_counter() - started
+        return inv
+
+    async def clear(
+        self,
+        *,
+        recreate: bool = False,
+        progress: ProgressCallback | None = None,
+        collections: Sequence[str] | None = COLLECTIONS,
+    ) -> ClearResult:
+        from mcpstore_cli.model.teardown import ClearResult
+
+        await self.ensure_readable()
+        started = time.perf_counter()
+        where, args = (
+            ("", [])
+            if collections is None
+            else (
+                " WHERE collection = ANY($1::text[])",
+                [list(collections)],
+            )
+        )
+        async with self._conn() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f"WITH gone AS (DELETE FROM {self._t}{where} RETURNING collection) "
+                "SELECT collection, count(*) FROM gone GROUP BY 1",
+                *args,
+            )
+        counts = {r[0]: int(r[1]) for r in rows}
+        return ClearResult(
+            sessions=sum(counts.values()) - counts.get(EVENTS, 0),
+            events=counts.get(EVENTS, 0),
+            seconds=time.perf_counter() - started,
+            records=counts,
+        )
+
+    async def drop(self) -> list[str]:
+        async with self._conn() as conn:
+            await conn.execute(f"DROP TABLE IF EXISTS {self._t}")
+            await conn.execute(f"DROP FUNCTION IF EXISTS {quote_ident(self.table + '_notify')}()")
+        return [f"table {self.table}"]

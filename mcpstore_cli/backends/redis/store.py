@@ -1,0 +1,318 @@
+"""A Redis (or Valkey) database holding FastMCP's entries (more-layouts.md §4, "Redis").
+
+Redis expires the keys itself (``SET … EX``), so ``expire`` removes only orphans: stream lists
+naming events that are gone, and events no stream lists. Every change is a Lua script that
+compares the key's value with what was read, so a key the server wrote again meanwhile is
+left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from mcpstore_cli.backends.kv.fastmcp import FastmcpSessions
+from mcpstore_cli.errors import McpStoreError, StoreConnectionError, UsageError
+from mcpstore_cli.layouts.fastmcp import COLLECTIONS
+from mcpstore_cli.layouts.fastmcp.records import (
+    BadEntry,
+    from_document,
+    redis_key,
+    split_redis_key,
+)
+from mcpstore_cli.model.kv import Entry
+from mcpstore_cli.model.records import Finding, SetupStep
+from mcpstore_cli.store.base import ProgressCallback, Store, StoreOptions
+from mcpstore_cli.store.urls import StoreURL
+
+if TYPE_CHECKING:
+    from mcpstore_cli.model.teardown import ClearResult, Inventory
+
+SCAN_COUNT = 1000
+MEMORY_SAMPLE = 200
+# Delete each KEYS[i] whose value is still ARGV[i]; the number deleted.
+_DELETE_IF_SAME = """
+local n = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then
+    redis.call('UNLINK', key)
+    n = n + 1
+  end
+end
+return n
+"""
+# Replace KEYS[1]'s value ARGV[1] by ARGV[2], keeping its time to live.
+_REPLACE_IF_SAME = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+  return 1
+end
+return 0
+"""
+
+
+def glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+class RedisStore(FastmcpSessions, Store):
+    """FastMCP's entries in one Redis logical database."""
+
+    backend: ClassVar[str] = "redis"
+    title: ClassVar[str] = "Redis"
+    row_word: ClassVar[str] = "key"
+    expires_entries: ClassVar[bool] = False  # Redis expires its keys itself
+
+    def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
+        super().__init__(url, options)
+        self._client: Any = None
+
+    # -- connection -----------------------------------------------------------------------
+    def _connect_url(self) -> str:
+        raw = self.url.raw
+        scheme, sep, rest = raw.partition("://")
+        scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme.lower(), scheme.lower())
+        return f"{scheme}{sep}{rest}"
+
+    def _wrap(self, exc: BaseException) -> McpStoreError:
+        import redis.exceptions as rex
+
+        where = self.url.masked()
+        if isinstance(exc, rex.AuthenticationError | rex.AuthorizationError):
+            return StoreConnectionError(f"{where} refused the user name or password given.")
+        if isinstance(exc, rex.TimeoutError):
+            return StoreConnectionError(
+                f"{where} did not answer within {self.options.connect_timeout:g} s."
+            )
+        if isinstance(exc, rex.ConnectionError):
+            text = str(exc).replace(self.url.raw, where)
+            if self.url.password:
+                text = text.replace(self.url.password, "***")
+            return StoreConnectionError(f"Cannot connect to {where}: {text.rstrip('.')}.")
+        if isinstance(exc, rex.ResponseError):
+            return StoreConnectionError(f"{where} answered with an error: {exc}.")
+        return StoreConnectionError(f"{where}: {type(exc).__name__}: {exc}.")
+
+    async def _redis(self) -> Any:
+        if self._client is None:
+            import redis.asyncio as aioredis
+
+            self._client = aioredis.from_url(
+                self._connect_url(),
+                socket_connect_timeout=self.options.connect_timeout,
+                socket_timeout=max(self.options.connect_timeout, 30.0),
+                decode_responses=False,
+            )
+        return self._client
+
+    async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        import redis.exceptions as rex
+
+        client = await self._redis()
+        try:
+            return await getattr(client, name)(*args, **kwargs)
+        except rex.RedisError as exc:
+            raise self._wrap(exc) from None
+        except OSError as exc:
+            raise self._wrap(exc) from None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    def label(self) -> str:
+        return self.url.display_name.replace(":", "-").replace("/", "-")
+
+    def tables(self) -> list[str]:
+        return [f"{c}::* keys" for c in COLLECTIONS]
+
+    # -- provisioning ---------------------------------------------------------------------
+    def setup_plan(self, **options: Any) -> list[str]:
+        return ["-- Redis: nothing to create; FastMCP's entries are plain keys that Redis expires"]
+
+    async def setup(self, **options: Any) -> list[SetupStep]:
+        if options.get("notify"):
+            raise UsageError(
+                "setup --notify installs a PostgreSQL trigger; on Redis, tail-events uses "
+                "keyspace notifications (CONFIG SET notify-keyspace-events KEA on the server)."
+            )
+        await self.ensure_readable()
+        return [
+            SetupStep(
+                self.url.display_name,
+                "nothing to create",
+                "FastMCP's entries are plain keys that Redis expires itself",
+            )
+        ]
+
+    async def check(self) -> list[Finding]:
+        await self.ensure_readable()
+        findings: list[Finding] = []
+        flags = await self._notify_flags()
+        if flags is not None and not ({"K", "A"} <= set(flags) or {"K", "$", "g"} <= set(flags)):
+            findings.append(
+                Finding(
+                    "notify-keyspace-events",
+                    f"is {flags or 'empty'!r}: tail-events falls back to SCAN polling",
+                    severity="note",
+                )
+            )
+        return findings
+
+    async def _notify_flags(self) -> str | None:
+        try:
+            got = await self._call("config_get", "notify-keyspace-events")
+        except StoreConnectionError:
+            return None  # CONFIG may be disabled on managed services
+        value = got.get(b"notify-keyspace-events", got.get("notify-keyspace-events"))
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def ensure_readable(self) -> None:
+        await self._call("ping")
+
+    # -- primitives -----------------------------------------------------------------------
+    async def _scan_keys(self, pattern: str) -> AsyncIterator[list[bytes]]:
+        cursor = 0
+        while True:
+            cursor, keys = await self._call("scan", cursor, match=pattern, count=SCAN_COUNT)
+            if keys:
+                yield keys
+            if int(cursor) == 0:
+                return
+
+    def _patterns(self, collections: Sequence[str] | None) -> list[str]:
+        if collections is None:
+            return ["*::*"]
+        return [glob_escape(c) + "::*" for c in collections]
+
+    async def _read(self, names: list[bytes]) -> list[Entry]:
+        values = await self._call("mget", names)
+        out = []
+        for name, raw in zip(names, values, strict=True):
+            if raw is None:
+                continue  # expired or deleted since the scan
+            parts = split_redis_key(name.decode("utf-8", "replace"))
+            if parts is None:
+                continue
+            try:
+                out.append(from_document(raw, collection=parts[0], key=parts[1]))
+            except BadEntry:
+                out.append(Entry(parts[0], parts[1], None, token=raw.decode("utf-8", "replace")))
+        return out
+
+    async def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
+        for pattern in self._patterns(collections):
+            async for names in self._scan_keys(pattern):
+                yield await self._read(names)
+
+    async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
+        found: dict[str, Entry] = {}
+        keys = list(keys)
+        for start in range(0, len(keys), SCAN_COUNT):
+            names = [redis_key(collection, k).encode() for k in keys[start : start + SCAN_COUNT]]
+            for entry in await self._read(names):
+                found[entry.key] = entry
+        return found
+
+    async def kv_delete(self, entries: Sequence[Entry]) -> int:
+        if not entries:
+            return 0
+        names = [redis_key(e.collection, e.key) for e in entries]
+        tokens = [e.token for e in entries]
+        return int(await self._call("eval", _DELETE_IF_SAME, len(names), *names, *tokens))
+
+    async def kv_replace(self, entry: Entry, value: Any) -> bool:
+        doc = json.loads(entry.token)
+        doc["value"] = value
+        new = json.dumps(doc, sort_keys=True)
+        name = redis_key(entry.collection, entry.key)
+        return bool(await self._call("eval", _REPLACE_IF_SAME, 1, name, entry.token, new))
+
+    async def kv_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async for names in self._scan_keys("*::*"):
+            for name in names:
+                parts = split_redis_key(name.decode("utf-8", "replace"))
+                if parts is not None:
+                    counts[parts[0]] = counts.get(parts[0], 0) + 1
+        return counts
+
+    async def kv_storage(self) -> dict[str, Any]:
+        counts = await self.kv_counts()
+        fastmcp_keys = sum(n for c, n in counts.items() if c in COLLECTIONS)
+        sampled: list[int] = []
+        async for names in self._scan_keys("fastmcp_*::*"):
+            for name in names[: MEMORY_SAMPLE - len(sampled)]:
+                usage = await self._call("memory_usage", name)
+                if usage is not None:
+                    sampled.append(int(usage))
+            if len(sampled) >= MEMORY_SAMPLE:
+                break
+        info = await self._call("info", "memory")
+        mean = sum(sampled) / len(sampled) if sampled else 0
+        return {
+            "bytes": round(mean * fastmcp_keys),
+            "measured": f"MEMORY USAGE of {len(sampled)} sampled keys x {fastmcp_keys} keys",
+            "database_keys": int(await self._call("dbsize")),
+            "used_memory": int(info.get("used_memory", 0)) if isinstance(info, dict) else None,
+        }
+
+    # -- clear and teardown ---------------------------------------------------------------
+    async def inventory(self) -> Inventory:
+        from mcpstore_cli.model.teardown import Inventory, TableFacts
+
+        started = time.perf_counter()
+        await self.ensure_readable()
+        counts = await self.kv_counts()
+        tables = [TableFacts(name=f"{c}::*", rows=counts.get(c, 0)) for c in COLLECTIONS]
+        others = {c: n for c, n in counts.items() if c not in COLLECTIONS}
+        inv = Inventory(
+            backend=self.backend,
+            store=self.url.masked(),
+            name=self.url.display_name,
+            exists=True,
+            tables=tables,
+            unit="key",
+            facts={"other_collections": others} if others else {},
+        )
+        inv.seconds = time.perf_counter() - started
+        return inv
+
+    async def clear(
+        self,
+        *,
+        recreate: bool = False,
+        progress: ProgressCallback | None = None,
+        collections: Sequence[str] | None = COLLECTIONS,
+    ) -> ClearResult:
+        from mcpstore_cli.model.teardown import ClearResult
+
+        started = time.perf_counter()
+        counts: dict[str, int] = {}
+        for pattern in self._patterns(collections):
+            async for names in self._scan_keys(pattern):
+                gone = int(await self._call("unlink", *names))
+                for name in names:
+                    parts = split_redis_key(name.decode("utf-8", "replace"))
+                    if parts is not None:
+                        counts[parts[0]] = counts.get(parts[0], 0) + 1
+                if progress is not None:
+                    progress(gone)
+        from mcpstore_cli.layouts.fastmcp import EVENTS
+
+        return ClearResult(
+            sessions=sum(counts.values()) - counts.get(EVENTS, 0),
+            events=counts.get(EVENTS, 0),
+            seconds=time.perf_counter() - started,
+            records=counts,
+        )
+
+    async def drop(self) -> list[str]:
+        result = await self.clear()
+        n = sum((result.records or {}).values())
+        return [f"{n} FastMCP keys (Redis has no tables to delete)"]

@@ -1,0 +1,182 @@
+"""The entries FastMCP writes, read and written as py-key-value 0.5 does.
+
+Redis and DynamoDB hold each entry as one JSON document, ``{"collection", "key", "value",
+"created_at", "expires_at", "version": 1}`` (``json.dumps(sort_keys=True)``, times in Python's
+``isoformat()``); PostgreSQL holds the value itself in a JSONB column with the times beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from mcpstore_cli.layouts.fastmcp import EVENTS, STATE, STREAMS
+from mcpstore_cli.model.kv import Entry
+
+KEY_SEPARATOR = "::"  # Redis: <collection>::<key>
+
+
+class BadEntry(ValueError):
+    """A stored entry that is not a py-key-value document."""
+
+
+def parse_time(text: Any) -> int | None:
+    """An ISO 8601 time (as ``datetime.isoformat()`` writes it) as Unix ms; None for null."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise BadEntry(f"time {text!r} is not a string")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadEntry(f"time {text!r} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def iso(ms: int | None) -> str | None:
+    """Unix ms as py-key-value writes a time (``+00:00``, microseconds when not zero)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def document(entry: Entry) -> str:
+    """The JSON document Redis and DynamoDB keep for an entry."""
+    return json.dumps(
+        {
+            "collection": entry.collection,
+            "key": entry.key,
+            "value": entry.value,
+            "created_at": iso(entry.created_at),
+            "expires_at": iso(entry.expires_at),
+            "version": 1,
+        },
+        sort_keys=True,
+    )
+
+
+def from_document(
+    text: str | bytes, *, collection: str | None = None, key: str | None = None
+) -> Entry:
+    """An entry from its document; ``collection``/``key``: what the store's own key says
+    (they win over the document's copy)."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise BadEntry(f"not JSON ({exc})") from None
+    if not isinstance(doc, dict) or "value" not in doc:
+        raise BadEntry("not a py-key-value document (no value)")
+    value = doc["value"]
+    if isinstance(value, str):  # value_format "string": the value as JSON text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadEntry("value is a string that is not JSON") from None
+    return Entry(
+        collection=collection if collection is not None else str(doc.get("collection", "")),
+        key=key if key is not None else str(doc.get("key", "")),
+        value=value,
+        created_at=parse_time(doc.get("created_at")),
+        expires_at=parse_time(doc.get("expires_at")),
+        token=text if isinstance(text, str) else text.decode(),
+        size=len(text),
+    )
+
+
+def redis_key(collection: str, key: str) -> str:
+    return f"{collection}{KEY_SEPARATOR}{key}"
+
+
+def split_redis_key(name: str) -> tuple[str, str] | None:
+    collection, sep, key = name.partition(KEY_SEPARATOR)
+    return (collection, key) if sep else None
+
+
+def parse_stream_id(stream_id: str) -> tuple[str, str] | None:
+    """``<len>:<scope>:<n>`` -> (scope, n): the transport's scope and the request id of the
+    POST that opened the stream (or ``_GET_stream``). None when not in that form."""
+    length, sep, rest = stream_id.partition(":")
+    if not sep or not length.isdigit():
+        return None
+    size = int(length)
+    scope, tail = rest[:size], rest[size:]
+    if len(scope) != size or not tail.startswith(":"):
+        return None
+    return scope, tail[1:]
+
+
+def state_session(key: str) -> tuple[str, str]:
+    """A ``fastmcp_state`` key -> (session id, state key)."""
+    session, _, name = key.partition(":")
+    return session, name
+
+
+def event_stream(entry: Entry) -> str | None:
+    """The stream id an event entry names (None: not an event document)."""
+    value = entry.value
+    if isinstance(value, dict) and isinstance(value.get("stream_id"), str):
+        return str(value["stream_id"])
+    return None
+
+
+def event_message(entry: Entry) -> Any:
+    value = entry.value
+    return value.get("message") if isinstance(value, dict) else None
+
+
+def stream_event_ids(entry: Entry) -> list[str] | None:
+    value = entry.value
+    if isinstance(value, dict) and isinstance(value.get("event_ids"), list):
+        return [str(x) for x in value["event_ids"]]
+    return None
+
+
+def describe_message(message: Any) -> dict[str, Any]:
+    """A JSON-RPC message as an operator reads it: its kind, method, and what matters of it
+    (progress, a log line, a result or an error). None: the stream's priming event."""
+    if message is None:
+        return {"kind": "priming"}
+    if not isinstance(message, dict):
+        return {"kind": "unknown", "message": message}
+    out: dict[str, Any] = {}
+    method = message.get("method")
+    raw_params = message.get("params")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+    if isinstance(method, str):
+        out["kind"] = "request" if "id" in message else "notification"
+        out["method"] = method
+        if method == "notifications/progress":
+            for name in ("progress", "total", "message"):
+                if name in params:
+                    out[name] = params[name]
+        elif method == "notifications/message":
+            out["level"] = params.get("level")
+            data = params.get("data")
+            out["text"] = data if isinstance(data, str) else json.dumps(data)
+            if params.get("logger"):
+                out["logger"] = params["logger"]
+    elif "result" in message:
+        out["kind"] = "result"
+        out["result"] = message["result"]
+    elif "error" in message:
+        out["kind"] = "error"
+        out["error"] = message["error"]
+    else:
+        out["kind"] = "unknown"
+    if "id" in message:
+        out["id"] = message["id"]
+    return out
+
+
+def method_of(message: Any) -> str:
+    """What ``stats`` counts an event under: its method, ``result``, ``error`` or
+    ``priming``."""
+    info = describe_message(message)
+    return str(info.get("method") or info["kind"])
+
+
+def is_fastmcp(collection: str) -> bool:
+    return collection in (EVENTS, STREAMS, STATE)

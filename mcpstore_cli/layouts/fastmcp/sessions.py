@@ -1,0 +1,223 @@
+"""FastMCP's two kinds of session, built from entries (nothing in the store links them):
+
+- an **event-store session**: the random scope one HTTP transport's streams share
+  (``<len>:<scope>:<n>``; not the ``Mcp-Session-Id``), with its streams and events;
+- a **state session**: the id before the first ``:`` of ``fastmcp_state`` keys (the
+  ``Mcp-Session-Id`` on the 2025-11-25 lane, a fresh UUID per request on 2026-07-28).
+
+An entry past its expiry counts as gone, as the server's reads skip it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcpstore_cli.layouts.fastmcp import EVENTS, STATE, STREAMS
+from mcpstore_cli.layouts.fastmcp.records import (
+    event_message,
+    event_stream,
+    method_of,
+    parse_stream_id,
+    state_session,
+    stream_event_ids,
+)
+from mcpstore_cli.model.kv import Entry
+
+EVENT_KIND = "events"
+STATE_KIND = "state"
+# (label, upper bound in seconds) of the time left before entries expire
+TTL_BUCKETS: list[tuple[str, int | None]] = [
+    ("expired", 0),
+    ("< 1m", 60),
+    ("1m-10m", 600),
+    ("10m-1h", 3600),
+    ("1h-6h", 21600),
+    ("6h-1d", 86400),
+    (">= 1d", None),
+]
+
+
+@dataclass(slots=True)
+class Summary:
+    """One session of either kind, as ``list`` shows it."""
+
+    kind: str  # EVENT_KIND or STATE_KIND
+    session_id: str
+    first: int | None = None  # Unix ms of its oldest entry
+    last: int | None = None  # of its newest write
+    expires_at: int | None = None  # when its last entry expires (None: never)
+    never_expires: bool = False
+    streams: set[str] = field(default_factory=set)
+    events: int = 0
+    keys: list[str] = field(default_factory=list)
+
+    def add_time(self, entry: Entry) -> None:
+        for at in (entry.created_at, entry.written_at):
+            if at is None:
+                continue
+            self.first = at if self.first is None else min(self.first, at)
+            self.last = at if self.last is None else max(self.last, at)
+        if entry.expires_at is None:
+            self.never_expires = True
+        elif self.expires_at is None or entry.expires_at > self.expires_at:
+            self.expires_at = entry.expires_at
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "expires_at": None if self.never_expires else self.expires_at,
+        }
+        if self.kind == EVENT_KIND:
+            out["streams"] = len(self.streams)
+            out["events"] = self.events
+        else:
+            out["keys"] = len(self.keys)
+        return out
+
+
+class SessionIndex:
+    """Feed it entries (any collection, any order); it keeps one small summary per
+    session, never the values."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+        self.sessions: dict[tuple[str, str], Summary] = {}
+        self.unscoped_streams = 0  # stream ids not in FastMCP's scoped form
+
+    def _get(self, kind: str, session_id: str) -> Summary:
+        found = self.sessions.get((kind, session_id))
+        if found is None:
+            found = self.sessions[(kind, session_id)] = Summary(kind, session_id)
+        return found
+
+    def add(self, entry: Entry) -> None:
+        if entry.expired(self.now_ms):
+            return
+        if entry.collection == STREAMS:
+            parsed = parse_stream_id(entry.key)
+            if parsed is None:
+                self.unscoped_streams += 1
+                return
+            summary = self._get(EVENT_KIND, parsed[0])
+            summary.streams.add(entry.key)
+            summary.add_time(entry)
+        elif entry.collection == EVENTS:
+            stream = event_stream(entry)
+            parsed = parse_stream_id(stream) if stream is not None else None
+            if parsed is None:
+                return
+            summary = self._get(EVENT_KIND, parsed[0])
+            summary.events += 1
+            summary.add_time(entry)
+        elif entry.collection == STATE:
+            session, name = state_session(entry.key)
+            summary = self._get(STATE_KIND, session)
+            summary.keys.append(name)
+            summary.add_time(entry)
+
+    def ordered(self) -> list[Summary]:
+        """Newest activity first; ties: larger id first (the list order of every layout)."""
+        return sorted(
+            self.sessions.values(),
+            key=lambda s: (s.last or 0, s.session_id, s.kind),
+            reverse=True,
+        )
+
+
+@dataclass(slots=True)
+class Figures:
+    """What ``stats`` says about a FastMCP store, gathered in one pass over its entries."""
+
+    now_ms: int
+    entries: Counter[str] = field(default_factory=Counter)  # per collection, live
+    expired: Counter[str] = field(default_factory=Counter)  # past expiry, still stored
+    unreadable: Counter[str] = field(default_factory=Counter)
+    methods: Counter[str] = field(default_factory=Counter)
+    ttl_left: Counter[str] = field(default_factory=Counter)
+    stream_ids: dict[str, list[str]] = field(default_factory=dict)  # live streams
+    event_streams: dict[str, str | None] = field(default_factory=dict)  # live events
+    index: SessionIndex | None = None
+
+    def __post_init__(self) -> None:
+        self.index = SessionIndex(self.now_ms)
+
+    def add(self, entry: Entry) -> None:
+        if entry.expired(self.now_ms):
+            self.expired[entry.collection] += 1
+            self.ttl_left["expired"] += 1
+            return
+        self.entries[entry.collection] += 1
+        self.ttl_left[ttl_bucket(entry, self.now_ms)] += 1
+        if entry.collection not in (EVENTS, STREAMS, STATE):
+            return
+        assert self.index is not None
+        self.index.add(entry)
+        if entry.collection == EVENTS:
+            self.methods[method_of(event_message(entry))] += 1
+            self.event_streams[entry.key] = event_stream(entry)
+        elif entry.collection == STREAMS:
+            ids = stream_event_ids(entry)
+            if ids is None:
+                self.unreadable[STREAMS] += 1
+            else:
+                self.stream_ids[entry.key] = ids
+
+    def orphans(self) -> dict[str, int]:
+        """Stream lists naming events that are gone, and events no live stream lists."""
+        listed: set[str] = set()
+        missing = 0
+        streams_with_missing = 0
+        for ids in self.stream_ids.values():
+            gone = [i for i in ids if i not in self.event_streams]
+            missing += len(gone)
+            streams_with_missing += bool(gone)
+            listed.update(ids)
+        unlisted = sum(1 for key in self.event_streams if key not in listed)
+        return {
+            "streams_naming_missing_events": streams_with_missing,
+            "missing_event_ids": missing,
+            "events_of_no_stream": unlisted,
+        }
+
+
+def ttl_bucket(entry: Entry, now_ms: int) -> str:
+    if entry.expires_at is None:
+        return "never"
+    left = (entry.expires_at - now_ms) / 1000
+    if left <= 0:
+        return "expired"
+    for label, high in TTL_BUCKETS[1:]:
+        if high is None or left < high:
+            return label
+    return TTL_BUCKETS[-1][0]
+
+
+def orphan_plan(
+    streams: dict[str, tuple[Entry, list[str]]],
+    events: dict[str, Entry],
+    *,
+    now_ms: int,
+    grace_ms: int,
+) -> tuple[list[tuple[Entry, list[str]]], list[Entry]]:
+    """What ``expire --orphans`` changes: each stream whose list names events that are gone
+    (with the list it gets), and the events no stream lists that are older than the grace
+    (FastMCP stores an event before it adds it to its stream's list)."""
+    trims: list[tuple[Entry, list[str]]] = []
+    listed: set[str] = set()
+    for entry, ids in streams.values():
+        if entry.expired(now_ms):
+            continue
+        listed.update(ids)
+        kept = [i for i in ids if i in events and not events[i].expired(now_ms)]
+        if len(kept) != len(ids):
+            trims.append((entry, kept))
+    unlisted = [
+        e
+        for key, e in events.items()
+        if key not in listed
+        and not e.expired(now_ms)
+        and (e.created_at is None or e.created_at < now_ms - grace_ms)
+    ]
+    return trims, unlisted
