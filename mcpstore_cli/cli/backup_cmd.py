@@ -88,6 +88,14 @@ def backup(
             "--level", metavar="N", help="zstd compression level (1 fastest .. 19 smallest)."
         ),
     ] = 1,
+    include_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--include-secrets",
+            help="fastmcp layout: also the other collections (the OAuth proxy's clients and "
+            "tokens, caches), whose values are secrets; the file's header says so.",
+        ),
+    ] = False,
     force: ForceOpt = False,
 ) -> None:
     """Write a consistent, verified backup of sessions and events.
@@ -111,6 +119,11 @@ def backup(
 
     ids, since_ms = options()
     store_url = cmd.url
+    if include_secrets and not cmd.store_class.session_kinds:
+        raise UsageError(
+            "--include-secrets is for the fastmcp layout, whose store may hold other "
+            "collections; this backup holds everything of its layout already."
+        )
     if native:
         _native_backup(cmd, output, force)
         return
@@ -139,6 +152,7 @@ def backup(
                     progress=progress,
                     level=level,
                     force=force,
+                    include_secrets=include_secrets,
                 ),
             )
 

@@ -25,11 +25,15 @@ class BackupSpec:
 
     session_ids: Sequence[str] | None = None
     since_ms: int | None = None  # sessions active at or after this time
+    # Key-value layouts: also the collections FastMCP does not write (OAuth tokens, caches),
+    # whose values are secrets.
+    include_secrets: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {
             "sessions": list(self.session_ids) if self.session_ids is not None else None,
             "since": self.since_ms,
+            **({"include_secrets": True} if self.include_secrets else {}),
         }
 
 

@@ -96,7 +96,7 @@ class Session:
 @dataclass(slots=True)
 class Event:
     session_id: str
-    id: int
+    id: int  # turul's sequence; key-value layouts (FastMCP) keep the server's id in extras
     timestamp: int
     event_type: str
     data: JSON

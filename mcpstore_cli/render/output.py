@@ -65,6 +65,15 @@ def session_json(
 
 
 def event_json(event: Event) -> dict[str, Any]:
+    if event.extra("event_id") is not None:  # a key-value layout's event (FastMCP)
+        return {
+            "session_id": event.session_id,
+            "event_id": event.extra("event_id"),
+            "stream_id": event.extra("stream_id"),
+            "timestamp": event.timestamp,
+            "event_type": event.event_type,
+            "data": event.data,
+        }
     return {
         "session_id": event.session_id,
         "id": event.id,
@@ -707,7 +716,9 @@ def event_sse(event: Event) -> str:
     """The SSE wire form of a stored event, byte for byte as the server sends it."""
     if event.event_type in KEEPALIVE_TYPES:
         return ": keepalive\n\n"
-    text = f"id: {event.id}\nevent: message\ndata: {compact(event.data)}\n"
+    ident = event.extra("event_id") or event.id
+    data = "" if event.data is None and event.extra("event_id") else compact(event.data)
+    text = f"id: {ident}\nevent: message\ndata: {data}\n"
     if event.retry is not None:
         text += f"retry: {event.retry}\n"
     return text + "\n"
@@ -758,7 +769,8 @@ class EventTailWriter:
         line.append(_tail_time(event.timestamp, self._today), style="dim")
         line.append("  ")
         line.append(event.session_id[:8], style="cyan")
-        line.append(f"  #{event.id}  ", style="dim")
+        ident = event.extra("event_id")
+        line.append(f"  #{ident[:8] if ident else event.id}  ", style="dim")
         line.append(event.event_type, style="magenta")
         if event.retry is not None:
             line.append(f"  retry {event.retry} ms", style="yellow")

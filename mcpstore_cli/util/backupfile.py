@@ -46,6 +46,10 @@ TASK_FIELDS = 14
 EXT_TASK_FIELDS = 7
 ENTITY_FIELDS = 6
 FINGERPRINT_FIELDS = 4
+# FastMCP's layout: "k", one key-value entry: ["k", collection, key, value, created_at_ms,
+# expires_at_ms] (times in Unix ms or null: an entry that never expires).
+FASTMCP_LAYOUT = "fastmcp"
+KV_FIELDS = 6
 # The record kinds of each layout's (first) section.
 LAYOUT_RECORDS: dict[str, bytes] = {
     "sessions": b"s",
@@ -53,8 +57,9 @@ LAYOUT_RECORDS: dict[str, bytes] = {
     "tasks": b"t",
     "ext-tasks": b"x",
     "server-state": b"vf",
+    FASTMCP_LAYOUT: b"k",
 }
-RECORD_KINDS = b"sgtxvf"
+RECORD_KINDS = b"sgtxvfk"
 READ_BLOCK = 1024 * 1024
 DEFAULT_LEVEL = 1
 BUFFER = 1024 * 1024
@@ -423,6 +428,19 @@ def _check_graphflow(rec: Any) -> str | None:
     return None
 
 
+def _check_kv(rec: Any) -> str | None:
+    """["k", collection, key, value, created_at_ms, expires_at_ms]: one key-value entry."""
+    if type(rec) is not list or len(rec) != KV_FIELDS:
+        return "a key-value entry record does not have 6 fields"
+    if type(rec[1]) is not str or type(rec[2]) is not str:
+        return "a key-value entry's collection and key must be strings"
+    if rec[4] is not None and not _is_int(rec[4]):
+        return f"entry {rec[1]}::{rec[2]}: created_at is not an integer or null"
+    if rec[5] is not None and not _is_int(rec[5]):
+        return f"entry {rec[1]}::{rec[2]}: expires_at is not an integer or null"
+    return None
+
+
 def _str_or_null(value: Any) -> bool:
     return value is None or type(value) is str
 
@@ -495,6 +513,7 @@ _CHECKS: dict[bytes, Callable[[Any], str | None]] = {
     b"x": _check_ext_task,
     b"v": _check_entity,
     b"f": _check_fingerprint,
+    b"k": _check_kv,
 }
 
 

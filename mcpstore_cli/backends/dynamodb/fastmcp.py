@@ -12,6 +12,7 @@ meanwhile stays.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -157,6 +158,70 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
             ConditionExpression="#v = :v",
             ExpressionAttributeNames={"#v": VALUE},
             ExpressionAttributeValues={":v": {"S": text}},
+        )
+
+    backup_consistency: ClassVar[str] = (
+        "a consistent-read Query of each collection (not a snapshot of the table)"
+    )
+
+    async def kv_put(self, entries: Sequence[Entry], *, only_missing: bool) -> int:
+        """Put each document with ``ttl`` the whole epoch seconds of its expiry, as
+        py-key-value does; a merge only where the key holds nothing."""
+        import threading
+
+        from mcpstore_cli.layouts.fastmcp.records import document
+
+        def item(e: Entry) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "collection": {"S": e.collection},
+                "key": {"S": e.key},
+                VALUE: {"S": document(e)},
+            }
+            if e.expires_at is not None:
+                out[TTL] = {"N": str(e.expires_at // 1000)}
+            return out
+
+        await self.ensure_readable()
+        written, _skipped = await asyncio.to_thread(
+            self._restore_items,
+            iter([item(e) for e in entries]),
+            merge=only_missing,
+            progress=None,
+            stop=threading.Event(),
+        )
+        return written
+
+    async def clear(
+        self,
+        *,
+        recreate: bool = False,
+        progress: Any = None,
+        collections: Sequence[str] | None = COLLECTIONS,
+    ) -> Any:
+        """Delete the entries of these collections (None: every entry), keep the table."""
+        from mcpstore_cli.model.teardown import ClearResult
+
+        if recreate or collections is None:
+            return await super().clear(recreate=recreate, progress=progress)
+        await self.ensure_readable()
+        started = time.perf_counter()
+        counts: dict[str, int] = {}
+        for collection in collections:
+            async for page in self._pages(self._query_pages(collection)):
+                keys = [
+                    (self.table, {"collection": {"S": e.collection}, "key": {"S": e.key}})
+                    for e in page
+                ]
+                if keys:
+                    await asyncio.to_thread(self.ddb.batch_write, keys, delete=True)
+                    counts[collection] = counts.get(collection, 0) + len(keys)
+                    if progress is not None:
+                        progress(len(keys))
+        return ClearResult(
+            sessions=sum(counts.values()) - counts.get(EVENTS, 0),
+            events=counts.get(EVENTS, 0),
+            seconds=time.perf_counter() - started,
+            records=counts,
         )
 
     async def kv_counts(self) -> dict[str, int]:

@@ -96,6 +96,14 @@ class FastmcpSessions(abc.ABC):
         """Write ``value`` over an unchanged entry, keeping its expiry; False if it changed."""
 
     @abc.abstractmethod
+    async def kv_put(self, entries: Sequence[Entry], *, only_missing: bool) -> int:
+        """Write entries with their own times and expiry (``only_missing``: only where the key
+        holds nothing); how many were written."""
+
+    # How consistent a backup's read is, in one sentence.
+    backup_consistency: ClassVar[str] = "one read of every entry"
+
+    @abc.abstractmethod
     async def kv_counts(self) -> dict[str, int]:
         """Entries per collection, expired ones included."""
 
@@ -367,6 +375,191 @@ class FastmcpSessions(abc.ABC):
         if result.partial:
             result.remaining["orphans"] = len(unlisted) - result.orphans
 
+    # -- backups (the portable file: "k" records, docs/backup-format.md) --------------------
+    async def backup_records(
+        self,
+        spec: Any,
+        out: Any,
+        header: dict[str, Any],
+        progress: ProgressCallback | None = None,
+    ) -> dict[str, Any]:
+        """Every live entry of FastMCP's collections (with ``spec.include_secrets``: of every
+        collection) as a ``k`` record with its absolute expiry; expired entries are left out
+        and counted."""
+        import json
+
+        from mcpstore_cli.util.backupfile import FASTMCP_LAYOUT
+
+        if spec.session_ids is not None or spec.since_ms is not None:
+            raise UsageError(
+                "--session and --since do not apply to the fastmcp layout: a backup holds its "
+                "collections whole."
+            )
+        await self.ensure_readable()
+        now = int(time.time() * 1000)
+        counts = await self.kv_counts()
+        others = {c: n for c, n in counts.items() if c not in COLLECTIONS}
+        header["layout"] = FASTMCP_LAYOUT
+        header["source"]["event_ids"] = "none"
+        if spec.include_secrets:
+            header["secrets"] = (
+                f"included: {sum(others.values())} entries of other collections "
+                f"({', '.join(sorted(others)) or 'none'}); their values are secrets"
+            )
+        else:
+            header["secrets"] = "left out: only FastMCP's collections are in this file" + (
+                f" ({sum(others.values())} entries of other collections were not)" if others else ""
+            )
+        out.header(header)
+        expired = 0
+        unreadable = 0
+        async for page in self.kv_scan(None if spec.include_secrets else COLLECTIONS):
+            lines = []
+            for entry in page:
+                if entry.expired(now):
+                    expired += 1
+                    continue
+                if entry.value is None and entry.token is not None:
+                    unreadable += 1
+                    continue
+                record = ["k", entry.collection, entry.key, entry.value]
+                record += [entry.created_at, entry.expires_at]
+                lines.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            if lines:
+                out.sessions_block(b"".join(lines))
+                if progress is not None:
+                    progress(len(lines))
+        notes = []
+        if expired:
+            notes.append(f"left out {expired:,} entries past their expiry (gone to the server).")
+        if unreadable:
+            notes.append(f"left out {unreadable:,} entries that are not py-key-value documents.")
+        if others and not spec.include_secrets:
+            notes.append(
+                f"left out {sum(others.values()):,} entries of other collections (secrets); "
+                "--include-secrets takes them."
+            )
+        return {"consistency": self.backup_consistency, "skipped": unreadable, "notes": notes}
+
+    async def restore_records(
+        self,
+        info: Any,
+        summary: Any,
+        *,
+        mode: str,
+        keep_ttl: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        """Load ``k`` records: each entry keeps its absolute expiry; an entry already past it
+        is skipped and counted. ``merge`` writes only keys the store lacks; ``replace``
+        deletes the collections the file holds first."""
+        import json
+
+        from mcpstore_cli.model.kv import Entry
+        from mcpstore_cli.util.backupfile import iter_record_blocks, verify_file
+        from mcpstore_cli.util.interrupt import to_thread
+
+        if not info.verified:
+            started = time.perf_counter()
+            info = await to_thread(verify_file, info.path)
+            summary.verify_seconds = time.perf_counter() - started
+        summary.event_ids = "kept (FastMCP's event ids are the entries' keys)"
+        now = int(time.time() * 1000)
+        if mode == "replace":
+            wanted: set[str] = set(COLLECTIONS)
+            blocks = iter_record_blocks(info.path)
+            while (block := await to_thread(next, blocks, None)) is not None:
+                wanted.update(json.loads(line)[1] for line in block[1])
+            cleared = await self.clear(collections=sorted(wanted))  # type: ignore[attr-defined]
+            summary.replaced_sessions = sum((cleared.records or {}).values())
+        expired = 0
+        blocks = iter_record_blocks(info.path)
+        while (block := await to_thread(next, blocks, None)) is not None:
+            kind, lines = block
+            if kind != "k":
+                continue
+            entries = []
+            for line in lines:
+                _, collection, key, value, created, expires = json.loads(line)
+                if expires is not None and expires <= now:
+                    expired += 1
+                    continue
+                entries.append(Entry(collection, key, value, created, expires))
+            written = await self.kv_put(entries, only_missing=mode == "merge")
+            summary.sessions += written
+            summary.skipped_sessions += len(entries) - written
+            if progress is not None:
+                progress(len(lines))
+        if expired:
+            summary.notes.append(
+                f"skipped {expired:,} entries whose expiry passed since the backup"
+            )
+
+    # -- tail-events ----------------------------------------------------------------------
+    # How often the fallback follower reads the events collection again.
+    poll_seconds: ClassVar[float] = 0.5
+
+    def tail_events(self, request: Any, *, warn: Any = None) -> AsyncIterator[list[Any]]:
+        return self._tail(request, warn)
+
+    async def _tail(self, request: Any, warn: Any) -> AsyncIterator[list[Any]]:
+        if request.after_id is not None:
+            raise UsageError(
+                "--after takes turul's numeric event ids; FastMCP's are UUIDs: use --since "
+                "with the fastmcp layout."
+            )
+        await self.ensure_readable()
+        seen: set[str] = set()
+        history: list[Entry] = []
+        async for page in self.kv_scan((EVENTS,)):
+            for entry in page:
+                seen.add(entry.key)
+                if not request.from_end:
+                    history.append(entry)
+        if history:
+            history.sort(key=lambda e: (e.created_at or 0, e.key))
+            picked = [
+                ev for ev in map(as_event, history) if ev is not None and _wanted(ev, request)
+            ]
+            for start in range(0, len(picked), 500):
+                yield picked[start : start + 500]
+        if not request.follow:
+            return
+        async for entries in self.kv_follow(seen, warn):
+            fresh = []
+            for entry in sorted(entries, key=lambda e: (e.created_at or 0, e.key)):
+                ev = as_event(entry)
+                if ev is not None and _wanted(ev, request):
+                    fresh.append(ev)
+            if fresh:
+                yield fresh
+
+    async def kv_follow(self, seen: set[str], warn: Any) -> AsyncIterator[list[Entry]]:
+        """New event entries as they are stored. This fallback reads the whole events
+        collection every ``poll_seconds`` (a backend with pushed changes overrides it)."""
+        import asyncio
+
+        if warn is not None:
+            warn(
+                f"following by reading every stored event every {self.poll_seconds:g} s "
+                f"({self.follow_hint})."
+            )
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            now_keys: set[str] = set()
+            fresh: list[Entry] = []
+            async for page in self.kv_scan((EVENTS,)):
+                for entry in page:
+                    now_keys.add(entry.key)
+                    if entry.key not in seen:
+                        fresh.append(entry)
+            seen.clear()
+            seen.update(now_keys)
+            if fresh:
+                yield fresh
+
+    follow_hint: ClassVar[str] = "no change feed on this store"
+
     # -- what the session-shaped writers ask ----------------------------------------------
     async def write_demo(self, batches: Any, progress: ProgressCallback | None = None) -> Any:
         raise UsageError(
@@ -384,3 +577,29 @@ class FastmcpSessions(abc.ABC):
 
 def when(ms: int | None) -> str | None:
     return iso(ms)
+
+
+def as_event(entry: Entry) -> Event | None:
+    """An event entry as a followed event: its scope as the session, the server's event id
+    and stream beside it (the SSE form prints ``id: <event id>``)."""
+    if entry.expired(int(time.time() * 1000)):
+        return None
+    stream = event_stream(entry)
+    parsed = parse_stream_id(stream) if stream is not None else None
+    message = event_message(entry)
+    from mcpstore_cli.layouts.fastmcp.records import method_of
+
+    return Event(
+        session_id=parsed[0] if parsed else "",
+        id=0,
+        timestamp=entry.created_at or 0,
+        event_type=method_of(message),
+        data=message,
+        extras={"event_id": entry.key, "stream_id": stream},
+    )
+
+
+def _wanted(event: Event, request: Any) -> bool:
+    if request.session_id is not None and event.session_id != request.session_id:
+        return False
+    return request.since_ms is None or event.timestamp >= request.since_ms

@@ -54,6 +54,7 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     backend: ClassVar[str] = "postgres"
     title: ClassVar[str] = "PostgreSQL"
     clears_in_one_transaction: ClassVar[bool] = True
+    setup_options: ClassVar[frozenset[str]] = frozenset({"notify"})
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -102,7 +103,12 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
 
     # -- provisioning ---------------------------------------------------------------------
     def setup_plan(self, **options: Any) -> list[str]:
-        return [kvschema.table_ddl(self.table), kvschema.index_ddl(self.table)]
+        plan = [kvschema.table_ddl(self.table), kvschema.index_ddl(self.table)]
+        if options.get("notify"):
+            from mcpstore_cli.backends.postgres.kvnotify import statements
+
+            plan += statements(self.table)
+        return plan
 
     async def setup(self, **options: Any) -> list[SetupStep]:
         if options.get("create_database"):
@@ -118,7 +124,7 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
                 )
         async with self._conn() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", SETUP_LOCK_KEY)
-            for statement in self.setup_plan():
+            for statement in self.setup_plan()[:2]:
                 await conn.execute(statement)
         self._readable = False
         steps = [SetupStep(self.table, "exists" if existed else "created", "table")]
@@ -295,6 +301,40 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
             )
         return status.endswith(" 1")
 
+    backup_consistency: ClassVar[str] = "one REPEATABLE READ snapshot of the table"
+
+    async def kv_put(self, entries: Sequence[Entry], *, only_missing: bool) -> int:
+        """As py-key-value writes: ``ttl`` the seconds left now, the entry's own times."""
+        import json
+
+        if not entries:
+            return 0
+        now = time.time() * 1000
+        conflict = (
+            "DO NOTHING"
+            if only_missing
+            else (
+                "DO UPDATE SET value = EXCLUDED.value, ttl = EXCLUDED.ttl, "
+                "expires_at = EXCLUDED.expires_at"
+            )
+        )
+        async with self._conn() as conn:
+            status = await conn.execute(
+                f"INSERT INTO {self._t} (collection, key, value, ttl, created_at, expires_at) "
+                "SELECT r.c, r.k, r.v, r.ttl, timestamptz 'epoch' + r.cr * interval '1 "
+                "millisecond', timestamptz 'epoch' + r.ex * interval '1 millisecond' FROM "
+                "unnest($1::text[], $2::text[], $3::jsonb[], $4::float8[], $5::bigint[], "
+                "$6::bigint[]) AS r(c, k, v, ttl, cr, ex) ON CONFLICT (collection, key) "
+                + conflict,
+                [e.collection for e in entries],
+                [e.key for e in entries],
+                [json.dumps(e.value) for e in entries],
+                [None if e.expires_at is None else (e.expires_at - now) / 1000 for e in entries],
+                [e.created_at for e in entries],
+                [e.expires_at for e in entries],
+            )
+        return int(status.rsplit(" ", 1)[-1])
+
     async def kv_counts(self) -> dict[str, int]:
         await self.ensure_readable()
         rows = await self._fetch(f"SELECT collection, count(*) FROM {self._t} GROUP BY 1")
@@ -303,6 +343,56 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     async def kv_storage(self) -> dict[str, Any]:
         rows = await self._fetch("SELECT pg_total_relation_size(to_regclass($1))", self._t)
         return {"bytes": int(rows[0][0] or 0), "measured": "pg_total_relation_size"}
+
+    # -- tail-events ----------------------------------------------------------------------
+    async def kv_follow(self, seen: set[str], warn: Any) -> AsyncIterator[list[Entry]]:
+        """With ``setup --notify``'s trigger: LISTEN, and read each notified key. Without
+        it: poll new events through the expires_at index (FastMCP gives every event the same
+        TTL, so a newer event expires later), every ``poll_seconds``."""
+        from mcpstore_cli.backends.postgres import kvnotify
+
+        async with self._conn() as conn:
+            if await kvnotify.installed(conn, self.table):
+                queue: asyncio.Queue[str] = asyncio.Queue()
+                await conn.add_listener(
+                    kvnotify.channel(self.table), lambda *args: queue.put_nowait(args[3])
+                )
+                while True:
+                    keys = [await queue.get()]
+                    while not queue.empty():
+                        keys.append(queue.get_nowait())
+                    rows = await conn.fetch(
+                        f"{_SELECT} FROM {self._t} WHERE collection = $1 AND key = ANY($2)",
+                        EVENTS,
+                        keys,
+                    )
+                    entries = [self._entry(r) for r in rows if r[1] not in seen]
+                    seen.update(e.key for e in entries)
+                    if entries:
+                        yield entries
+            if warn is not None:
+                warn(
+                    f"no notify trigger on {self.table} (mcpstore setup --layout fastmcp "
+                    f"--notify installs it): polling every {self.poll_seconds:g} s."
+                )
+            mark = await conn.fetchval(
+                f"SELECT max(expires_at) FROM {self._t} WHERE collection = $1", EVENTS
+            )
+            while True:
+                await asyncio.sleep(self.poll_seconds)
+                rows = await conn.fetch(
+                    f"{_SELECT} FROM {self._t} WHERE collection = $1 AND expires_at >= "
+                    "coalesce($2, '-infinity'::timestamptz) - interval '5 seconds'",
+                    EVENTS,
+                    mark,
+                )
+                entries = [self._entry(r) for r in rows if r[1] not in seen]
+                for r in rows:
+                    if mark is None or (r[6] is not None and r[6] > mark):
+                        mark = r[6]
+                seen.update(e.key for e in entries)
+                if entries:
+                    yield entries
 
     # -- expire ---------------------------------------------------------------------------
     async def kv_expire(
@@ -431,5 +521,7 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     async def drop(self) -> list[str]:
         async with self._conn() as conn:
             await conn.execute(f"DROP TABLE IF EXISTS {self._t}")
-            await conn.execute(f"DROP FUNCTION IF EXISTS {quote_ident(self.table + '_notify')}()")
+            from mcpstore_cli.backends.postgres.kvnotify import function_name
+
+            await conn.execute(f"DROP FUNCTION IF EXISTS {function_name(self.table)}()")
         return [f"table {self.table}"]

@@ -233,6 +233,35 @@ class RedisStore(FastmcpSessions, Store):
         name = redis_key(entry.collection, entry.key)
         return bool(await self._call("eval", _REPLACE_IF_SAME, 1, name, entry.token, new))
 
+    backup_consistency: ClassVar[str] = (
+        "SCAN of the database (not a snapshot: keys written during the backup may be missing)"
+    )
+
+    async def kv_put(self, entries: Sequence[Entry], *, only_missing: bool) -> int:
+        """``SET`` each document with its absolute expiry (``PXAT``), as py-key-value's
+        relative ``EX`` would have left it; ``NX`` for a merge."""
+        from mcpstore_cli.layouts.fastmcp.records import document
+
+        if not entries:
+            return 0
+        client = await self._redis()
+        written = 0
+        for start in range(0, len(entries), SCAN_COUNT):
+            pipe = client.pipeline(transaction=False)
+            for e in entries[start : start + SCAN_COUNT]:
+                pipe.set(
+                    redis_key(e.collection, e.key),
+                    document(e),
+                    pxat=e.expires_at,
+                    nx=only_missing,
+                )
+            try:
+                outcomes = await pipe.execute()
+            except Exception as exc:
+                raise self._wrap(exc) from None
+            written += sum(1 for o in outcomes if o)
+        return written
+
     async def kv_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         async for names in self._scan_keys("*::*"):
@@ -261,6 +290,54 @@ class RedisStore(FastmcpSessions, Store):
             "database_keys": int(await self._call("dbsize")),
             "used_memory": int(info.get("used_memory", 0)) if isinstance(info, dict) else None,
         }
+
+    # -- tail-events ----------------------------------------------------------------------
+    follow_hint = "keyspace notifications are off: CONFIG SET notify-keyspace-events KA"
+
+    def _db(self) -> int:
+        from urllib.parse import urlsplit
+
+        path = (urlsplit(self.url.raw).path or "/").strip("/")
+        params = dict(self.url.params)
+        return int(path or params.get("db") or 0)
+
+    async def kv_follow(self, seen: set[str], warn: Any) -> AsyncIterator[list[Entry]]:
+        """Keyspace notifications when the server sends them (``K`` with ``$`` or ``A`` in
+        notify-keyspace-events): each SET of an event key is read at once. Otherwise the
+        SCAN-polling fallback, whose cost is said."""
+        from mcpstore_cli.layouts.fastmcp import EVENTS
+
+        flags = set(await self._notify_flags() or "")
+        if not ("K" in flags and ({"$", "A"} & flags)):
+            async for entries in super().kv_follow(seen, warn):
+                yield entries
+            return
+        client = await self._redis()
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        prefix = f"__keyspace@{self._db()}__:"
+        await pubsub.psubscribe(prefix + glob_escape(EVENTS) + "::*")
+        try:
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                names = [message]
+                while (more := await pubsub.get_message(timeout=0)) is not None:
+                    names.append(more)
+                keys = []
+                for m in names:
+                    if m.get("data") not in (b"set", "set"):
+                        continue
+                    channel = m["channel"]
+                    channel = channel.decode() if isinstance(channel, bytes) else channel
+                    keys.append(channel[len(prefix) :].encode())
+                entries = [e for e in await self._read(keys) if e.key not in seen] if keys else []
+                seen.update(e.key for e in entries)
+                if entries:
+                    yield entries
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
 
     # -- clear and teardown ---------------------------------------------------------------
     async def inventory(self) -> Inventory:

@@ -97,6 +97,7 @@ async def write_backup(
     progress: ProgressCallback | None = None,
     level: int | None = None,
     force: bool = False,
+    include_secrets: bool = False,
 ) -> BackupSummary:
     """Write a consistent backup of ``store`` (or of some sessions) to ``path``.
 
@@ -112,7 +113,7 @@ async def write_backup(
 
     target = check_backup_target(store, path, force=force)
     protect = store.own_files()
-    spec = BackupSpec(session_ids=session_ids, since_ms=since_ms)
+    spec = BackupSpec(session_ids=session_ids, since_ms=since_ms, include_secrets=include_secrets)
     started = time.perf_counter()
     await store.ensure_readable()
     header: dict[str, Any] = {
