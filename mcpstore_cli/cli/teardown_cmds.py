@@ -88,12 +88,23 @@ def clear(
             "deleting items (faster on big tables; the stream gets a new ARN).",
         ),
     ] = False,
+    all_collections: Annotated[
+        bool,
+        typer.Option(
+            "--all-collections",
+            help="fastmcp layout: also the other collections of the store (the OAuth proxy's "
+            "clients and tokens, caches), not only FastMCP's events, streams and state.",
+        ),
+    ] = False,
     yes: YesOpt = False,
     dry_run: DryRunOpt = False,
 ) -> None:
     """Delete every session and event (or every record of a task or server-state layout);
     keep the tables, their settings and the id counters."""
     store_url = cmd.url
+    if all_collections:
+        why = f"the {cmd.store_class.layout} layout keeps its records in tables of its own"
+        cmd.require(lambda kind: kind.session_kinds, "--all-collections", why)
     if recreate:
         why = f"a {store_url.backend} store is cleared in place"
         cmd.require(lambda kind: kind.recreates_tables, "--recreate", why)
@@ -105,7 +116,11 @@ def clear(
         _dry_run(
             cmd,
             obj,
-            {"would": "recreate the tables" if recreate else f"delete {_every(cmd)}"},
+            {
+                "would": "recreate the tables"
+                if recreate
+                else f"delete {_every(cmd, everything=all_collections)}"
+            },
         )
         return
     preview = inventory_lines(obj)
@@ -116,8 +131,9 @@ def clear(
         )
         question = f"Delete and recreate {inv.name} and {inv.name}-events?"
     else:
-        preview.append(f"clear deletes {_every(cmd)}; the tables stay.")
-        question = f"Delete {_every(cmd)} ({_count_text(inv)})?"
+        every = _every(cmd, everything=all_collections)
+        preview.append(f"clear deletes {every}; the tables stay.")
+        question = f"Delete {every} ({_count_text(inv)})?"
     from mcpstore_cli.cli.confirm import confirm_destructive
 
     with _interruptible(cmd):
@@ -152,6 +168,8 @@ def clear(
 
         async def work() -> Any:
             async with store:
+                if all_collections:
+                    return await store.clear_all_collections(progress=tick)
                 return await store.clear(recreate=recreate, progress=tick)
 
         result = cmd.run(work)
@@ -174,10 +192,14 @@ def clear(
             cmd.info(f"clear: {note}.")
 
 
-def _every(cmd: Command) -> str:
+def _every(cmd: Command, *, everything: bool = False) -> str:
     """What clear deletes, in the layout's words."""
     if cmd.store_class.records_noun is None:
         return "every session and event"
+    if cmd.store_class.session_kinds:
+        if everything:
+            return "every entry of every collection (FastMCP's and the others)"
+        return "every entry of FastMCP's collections (events, streams, state)"
     return f"every record of the {cmd.store_class.layout} layout"
 
 

@@ -250,6 +250,13 @@ class Store(abc.ABC):
         """Delete every session and event and keep the tables (and the id counters)."""
         raise not_supported("clear", self.backend)
 
+    async def clear_all_collections(
+        self, *, progress: ProgressCallback | None = None
+    ) -> ClearResult:
+        """Key-value layouts (``session_kinds``): delete every entry of every collection,
+        not only the layout's own."""
+        raise not_supported("clear --all-collections", self.backend)
+
     async def disable_streams(self) -> list[str]:
         """Turn off change streams; the names of the tables changed (none on SQL stores)."""
         return []

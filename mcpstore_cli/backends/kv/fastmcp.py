@@ -495,6 +495,9 @@ class FastmcpSessions(abc.ABC):
                 f"skipped {expired:,} entries whose expiry passed since the backup"
             )
 
+    async def clear_all_collections(self, *, progress: ProgressCallback | None = None) -> Any:
+        return await self.clear(collections=None, progress=progress)  # type: ignore[attr-defined]
+
     # -- tail-events ----------------------------------------------------------------------
     # How often the fallback follower reads the events collection again.
     poll_seconds: ClassVar[float] = 0.5
