@@ -11,26 +11,26 @@ __mcpstore_spec() {
     case "$1" in
         "")
             _mcpstore_subs="backup clear completion demo expire list restore setup show stats tail-events tasks teardown"
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url --version"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url --version"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
             ;;
         "backup")
             _mcpstore_subs="list"
-            _mcpstore_opts="--backend --connect-timeout --debug --force --format -f --help -h --layout --level --lock-timeout --native --output -o --quiet -q --segments --session --since --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --level --lock-timeout --output -o --segments --session --since --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --force --format -f --help -h --include-secrets --layout --level --lock-timeout --native --output -o --quiet -q --segments --session --since --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --level --lock-timeout --output -o --segments --session --since --table --url"
             _mcpstore_args=""
             ;;
         "backup list")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
-            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --dir --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --dir --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
             ;;
         "clear")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --dry-run --format -f --help -h --layout --lock-timeout --quiet -q --recreate --segments --url --yes -y"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_opts="--all-collections --backend --connect-timeout --debug --dry-run --format -f --help -h --layout --lock-timeout --quiet -q --recreate --segments --table --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
             ;;
         "completion")
@@ -41,98 +41,98 @@ __mcpstore_spec() {
             ;;
         "demo")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --layout --live --lock-timeout --quiet -q --rate --seed --segments --sessions -s --terminated-share --url"
-            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --layout --lock-timeout --rate --seed --segments --sessions -s --terminated-share --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --duration --events-per-session -e --help -h --idle-share --layout --live --lock-timeout --quiet -q --rate --seed --segments --sessions -s --table --terminated-share --url"
+            _mcpstore_vopts="--backend --connect-timeout --duration --events-per-session -e --idle-share --layout --lock-timeout --rate --seed --segments --sessions -s --table --terminated-share --url"
             _mcpstore_args=""
             ;;
         "expire")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --layout --lock-timeout --max-events-per-session --quiet -q --rate --segment --segments --terminated --terminated-grace --time-budget --url"
-            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --layout --lock-timeout --max-events-per-session --rate --segment --segments --terminated-grace --time-budget --url"
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --layout --lock-timeout --max-events-per-session --orphans --quiet -q --rate --segment --segments --table --terminated --terminated-grace --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --layout --lock-timeout --max-events-per-session --rate --segment --segments --table --terminated-grace --time-budget --url"
             _mcpstore_args=""
             ;;
         "list")
             _mcpstore_subs=""
-            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --graph --help -h --idle-over --initialized --not-initialized --layout --limit -n --lock-timeout --quiet -q --segments --terminated --not-terminated --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --timeout --url"
+            _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --graph --help -h --idle-over --initialized --not-initialized --layout --limit -n --lock-timeout --quiet -q --segments --table --terminated --not-terminated --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --table --timeout --url"
             _mcpstore_args=""
             ;;
         "restore")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --layout --lock-timeout --mode --native --quiet -q --segments --to-table --url --yes -y"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --mode --native --segments --to-table --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --keep-ttl --layout --lock-timeout --mode --native --quiet -q --segments --table --to-table --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --mode --native --segments --table --to-table --url"
             _mcpstore_args="file"
             ;;
         "setup")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --layout --lock-timeout --notify --pitr --quiet -q --segments --stream --no-stream --tag --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --tag --url"
+            _mcpstore_opts="--backend --check --connect-timeout --create-database --debug --dry-run --format -f --help -h --layout --lock-timeout --notify --pitr --quiet -q --segments --stream --no-stream --table --tag --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --tag --url"
             _mcpstore_args=""
             ;;
         "show")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --layout --lock-timeout --quiet -q --segments --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --layout --lock-timeout --segments --timeout --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --layout --lock-timeout --segments --table --timeout --url"
             _mcpstore_args="none"
             ;;
         "stats")
             _mcpstore_subs=""
-            _mcpstore_opts="--approximate --backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --timeout --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --timeout --url"
+            _mcpstore_opts="--approximate --backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --timeout --url"
             _mcpstore_args=""
             ;;
         "tail-events")
             _mcpstore_subs=""
-            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --layout --lock-timeout --quiet -q --segments --session -s --since --url"
-            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --layout --lock-timeout --segments --session -s --since --url"
+            _mcpstore_opts="--after --backend --connect-timeout --count -n --debug --follow --no-follow --format -f --help -h --layout --lock-timeout --quiet -q --segments --session -s --since --table --url"
+            _mcpstore_vopts="--after --backend --connect-timeout --count -n --format -f --layout --lock-timeout --segments --session -s --since --table --url"
             _mcpstore_args=""
             ;;
         "tasks")
             _mcpstore_subs="cancel expire list recover show stats"
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
             ;;
         "tasks cancel")
             _mcpstore_subs=""
-            _mcpstore_opts="--any-owner --backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_opts="--any-owner --backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args="none"
             ;;
         "tasks expire")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --delete-terminal-after --dry-run --format -f --help -h --honour-ttl --jobs --layout --lock-timeout --orphan-after --quiet -q --rate --segments --time-budget --url"
-            _mcpstore_vopts="--backend --batch-size --connect-timeout --delete-terminal-after --format -f --jobs --layout --lock-timeout --orphan-after --rate --segments --time-budget --url"
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --delete-terminal-after --dry-run --format -f --help -h --honour-ttl --jobs --layout --lock-timeout --orphan-after --quiet -q --rate --segments --table --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --delete-terminal-after --format -f --jobs --layout --lock-timeout --orphan-after --rate --segments --table --time-budget --url"
             _mcpstore_args=""
             ;;
         "tasks list")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --cursor --debug --format -f --help -h --layout --limit -n --lock-timeout --method --quiet -q --segments --session --status --stuck-for --url"
-            _mcpstore_vopts="--backend --connect-timeout --cursor --format -f --layout --limit -n --lock-timeout --method --segments --session --status --stuck-for --url"
+            _mcpstore_opts="--backend --connect-timeout --cursor --debug --format -f --help -h --layout --limit -n --lock-timeout --method --quiet -q --segments --session --status --stuck-for --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --cursor --format -f --layout --limit -n --lock-timeout --method --segments --session --status --stuck-for --table --url"
             _mcpstore_args=""
             ;;
         "tasks recover")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --layout --lock-timeout --quiet -q --segments --stuck-for --url"
-            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --layout --lock-timeout --segments --stuck-for --url"
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --layout --lock-timeout --quiet -q --segments --stuck-for --table --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --layout --lock-timeout --segments --stuck-for --table --url"
             _mcpstore_args=""
             ;;
         "tasks show")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args="none"
             ;;
         "tasks stats")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --stuck-for --url"
-            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --stuck-for --url"
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --stuck-for --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --stuck-for --table --url"
             _mcpstore_args=""
             ;;
         "teardown")
             _mcpstore_subs=""
-            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --layout --lock-timeout --quiet -q --segments --url --yes -y"
-            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --layout --lock-timeout --segments --url"
+            _mcpstore_opts="--all --backend --backup --backup-file --clear-data --connect-timeout --debug --delete --disable-streams --dry-run --force --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url --yes -y"
+            _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
             ;;
         *)
@@ -146,69 +146,69 @@ __mcpstore_spec() {
 __mcpstore_value() {
     _mcpstore_choices=""
     case "$1|$2" in
-        "|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "|--format"|"|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
-        "|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "backup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "backup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "backup|--format"|"backup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "backup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
+        "backup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         "backup|--output"|"backup|-o") _mcpstore_kind=file ;;
-        "backup list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "backup list|--dir") _mcpstore_kind=dir ;;
         "backup list|--format"|"backup list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "backup list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "backup list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "clear|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
-        "demo|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "clear|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
+        "demo|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "expire|--format"|"expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "list|--format"|"list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "restore|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "restore|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "restore|--format"|"restore|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "restore|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
+        "restore|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         "restore|--mode") _mcpstore_kind=choice _mcpstore_choices="merge replace" ;;
-        "setup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "setup|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "setup|--format"|"setup|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "setup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "setup|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "show|--format"|"show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tail-events|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tail-events|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tail-events|--format"|"tail-events|-f") _mcpstore_kind=choice _mcpstore_choices="pretty sse jsonl" ;;
-        "tail-events|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tasks|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tail-events|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tasks|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tasks|--format"|"tasks|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
-        "tasks|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tasks cancel|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tasks cancel|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tasks cancel|--format"|"tasks cancel|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
-        "tasks cancel|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tasks expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks cancel|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tasks expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tasks expire|--format"|"tasks expire|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
-        "tasks expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tasks list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks expire|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tasks list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tasks list|--format"|"tasks list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "tasks list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tasks recover|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tasks recover|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tasks recover|--format"|"tasks recover|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv pretty sse" ;;
-        "tasks recover|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tasks show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks recover|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tasks show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tasks show|--format"|"tasks show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "tasks show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "tasks stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "tasks stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "tasks stats|--format"|"tasks stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "tasks stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
-        "teardown|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb" ;;
+        "tasks stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "teardown|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "teardown|--backup-file") _mcpstore_kind=file ;;
         "teardown|--format"|"teardown|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
-        "teardown|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state" ;;
+        "teardown|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         *) _mcpstore_kind=none ;;
     esac
 }

@@ -34,7 +34,7 @@ BAD_INPUT = [
     (["list", "--active", "--terminated"], "exclude each other"),
     (["list", "--active", "--idle-over", "1h"], "exclude each other"),
     (["list", "--format", "xml"], "--format"),
-    (["list", "--backend", "redis"], "--backend"),
+    (["list", "--backend", "mongodb"], "--backend"),
     (["list", "--connect-timeout", "0"], "--connect-timeout"),
     (["list", "--no-such-option"], "No such option"),
     (["show"], "Missing argument"),
@@ -76,7 +76,8 @@ def test_bad_input_is_one_sentence_exit_2(
 BAD_URLS = [
     ("", "empty"),
     ("://mcp.db", "not a store URL"),
-    ("redis://localhost", "unknown store type"),
+    ("mongodb://localhost", "unknown store type"),
+    ("redis://localhost/db0", "a Redis database is a number"),
     ("sqlite://host/db.sqlite", "names a host"),
     ("sqlite:///:memory:", "in-memory"),
     ("postgresql://u:pw@host:99999/db", "port that is not a number"),

@@ -59,7 +59,7 @@ def test_model_covers_every_command_and_option() -> None:
     by_name = {name: opt for opt in listing.options for name in opt.names}
     assert by_name["--format"].choices == ["table", "json", "jsonl", "csv"]
     assert by_name["-f"] is by_name["--format"]
-    assert by_name["--backend"].choices == ["sqlite", "postgres", "dynamodb"]
+    assert by_name["--backend"].choices == ["sqlite", "postgres", "dynamodb", "redis"]
     assert by_name["--active"].takes_value is False
     assert by_name["--limit"].takes_value is True
     assert by_name["--terminated"].negations == ["--not-terminated"]

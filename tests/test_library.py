@@ -170,7 +170,7 @@ def test_resolution_order() -> None:
     with pytest.raises(UsageError, match="--backend says"):
         resolve_store_url("sqlite:///x.db", "postgres", env)
     with pytest.raises(UsageError, match="Unknown backend"):
-        resolve_store_url(None, "redis", env)
+        resolve_store_url(None, "mongodb", env)
 
 
 def test_session_ids() -> None:

@@ -103,7 +103,7 @@ def test_the_value_after_the_command_wins(ready: StoreHandle, tmp_path: Path) ->
     fmt = run_cli(["--format", "csv", "stats", "--url", ready.url, "--format", "json"])
     assert fmt.exit_code == 0 and fmt.json()["sessions"]["total"] == 6, fmt
     # A bad value before the command does not matter once the command says otherwise.
-    fixed = run_cli(["--backend", "redis", "list", "--backend", "sqlite", "--url", ready.url])
+    fixed = run_cli(["--backend", "mongodb", "list", "--backend", "sqlite", "--url", ready.url])
     assert fixed.exit_code == 0, fixed
 
 
@@ -146,7 +146,7 @@ def test_an_option_where_it_does_not_apply_is_refused(
 @pytest.mark.parametrize(
     ("option", "fragment"),
     [
-        (["--backend", "redis"], "--backend 'redis' is not one of the choices"),
+        (["--backend", "mongodb"], "--backend 'mongodb' is not one of the choices"),
         (["--format", "xml"], "--format 'xml' is not one of the choices"),
         (["--segments", "0"], "--segments must be between 1 and 1000"),
         (["--connect-timeout", "0"], "--connect-timeout must be at least 0.1s"),

@@ -158,13 +158,13 @@ class Command:
         if able(self.store_class):
             return
         from mcpstore_cli.errors import NotSupportedError
-        from mcpstore_cli.store.registry import store_class
+        from mcpstore_cli.store.registry import default_layout, store_class
         from mcpstore_cli.store.urls import BACKENDS
 
         kinds = []
         for name in BACKENDS:
             with contextlib.suppress(NotSupportedError):
-                if able(store_class(name)):
+                if able(store_class(name, default_layout(name))):
                     kinds.append(name)
         where = f"{' and '.join(kinds)} stores" if kinds else "no kind of store yet"
         raise UsageError(

@@ -134,7 +134,14 @@ def list_sessions(
 
     from mcpstore_cli.render.output import session_json, session_writer
 
-    writer = session_writer(cmd.env, cmd.fmt, now_ms=now, kinds=store.session_kinds)
+    to_json: Any = session_json
+    if store.session_kinds:
+        from mcpstore_cli.render.kinds import kinds_json, kinds_writer
+
+        writer = kinds_writer(cmd.env, cmd.fmt, now_ms=now)
+        to_json = kinds_json
+    else:
+        writer = session_writer(cmd.env, cmd.fmt, now_ms=now)
 
     printed = [0]
 
@@ -160,7 +167,7 @@ def list_sessions(
                     cmd.warn(f"skipped session {item.key}: {item.problem}.")
                     last = item.cursor if isinstance(item.cursor, Cursor) else last
                     continue
-                writer.write(session_json(item, now_ms=now, timeout_ms=flt.timeout_ms))
+                writer.write(to_json(item, now_ms=now, timeout_ms=flt.timeout_ms))
                 last = Cursor.after(item)
                 shown += 1
                 printed[0] = shown

@@ -7,10 +7,30 @@ import json
 from typing import Any
 
 from mcpstore_cli.env import Environment
+from mcpstore_cli.model.records import Cursor, Session
 from mcpstore_cli.render.output import Column, RecordWriter, _escape
 from mcpstore_cli.util.timeutil import ago, short_time
 
 KIND_TITLES = {"events": "event store", "state": "state"}
+
+
+def kinds_json(session: Session, *, now_ms: int, timeout_ms: int) -> dict[str, Any]:
+    """A session of a layout with kinds as ``list`` prints it (JSON, JSONL, CSV)."""
+    out: dict[str, Any] = {
+        "session_id": session.session_id,
+        "kind": session.extra("kind"),
+        "status": "idle" if now_ms - session.last_activity > timeout_ms else "active",
+        "created_at": session.created_at,
+        "last_activity": session.last_activity,
+        "expires_at": session.extra("expires_at"),
+    }
+    if session.extra("kind") == "events":
+        out["streams"] = session.extra("streams")
+        out["event_count"] = session.event_count
+    else:
+        out["keys"] = session.extra("keys")
+    out["cursor"] = Cursor.after(session).encode()
+    return out
 
 
 def kinds_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:

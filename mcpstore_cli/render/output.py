@@ -345,12 +345,7 @@ def _csv_cell(value: Any) -> Any:
 STATUS_STYLE = {"active": "green", "idle": "yellow", "terminated": "red"}
 
 
-def session_writer(env: Environment, fmt: str, *, now_ms: int, kinds: bool = False) -> RecordWriter:
-    if kinds:
-        from mcpstore_cli.render.kinds import kinds_writer
-
-        return kinds_writer(env, fmt, now_ms=now_ms)
-
+def session_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
     def client(obj: dict[str, Any]) -> str | None:
         info = obj.get("client_info")
         if not isinstance(info, dict):
