@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.pg_fixtures",
     "tests.dynamodb_fixtures",
     "tests.redis_fixtures",
+    "tests.fastmcp_server",
 ]
 
 # Backends that have joined the parity suite.
