@@ -85,7 +85,9 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
                 return
             yield [_entry(item) for item in page]
 
-    async def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
+    async def kv_scan(
+        self, collections: Sequence[str] | None, *, others: dict[str, int] | None = None
+    ) -> AsyncIterator[list[Entry]]:
         if collections is None:
             pages = self._scan(
                 {"ExpressionAttributeNames": _NAMES, "ProjectionExpression": _PROJECTION}
@@ -237,7 +239,7 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
                 name = item["collection"]["S"]
                 counts[name] = counts.get(name, 0) + 1
 
-    async def kv_storage(self) -> dict[str, Any]:
+    async def kv_storage(self, counts: dict[str, int] | None = None) -> dict[str, Any]:
         info = await asyncio.to_thread(self._discover)
         return {
             "bytes": info.size_bytes,

@@ -79,9 +79,15 @@ class FastmcpSessions(abc.ABC):
 
     # -- primitives -----------------------------------------------------------------------
     @abc.abstractmethod
-    def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
+    def kv_scan(
+        self, collections: Sequence[str] | None, *, others: dict[str, int] | None = None
+    ) -> AsyncIterator[list[Entry]]:
         """Every entry of these collections (None: of every collection), values decoded,
-        expired ones included, in pages."""
+        expired ones included, in pages. ``others``: count the entries of every other
+        collection there, by name, without reading their values (where the backend can do
+        it in the same pass; :attr:`counts_others_in_scan`)."""
+
+    counts_others_in_scan: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
@@ -108,7 +114,7 @@ class FastmcpSessions(abc.ABC):
         """Entries per collection, expired ones included."""
 
     @abc.abstractmethod
-    async def kv_storage(self) -> dict[str, Any]:
+    async def kv_storage(self, counts: dict[str, int] | None = None) -> dict[str, Any]:
         """Storage facts (``bytes`` and how they were measured)."""
 
     async def kv_expire(  # noqa: B027 - a backend that expires entries itself has none
@@ -279,15 +285,18 @@ class FastmcpSessions(abc.ABC):
         await self.ensure_readable()
         figures = Figures(now_ms)
         others: dict[str, int] = {}
-        async for page in self.kv_scan(None):
+        if self.counts_others_in_scan:
+            pages = self.kv_scan(COLLECTIONS, others=others)
+        else:
+            counts = await self.kv_counts()
+            others = {c: n for c, n in counts.items() if c not in COLLECTIONS}
+            pages = self.kv_scan(COLLECTIONS)
+        async for page in pages:
             for entry in page:
-                if entry.collection in COLLECTIONS:
-                    figures.add(entry)
-                else:
-                    others[entry.collection] = others.get(entry.collection, 0) + 1
+                figures.add(entry)
         index = figures.index
-        assert index is not None
         kinds = [s.kind for s in index.sessions.values()]
+        every = {**others, **{c: figures.entries[c] + figures.expired[c] for c in COLLECTIONS}}
         return {
             "store": self.url.masked(),
             "layout": "fastmcp",
@@ -306,7 +315,7 @@ class FastmcpSessions(abc.ABC):
             "orphans": figures.orphans(),
             "ttl_left": dict(figures.ttl_left),
             "other_collections": dict(sorted(others.items())),
-            "storage": await self.kv_storage(),
+            "storage": await self.kv_storage(every),
         }
 
     # -- expire ---------------------------------------------------------------------------

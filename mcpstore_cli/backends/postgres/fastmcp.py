@@ -243,7 +243,9 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
             size=len(row[2]),
         )
 
-    async def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
+    async def kv_scan(
+        self, collections: Sequence[str] | None, *, others: dict[str, int] | None = None
+    ) -> AsyncIterator[list[Entry]]:
         where, args = (
             ("", [])
             if collections is None
@@ -340,7 +342,7 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
         rows = await self._fetch(f"SELECT collection, count(*) FROM {self._t} GROUP BY 1")
         return {r[0]: int(r[1]) for r in rows}
 
-    async def kv_storage(self) -> dict[str, Any]:
+    async def kv_storage(self, counts: dict[str, int] | None = None) -> dict[str, Any]:
         rows = await self._fetch("SELECT pg_total_relation_size(to_regclass($1))", self._t)
         return {"bytes": int(rows[0][0] or 0), "measured": "pg_total_relation_size"}
 

@@ -65,6 +65,7 @@ class RedisStore(FastmcpSessions, Store):
     title: ClassVar[str] = "Redis"
     row_word: ClassVar[str] = "key"
     expires_entries: ClassVar[bool] = False  # Redis expires its keys itself
+    counts_others_in_scan: ClassVar[bool] = True
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
         super().__init__(url, options)
@@ -185,10 +186,20 @@ class RedisStore(FastmcpSessions, Store):
             if int(cursor) == 0:
                 return
 
-    def _patterns(self, collections: Sequence[str] | None) -> list[str]:
+    @staticmethod
+    def _pattern(collections: Sequence[str] | None) -> str:
+        """One SCAN pattern for these collections: every SCAN walks the whole keyspace, so
+        several collections share one pass (their common prefix) and are told apart here."""
         if collections is None:
-            return ["*::*"]
-        return [glob_escape(c) + "::*" for c in collections]
+            return "*::*"
+        if len(collections) == 1:
+            return glob_escape(collections[0]) + "::*"
+        first, last = min(collections), max(collections)
+        size = 0
+        while size < min(len(first), len(last)) and first[size] == last[size]:
+            size += 1
+        prefix = first[:size]
+        return glob_escape(prefix) + "*"
 
     async def _read(self, names: list[bytes]) -> list[Entry]:
         values = await self._call("mget", names)
@@ -205,9 +216,23 @@ class RedisStore(FastmcpSessions, Store):
                 out.append(Entry(parts[0], parts[1], None, token=raw.decode("utf-8", "replace")))
         return out
 
-    async def kv_scan(self, collections: Sequence[str] | None) -> AsyncIterator[list[Entry]]:
-        for pattern in self._patterns(collections):
-            async for names in self._scan_keys(pattern):
+    async def kv_scan(
+        self, collections: Sequence[str] | None, *, others: dict[str, int] | None = None
+    ) -> AsyncIterator[list[Entry]]:
+        wanted = None if collections is None else {c.encode() for c in collections}
+        pattern = "*::*" if others is not None else self._pattern(collections)
+        async for names in self._scan_keys(pattern):
+            if wanted is not None:
+                picked = []
+                for name in names:
+                    collection = name.partition(b"::")[0]
+                    if collection in wanted:
+                        picked.append(name)
+                    elif others is not None and b"::" in name:
+                        key = collection.decode("utf-8", "replace")
+                        others[key] = others.get(key, 0) + 1
+                names = picked
+            if names:
                 yield await self._read(names)
 
     async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
@@ -271,8 +296,8 @@ class RedisStore(FastmcpSessions, Store):
                     counts[parts[0]] = counts.get(parts[0], 0) + 1
         return counts
 
-    async def kv_storage(self) -> dict[str, Any]:
-        counts = await self.kv_counts()
+    async def kv_storage(self, counts: dict[str, int] | None = None) -> dict[str, Any]:
+        counts = counts if counts is not None else await self.kv_counts()
         fastmcp_keys = sum(n for c, n in counts.items() if c in COLLECTIONS)
         sampled: list[int] = []
         async for names in self._scan_keys("fastmcp_*::*"):
@@ -371,15 +396,19 @@ class RedisStore(FastmcpSessions, Store):
 
         started = time.perf_counter()
         counts: dict[str, int] = {}
-        for pattern in self._patterns(collections):
-            async for names in self._scan_keys(pattern):
-                gone = int(await self._call("unlink", *names))
-                for name in names:
-                    parts = split_redis_key(name.decode("utf-8", "replace"))
-                    if parts is not None:
-                        counts[parts[0]] = counts.get(parts[0], 0) + 1
-                if progress is not None:
-                    progress(gone)
+        wanted = None if collections is None else {c.encode() for c in collections}
+        async for names in self._scan_keys(self._pattern(collections)):
+            if wanted is not None:
+                names = [n for n in names if n.partition(b"::")[0] in wanted]
+            if not names:
+                continue
+            gone = int(await self._call("unlink", *names))
+            for name in names:
+                parts = split_redis_key(name.decode("utf-8", "replace"))
+                if parts is not None:
+                    counts[parts[0]] = counts.get(parts[0], 0) + 1
+            if progress is not None:
+                progress(gone)
         from mcpstore_cli.layouts.fastmcp import EVENTS
 
         return ClearResult(

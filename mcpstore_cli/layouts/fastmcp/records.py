@@ -44,18 +44,19 @@ def iso(ms: int | None) -> str | None:
 
 
 def document(entry: Entry) -> str:
-    """The JSON document Redis and DynamoDB keep for an entry."""
-    return json.dumps(
-        {
-            "collection": entry.collection,
-            "key": entry.key,
-            "value": entry.value,
-            "created_at": iso(entry.created_at),
-            "expires_at": iso(entry.expires_at),
-            "version": 1,
-        },
-        sort_keys=True,
-    )
+    """The JSON document Redis and DynamoDB keep for an entry (a time it lacks is left out,
+    as py-key-value does)."""
+    doc: dict[str, Any] = {
+        "collection": entry.collection,
+        "key": entry.key,
+        "value": entry.value,
+        "version": 1,
+    }
+    if entry.created_at is not None:
+        doc["created_at"] = iso(entry.created_at)
+    if entry.expires_at is not None:
+        doc["expires_at"] = iso(entry.expires_at)
+    return json.dumps(doc, sort_keys=True)
 
 
 def from_document(

@@ -10,6 +10,8 @@ An entry past its expiry counts as gone, as the server's reads skip it.
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,22 +128,24 @@ class SessionIndex:
         )
 
 
-@dataclass(slots=True)
 class Figures:
-    """What ``stats`` says about a FastMCP store, gathered in one pass over its entries."""
+    """What ``stats`` says about a FastMCP store, gathered in one pass over its entries.
 
-    now_ms: int
-    entries: Counter[str] = field(default_factory=Counter)  # per collection, live
-    expired: Counter[str] = field(default_factory=Counter)  # past expiry, still stored
-    unreadable: Counter[str] = field(default_factory=Counter)
-    methods: Counter[str] = field(default_factory=Counter)
-    ttl_left: Counter[str] = field(default_factory=Counter)
-    stream_ids: dict[str, list[str]] = field(default_factory=dict)  # live streams
-    event_streams: dict[str, str | None] = field(default_factory=dict)  # live events
-    index: SessionIndex | None = None
+    Orphans are counted from 8-byte hashes of the event ids (kept in arrays, sorted at the
+    end), so memory stays small on big stores."""
 
-    def __post_init__(self) -> None:
-        self.index = SessionIndex(self.now_ms)
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+        self.entries: Counter[str] = Counter()  # per collection, live
+        self.expired: Counter[str] = Counter()  # past expiry, still stored
+        self.unreadable: Counter[str] = Counter()
+        self.methods: Counter[str] = Counter()
+        self.ttl_left: Counter[str] = Counter()
+        self.index = SessionIndex(now_ms)
+        self._events = array("q")  # hashes of live event ids
+        self._listed = array("q")  # hashes of the ids live streams list
+        self._listed_by = array("l")  # which stream listed each
+        self._streams = 0
 
     def add(self, entry: Entry) -> None:
         if entry.expired(self.now_ms):
@@ -152,31 +156,37 @@ class Figures:
         self.ttl_left[ttl_bucket(entry, self.now_ms)] += 1
         if entry.collection not in (EVENTS, STREAMS, STATE):
             return
-        assert self.index is not None
         self.index.add(entry)
         if entry.collection == EVENTS:
             self.methods[method_of(event_message(entry))] += 1
-            self.event_streams[entry.key] = event_stream(entry)
+            self._events.append(hash(entry.key))
         elif entry.collection == STREAMS:
             ids = stream_event_ids(entry)
             if ids is None:
                 self.unreadable[STREAMS] += 1
-            else:
-                self.stream_ids[entry.key] = ids
+                return
+            self._listed.extend(hash(i) for i in ids)
+            self._listed_by.extend([self._streams] * len(ids))
+            self._streams += 1
 
     def orphans(self) -> dict[str, int]:
         """Stream lists naming events that are gone, and events no live stream lists."""
-        listed: set[str] = set()
+        events = array("q", sorted(self._events))
+        listed = array("q", sorted(self._listed))
+
+        def has(values: array[int], h: int) -> bool:
+            i = bisect_left(values, h)
+            return i < len(values) and values[i] == h
+
         missing = 0
-        streams_with_missing = 0
-        for ids in self.stream_ids.values():
-            gone = [i for i in ids if i not in self.event_streams]
-            missing += len(gone)
-            streams_with_missing += bool(gone)
-            listed.update(ids)
-        unlisted = sum(1 for key in self.event_streams if key not in listed)
+        naming: set[int] = set()
+        for h, stream in zip(self._listed, self._listed_by, strict=True):
+            if not has(events, h):
+                missing += 1
+                naming.add(stream)
+        unlisted = sum(1 for h in events if not has(listed, h))
         return {
-            "streams_naming_missing_events": streams_with_missing,
+            "streams_naming_missing_events": len(naming),
             "missing_event_ids": missing,
             "events_of_no_stream": unlisted,
         }
