@@ -91,6 +91,15 @@ def expire(
             show_default=False,
         ),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            metavar="N",
+            help="fastmcp layout on PostgreSQL: delete on N connections at once (faster, and N "
+            "times the load on the database).",
+        ),
+    ] = 1,
     orphans: Annotated[
         bool,
         typer.Option(
@@ -122,6 +131,8 @@ def expire(
             raise UsageError(f"--batch-size must be between 1 and 10000, not {batch_size}.")
         if max_events is not None and max_events < 1:
             raise UsageError(f"--max-events-per-session must be 1 or more, not {max_events}.")
+        if not 1 <= jobs <= 16:
+            raise UsageError(f"--jobs must be from 1 to 16, not {jobs}.")
         if rate is not None and rate <= 0:
             raise UsageError(f"--rate must be more than 0, not {rate}.")
         part = parse_segment(segment) if segment is not None else None
@@ -142,6 +153,7 @@ def expire(
             dry_run=dry_run,
             segment=part,
             kv_orphans=orphans,
+            jobs=jobs,
         )
 
     opts = build()
@@ -162,7 +174,10 @@ def expire(
                 f"{given[0]} does not apply to the {cmd.store_class.layout} layout: its entries "
                 "carry their own expiry (expire removes those past it; --orphans for the rest)."
             )
-    elif orphans:
+    if jobs > 1:
+        why = f"a {store_url.backend} store of the {cmd.store_class.layout} layout is expired "
+        cmd.require(lambda kind: kind.parallel_expire, "--jobs", why + "on one connection")
+    if not by_entry and orphans:
         raise UsageError(
             "--orphans is for the fastmcp layout; expire always removes orphaned events of "
             f"the {cmd.store_class.layout} layout."
@@ -190,7 +205,7 @@ def expire(
     verb = "would remove" if result.dry_run else "removed"
     if by_entry:
         rate_text = f" ({obj['rate']:,.0f} rows/s)" if obj["rate"] and not result.dry_run else ""
-        expired = sum(result.entries.values())
+        expired = result.expired_entries
         per = ", ".join(f"{c} {n:,}" for c, n in sorted(result.entries.items()) if n)
         cmd.info(
             f"expire: {verb} {expired:,} expired entries{f' ({per})' if per else ''}, "

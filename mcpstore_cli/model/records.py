@@ -281,6 +281,7 @@ class ExpireOptions:
     dry_run: bool = False
     segment: tuple[int, int] | None = None  # (index, total), 0-based index: DynamoDB only
     sample_size: int = 5
+    jobs: int = 1  # connections deleting at once, where the store can (parallel_expire)
     # Key-value layouts (fastmcp): also trim stream lists naming missing events and remove
     # events no stream lists (--orphans).
     kv_orphans: bool = False
@@ -318,11 +319,12 @@ class ExpireResult:
     sample: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     notes: list[str] = field(default_factory=list)
-    # Key-value layouts: entries past their expiry removed, per collection.
+    # Key-value layouts: entries past their expiry removed, and per collection where the
+    # backend counts them so (PostgreSQL does in --dry-run only: a DELETE that returns its
+    # rows costs twice as much).
+    expired_entries: int = 0
     entries: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
-        return (
-            self.sessions + self.events + self.orphans + self.trimmed + sum(self.entries.values())
-        )
+        return self.sessions + self.events + self.orphans + self.trimmed + self.expired_entries

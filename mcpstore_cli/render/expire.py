@@ -30,5 +30,5 @@ def result_json(
         "sample": result.sample,
         "notes": result.notes,
         **({"entries": result.entries} if result.entries else {}),
-        **({"by_entry": True} if by_entry else {}),
+        **({"by_entry": True, "expired_entries": result.expired_entries} if by_entry else {}),
     }

@@ -677,8 +677,9 @@ def draw_expire(env: Environment, obj: dict[str, Any]) -> None:
     title = "would remove" if obj["dry_run"] else "removed"
     grid.add_row(title, "")
     if "entries" in obj or obj.get("by_entry"):
+        grid.add_row("  expired entries", f"{obj.get('expired_entries', 0):,}")
         for collection, n in sorted((obj.get("entries") or {}).items()):
-            grid.add_row(f"  expired {collection}", f"{n:,}")
+            grid.add_row(f"    in {collection}", f"{n:,}")
         grid.add_row("  events of no stream", f"{obj['orphans']:,}")
         grid.add_row("  missing ids in stream lists", f"{obj['trimmed']:,}")
         if obj.get("skipped_active"):

@@ -101,6 +101,8 @@ class Store(abc.ABC):
     session_kinds: ClassVar[bool] = False
     # expire removes entries past their own expiry (key-value layouts), not idle sessions.
     expires_entries: ClassVar[bool] = False
+    # expire --jobs N: several connections delete at once.
+    parallel_expire: ClassVar[bool] = False
     # What a layout without sessions holds, counted in messages ("tasks", "entities"); None:
     # sessions and their events.
     records_noun: ClassVar[str | None] = None

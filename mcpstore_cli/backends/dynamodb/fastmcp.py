@@ -246,6 +246,116 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
             "measured": "DescribeTable TableSizeBytes (DynamoDB updates it about every 6 hours)",
         }
 
+    # -- tail-events ----------------------------------------------------------------------
+    follow_hint = "the table has no stream: UpdateTable with a NEW_IMAGE stream pushes events"
+
+    def _streams_client(self) -> Any:
+        from botocore.config import Config
+
+        ddb = self.ddb
+        ddb.client  # noqa: B018 - makes the shared boto3 session
+        config = Config(
+            connect_timeout=ddb.options.connect_timeout,
+            read_timeout=max(10.0, ddb.options.connect_timeout),
+            retries={"mode": "standard", "total_max_attempts": 3},
+            user_agent_extra="mcpstore",
+        )
+        return ddb._session.client(
+            "dynamodbstreams", region_name=ddb.region, endpoint_url=ddb.endpoint, config=config
+        )
+
+    async def kv_follow(self, seen: set[str], warn: Any) -> AsyncIterator[list[Entry]]:
+        """The table's stream when it has one (records of ``fastmcp_events`` as they are
+        written; a KEYS_ONLY stream's keys are read back), else the polling fallback."""
+        info = await asyncio.to_thread(self._discover)
+        desc = info.description or {}
+        arn = desc.get("LatestStreamArn")
+        spec = desc.get("StreamSpecification") or {}
+        if not arn or not spec.get("StreamEnabled"):
+            async for entries in super().kv_follow(seen, warn):
+                yield entries
+            return
+        from botocore.exceptions import ClientError
+
+        client = await asyncio.to_thread(self._streams_client)
+        iterators: dict[str, str | None] = {}
+        known: set[str] = set()
+
+        def shards() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            kw: dict[str, Any] = {"StreamArn": arn}
+            while True:
+                got = client.describe_stream(**kw)["StreamDescription"]
+                out += got.get("Shards", [])
+                if not got.get("LastEvaluatedShardId"):
+                    return out
+                kw["ExclusiveStartShardId"] = got["LastEvaluatedShardId"]
+
+        def iterator(shard: str, kind: str) -> str | None:
+            return client.get_shard_iterator(
+                StreamArn=arn, ShardId=shard, ShardIteratorType=kind
+            ).get("ShardIterator")
+
+        def read(shard: str) -> tuple[list[dict[str, Any]], str | None]:
+            try:
+                got = client.get_records(ShardIterator=iterators[shard], Limit=1000)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code not in ("ExpiredIteratorException", "TrimmedDataAccessException"):
+                    raise
+                # DynamoDB Local: a LATEST iterator of a shard empty then; read it from its
+                # start (what history delivered is dropped as seen).
+                got = client.get_records(ShardIterator=iterator(shard, "TRIM_HORIZON"), Limit=1000)
+            return got.get("Records", []), got.get("NextShardIterator")
+
+        async def discover(kind: str) -> None:
+            for shard in await asyncio.to_thread(shards):
+                sid = shard["ShardId"]
+                if sid in known:
+                    continue
+                known.add(sid)
+                closed = "EndingSequenceNumber" in shard.get("SequenceNumberRange", {})
+                if kind == "LATEST" and closed:
+                    continue
+                iterators[sid] = await asyncio.to_thread(iterator, sid, kind)
+
+        await discover("LATEST")
+        delay = 0.05
+        next_discovery = time.monotonic() + 10
+        while True:
+            fresh: list[Entry] = []
+            missing: list[str] = []
+            for sid in [s for s, it in iterators.items() if it is not None]:
+                records, following = await asyncio.to_thread(read, sid)
+                iterators[sid] = following
+                for record in records:
+                    if record.get("eventName") == "REMOVE":
+                        continue
+                    body = record.get("dynamodb", {})
+                    image = body.get("NewImage") or body.get("Keys") or {}
+                    if (image.get("collection") or {}).get("S") != EVENTS:
+                        continue
+                    key = image["key"]["S"]
+                    if key in seen:
+                        continue
+                    if VALUE in image:
+                        fresh.append(_entry(image))
+                    else:
+                        missing.append(key)
+            if missing:
+                fresh += list((await self.kv_get(EVENTS, missing)).values())
+            for entry in fresh:
+                seen.add(entry.key)
+            if fresh:
+                yield fresh
+                delay = 0.05
+            else:
+                delay = min(delay * 2, 1.0)
+                await asyncio.sleep(delay)
+            if time.monotonic() >= next_discovery:
+                await discover("TRIM_HORIZON")
+                next_discovery = time.monotonic() + 10
+
     # -- expire ---------------------------------------------------------------------------
     async def kv_expire(
         self, opts: ExpireOptions, result: ExpireResult, pacer: Pacer, progress: Any
@@ -283,6 +393,7 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
                             result.entries[entry.collection] = (
                                 result.entries.get(entry.collection, 0) + 1
                             )
+                            result.expired_entries += 1
                         else:
                             result.skipped += 1
                     n = sum(outcomes)

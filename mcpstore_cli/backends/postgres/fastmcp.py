@@ -54,6 +54,7 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     backend: ClassVar[str] = "postgres"
     title: ClassVar[str] = "PostgreSQL"
     clears_in_one_transaction: ClassVar[bool] = True
+    parallel_expire: ClassVar[bool] = True  # expire --jobs N
     setup_options: ClassVar[frozenset[str]] = frozenset({"notify"})
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
@@ -400,11 +401,17 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     async def kv_expire(
         self, opts: ExpireOptions, result: ExpireResult, pacer: Pacer, progress: Any
     ) -> None:
+        """Batches of at most ``--batch-size`` entries, oldest expiry first: a planner walks
+        the expires_at index to the next batch's upper bound, and ``--jobs`` connections each
+        delete a range ``lo <= expires_at < hi``. Every DELETE repeats ``expires_at <
+        now()``, which PostgreSQL re-checks on a row the server re-put meanwhile (its new
+        expiry is in the future): such an entry stays."""
         if opts.dry_run:
             rows = await self._fetch(
                 f"SELECT collection, count(*) FROM {self._t} WHERE expires_at < now() GROUP BY 1"
             )
             result.entries = {r[0]: int(r[1]) for r in rows}
+            result.expired_entries = sum(result.entries.values())
             sample = await self._fetch(
                 f"SELECT collection || '::' || key FROM {self._t} WHERE expires_at < now() "
                 "ORDER BY expires_at LIMIT $1",
@@ -412,55 +419,66 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
             )
             result.sample = [r[0] for r in sample]
             return
-        limit = pacer.batch_limit(opts.batch_size)
-        # Oldest expiry first; each batch starts where the last one ended, so no batch walks
-        # the index entries of rows already deleted.
-        statement = (
-            f"WITH gone AS (DELETE FROM {self._t} WHERE ctid = ANY(ARRAY("
-            f"SELECT ctid FROM {self._t} WHERE expires_at >= $1 AND expires_at < now() "
-            "ORDER BY expires_at LIMIT $2)) AND expires_at < now() "
-            "RETURNING collection, expires_at) "
-            "SELECT collection, count(*), max(expires_at) FROM gone GROUP BY 1"
-        )
-        batches = 0
-        since: Any = None
         import datetime as dt
 
-        since = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
-        async with self.pg.expire_lock(), self._conn() as conn:
-            await conn.execute("SET plan_cache_mode = auto")
+        limit = pacer.batch_limit(opts.batch_size)
+        jobs = max(1, opts.jobs)
+        queue: asyncio.Queue[tuple[Any, Any] | None] = asyncio.Queue(maxsize=2 * jobs)
+        batches = [0]
+        next_bound = (
+            f"SELECT expires_at FROM {self._t} WHERE expires_at >= $1 AND expires_at < now() "
+            "ORDER BY expires_at OFFSET $2 LIMIT 1"
+        )
+        within = "expires_at >= $1 AND expires_at < now()"
+
+        async def plan(conn: asyncpg.Connection) -> None:
+            low: Any = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
             try:
-                while True:
-                    if pacer.out_of_time():
-                        left = await conn.fetchval(
-                            f"SELECT count(*) FROM {self._t} WHERE expires_at < now()"
-                        )
-                        if left:
-                            result.partial = True
-                            result.remaining["expired entries"] = int(left)
+                while not pacer.out_of_time():
+                    high = await conn.fetchval(next_bound, low, limit)
+                    await queue.put((low, high))
+                    if high is None:
                         return
-                    rows = await conn.fetch(statement, since, limit)
-                    batches += 1
-                    n = 0
-                    for collection, count, last in rows:
-                        result.entries[collection] = result.entries.get(collection, 0) + count
-                        n += count
-                        since = max(since, last)
-                    if progress is not None:
-                        progress(n)
-                    await pacer.done(n)
-                    if n < limit and (
-                        n == 0
-                        or not await conn.fetchval(
-                            f"SELECT EXISTS (SELECT 1 FROM {self._t} WHERE expires_at >= $1 "
-                            "AND expires_at < now())",
-                            since,
-                        )
-                    ):
-                        return
-            except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-                result.events = result.entries.get(EVENTS, 0)
-                raise expire_interrupted(result, batches) from None
+                    low = high
+                left = await conn.fetchval(f"SELECT count(*) FROM {self._t} WHERE {within}", low)
+                if left:
+                    result.partial = True
+                    result.remaining["expired entries"] = int(left)
+            finally:
+                for _ in range(jobs):
+                    await queue.put(None)
+
+        async def work(conn: asyncpg.Connection) -> None:
+            while (item := await queue.get()) is not None:
+                low, high = item
+                if high is None:
+                    status = await conn.execute(f"DELETE FROM {self._t} WHERE {within}", low)
+                else:
+                    status = await conn.execute(
+                        f"DELETE FROM {self._t} WHERE {within} AND expires_at < $2", low, high
+                    )
+                n = int(status.rsplit(" ", 1)[-1])
+                batches[0] += 1
+                result.expired_entries += n
+                if progress is not None:
+                    progress(n)
+                await pacer.done(n)
+
+        async with self.pg.expire_lock(), contextlib.AsyncExitStack() as stack:
+            conns = [await stack.enter_async_context(self._conn()) for _ in range(jobs + 1)]
+            for conn in conns:
+                await conn.execute("SET plan_cache_mode = auto")
+            tasks = [asyncio.ensure_future(plan(conns[0]))]
+            tasks += [asyncio.ensure_future(work(c)) for c in conns[1:]]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException as exc:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if isinstance(exc, KeyboardInterrupt | Interrupted | asyncio.CancelledError):
+                    raise expire_interrupted(result, batches[0]) from None
+                raise
 
     # -- clear and teardown ---------------------------------------------------------------
     async def inventory(self) -> Inventory:

@@ -110,8 +110,14 @@ def parse_stream_id(stream_id: str) -> tuple[str, str] | None:
 
 
 def state_session(key: str) -> tuple[str, str]:
-    """A ``fastmcp_state`` key -> (session id, state key)."""
+    """A ``fastmcp_state`` key -> (session id, state key). ``<session>:<key>`` is a request
+    context's state (``ctx.set_state``; ``<session>:_visibility_rules`` too);
+    ``session:<principal>:<id>`` holds the whole state dict of a session the application
+    opened (FastMCP's sessions API), under the principal's hash or ``anon``."""
     session, _, name = key.partition(":")
+    if session == "session" and name.count(":") == 1:
+        principal, _, opened = name.partition(":")
+        return opened, f"(session state, principal {principal[:12]})"
     return session, name
 
 
