@@ -149,11 +149,14 @@ def open_store(
     url: StoreURL,
     options: StoreOptions | None = None,
     *,
-    layout: str | None = DEFAULT_LAYOUT,
+    layout: str | None = "",
 ) -> Store:
     """The store object for a URL in ``layout``; nothing is connected until the first
     operation. ``layout=None``: the layout the store holds, found by its first operation
-    where the backend holds several (see :mod:`mcpstore_cli.store.detect`)."""
+    where the backend holds several (see :mod:`mcpstore_cli.store.detect`); ``""`` (the
+    default): the backend's default layout (turul's sessions; Redis: FastMCP's)."""
+    if layout == "":
+        layout = default_layout(url.backend)
     if layout is None:
         if len(layouts_of(url.backend, detected=True)) > 1:
             from mcpstore_cli.store.detect import DetectingStore

@@ -493,6 +493,12 @@ class DynamoDBStore(Store):
             raise StoreMissingError(
                 f"DynamoDB table {self.table} does not exist {self._where()}; {setup_hint}."
             )
+        keys = [k["AttributeName"] for k in (sessions.description or {}).get("KeySchema", [])]
+        if keys == ["collection", "key"]:
+            raise LayoutError(
+                f"DynamoDB table {self.table} holds key-value entries (collection, key: "
+                f"FastMCP's stores through py-key-value); give --layout fastmcp."
+            )
         if not events.exists:
             raise StoreMissingError(
                 f"DynamoDB table {self.table} has no events table {self.events_table} "

@@ -500,6 +500,11 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
                 TableFacts(name=self.table, rows=sum(counts.values()), bytes=size["bytes"])
             ]
             inv.facts = {c: counts.get(c, 0) for c in COLLECTIONS}
+            from mcpstore_cli.backends.postgres import kvnotify
+
+            async with self._conn() as conn:
+                if await kvnotify.installed(conn, self.table):
+                    inv.installed = [f"trigger and function {kvnotify.function_name(self.table)}"]
             if others:
                 inv.facts["other_collections"] = others
         inv.seconds = time.perf_counter() - started

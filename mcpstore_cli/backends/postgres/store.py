@@ -477,9 +477,15 @@ class PostgresStore(PgLink, SqlStore):
         kinds, columns = _columns_from_rows(await self._fetch_page(_COLUMNS_SQL, []))
         for table in ("sessions", "events"):
             if table not in kinds:
+                hint = ""
+                rows = await self._fetch_page("SELECT to_regclass('kv_store') IS NOT NULL", [])
+                if rows and rows[0][0]:
+                    hint = (
+                        " (it has py-key-value's kv_store: FastMCP's, read with --layout fastmcp)"
+                    )
                 raise StoreMissingError(
                     f"Database {self.target.database} on {self.target.where} has no {table} "
-                    f"table; run mcpstore setup --url {self.url.masked()}."
+                    f"table{hint}; run mcpstore setup --url {self.url.masked()}."
                 )
             if kinds[table] not in ("r", "p", "v", "m", "f"):
                 raise LayoutError(

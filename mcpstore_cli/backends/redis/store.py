@@ -8,6 +8,7 @@ left alone.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -31,7 +32,7 @@ from mcpstore_cli.store.urls import StoreURL
 if TYPE_CHECKING:
     from mcpstore_cli.model.teardown import ClearResult, Inventory
 
-SCAN_COUNT = 1000
+SCAN_COUNT = 2000
 MEMORY_SAMPLE = 200
 # Delete each KEYS[i] whose value is still ARGV[i]; the number deleted.
 _DELETE_IF_SAME = """
@@ -202,38 +203,94 @@ class RedisStore(FastmcpSessions, Store):
         return glob_escape(prefix) + "*"
 
     async def _read(self, names: list[bytes]) -> list[Entry]:
-        values = await self._call("mget", names)
+        return self._decode(names, await self._mget(names))
+
+    async def _mget(self, names: list[bytes]) -> list[Any]:
+        """MGET of many keys, the command packed here in one join (redis-py's own packing
+        costs more than decoding the replies on big pages)."""
+        import redis.exceptions as rex
+
+        packed = b"".join(
+            [
+                b"*%d\r\n$4\r\nMGET\r\n" % (len(names) + 1),
+                *(b"$%d\r\n%s\r\n" % (len(n), n) for n in names),
+            ]
+        )
+        client = await self._redis()
+        pool = client.connection_pool
+        try:
+            conn = await pool.get_connection()
+        except (rex.RedisError, OSError) as exc:
+            raise self._wrap(exc) from None
+        try:
+            await conn.send_packed_command(packed, check_health=True)
+            reply = await conn.read_response()
+        except (rex.RedisError, OSError) as exc:
+            await conn.disconnect()
+            raise self._wrap(exc) from None
+        except BaseException:
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+        if isinstance(reply, rex.ResponseError):
+            raise self._wrap(reply)
+        return list(reply)
+
+    @staticmethod
+    def _decode(names: list[bytes], values: list[Any]) -> list[Entry]:
         out = []
         for name, raw in zip(names, values, strict=True):
             if raw is None:
                 continue  # expired or deleted since the scan
-            parts = split_redis_key(name.decode("utf-8", "replace"))
-            if parts is None:
+            collection, sep, key = name.decode("utf-8", "replace").partition("::")
+            if not sep:
                 continue
             try:
-                out.append(from_document(raw, collection=parts[0], key=parts[1]))
+                out.append(from_document(raw, collection=collection, key=key))
             except BadEntry:
-                out.append(Entry(parts[0], parts[1], None, token=raw.decode("utf-8", "replace")))
+                out.append(Entry(collection, key, None, token=raw.decode("utf-8", "replace")))
         return out
 
     async def kv_scan(
         self, collections: Sequence[str] | None, *, others: dict[str, int] | None = None
     ) -> AsyncIterator[list[Entry]]:
+        """SCAN and MGET one page ahead: the next page is read while this one is decoded."""
         wanted = None if collections is None else {c.encode() for c in collections}
         pattern = "*::*" if others is not None else self._pattern(collections)
-        async for names in self._scan_keys(pattern):
-            if wanted is not None:
-                picked = []
-                for name in names:
-                    collection = name.partition(b"::")[0]
-                    if collection in wanted:
-                        picked.append(name)
-                    elif others is not None and b"::" in name:
-                        key = collection.decode("utf-8", "replace")
-                        others[key] = others.get(key, 0) + 1
-                names = picked
-            if names:
-                yield await self._read(names)
+
+        def pick(names: list[bytes]) -> list[bytes]:
+            if wanted is None:
+                return names
+            picked = []
+            for name in names:
+                collection = name.partition(b"::")[0]
+                if collection in wanted:
+                    picked.append(name)
+                elif others is not None and b"::" in name:
+                    key = collection.decode("utf-8", "replace")
+                    others[key] = others.get(key, 0) + 1
+            return picked
+
+        async def fetch(cursor: int) -> tuple[int, list[bytes], list[Any]]:
+            cursor, names = await self._call("scan", cursor, match=pattern, count=SCAN_COUNT)
+            names = pick(names)
+            values = await self._mget(names) if names else []
+            return int(cursor), names, values
+
+        ahead: asyncio.Future[tuple[int, list[bytes], list[Any]]] | None
+        ahead = asyncio.ensure_future(fetch(0))
+        try:
+            while ahead is not None:
+                cursor, names, values = await ahead
+                ahead = asyncio.ensure_future(fetch(cursor)) if cursor else None
+                if names:
+                    yield self._decode(names, values)
+        finally:
+            if ahead is not None and not ahead.done():
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
 
     async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
         found: dict[str, Entry] = {}

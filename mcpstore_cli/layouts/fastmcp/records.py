@@ -11,10 +11,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from mcpstore_cli.layouts.fastmcp import EVENTS, STATE, STREAMS
 from mcpstore_cli.model.kv import Entry
 
 KEY_SEPARATOR = "::"  # Redis: <collection>::<key>
+_loads = orjson.loads
 
 
 class BadEntry(ValueError):
@@ -25,15 +28,16 @@ def parse_time(text: Any) -> int | None:
     """An ISO 8601 time (as ``datetime.isoformat()`` writes it) as Unix ms; None for null."""
     if text is None:
         return None
-    if not isinstance(text, str):
-        raise BadEntry(f"time {text!r} is not a string")
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = _fromiso(text)
+    except (ValueError, TypeError):
         raise BadEntry(f"time {text!r} is not ISO 8601") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+_fromiso = datetime.fromisoformat
 
 
 def iso(ms: int | None) -> str | None:
@@ -65,25 +69,28 @@ def from_document(
     """An entry from its document; ``collection``/``key``: what the store's own key says
     (they win over the document's copy)."""
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except ValueError as exc:
         raise BadEntry(f"not JSON ({exc})") from None
-    if not isinstance(doc, dict) or "value" not in doc:
+    if type(doc) is not dict or "value" not in doc:
         raise BadEntry("not a py-key-value document (no value)")
     value = doc["value"]
     if isinstance(value, str):  # value_format "string": the value as JSON text
         try:
-            value = json.loads(value)
+            value = _loads(value)
         except ValueError:
             raise BadEntry("value is a string that is not JSON") from None
+    created = doc.get("created_at")
+    expires = doc.get("expires_at")
     return Entry(
-        collection=collection if collection is not None else str(doc.get("collection", "")),
-        key=key if key is not None else str(doc.get("key", "")),
-        value=value,
-        created_at=parse_time(doc.get("created_at")),
-        expires_at=parse_time(doc.get("expires_at")),
-        token=text if isinstance(text, str) else text.decode(),
-        size=len(text),
+        collection if collection is not None else str(doc.get("collection", "")),
+        key if key is not None else str(doc.get("key", "")),
+        value,
+        None if created is None else parse_time(created),
+        None if expires is None else parse_time(expires),
+        None,
+        text if isinstance(text, str) else text.decode(),
+        len(text),
     )
 
 
@@ -181,8 +188,17 @@ def describe_message(message: Any) -> dict[str, Any]:
 def method_of(message: Any) -> str:
     """What ``stats`` counts an event under: its method, ``result``, ``error`` or
     ``priming``."""
-    info = describe_message(message)
-    return str(info.get("method") or info["kind"])
+    if message is None:
+        return "priming"
+    if type(message) is dict:
+        method = message.get("method")
+        if type(method) is str:
+            return method
+        if "result" in message:
+            return "result"
+        if "error" in message:
+            return "error"
+    return "unknown"
 
 
 def is_fastmcp(collection: str) -> bool:

@@ -11,15 +11,12 @@ An entry past its expiry counts as gone, as the server's reads skip it.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from mcpstore_cli.layouts.fastmcp import EVENTS, STATE, STREAMS
 from mcpstore_cli.layouts.fastmcp.records import (
-    event_message,
-    event_stream,
     method_of,
     parse_stream_id,
     state_session,
@@ -56,15 +53,23 @@ class Summary:
     keys: list[str] = field(default_factory=list)
 
     def add_time(self, entry: Entry) -> None:
-        for at in (entry.created_at, entry.written_at):
-            if at is None:
-                continue
-            self.first = at if self.first is None else min(self.first, at)
-            self.last = at if self.last is None else max(self.last, at)
-        if entry.expires_at is None:
+        created = entry.created_at
+        written = entry.written_at if entry.ttl is not None else created
+        if created is not None:
+            if self.first is None or created < self.first:
+                self.first = created
+            if self.last is None or created > self.last:
+                self.last = created
+        if written is not None and written != created:
+            if self.first is None or written < self.first:
+                self.first = written
+            if self.last is None or written > self.last:
+                self.last = written
+        expires = entry.expires_at
+        if expires is None:
             self.never_expires = True
-        elif self.expires_at is None or entry.expires_at > self.expires_at:
-            self.expires_at = entry.expires_at
+        elif self.expires_at is None or expires > self.expires_at:
+            self.expires_at = expires
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,6 +92,7 @@ class SessionIndex:
         self.now_ms = now_ms
         self.sessions: dict[tuple[str, str], Summary] = {}
         self.unscoped_streams = 0  # stream ids not in FastMCP's scoped form
+        self._scopes: dict[str, str] = {}  # stream id -> its scope (parsed once)
 
     def _get(self, kind: str, session_id: str) -> Summary:
         found = self.sessions.get((kind, session_id))
@@ -95,7 +101,8 @@ class SessionIndex:
         return found
 
     def add(self, entry: Entry) -> None:
-        if entry.expired(self.now_ms):
+        expires = entry.expires_at
+        if expires is not None and expires <= self.now_ms:
             return
         if entry.collection == STREAMS:
             parsed = parse_stream_id(entry.key)
@@ -106,11 +113,17 @@ class SessionIndex:
             summary.streams.add(entry.key)
             summary.add_time(entry)
         elif entry.collection == EVENTS:
-            stream = event_stream(entry)
-            parsed = parse_stream_id(stream) if stream is not None else None
-            if parsed is None:
+            value = entry.value
+            stream = value.get("stream_id") if type(value) is dict else None
+            if type(stream) is not str:
                 return
-            summary = self._get(EVENT_KIND, parsed[0])
+            scope = self._scopes.get(stream)
+            if scope is None:
+                parsed = parse_stream_id(stream)
+                if parsed is None:
+                    return
+                scope = self._scopes[stream] = parsed[0]
+            summary = self._get(EVENT_KIND, scope)
             summary.events += 1
             summary.add_time(entry)
         elif entry.collection == STATE:
@@ -148,19 +161,24 @@ class Figures:
         self._streams = 0
 
     def add(self, entry: Entry) -> None:
-        if entry.expired(self.now_ms):
-            self.expired[entry.collection] += 1
+        collection = entry.collection
+        expires = entry.expires_at
+        if expires is not None and expires <= self.now_ms:
+            self.expired[collection] += 1
             self.ttl_left["expired"] += 1
             return
-        self.entries[entry.collection] += 1
+        self.entries[collection] += 1
         self.ttl_left[ttl_bucket(entry, self.now_ms)] += 1
-        if entry.collection not in (EVENTS, STREAMS, STATE):
+        if collection == EVENTS:
+            self.index.add(entry)
+            value = entry.value
+            self.methods[method_of(value.get("message") if type(value) is dict else None)] += 1
+            self._events.append(hash(entry.key))
+            return
+        if collection not in (STREAMS, STATE):
             return
         self.index.add(entry)
-        if entry.collection == EVENTS:
-            self.methods[method_of(event_message(entry))] += 1
-            self._events.append(hash(entry.key))
-        elif entry.collection == STREAMS:
+        if collection == STREAMS:
             ids = stream_event_ids(entry)
             if ids is None:
                 self.unreadable[STREAMS] += 1
@@ -171,20 +189,15 @@ class Figures:
 
     def orphans(self) -> dict[str, int]:
         """Stream lists naming events that are gone, and events no live stream lists."""
-        events = array("q", sorted(self._events))
-        listed = array("q", sorted(self._listed))
-
-        def has(values: array[int], h: int) -> bool:
-            i = bisect_left(values, h)
-            return i < len(values) and values[i] == h
-
+        events = set(self._events)
         missing = 0
         naming: set[int] = set()
         for h, stream in zip(self._listed, self._listed_by, strict=True):
-            if not has(events, h):
+            if h not in events:
                 missing += 1
                 naming.add(stream)
-        unlisted = sum(1 for h in events if not has(listed, h))
+        listed = set(self._listed)
+        unlisted = len(events - listed)
         return {
             "streams_naming_missing_events": len(naming),
             "missing_event_ids": missing,
