@@ -11,7 +11,10 @@ def expire_interrupted(result: ExpireResult, batches: int | None) -> Interrupted
     item, as on DynamoDB); the rest is untouched."""
     if batches == 0 or not result.rows:
         return Interrupted("expire had removed nothing yet; the store is unchanged.")
-    parts = [f"{result.sessions:,} sessions ({result.events:,} events)"]
+    if result.expired_entries:  # a key-value layout (FastMCP's): entries, not sessions
+        parts = [f"{result.expired_entries:,} expired entries"]
+    else:
+        parts = [f"{result.sessions:,} sessions ({result.events:,} events)"]
     if result.trimmed:
         parts.append(f"{result.trimmed:,} trimmed events")
     if result.orphans:

@@ -402,7 +402,6 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
                         progress(n)
                     await pacer.done(n)
         except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-            result.events = result.entries.get(EVENTS, 0)
             raise expire_interrupted(result, None) from None
 
     def _pool_delete(self, entries: Sequence[Entry]) -> list[bool]:
