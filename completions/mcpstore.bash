@@ -47,8 +47,8 @@ __mcpstore_spec() {
             ;;
         "expire")
             _mcpstore_subs=""
-            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --layout --lock-timeout --max-events-per-session --orphans --quiet -q --rate --segment --segments --table --terminated --terminated-grace --time-budget --url"
-            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --layout --lock-timeout --max-events-per-session --rate --segment --segments --table --terminated-grace --time-budget --url"
+            _mcpstore_opts="--backend --batch-size --connect-timeout --debug --dry-run --format -f --help -h --idle --jobs --layout --lock-timeout --max-events-per-session --orphans --quiet -q --rate --segment --segments --table --terminated --terminated-grace --time-budget --url"
+            _mcpstore_vopts="--backend --batch-size --connect-timeout --format -f --idle --jobs --layout --lock-timeout --max-events-per-session --rate --segment --segments --table --terminated-grace --time-budget --url"
             _mcpstore_args=""
             ;;
         "list")

@@ -27,7 +27,7 @@ function __mcpstore_value_options
         case 'demo'
             echo --backend --connect-timeout --duration --events-per-session -e --idle-share --layout --lock-timeout --rate --seed --segments --sessions -s --table --terminated-share --url
         case 'expire'
-            echo --backend --batch-size --connect-timeout --format -f --idle --layout --lock-timeout --max-events-per-session --rate --segment --segments --table --terminated-grace --time-budget --url
+            echo --backend --batch-size --connect-timeout --format -f --idle --jobs --layout --lock-timeout --max-events-per-session --rate --segment --segments --table --terminated-grace --time-budget --url
         case 'list'
             echo --backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --table --timeout --url
         case 'restore'
@@ -207,6 +207,7 @@ complete -c mcpstore -n '__mcpstore_at expire' -l dry-run -d 'Count what would g
 complete -c mcpstore -n '__mcpstore_at expire' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
 complete -c mcpstore -n '__mcpstore_at expire' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at expire' -l idle -x -d 'Remove sessions idle longer than this (the server\'s default timeout is 30m).'
+complete -c mcpstore -n '__mcpstore_at expire' -l jobs -x -d 'fastmcp layout on PostgreSQL: delete on N connections at once (faster, and N...'
 complete -c mcpstore -n '__mcpstore_at expire' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state fastmcp' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
 complete -c mcpstore -n '__mcpstore_at expire' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
 complete -c mcpstore -n '__mcpstore_at expire' -l max-events-per-session -x -d 'Trim every session to its newest N events.'
