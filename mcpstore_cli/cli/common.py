@@ -106,6 +106,13 @@ class Command:
         from mcpstore_cli.store.base import StoreOptions
         from mcpstore_cli.store.registry import default_layout, open_store
 
+        if self.args.table is not None and not self.store_class.table_option:
+            from mcpstore_cli.errors import UsageError
+
+            raise UsageError(
+                "--table applies to FastMCP's layout on PostgreSQL (--layout fastmcp), not to "
+                f"this {self.url.backend} store of the {self.store_class.layout} layout."
+            )
         return open_store(
             self.url,
             StoreOptions(
@@ -123,6 +130,13 @@ class Command:
     def open_task_store(self, *, read_only: bool = False) -> Any:
         """The task store of ``mcpstore tasks``, to enter with ``async with``: ``--layout`` if
         given (a task layout), else the one task layout the store holds."""
+        if self.args.table is not None:
+            from mcpstore_cli.errors import UsageError
+
+            raise UsageError(
+                "--table applies to FastMCP's layout on PostgreSQL (--layout fastmcp), not to "
+                "task stores."
+            )
         from mcpstore_cli.store.base import StoreOptions
         from mcpstore_cli.store.registry import LAYOUT_KINDS, check_layout, layouts_of
         from mcpstore_cli.store.taskchoice import TaskStoreChoice

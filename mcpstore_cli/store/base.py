@@ -103,6 +103,8 @@ class Store(abc.ABC):
     expires_entries: ClassVar[bool] = False
     # expire --jobs N: several connections delete at once.
     parallel_expire: ClassVar[bool] = False
+    # --table names the store's table (a key-value layout on PostgreSQL).
+    table_option: ClassVar[bool] = False
     # What a layout without sessions holds, counted in messages ("tasks", "entities"); None:
     # sessions and their events.
     records_noun: ClassVar[str | None] = None

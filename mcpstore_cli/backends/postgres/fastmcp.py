@@ -55,6 +55,7 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     title: ClassVar[str] = "PostgreSQL"
     clears_in_one_transaction: ClassVar[bool] = True
     parallel_expire: ClassVar[bool] = True  # expire --jobs N
+    table_option: ClassVar[bool] = True  # --table
     setup_options: ClassVar[frozenset[str]] = frozenset({"notify"})
 
     def __init__(self, url: StoreURL, options: StoreOptions | None = None) -> None:
