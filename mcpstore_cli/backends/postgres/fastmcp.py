@@ -269,6 +269,45 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
             if page:
                 yield page
 
+    async def _index(self, now_ms: int, collections: Sequence[str] = COLLECTIONS) -> Any:
+        """The sessions, counted in PostgreSQL: streams and state keys row by row (their
+        keys name the sessions), events grouped by the scope of their stream id, so that no
+        event's value crosses the wire."""
+        from mcpstore_cli.layouts.fastmcp import STATE, STREAMS
+        from mcpstore_cli.layouts.fastmcp.sessions import SessionIndex
+
+        await self.ensure_readable()
+        index = SessionIndex(now_ms)
+        now = "timestamptz 'epoch' + $1::bigint * interval '1 millisecond'"
+        live = f"(expires_at IS NULL OR expires_at > {now})"
+        ms = _MS
+        rows = await self._fetch(
+            f"SELECT collection, key, NULL::text, ttl, {ms.format('created_at')}, "
+            f"{ms.format('expires_at')} FROM {self._t} WHERE collection = ANY($2::text[]) "
+            f"AND collection <> '{EVENTS}' AND {live}",
+            now_ms,
+            [c for c in collections if c in (STREAMS, STATE)],
+        )
+        for row in rows:
+            index.add(Entry(row[0], row[1], None, row[4], row[5], row[3]))
+        if EVENTS in collections:
+            scope = (
+                "CASE WHEN s ~ '^[0-9]{1,6}:' THEN substr(s, strpos(s, ':') + 1, "
+                "split_part(s, ':', 1)::int) END"
+            )
+            groups = await self._fetch(
+                f"SELECT scope, count(*), {ms.format('min(created_at)')}, "
+                f"{ms.format('max(created_at)')}, {ms.format('max(expires_at)')}, "
+                "bool_or(expires_at IS NULL) FROM (SELECT created_at, expires_at, "
+                f"{scope} AS scope FROM (SELECT value->>'stream_id' AS s, created_at, expires_at "
+                f"FROM {self._t} WHERE collection = '{EVENTS}' AND {live}) e) g "
+                "WHERE scope IS NOT NULL GROUP BY scope",
+                now_ms,
+            )
+            for scope_id, count, first, last, expires, never in groups:
+                index.add_events(scope_id, int(count), first, last, expires, bool(never))
+        return index
+
     async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
         rows = await self._fetch(
             f"{_SELECT} FROM {self._t} WHERE collection = $1 AND key = ANY($2::text[])",

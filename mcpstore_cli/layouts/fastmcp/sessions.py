@@ -132,6 +132,29 @@ class SessionIndex:
             summary.keys.append(name)
             summary.add_time(entry)
 
+    def add_events(
+        self,
+        scope: str,
+        count: int,
+        first: int | None,
+        last: int | None,
+        expires_at: int | None,
+        never_expires: bool,
+    ) -> None:
+        """The live events of one scope, counted by the store itself (PostgreSQL)."""
+        summary = self._get(EVENT_KIND, scope)
+        summary.events += count
+        for at in (first, last):
+            if at is not None:
+                summary.first = at if summary.first is None else min(summary.first, at)
+                summary.last = at if summary.last is None else max(summary.last, at)
+        if never_expires:
+            summary.never_expires = True
+        if expires_at is not None and (
+            summary.expires_at is None or expires_at > summary.expires_at
+        ):
+            summary.expires_at = expires_at
+
     def ordered(self) -> list[Summary]:
         """Newest activity first; ties: larger id first (the list order of every layout)."""
         return sorted(
