@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.errors import UsageError
@@ -29,6 +29,7 @@ from mcpstore_cli.layouts.fastmcp.sessions import (
     EVENT_KIND,
     Figures,
     SessionIndex,
+    TTL_BUCKETS,
     Summary,
     orphan_plan,
 )
@@ -294,28 +295,53 @@ class FastmcpSessions(abc.ABC):
         async for page in pages:
             for entry in page:
                 figures.add(entry)
-        index = figures.index
-        kinds = [s.kind for s in index.sessions.values()]
         every = {**others, **{c: figures.entries[c] + figures.expired[c] for c in COLLECTIONS}}
+        return self.stats_object(
+            entries=figures.entries,
+            expired=figures.expired,
+            index=figures.index,
+            methods=figures.methods,
+            orphans=figures.orphans(),
+            ttl_left=figures.ttl_left,
+            others=others,
+            storage=await self.kv_storage(every),
+        )
+
+    def stats_object(
+        self,
+        *,
+        entries: Mapping[str, int],
+        expired: Mapping[str, int],
+        index: SessionIndex,
+        methods: Mapping[str, int],
+        orphans: dict[str, int],
+        ttl_left: Mapping[str, int],
+        others: Mapping[str, int],
+        storage: dict[str, Any],
+    ) -> dict[str, Any]:
+        """``stats``' JSON, from figures however the store gathered them."""
+        kinds = [s.kind for s in index.sessions.values()]
         return {
             "store": self.url.masked(),
             "layout": "fastmcp",
-            "entries": {c: figures.entries.get(c, 0) for c in COLLECTIONS},
-            "expired_but_present": {
-                c: figures.expired.get(c, 0) for c in COLLECTIONS if figures.expired.get(c, 0)
-            }
+            "entries": {c: entries.get(c, 0) for c in COLLECTIONS},
+            "expired_but_present": {c: expired.get(c, 0) for c in COLLECTIONS if expired.get(c, 0)}
             or 0,
             "sessions": {
                 "event_store": kinds.count(EVENT_KIND),
                 "state": len(kinds) - kinds.count(EVENT_KIND),
             },
-            "streams": figures.entries.get(STREAMS, 0),
-            "events": figures.entries.get(EVENTS, 0),
-            "events_by_method": dict(figures.methods.most_common()),
-            "orphans": figures.orphans(),
-            "ttl_left": dict(figures.ttl_left),
+            "streams": entries.get(STREAMS, 0),
+            "events": entries.get(EVENTS, 0),
+            "events_by_method": dict(sorted(methods.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "orphans": orphans,
+            "ttl_left": {
+                label: ttl_left[label]
+                for label in [*(b[0] for b in TTL_BUCKETS), "never"]
+                if ttl_left.get(label)
+            },
             "other_collections": dict(sorted(others.items())),
-            "storage": await self.kv_storage(every),
+            "storage": storage,
         }
 
     # -- expire ---------------------------------------------------------------------------

@@ -308,6 +308,88 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
                 index.add_events(scope_id, int(count), first, last, expires, bool(never))
         return index
 
+    async def layout_stats(self, *, now_ms: int) -> dict[str, Any] | None:
+        """``stats`` computed by PostgreSQL: counts, buckets and orphans in SQL (anti-joins on
+        the primary key), so that no value crosses the wire."""
+        from mcpstore_cli.layouts.fastmcp import STREAMS
+        from mcpstore_cli.layouts.fastmcp.sessions import TTL_BUCKETS
+
+        await self.ensure_readable()
+        now = "(timestamptz 'epoch' + $1::bigint * interval '1 millisecond')"
+        live = f"(expires_at IS NULL OR expires_at > {now})"
+        buckets = [f"count(*) FILTER (WHERE expires_at <= {now})"]
+        low = 0
+        for _label, high in TTL_BUCKETS[1:]:
+            op = ">" if low == 0 else ">="
+            cond = f"expires_at {op} {now} + interval '{low} seconds'"
+            if high is not None:
+                cond += f" AND expires_at < {now} + interval '{high} seconds'"
+            buckets.append(f"count(*) FILTER (WHERE {cond})")
+            low = high or low
+        buckets.append("count(*) FILTER (WHERE expires_at IS NULL)")
+        rows = await self._fetch(
+            f"SELECT collection, count(*) FILTER (WHERE {live}), "
+            f"count(*) FILTER (WHERE NOT {live}), {', '.join(buckets)} "
+            f"FROM {self._t} GROUP BY collection",
+            now_ms,
+        )
+        entries: dict[str, int] = {}
+        expired: dict[str, int] = {}
+        others: dict[str, int] = {}
+        labels = ["expired"] + [label for label, _ in TTL_BUCKETS[1:]] + ["never"]
+        ttl_left = dict.fromkeys(labels, 0)
+        for row in rows:
+            collection = row[0]
+            if collection not in COLLECTIONS:
+                others[collection] = int(row[1]) + int(row[2])
+                continue
+            entries[collection], expired[collection] = int(row[1]), int(row[2])
+            for label, n in zip(labels, row[3:], strict=True):
+                ttl_left[label] += int(n)
+        message = "value->'message'"
+        methods = await self._fetch(
+            f"SELECT CASE WHEN jsonb_typeof({message}) IS DISTINCT FROM 'object' THEN "
+            f"CASE WHEN {message} IS NULL OR jsonb_typeof({message}) = 'null' THEN 'priming' "
+            f"ELSE 'unknown' END WHEN jsonb_typeof({message}->'method') = 'string' THEN "
+            f"{message}->>'method' WHEN {message} ? 'result' THEN 'result' WHEN {message} ? "
+            f"'error' THEN 'error' ELSE 'unknown' END, count(*) FROM {self._t} "
+            f"WHERE collection = '{EVENTS}' AND {live} GROUP BY 1",
+            now_ms,
+        )
+        listed = (
+            f"SELECT s.key AS stream, i.id FROM {self._t} s CROSS JOIN LATERAL "
+            "jsonb_array_elements_text(CASE WHEN jsonb_typeof(s.value->'event_ids') = 'array' "
+            f"THEN s.value->'event_ids' END) AS i(id) WHERE s.collection = '{STREAMS}' AND "
+            f"(s.expires_at IS NULL OR s.expires_at > {now})"
+        )
+        live_event = (
+            f"SELECT 1 FROM {self._t} e WHERE e.collection = '{EVENTS}' AND e.key = {{}} AND "
+            f"(e.expires_at IS NULL OR e.expires_at > {now})"
+        )
+        orphan_rows = await self._fetch(
+            f"WITH listed AS ({listed}), missing AS (SELECT stream FROM listed l WHERE NOT "
+            f"EXISTS ({live_event.format('l.id')})) SELECT (SELECT count(DISTINCT stream) FROM "
+            "missing), (SELECT count(*) FROM missing), (SELECT count(*) FROM "
+            f"{self._t} e WHERE e.collection = '{EVENTS}' AND (e.expires_at IS NULL OR "
+            f"e.expires_at > {now}) AND NOT EXISTS (SELECT 1 FROM listed l WHERE l.id = e.key))",
+            now_ms,
+        )
+        naming, missing, unlisted = orphan_rows[0]
+        return self.stats_object(
+            entries=entries,
+            expired=expired,
+            index=await self._index(now_ms),
+            methods={r[0]: int(r[1]) for r in methods},
+            orphans={
+                "streams_naming_missing_events": int(naming),
+                "missing_event_ids": int(missing),
+                "events_of_no_stream": int(unlisted),
+            },
+            ttl_left=ttl_left,
+            others=others,
+            storage=await self.kv_storage(),
+        )
+
     async def kv_get(self, collection: str, keys: Sequence[str]) -> dict[str, Entry]:
         rows = await self._fetch(
             f"{_SELECT} FROM {self._t} WHERE collection = $1 AND key = ANY($2::text[])",
