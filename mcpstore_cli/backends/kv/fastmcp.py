@@ -27,9 +27,9 @@ from mcpstore_cli.layouts.fastmcp.records import (
 )
 from mcpstore_cli.layouts.fastmcp.sessions import (
     EVENT_KIND,
+    TTL_BUCKETS,
     Figures,
     SessionIndex,
-    TTL_BUCKETS,
     Summary,
     orphan_plan,
 )
