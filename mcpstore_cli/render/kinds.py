@@ -29,6 +29,7 @@ def kinds_json(session: Session, *, now_ms: int, timeout_ms: int) -> dict[str, A
         out["event_count"] = session.event_count
     else:
         out["keys"] = session.extra("keys")
+        out["key_names"] = session.extra("key_names")
     out["cursor"] = Cursor.after(session).encode()
     return out
 
@@ -39,7 +40,8 @@ def kinds_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
             n = obj.get("streams") or 0
             return f"{n} stream{'s' if n != 1 else ''}"
         n = obj.get("keys") or 0
-        return f"{n} key{'s' if n != 1 else ''}"
+        names = ", ".join(obj.get("key_names") or [])
+        return f"{n} key{'s' if n != 1 else ''}" + (f": {names}" if names else "")
 
     def expires(obj: dict[str, Any]) -> str:
         at = obj.get("expires_at")
@@ -48,7 +50,7 @@ def kinds_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
     columns = [
         Column("SESSION", "session_id", "cyan", no_wrap=True, drop=2, id_prefix=True),
         Column("KIND", lambda o: KIND_TITLES.get(o.get("kind") or "", o.get("kind"))),
-        Column("HOLDS", parts, drop=4),
+        Column("HOLDS", parts, drop=4, shrink_to=10),
         Column("EVENTS", "event_count", justify="right", drop=5),
         Column("FIRST (UTC)", lambda o: short_time(o["created_at"]), no_wrap=True, drop=3),
         Column("LAST ACTIVITY", lambda o: ago(o["last_activity"], now_ms), no_wrap=True),
@@ -63,6 +65,7 @@ def kinds_writer(env: Environment, fmt: str, *, now_ms: int) -> RecordWriter:
         "expires_at",
         "streams",
         "keys",
+        "key_names",
         "event_count",
         "cursor",
     ]

@@ -81,6 +81,7 @@ class Summary:
             out["events"] = self.events
         else:
             out["keys"] = len(self.keys)
+            out["key_names"] = sorted(self.keys)
         return out
 
 
