@@ -258,10 +258,10 @@ def test_k_records_verify(tmp_path: Path) -> None:
         out.finish()
 
     good = tmp_path / "good.mcpbackup.zst"
-    write(good, [["k", "fastmcp_state", "a:b", {"value": 1}, NOW, NOW + 1000]])
+    write(good, [["k", "fastmcp_state", "a:b", {"value": 1}, NOW, NOW + 1000, NOW]])
     info = verify_file(good)
     assert info.layout == "fastmcp" and info.sessions == 1
     bad = tmp_path / "bad.mcpbackup.zst"
-    write(bad, [["k", "fastmcp_state", "a:b", {"value": 1}, "yesterday", None]])
+    write(bad, [["k", "fastmcp_state", "a:b", {"value": 1}, "yesterday", None, None]])
     with pytest.raises(BackupFileError, match="created_at is not an integer"):
         verify_file(bad)

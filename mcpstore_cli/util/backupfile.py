@@ -47,9 +47,10 @@ EXT_TASK_FIELDS = 7
 ENTITY_FIELDS = 6
 FINGERPRINT_FIELDS = 4
 # FastMCP's layout: "k", one key-value entry: ["k", collection, key, value, created_at_ms,
-# expires_at_ms] (times in Unix ms or null: an entry that never expires).
+# expires_at_ms, written_at_ms] (times in Unix ms or null; expires_at null: never expires;
+# written_at: the last write, which PostgreSQL keeps as expires_at - ttl).
 FASTMCP_LAYOUT = "fastmcp"
-KV_FIELDS = 6
+KV_FIELDS = 7
 # The record kinds of each layout's (first) section.
 LAYOUT_RECORDS: dict[str, bytes] = {
     "sessions": b"s",
@@ -429,15 +430,18 @@ def _check_graphflow(rec: Any) -> str | None:
 
 
 def _check_kv(rec: Any) -> str | None:
-    """["k", collection, key, value, created_at_ms, expires_at_ms]: one key-value entry."""
+    """["k", collection, key, value, created_at_ms, expires_at_ms, written_at_ms]: one
+    key-value entry."""
     if type(rec) is not list or len(rec) != KV_FIELDS:
-        return "a key-value entry record does not have 6 fields"
+        return "a key-value entry record does not have 7 fields"
     if type(rec[1]) is not str or type(rec[2]) is not str:
         return "a key-value entry's collection and key must be strings"
     if rec[4] is not None and not _is_int(rec[4]):
         return f"entry {rec[1]}::{rec[2]}: created_at is not an integer or null"
     if rec[5] is not None and not _is_int(rec[5]):
         return f"entry {rec[1]}::{rec[2]}: expires_at is not an integer or null"
+    if rec[6] is not None and not _is_int(rec[6]):
+        return f"entry {rec[1]}::{rec[2]}: written_at is not an integer or null"
     return None
 
 

@@ -227,10 +227,21 @@ class FastmcpSessions(abc.ABC):
             ids = stream_event_ids(entry) or []
             shown = ids[-limit:] if limit else []
             wanted.extend(shown)
+            wanted.extend(ids[:1])  # when the stream began
             order.append((key, shown, entry))
         events = await self.kv_get(EVENTS, wanted) if wanted else {}
+
+        def began(item: tuple[str, list[str], Entry]) -> tuple[int, str]:
+            """A stream began with its first event (its entry's ``created_at`` is the last
+            write on Redis and DynamoDB, which rewrite the whole document)."""
+            key, _shown, entry = item
+            ids = stream_event_ids(entry) or []
+            first = events.get(ids[0]) if ids else None
+            at = first.created_at if first is not None else None
+            return (at if at is not None else entry.created_at or 0, key)
+
         out = []
-        for key, shown, entry in sorted(order, key=lambda o: (o[2].created_at or 0, o[0])):
+        for key, shown, entry in sorted(order, key=began):
             parsed = parse_stream_id(key)
             listed = stream_event_ids(entry) or []
             rows = []
@@ -246,7 +257,7 @@ class FastmcpSessions(abc.ABC):
                         "time": ev.created_at,
                         "priming": message is None,
                         **describe_message(message),
-                        "message": message,
+                        "jsonrpc": message,
                     }
                 )
             out.append(
@@ -458,7 +469,7 @@ class FastmcpSessions(abc.ABC):
                     unreadable += 1
                     continue
                 record = ["k", entry.collection, entry.key, entry.value]
-                record += [entry.created_at, entry.expires_at]
+                record += [entry.created_at, entry.expires_at, entry.written_at]
                 lines.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
             if lines:
                 out.sessions_block(b"".join(lines))
@@ -515,11 +526,14 @@ class FastmcpSessions(abc.ABC):
                 continue
             entries = []
             for line in lines:
-                _, collection, key, value, created, expires = json.loads(line)
+                _, collection, key, value, created, expires, written = json.loads(line)
                 if expires is not None and expires <= now:
                     expired += 1
                     continue
-                entries.append(Entry(collection, key, value, created, expires))
+                ttl = None
+                if expires is not None and written is not None:
+                    ttl = (expires - written) / 1000  # the TTL it was last written with
+                entries.append(Entry(collection, key, value, created, expires, ttl))
             written = await self.kv_put(entries, only_missing=mode == "merge")
             summary.sessions += written
             summary.skipped_sessions += len(entries) - written

@@ -117,7 +117,11 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
             raise UsageError("setup --create-database is for turul's layouts.")
         existed = await self._columns() is not None
         if existed:
-            drift = [f for f in await self.check() if f.severity == "error"]
+            drift = [
+                f
+                for f in await self.check()
+                if f.severity == "error" and not f.object.startswith("index ")
+            ]
             if drift:
                 raise LayoutError(
                     f"{self.url.masked()} has a {self.table} table that differs from "
@@ -429,7 +433,8 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     backup_consistency: ClassVar[str] = "one REPEATABLE READ snapshot of the table"
 
     async def kv_put(self, entries: Sequence[Entry], *, only_missing: bool) -> int:
-        """As py-key-value writes: ``ttl`` the seconds left now, the entry's own times."""
+        """As py-key-value writes: the entry's own times; ``ttl`` the TTL it was last written
+        with (so that ``expires_at - ttl`` still says when), else the seconds left now."""
         import json
 
         if not entries:
@@ -454,7 +459,14 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
                 [e.collection for e in entries],
                 [e.key for e in entries],
                 [json.dumps(e.value) for e in entries],
-                [None if e.expires_at is None else (e.expires_at - now) / 1000 for e in entries],
+                [
+                    None
+                    if e.expires_at is None
+                    else e.ttl
+                    if e.ttl is not None
+                    else (e.expires_at - now) / 1000
+                    for e in entries
+                ],
                 [e.created_at for e in entries],
                 [e.expires_at for e in entries],
             )

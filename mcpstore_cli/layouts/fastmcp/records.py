@@ -49,15 +49,16 @@ def iso(ms: int | None) -> str | None:
 
 def document(entry: Entry) -> str:
     """The JSON document Redis and DynamoDB keep for an entry (a time it lacks is left out,
-    as py-key-value does)."""
+    as py-key-value does). Its ``created_at`` is the entry's last write: those backends
+    rewrite the whole document on every put."""
     doc: dict[str, Any] = {
         "collection": entry.collection,
         "key": entry.key,
         "value": entry.value,
         "version": 1,
     }
-    if entry.created_at is not None:
-        doc["created_at"] = iso(entry.created_at)
+    if entry.written_at is not None:
+        doc["created_at"] = iso(entry.written_at)
     if entry.expires_at is not None:
         doc["expires_at"] = iso(entry.expires_at)
     return json.dumps(doc, sort_keys=True)
