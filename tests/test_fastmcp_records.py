@@ -184,12 +184,13 @@ def test_ttl_buckets() -> None:
 def test_orphan_plan_keeps_what_is_on_its_way_in() -> None:
     stream = f"32:{SCOPE}:1"
     streams = {stream: (_stream(stream, ["e0", "gone"], NOW - 1000), ["e0", "gone"])}
-    events = {
-        "e0": _event("e0", stream, NOW - 500),
-        "old": _event("old", stream, NOW - 120_000),
-        "fresh": _event("fresh", stream, NOW - 5_000),
-    }
-    trims, unlisted = orphan_plan(streams, events, now_ms=NOW, grace_ms=60_000)
+    stored = {hash("e0")}
+    candidates = [
+        _event("old", stream, NOW - 120_000),
+        _event("fresh", stream, NOW - 5_000),
+        _event("expired", stream, NOW - 7_200_000),
+    ]
+    trims, unlisted = orphan_plan(streams, stored, candidates, now_ms=NOW, grace_ms=60_000)
     assert [(e.key, kept) for e, kept in trims] == [(stream, ["e0"])]
     assert [e.key for e in unlisted] == ["old"]
 

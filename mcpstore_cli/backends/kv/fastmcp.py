@@ -46,6 +46,7 @@ from mcpstore_cli.model.records import (
 )
 from mcpstore_cli.store.base import ProgressCallback
 from mcpstore_cli.store.pacing import Pacer
+from mcpstore_cli.util.gcpause import fewer_collections
 
 if TYPE_CHECKING:
     from mcpstore_cli.model.ids import Note
@@ -143,9 +144,10 @@ class FastmcpSessions(abc.ABC):
     async def _index(self, now_ms: int, collections: Sequence[str] = COLLECTIONS) -> SessionIndex:
         await self.ensure_readable()
         index = SessionIndex(now_ms)
-        async for page in self.kv_scan(collections):
-            for entry in page:
-                index.add(entry)
+        with fewer_collections():
+            async for page in self.kv_scan(collections):
+                for entry in page:
+                    index.add(entry)
         return index
 
     async def iter_sessions(
@@ -303,9 +305,10 @@ class FastmcpSessions(abc.ABC):
             counts = await self.kv_counts()
             others = {c: n for c, n in counts.items() if c not in COLLECTIONS}
             pages = self.kv_scan(COLLECTIONS)
-        async for page in pages:
-            for entry in page:
-                figures.add(entry)
+        with fewer_collections():
+            async for page in pages:
+                for entry in page:
+                    figures.add(entry)
         every = {**others, **{c: figures.entries[c] + figures.expired[c] for c in COLLECTIONS}}
         return self.stats_object(
             entries=figures.entries,
@@ -374,18 +377,33 @@ class FastmcpSessions(abc.ABC):
         self, opts: ExpireOptions, result: ExpireResult, pacer: Pacer, progress: Any
     ) -> None:
         now = opts.now_ms
+        # Streams first, then events, keeping of the events only hashes and those no stream
+        # lists: memory stays small however big the values are.
         streams: dict[str, tuple[Entry, list[str]]] = {}
-        events: dict[str, Entry] = {}
-        async for page in self.kv_scan((STREAMS, EVENTS)):
-            for entry in page:
-                if entry.collection == STREAMS:
+        named: set[int] = set()
+        stored: set[int] = set()
+        candidates: list[Entry] = []
+        with fewer_collections():
+            async for page in self.kv_scan((STREAMS,)):
+                for entry in page:
                     ids = stream_event_ids(entry)
-                    if ids is not None:
+                    if ids is not None and not entry.expired(now):
                         streams[entry.key] = (entry, ids)
-                elif event_stream(entry) is not None or entry.value is not None:
-                    entry.value = None  # keep the key, times and token only
-                    events[entry.key] = entry
-        trims, unlisted = orphan_plan(streams, events, now_ms=now, grace_ms=ORPHAN_GRACE_MS)
+                        named.update(map(hash, ids))
+            async for page in self.kv_scan((EVENTS,)):
+                for entry in page:
+                    if entry.expired(now):
+                        continue
+                    h = hash(entry.key)
+                    if h in named:
+                        stored.add(h)
+                    else:
+                        entry.value = None  # keep the key, times and token only
+                        candidates.append(entry)
+        del named
+        trims, unlisted = orphan_plan(
+            streams, stored, candidates, now_ms=now, grace_ms=ORPHAN_GRACE_MS
+        )
         result.sample.extend(f"{STREAMS}::{e.key}" for e, _ in trims[: opts.sample_size])
         result.sample.extend(
             f"{EVENTS}::{e.key}" for e in unlisted[: max(0, opts.sample_size - len(trims))]

@@ -249,7 +249,7 @@ class RedisStore(FastmcpSessions, Store):
             try:
                 out.append(from_document(raw, collection=collection, key=key))
             except BadEntry:
-                out.append(Entry(collection, key, None, token=raw.decode("utf-8", "replace")))
+                out.append(Entry(collection, key, None, token=raw))
         return out
 
     async def kv_scan(

@@ -76,21 +76,25 @@ def from_document(
     if type(doc) is not dict or "value" not in doc:
         raise BadEntry("not a py-key-value document (no value)")
     value = doc["value"]
-    if isinstance(value, str):  # value_format "string": the value as JSON text
+    if type(value) is str:  # value_format "string": the value as JSON text
         try:
             value = _loads(value)
         except ValueError:
             raise BadEntry("value is a string that is not JSON") from None
     created = doc.get("created_at")
     expires = doc.get("expires_at")
+    if collection is None:
+        collection = str(doc.get("collection", ""))
+    if key is None:
+        key = str(doc.get("key", ""))
     return Entry(
-        collection if collection is not None else str(doc.get("collection", "")),
-        key if key is not None else str(doc.get("key", "")),
+        collection,
+        key,
         value,
         None if created is None else parse_time(created),
         None if expires is None else parse_time(expires),
         None,
-        text if isinstance(text, str) else text.decode(),
+        text,  # the stored bytes or text, as conditional writes compare them
         len(text),
     )
 

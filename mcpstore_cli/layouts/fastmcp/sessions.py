@@ -243,28 +243,27 @@ def ttl_bucket(entry: Entry, now_ms: int) -> str:
 
 def orphan_plan(
     streams: dict[str, tuple[Entry, list[str]]],
-    events: dict[str, Entry],
+    stored: set[int],
+    candidates: list[Entry],
     *,
     now_ms: int,
     grace_ms: int,
 ) -> tuple[list[tuple[Entry, list[str]]], list[Entry]]:
-    """What ``expire --orphans`` changes: each stream whose list names events that are gone
-    (with the list it gets), and the events no stream lists that are older than the grace
-    (FastMCP stores an event before it adds it to its stream's list)."""
+    """What ``expire --orphans`` changes: each live stream whose list names events that are
+    not stored (with the list it gets), and of the live events no stream lists
+    (``candidates``) those older than the grace (FastMCP stores an event before it adds it to
+    its stream's list). ``stored``: hashes of the live events the streams name. A hash that
+    collides can only keep something, never remove it."""
     trims: list[tuple[Entry, list[str]]] = []
-    listed: set[str] = set()
     for entry, ids in streams.values():
         if entry.expired(now_ms):
             continue
-        listed.update(ids)
-        kept = [i for i in ids if i in events and not events[i].expired(now_ms)]
+        kept = [i for i in ids if hash(i) in stored]
         if len(kept) != len(ids):
             trims.append((entry, kept))
     unlisted = [
         e
-        for key, e in events.items()
-        if key not in listed
-        and not e.expired(now_ms)
-        and (e.created_at is None or e.created_at < now_ms - grace_ms)
+        for e in candidates
+        if not e.expired(now_ms) and (e.created_at is None or e.created_at < now_ms - grace_ms)
     ]
     return trims, unlisted
