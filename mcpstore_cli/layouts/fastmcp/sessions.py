@@ -212,20 +212,22 @@ class Figures:
             self._streams += 1
 
     def orphans(self) -> dict[str, int]:
-        """Stream lists naming events that are gone, and events no live stream lists."""
+        """Stream lists naming events that are gone, and events no live stream lists (one
+        set of the event hashes at a time)."""
         events = set(self._events)
-        missing = 0
+        missing = {h for h in self._listed if h not in events}
+        missing_count = 0
         naming: set[int] = set()
-        for h, stream in zip(self._listed, self._listed_by, strict=True):
-            if h not in events:
-                missing += 1
-                naming.add(stream)
-        listed = set(self._listed)
-        unlisted = len(events - listed)
+        if missing:
+            for h, stream in zip(self._listed, self._listed_by, strict=True):
+                if h in missing:
+                    missing_count += 1
+                    naming.add(stream)
+        events.difference_update(self._listed)
         return {
             "streams_naming_missing_events": len(naming),
-            "missing_event_ids": missing,
-            "events_of_no_stream": unlisted,
+            "missing_event_ids": missing_count,
+            "events_of_no_stream": len(events),
         }
 
 
