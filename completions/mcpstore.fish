@@ -200,7 +200,7 @@ complete -c mcpstore -n '__mcpstore_at demo' -l url -x -d 'The store: a SQLite f
 
 # mcpstore expire
 complete -c mcpstore -n '__mcpstore_at expire' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
-complete -c mcpstore -n '__mcpstore_at expire' -l batch-size -x -d 'Sessions per transaction (bounded transactions).'
+complete -c mcpstore -n '__mcpstore_at expire' -l batch-size -x -d 'Sessions per transaction (bounded transactions; fastmcp layout: entries, up t...'
 complete -c mcpstore -n '__mcpstore_at expire' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
 complete -c mcpstore -n '__mcpstore_at expire' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
 complete -c mcpstore -n '__mcpstore_at expire' -l dry-run -d 'Count what would go and show a sample; change nothing.'

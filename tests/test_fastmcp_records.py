@@ -238,6 +238,10 @@ def test_options_that_do_not_apply_are_refused() -> None:
     for args, fragment in cases:
         got = run_cli([*args, "--url", url, "--connect-timeout", "0.5"])
         assert got.exit_code == 2 and fragment in got.stderr, got
+    big = run_cli(["expire", "--batch-size", "100001", "--url", url])
+    assert big.exit_code == 2 and "between 1 and 100000" in big.stderr, big
+    sessions = run_cli(["expire", "--batch-size", "10001", "--url", "sqlite:///nothing-here.db"])
+    assert sessions.exit_code == 2 and "between 1 and 10000," in sessions.stderr, sessions
     turul = run_cli(["expire", "--orphans", "--url", "sqlite:///nothing-here.db"])
     assert turul.exit_code == 2 and "--orphans is for the fastmcp layout" in turul.stderr
 

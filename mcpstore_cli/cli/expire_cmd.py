@@ -70,7 +70,10 @@ def expire(
     batch_size: Annotated[
         int,
         typer.Option(
-            "--batch-size", metavar="N", help="Sessions per transaction (bounded transactions)."
+            "--batch-size",
+            metavar="N",
+            help="Sessions per transaction (bounded transactions; fastmcp layout: entries, up "
+            "to 100000).",
         ),
     ] = 5000,
     rate: Annotated[
@@ -127,8 +130,12 @@ def expire(
     from mcpstore_cli.util.timeutil import now_ms
 
     def build() -> ExpireOptions:
-        if batch_size < 1 or batch_size > 10_000:
-            raise UsageError(f"--batch-size must be between 1 and 10000, not {batch_size}.")
+        # A key-value entry is one small row with nothing hanging off it: its batches may be
+        # bigger (a batch of 100,000 holds its row locks for about a tenth of a second).
+        kind = cmd.store_class
+        most = 100_000 if kind.expires_entries or kind.session_kinds else 10_000
+        if batch_size < 1 or batch_size > most:
+            raise UsageError(f"--batch-size must be between 1 and {most}, not {batch_size}.")
         if max_events is not None and max_events < 1:
             raise UsageError(f"--max-events-per-session must be 1 or more, not {max_events}.")
         if not 1 <= jobs <= 16:
