@@ -238,6 +238,8 @@ def test_options_that_do_not_apply_are_refused() -> None:
     for args, fragment in cases:
         got = run_cli([*args, "--url", url, "--connect-timeout", "0.5"])
         assert got.exit_code == 2 and fragment in got.stderr, got
+    demo = run_cli(["demo", "--url", url])
+    assert demo.exit_code == 2 and "its server writes those entries" in demo.stderr, demo
     big = run_cli(["expire", "--batch-size", "100001", "--url", url])
     assert big.exit_code == 2 and "between 1 and 100000" in big.stderr, big
     sessions = run_cli(["expire", "--batch-size", "10001", "--url", "sqlite:///nothing-here.db"])

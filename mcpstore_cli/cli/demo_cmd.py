@@ -83,6 +83,11 @@ def demo(
         return parse_duration(duration, option="--duration") if duration else None
 
     live_ms = validate()
+    if not cmd.store_class.has_demo:
+        raise UsageError(
+            f"mcpstore demo does not write the {cmd.store_class.layout} layout: its server "
+            "writes those entries (run one against the store to fill it)."
+        )
     store = cmd.open_store(creates=True)
 
     from mcpstore_cli.model.demo import DemoPlan

@@ -105,6 +105,8 @@ class Store(abc.ABC):
     parallel_expire: ClassVar[bool] = False
     # --table names the store's table (a key-value layout on PostgreSQL).
     table_option: ClassVar[bool] = False
+    # mcpstore demo can fill it (False: only the framework writes the layout).
+    has_demo: ClassVar[bool] = True
     # What a layout without sessions holds, counted in messages ("tasks", "entities"); None:
     # sessions and their events.
     records_noun: ClassVar[str | None] = None

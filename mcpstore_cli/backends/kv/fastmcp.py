@@ -77,6 +77,8 @@ class FastmcpSessions(abc.ABC):
     # expire removes entries past their expiry (False: the backend does it itself: Redis)
     expires_entries: ClassVar[bool] = True
     records_noun: ClassVar[str | None] = "entries"
+    # FastMCP's server writes these entries; demo data would be entries nobody wrote.
+    has_demo: ClassVar[bool] = False
     url: Any
 
     # -- primitives -----------------------------------------------------------------------
