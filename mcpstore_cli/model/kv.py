@@ -19,7 +19,6 @@ class Entry:
     # What a conditional write compares with the store (the backend's own: PostgreSQL's
     # expires_at, the Redis string, DynamoDB's value attribute); None: not read.
     token: Any = None
-    size: int | None = None  # bytes the store holds for it, when known
 
     def expired(self, now_ms: int) -> bool:
         return self.expires_at is not None and self.expires_at <= now_ms

@@ -201,7 +201,6 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
         collections: Sequence[str] | None = COLLECTIONS,
     ) -> Any:
         """Delete the entries of these collections (None: every entry), keep the table."""
-        from mcpstore_cli.model.teardown import ClearResult
 
         if recreate or collections is None:
             return await super().clear(recreate=recreate, progress=progress)
@@ -219,12 +218,7 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
                     counts[collection] = counts.get(collection, 0) + len(keys)
                     if progress is not None:
                         progress(len(keys))
-        return ClearResult(
-            sessions=sum(counts.values()) - counts.get(EVENTS, 0),
-            events=counts.get(EVENTS, 0),
-            seconds=time.perf_counter() - started,
-            records=counts,
-        )
+        return self.cleared(counts, started)
 
     async def kv_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

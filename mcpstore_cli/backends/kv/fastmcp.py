@@ -20,7 +20,6 @@ from mcpstore_cli.layouts.fastmcp.records import (
     describe_message,
     event_message,
     event_stream,
-    iso,
     parse_stream_id,
     state_session,
     stream_event_ids,
@@ -564,6 +563,18 @@ class FastmcpSessions(abc.ABC):
                 f"skipped {expired:,} entries whose expiry passed since the backup"
             )
 
+    @staticmethod
+    def cleared(counts: Mapping[str, int], started: float) -> Any:
+        """What ``clear`` deleted, per collection (``counts``), since ``started``."""
+        from mcpstore_cli.model.teardown import ClearResult
+
+        return ClearResult(
+            sessions=sum(counts.values()) - counts.get(EVENTS, 0),
+            events=counts.get(EVENTS, 0),
+            seconds=time.perf_counter() - started,
+            records={f"entries of {c}": n for c, n in sorted(counts.items())},
+        )
+
     async def clear_all_collections(self, *, progress: ProgressCallback | None = None) -> Any:
         return await self.clear(collections=None, progress=progress)  # type: ignore[attr-defined]
 
@@ -645,10 +656,6 @@ class FastmcpSessions(abc.ABC):
     async def row_counts(self) -> tuple[int, int]:
         counts = await self.kv_counts()
         return sum(counts.values()), counts.get(EVENTS, 0)
-
-
-def when(ms: int | None) -> str | None:
-    return iso(ms)
 
 
 def as_event(entry: Entry) -> Event | None:

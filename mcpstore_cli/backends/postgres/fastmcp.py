@@ -23,7 +23,6 @@ from mcpstore_cli.backends.postgres.link import PgLink, quote_ident
 from mcpstore_cli.errors import (
     Interrupted,
     LayoutError,
-    McpStoreError,
     StoreMissingError,
     UsageError,
 )
@@ -46,6 +45,13 @@ _SELECT = (
     f"{_MS.format('expires_at')}, expires_at"
 )
 SETUP_LOCK_KEY = 7367200201
+
+
+def _in_collections(collections: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """`` WHERE collection = ANY($1)`` and its argument (None: every collection)."""
+    if collections is None:
+        return "", []
+    return " WHERE collection = ANY($1::text[])", [list(collections)]
 
 
 class PostgresFastmcpStore(FastmcpSessions, Store):
@@ -83,25 +89,9 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         return await self.pg._fetch_page(sql, list(args))
 
-    @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
-        try:
-            conn = await self.pg.raw_connect()
-        except McpStoreError:
-            raise
-        except Exception as exc:
-            raise self.pg._wrap(exc) from exc
-        try:
-            yield conn
-        except McpStoreError:
-            raise
-        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            raise self.pg._wrap(exc) from exc
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=5)
+    def _conn(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
+        """A connection of its own, closed at the end (:meth:`PgLink.own_connection`)."""
+        return self.pg.own_connection()
 
     # -- provisioning ---------------------------------------------------------------------
     def setup_plan(self, **options: Any) -> list[str]:
@@ -246,20 +236,12 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
             created_at=row[4],
             expires_at=row[5],
             token=row[6],
-            size=len(row[2]),
         )
 
     async def kv_scan(
         self, collections: Sequence[str] | None, *, others: dict[str, int] | None = None
     ) -> AsyncIterator[list[Entry]]:
-        where, args = (
-            ("", [])
-            if collections is None
-            else (
-                " WHERE collection = ANY($1::text[])",
-                [list(collections)],
-            )
-        )
+        where, args = _in_collections(collections)
         async with (
             self._conn() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
@@ -651,18 +633,10 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
         progress: ProgressCallback | None = None,
         collections: Sequence[str] | None = COLLECTIONS,
     ) -> ClearResult:
-        from mcpstore_cli.model.teardown import ClearResult
 
         await self.ensure_readable()
         started = time.perf_counter()
-        where, args = (
-            ("", [])
-            if collections is None
-            else (
-                " WHERE collection = ANY($1::text[])",
-                [list(collections)],
-            )
-        )
+        where, args = _in_collections(collections)
         async with self._conn() as conn, conn.transaction():
             rows = await conn.fetch(
                 f"WITH gone AS (DELETE FROM {self._t}{where} RETURNING collection) "
@@ -670,12 +644,7 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
                 *args,
             )
         counts = {r[0]: int(r[1]) for r in rows}
-        return ClearResult(
-            sessions=sum(counts.values()) - counts.get(EVENTS, 0),
-            events=counts.get(EVENTS, 0),
-            seconds=time.perf_counter() - started,
-            records=counts,
-        )
+        return self.cleared(counts, started)
 
     async def drop(self) -> list[str]:
         async with self._conn() as conn:

@@ -138,26 +138,9 @@ class GraphflowStore(Store):
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
         return await self.pg._fetch_page(sql, list(args))
 
-    @contextlib.asynccontextmanager
-    async def _writer(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection of its own for writes, closed at the end."""
-        try:
-            conn = await self.pg.raw_connect()
-        except McpStoreError:
-            raise
-        except Exception as exc:
-            raise self.pg._wrap(exc) from exc
-        try:
-            yield conn
-        except McpStoreError:
-            raise
-        except (KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            raise self.pg._wrap(exc) from exc
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=5)
+    def _writer(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
+        """A connection of its own, closed at the end (:meth:`PgLink.own_connection`)."""
+        return self.pg.own_connection()
 
     async def catalog_columns(self) -> dict[str, set[str]]:
         """The columns of the tables named ``sessions`` and ``events`` (for detection)."""

@@ -24,6 +24,7 @@ import asyncpg
 
 from mcpstore_cli.backends.postgres.locks import LockWatch, WatchedConnection
 from mcpstore_cli.errors import (
+    Interrupted,
     LayoutError,
     LockTimeoutError,
     McpStoreError,
@@ -245,6 +246,26 @@ class PgLink:
             except Exception as exc:
                 raise self._wrap(exc) from exc
         raise AssertionError("unreachable")
+
+    @contextlib.asynccontextmanager
+    async def own_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of its own (writes, cursors, transactions), closed at the end; driver
+        errors become one sentence, Ctrl-C and mcpstore's own errors pass as they are."""
+        try:
+            conn = await self.raw_connect()
+        except McpStoreError:
+            raise
+        except Exception as exc:
+            raise self._wrap(exc) from exc
+        try:
+            yield conn
+        except (McpStoreError, KeyboardInterrupt, Interrupted, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise self._wrap(exc) from exc
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=5)
 
     async def close(self) -> None:
         await self.lock_watch.close()

@@ -17,7 +17,7 @@ import importlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import asyncpg
@@ -152,23 +152,9 @@ class PostgresTableStore(NonSessionStore):
         rows = await self.pg._fetch_page(_numbered(sql), list(args))
         return [dict(r) for r in rows]
 
-    @contextlib.asynccontextmanager
-    async def _writer(self) -> AsyncIterator[asyncpg.Connection]:
-        try:
-            conn = await self.pg.raw_connect()
-        except McpStoreError:
-            raise
-        except Exception as exc:
-            raise self.pg._wrap(exc) from exc
-        try:
-            yield conn
-        except (McpStoreError, KeyboardInterrupt, Interrupted, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            raise self.pg._wrap(exc) from exc
-        finally:
-            with contextlib.suppress(Exception):
-                await conn.close(timeout=5)
+    def _writer(self) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
+        """A connection of its own, closed at the end (:meth:`PgLink.own_connection`)."""
+        return self.pg.own_connection()
 
     # -- provisioning -----------------------------------------------------------------------
     def tables(self) -> list[str]:

@@ -449,7 +449,6 @@ class RedisStore(FastmcpSessions, Store):
         progress: ProgressCallback | None = None,
         collections: Sequence[str] | None = COLLECTIONS,
     ) -> ClearResult:
-        from mcpstore_cli.model.teardown import ClearResult
 
         started = time.perf_counter()
         counts: dict[str, int] = {}
@@ -466,14 +465,7 @@ class RedisStore(FastmcpSessions, Store):
                     counts[parts[0]] = counts.get(parts[0], 0) + 1
             if progress is not None:
                 progress(gone)
-        from mcpstore_cli.layouts.fastmcp import EVENTS
-
-        return ClearResult(
-            sessions=sum(counts.values()) - counts.get(EVENTS, 0),
-            events=counts.get(EVENTS, 0),
-            seconds=time.perf_counter() - started,
-            records=counts,
-        )
+        return self.cleared(counts, started)
 
     async def drop(self) -> list[str]:
         result = await self.clear()

@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 
-from mcpstore_cli.layouts.fastmcp import EVENTS, STATE, STREAMS
 from mcpstore_cli.model.kv import Entry
 
 KEY_SEPARATOR = "::"  # Redis: <collection>::<key>
@@ -95,7 +94,6 @@ def from_document(
         None if expires is None else parse_time(expires),
         None,
         text,  # the stored bytes or text, as conditional writes compare them
-        len(text),
     )
 
 
@@ -204,7 +202,3 @@ def method_of(message: Any) -> str:
         if "error" in message:
             return "error"
     return "unknown"
-
-
-def is_fastmcp(collection: str) -> bool:
-    return collection in (EVENTS, STREAMS, STATE)

@@ -44,8 +44,3 @@ def index_ddl(table: str = DEFAULT_TABLE) -> str:
         f"CREATE INDEX IF NOT EXISTS {index_name(table)} ON {table}(expires_at) "
         "WHERE expires_at IS NOT NULL"
     )
-
-
-def index_predicate() -> str:
-    """The partial index's predicate as pg_get_indexdef() prints it."""
-    return "(expires_at IS NOT NULL)"

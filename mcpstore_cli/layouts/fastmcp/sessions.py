@@ -175,7 +175,6 @@ class Figures:
         self.now_ms = now_ms
         self.entries: Counter[str] = Counter()  # per collection, live
         self.expired: Counter[str] = Counter()  # past expiry, still stored
-        self.unreadable: Counter[str] = Counter()
         self.methods: Counter[str] = Counter()
         self.ttl_left: Counter[str] = Counter()
         self.index = SessionIndex(now_ms)
@@ -205,8 +204,7 @@ class Figures:
         if collection == STREAMS:
             ids = stream_event_ids(entry)
             if ids is None:
-                self.unreadable[STREAMS] += 1
-                return
+                return  # not FastMCP's list: it names no event
             self._listed.extend(hash(i) for i in ids)
             self._listed_by.extend([self._streams] * len(ids))
             self._streams += 1
