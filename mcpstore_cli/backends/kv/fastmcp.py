@@ -600,7 +600,13 @@ class FastmcpSessions(abc.ABC):
                 if not request.from_end:
                     history.append(entry)
         if history:
-            history.sort(key=lambda e: (e.created_at or 0, e.key))
+            # Oldest first; events stored in the same millisecond in their stream's order.
+            position: dict[str, int] = {}
+            async for page in self.kv_scan((STREAMS,)):
+                for stream in page:
+                    for i, event_id in enumerate(stream_event_ids(stream) or []):
+                        position[event_id] = i
+            history.sort(key=lambda e: (e.created_at or 0, position.get(e.key, 0), e.key))
             picked = [
                 ev for ev in map(as_event, history) if ev is not None and _wanted(ev, request)
             ]
@@ -610,7 +616,8 @@ class FastmcpSessions(abc.ABC):
             return
         async for entries in self.kv_follow(seen, warn):
             fresh = []
-            for entry in sorted(entries, key=lambda e: (e.created_at or 0, e.key)):
+            # Stable: entries of one millisecond stay in the order they arrived.
+            for entry in sorted(entries, key=lambda e: e.created_at or 0):
                 ev = as_event(entry)
                 if ev is not None and _wanted(ev, request):
                     fresh.append(ev)
