@@ -1269,3 +1269,98 @@ def test_setup_creates_py_key_values_table_on_postgres(
         assert pg_indexes(url) == indexes
     finally:
         pg_server.drop_database(name)
+
+
+# -- state, touch, delete on a live server (terminate does not apply) --------------------------
+
+
+def call_tool(url: str, session_id: str, tool: str, arguments: dict[str, Any]) -> Any:
+    """One tools/call on an existing session, as a client's next request (raw HTTP, the
+    session's Mcp-Session-Id); the tool's structured result."""
+    import httpx2
+
+    from tests.fastmcp_server import LEGACY_PROTOCOL, SSEParser
+
+    body = {
+        "jsonrpc": "2.0",
+        "id": 901,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    headers = {
+        "Mcp-Session-Id": session_id,
+        "MCP-Protocol-Version": LEGACY_PROTOCOL,
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    with httpx2.Client(timeout=20, trust_env=False) as client:
+        response = client.post(url, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    if response.headers.get("content-type", "").startswith("application/json"):
+        messages = [response.json()]
+    else:
+        messages = [e.message for e in SSEParser().feed(response.content) if e.message]
+    for message in messages:
+        if message.get("id") == 901:
+            return message["result"]["structuredContent"]
+    raise AssertionError(f"no answer to the call in {messages!r}")
+
+
+def test_state_touch_delete_as_the_server_sees_them(
+    fastmcp_store: FastMCPStore, fastmcp_servers: Servers
+) -> None:
+    """On a running FastMCP server: ``state`` prints what the tool set; ``state set`` writes
+    an entry the server's next ``get_state`` returns; ``unset`` makes it return null; ``touch``
+    pushes the expiry of every entry of a session; ``terminate`` does not apply (exit 2);
+    ``delete`` of the event-store session takes its streams and events and leaves the state
+    session, and ``delete`` of the state session takes its entries."""
+    store = fastmcp_store
+    server = start(fastmcp_servers, store, state_ttl=600)
+    seen = drive_legacy(server.url, state_value={"shade": "teal"}, keep_session=True)
+    sid = seen.session_id
+    assert sid is not None
+    state = ok(cli(store, "state", sid[:8], "-f", "json")).json()
+    assert state == {"color": {"shade": "teal"}}
+
+    ok(cli(store, "state", sid, "set", "color", '{"shade": "navy"}'))
+    assert call_tool(server.url, sid, "recall", {"key": "color"})["value"] == {"shade": "navy"}
+    ok(cli(store, "state", sid, "set", "extra", "[1, 2]"))
+    assert call_tool(server.url, sid, "recall", {"key": "extra"})["value"] == [1, 2]
+    ok(cli(store, "state", sid, "unset", "extra"))
+    assert call_tool(server.url, sid, "recall", {"key": "extra"})["value"] is None
+
+    entries = store.entries()
+    mine = [e for e in live(entries) if e.collection == STATE and e.key.startswith(sid + ":")]
+    before = {e.key: expiry(e) for e in mine}
+    assert set(before) == {f"{sid}:color"}
+    ok(cli(store, "touch", sid))
+    after = {e.key: expiry(e) for e in live(store.entries()) if e.key in before}
+    for key, at in before.items():
+        assert at is not None and after[key] is not None
+        assert after[key] > time.time() + 86400 - 60  # FastMCP's state TTL, from now
+    assert call_tool(server.url, sid, "recall", {"key": "color"})["value"] == {"shade": "navy"}
+
+    refused = cli(store, "terminate", sid)
+    assert refused.exit_code == 2 and "fastmcp" in refused.stderr, refused
+
+    coll = by_collection(live(store.entries()))
+    scopes = {scope_of(k) for k in coll[STREAMS]}
+    assert len(scopes) == 1
+    scope = scopes.pop()
+    n_streams = len(coll[STREAMS])
+    n_events = sum(
+        1
+        for e in coll[EVENTS].values()
+        if isinstance(e.value, dict) and scope_of(e.value["stream_id"]) == scope
+    )
+    done = ok(cli(store, "delete", scope, "--yes", "-f", "jsonl")).jsonl()
+    assert done[0]["removed"]["streams"] == n_streams
+    assert done[0]["removed"]["events"] >= n_events
+    left = by_collection(live(store.entries()))
+    assert not left.get(STREAMS) and not left.get(EVENTS)
+    assert f"{sid}:color" in left[STATE]
+
+    ok(cli(store, "delete", sid, "--yes"))
+    left = by_collection(live(store.entries()))
+    assert not any(k.startswith(sid + ":") for k in left.get(STATE, {}))
+    assert call_tool(server.url, sid, "recall", {"key": "color"})["value"] is None

@@ -593,3 +593,48 @@ def test_expire_keeps_a_session_saved_while_the_delete_waits(gf_ready: Graphflow
     assert asyncio.run(work()) == []
     left = gf_ready.sql("SELECT current_task_id FROM sessions")[0]
     assert [r[0] for r in left] == ["later"]
+
+
+# -- delete, state, touch (terminate does not apply) ---------------------------------------
+
+
+def _context_of(db: GraphflowDB, sid: uuid.UUID) -> tuple[dict[str, Any], dt.datetime]:
+    rows = db.sql(f"SELECT context::text, updated_at FROM sessions WHERE id = '{sid}'")[0]
+    return json.loads(rows[0][0]), rows[0][1]
+
+
+def test_state_is_context_data_changed_in_one_statement(gf_ready: GraphflowDB) -> None:
+    """state prints context.data; set/unset change it with jsonb operators and stamp
+    updated_at now, keeping the chat history; the change survives GraphFlow reading it."""
+    sid = uuid.uuid4()
+    gf_ready.upsert(sid, data={"step": 2, "ticket": "T-9"}, messages=[("user", "hi")])
+    old_ctx, old_at = _context_of(gf_ready, sid)
+    got = gf_ready.run("state", str(sid)[:8], "--format", "json")
+    assert got.exit_code == 0, got
+    assert got.json() == {"step": 2, "ticket": "T-9"}
+    done = gf_ready.run("state", str(sid), "set", "priority", '{"level": "high"}')
+    assert done.exit_code == 0, done
+    ctx, at = _context_of(gf_ready, sid)
+    assert ctx["data"] == {"step": 2, "ticket": "T-9", "priority": {"level": "high"}}
+    assert ctx["chat_history"] == old_ctx["chat_history"] and at > old_at
+    assert gf_ready.run("state", str(sid), "unset", "ticket").exit_code == 0
+    ctx, _ = _context_of(gf_ready, sid)
+    assert ctx["data"] == {"step": 2, "priority": {"level": "high"}}
+    shown = gf_ready.run("show", str(sid), "--format", "json")
+    assert shown.exit_code == 0 and "priority" in shown.stdout, shown
+
+
+def test_touch_delete_and_no_terminate(gf_ready: GraphflowDB) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    old = NOW - dt.timedelta(hours=3)
+    gf_ready.upsert(a, updated=old, messages=[("user", "hi"), ("assistant", "hello")])
+    gf_ready.upsert(b, updated=old)
+    refused = gf_ready.run("terminate", str(a))
+    assert refused.exit_code == 2 and "graphflow" in refused.stderr, refused
+    assert gf_ready.run("touch", str(a)).exit_code == 0
+    _, at = _context_of(gf_ready, a)
+    assert at > NOW - dt.timedelta(minutes=5)
+    done = gf_ready.run("delete", str(a)[:8], "--yes", "--format", "jsonl")
+    assert done.exit_code == 0, done
+    assert done.jsonl()[0]["removed"] == {"sessions": 1, "messages": 2}
+    assert [r[0] for r in gf_ready.sql("SELECT id::text FROM sessions")[0]] == [str(b)]

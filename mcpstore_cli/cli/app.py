@@ -24,6 +24,7 @@ from mcpstore_cli.cli import (
     expire_cmd,
     inspect_cmds,
     lazytree,
+    session_cmds,
     setup_cmd,
     tail_cmd,
     tasks_cmd,
@@ -90,6 +91,7 @@ tail_cmd.register(app, "Inspect")
 tasks_cmd.register(app, "Tasks")
 expire_cmd.register(app, "Maintain")
 teardown_cmds.register(app, "Maintain")
+session_cmds.register(app, "Act on sessions")
 setup_cmd.register(app, "Provision")
 demo_cmd.register(app, "Provision")
 backup_cmd.register(app, "Backup")

@@ -30,6 +30,7 @@ from mcpstore_cli.store.urls import StoreURL
 if TYPE_CHECKING:
     from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.ids import IdMatches, Note
+    from mcpstore_cli.model.surgery import SessionChange
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
 
@@ -107,6 +108,9 @@ class Store(abc.ABC):
     table_option: ClassVar[bool] = False
     # mcpstore demo can fill it (False: only the framework writes the layout).
     has_demo: ClassVar[bool] = True
+    # What terminate, delete, state and touch can do to this layout's sessions (names in
+    # model.surgery; empty: none of them applies).
+    session_changes: ClassVar[frozenset[str]] = frozenset()
     # What a layout without sessions holds, counted in messages ("tasks", "entities"); None:
     # sessions and their events.
     records_noun: ClassVar[str | None] = None
@@ -242,6 +246,37 @@ class Store(abc.ABC):
         never removed. Raises ExpireBusyError when another expire holds the store's lock.
         """
         raise not_supported("expire", self.backend)
+
+    # -- one session at a time (see mcpstore_cli.ops.surgery) --------------------------------
+    # Each change is made as the framework's server makes it, atomically and conditional on
+    # what was read; a session that changes meanwhile is read again, never overwritten.
+    async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> SessionChange:
+        """End the session as the server does on HTTP DELETE; the row stays."""
+        raise not_supported("terminate", self.backend)
+
+    async def deletion_preview(self, session_id: str) -> dict[str, int] | None:
+        """What deleting the session would remove, by kind (``{"sessions": 1, "events": 12}``);
+        None when it is not stored."""
+        raise not_supported("delete", self.backend)
+
+    async def delete_session(self, session_id: str) -> SessionChange:
+        """Remove the session with all its events (and whatever else is only its own)."""
+        raise not_supported("delete", self.backend)
+
+    async def read_state(self, session_id: str) -> dict[str, Any] | None:
+        """The session's state object; None when the session is not stored."""
+        raise not_supported("state", self.backend)
+
+    async def change_state(
+        self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
+    ) -> SessionChange:
+        """Set ``key`` to the JSON ``value`` (or remove it, ``unset``) as the server writes."""
+        raise not_supported("state", self.backend)
+
+    async def touch_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> SessionChange:
+        """Mark the session active at ``now_ms`` (and push its expiry as the server does;
+        ``ttl_s``: the session TTL of a store whose items carry one)."""
+        raise not_supported("touch", self.backend)
 
     # -- clear and teardown (see mcpstore_cli.ops.teardown) ---------------------------------
     async def inventory(self) -> Inventory:

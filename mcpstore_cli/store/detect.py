@@ -158,6 +158,31 @@ class DetectingStore(Store):
         store = await self.resolve()
         return await store.stats(now_ms=now_ms, timeout_ms=timeout_ms, approximate=approximate)
 
+    async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        store = await self.resolve()
+        return await store.terminate_session(session_id, now_ms=now_ms, ttl_s=ttl_s)
+
+    async def deletion_preview(self, session_id: str) -> dict[str, int] | None:
+        return await (await self.resolve()).deletion_preview(session_id)
+
+    async def delete_session(self, session_id: str) -> Any:
+        return await (await self.resolve()).delete_session(session_id)
+
+    async def read_state(self, session_id: str) -> dict[str, Any] | None:
+        return await (await self.resolve()).read_state(session_id)
+
+    async def change_state(
+        self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
+    ) -> Any:
+        store = await self.resolve()
+        return await store.change_state(
+            session_id, key, value, unset=unset, now_ms=now_ms, ttl_s=ttl_s
+        )
+
+    async def touch_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        store = await self.resolve()
+        return await store.touch_session(session_id, now_ms=now_ms, ttl_s=ttl_s)
+
     async def write_demo(
         self, batches: Any, progress: ProgressCallback | None = None
     ) -> tuple[int, int]:
@@ -240,6 +265,7 @@ _DELEGATED = (
     "restores_in_one_transaction",
     "verifies_while_loading",
     "row_word",
+    "session_changes",
 )
 
 

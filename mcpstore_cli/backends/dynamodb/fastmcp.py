@@ -162,6 +162,32 @@ class DynamoDBFastmcpStore(FastmcpSessions, DynamoDBTableStore):
             ExpressionAttributeValues={":v": {"S": text}},
         )
 
+    async def kv_write(self, entry: Entry, *, expected: Entry | None) -> bool:
+        """``PutItem`` of the document with ``ttl`` its expiry's whole seconds, conditional
+        on the ``value`` attribute read (or on there being none)."""
+        from mcpstore_cli.layouts.fastmcp.records import document
+
+        item: dict[str, Any] = {
+            "collection": {"S": entry.collection},
+            "key": {"S": entry.key},
+            VALUE: {"S": document(entry)},
+        }
+        if entry.expires_at is not None:
+            item[TTL] = {"N": str(entry.expires_at // 1000)}
+        text = None if expected is None else expected.token[0]
+        if text is None:
+            condition: dict[str, Any] = {
+                "ConditionExpression": "attribute_not_exists(#v)",
+                "ExpressionAttributeNames": {"#v": VALUE},
+            }
+        else:
+            condition = {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": VALUE},
+                "ExpressionAttributeValues": {":v": {"S": text}},
+            }
+        return await asyncio.to_thread(self._conditional, "put_item", Item=item, **condition)
+
     backup_consistency: ClassVar[str] = (
         "a consistent-read Query of each collection (not a snapshot of the table)"
     )

@@ -36,7 +36,7 @@ from collections.abc import (
     Sequence,
 )
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.backends.dynamodb.common import (
     BATCH_WRITE_MAX,
@@ -1777,6 +1777,50 @@ class DynamoDBStore(Store):
 
     async def append_event(self, event: Event, *, touch: bool = True) -> Event:
         return await asyncio.to_thread(self._append_sync, event, touch)
+
+    # -- one session at a time (surgery.py beside this module) -------------------------
+    session_changes: ClassVar[frozenset[str]] = frozenset({"terminate", "delete", "state", "touch"})
+
+    async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        from mcpstore_cli.backends.dynamodb import surgery
+        from mcpstore_cli.backends.sql.surgery import terminate_edit
+
+        edit = terminate_edit(session_id, now_ms)
+        return await asyncio.to_thread(
+            surgery.edit_state, self, session_id, "terminate", edit, now_ms=now_ms, ttl_s=ttl_s
+        )
+
+    async def deletion_preview(self, session_id: str) -> dict[str, int] | None:
+        from mcpstore_cli.backends.dynamodb import surgery
+
+        return await asyncio.to_thread(surgery.preview, self, session_id)
+
+    async def delete_session(self, session_id: str) -> Any:
+        from mcpstore_cli.backends.dynamodb import surgery
+
+        return await asyncio.to_thread(surgery.delete, self, session_id)
+
+    async def read_state(self, session_id: str) -> dict[str, Any] | None:
+        from mcpstore_cli.backends.dynamodb import surgery
+
+        return await asyncio.to_thread(surgery.read_state, self, session_id)
+
+    async def change_state(
+        self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
+    ) -> Any:
+        from mcpstore_cli.backends.dynamodb import surgery
+        from mcpstore_cli.backends.sql.surgery import state_edit
+
+        edit = state_edit(session_id, key, value, unset=unset)
+        action = "unset" if unset else "set"
+        return await asyncio.to_thread(
+            surgery.edit_state, self, session_id, action, edit, now_ms=now_ms, ttl_s=None
+        )
+
+    async def touch_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        from mcpstore_cli.backends.dynamodb import surgery
+
+        return await asyncio.to_thread(surgery.touch, self, session_id, now_ms=now_ms, ttl_s=ttl_s)
 
     def tail_events(
         self, request: TailRequest, *, warn: Warn | None = None

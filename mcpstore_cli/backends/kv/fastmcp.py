@@ -105,6 +105,12 @@ class FastmcpSessions(abc.ABC):
         """Write ``value`` over an unchanged entry, keeping its expiry; False if it changed."""
 
     @abc.abstractmethod
+    async def kv_write(self, entry: Entry, *, expected: Entry | None) -> bool:
+        """Put ``entry`` (its value, write time and expiry, as a py-key-value put does) if
+        the key still holds ``expected`` as it was read (None: only if it holds nothing);
+        False when it does not."""
+
+    @abc.abstractmethod
     async def kv_put(self, entries: Sequence[Entry], *, only_missing: bool) -> int:
         """Write entries with their own times and expiry (``only_missing``: only where the key
         holds nothing); how many were written."""
@@ -292,6 +298,36 @@ class FastmcpSessions(abc.ABC):
                     }
                 )
         return sorted(rows, key=lambda r: r["key"])
+
+    # -- one session at a time (fastmcp_surgery.py beside this module) -----------------
+    session_changes: ClassVar[frozenset[str]] = frozenset({"delete", "state", "touch"})
+
+    async def deletion_preview(self, session_id: str) -> dict[str, int] | None:
+        from mcpstore_cli.backends.kv import fastmcp_surgery
+
+        return await fastmcp_surgery.preview(self, session_id)
+
+    async def delete_session(self, session_id: str) -> Any:
+        from mcpstore_cli.backends.kv import fastmcp_surgery
+
+        return await fastmcp_surgery.delete(self, session_id)
+
+    async def read_state(self, session_id: str) -> dict[str, Any] | None:
+        from mcpstore_cli.backends.kv import fastmcp_surgery
+
+        return await fastmcp_surgery.read_state(self, session_id)
+
+    async def change_state(
+        self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
+    ) -> Any:
+        from mcpstore_cli.backends.kv import fastmcp_surgery
+
+        return await fastmcp_surgery.change_state(self, session_id, key, value, unset=unset)
+
+    async def touch_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        from mcpstore_cli.backends.kv import fastmcp_surgery
+
+        return await fastmcp_surgery.touch(self, session_id)
 
     async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
         raise UsageError("stats of the fastmcp layout are its own figures")  # pragma: no cover

@@ -412,6 +412,42 @@ class PostgresFastmcpStore(FastmcpSessions, Store):
             )
         return status.endswith(" 1")
 
+    async def kv_write(self, entry: Entry, *, expected: Entry | None) -> bool:
+        """An upsert keeps the first ``created_at`` (py-key-value's); the update is
+        conditional on the expiry and the value read."""
+        import json
+
+        ttl = None if entry.expires_at is None else entry.ttl
+        async with self._conn() as conn:
+            if expected is None:
+                status = await conn.execute(
+                    f"INSERT INTO {self._t} (collection, key, value, ttl, created_at, "
+                    "expires_at) VALUES ($1, $2, $3::jsonb, $4, timestamptz 'epoch' + $5::bigint "
+                    "* interval '1 millisecond', timestamptz 'epoch' + $6::bigint * interval "
+                    "'1 millisecond') ON CONFLICT (collection, key) DO NOTHING",
+                    entry.collection,
+                    entry.key,
+                    json.dumps(entry.value),
+                    ttl,
+                    entry.created_at,
+                    entry.expires_at,
+                )
+            else:
+                status = await conn.execute(
+                    f"UPDATE {self._t} SET value = $3::jsonb, ttl = $4, expires_at = "
+                    "timestamptz 'epoch' + $5::bigint * interval '1 millisecond' "
+                    "WHERE collection = $1 AND key = $2 AND expires_at IS NOT DISTINCT FROM $6 "
+                    "AND value = $7::jsonb",
+                    entry.collection,
+                    entry.key,
+                    json.dumps(entry.value),
+                    ttl,
+                    entry.expires_at,
+                    expected.token,
+                    json.dumps(expected.value),
+                )
+        return status.endswith(" 1")
+
     backup_consistency: ClassVar[str] = "one REPEATABLE READ snapshot of the table"
 
     async def kv_put(self, entries: Sequence[Entry], *, only_missing: bool) -> int:

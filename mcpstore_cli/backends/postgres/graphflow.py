@@ -340,6 +340,36 @@ class GraphflowStore(Store):
         except ValueError as exc:
             return [CorruptRow("sessions", str(key), f"context is not JSON ({exc})")]
 
+    # -- one session at a time (graphflow_surgery.py beside this module) ----------------
+    session_changes: ClassVar[frozenset[str]] = frozenset({"delete", "state", "touch"})
+
+    async def deletion_preview(self, session_id: str) -> dict[str, int] | None:
+        from mcpstore_cli.backends.postgres import graphflow_surgery
+
+        return await graphflow_surgery.preview(self, session_id)
+
+    async def delete_session(self, session_id: str) -> Any:
+        from mcpstore_cli.backends.postgres import graphflow_surgery
+
+        return await graphflow_surgery.delete(self, session_id)
+
+    async def read_state(self, session_id: str) -> dict[str, Any] | None:
+        from mcpstore_cli.backends.postgres import graphflow_surgery
+
+        return await graphflow_surgery.read_state(self, session_id)
+
+    async def change_state(
+        self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
+    ) -> Any:
+        from mcpstore_cli.backends.postgres import graphflow_surgery
+
+        return await graphflow_surgery.change_state(self, session_id, key, value, unset=unset)
+
+    async def touch_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        from mcpstore_cli.backends.postgres import graphflow_surgery
+
+        return await graphflow_surgery.touch(self, session_id)
+
     async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
         await self.ensure_readable()
         now = _ms("$1::bigint")

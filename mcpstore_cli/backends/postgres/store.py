@@ -325,6 +325,19 @@ class PostgresStore(PgLink, SqlStore):
             else_=None,
         )
 
+    # -- one session at a time: single jsonb statements (surgery.py beside this module) --
+    async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        from mcpstore_cli.backends.postgres import surgery
+
+        return await surgery.terminate(self, session_id, now_ms=now_ms)
+
+    async def change_state(
+        self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
+    ) -> Any:
+        from mcpstore_cli.backends.postgres import surgery
+
+        return await surgery.change_state(self, session_id, key, value, unset=unset, now_ms=now_ms)
+
     # -- clear and teardown (teardown.py beside this module) --------------------------
     async def inventory(self) -> Inventory:
         from mcpstore_cli.backends.postgres.teardown import postgres_inventory

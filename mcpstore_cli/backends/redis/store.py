@@ -46,6 +46,21 @@ end
 return n
 """
 # Replace KEYS[1]'s value ARGV[1] by ARGV[2], keeping its time to live.
+_WRITE_IF_SAME = """
+local held = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if held then return 0 end
+elseif held ~= ARGV[1] then
+  return 0
+end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+end
+return 1
+"""
+
 _REPLACE_IF_SAME = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
@@ -314,6 +329,18 @@ class RedisStore(FastmcpSessions, Store):
         new = json.dumps(doc, sort_keys=True)
         name = redis_key(entry.collection, entry.key)
         return bool(await self._call("eval", _REPLACE_IF_SAME, 1, name, entry.token, new))
+
+    async def kv_write(self, entry: Entry, *, expected: Entry | None) -> bool:
+        """One script: compare the string read (or its absence), then ``SET`` with the
+        absolute expiry (``PXAT``)."""
+        from mcpstore_cli.layouts.fastmcp.records import document
+
+        name = redis_key(entry.collection, entry.key)
+        token = "" if expected is None else expected.token
+        expiry = "" if entry.expires_at is None else str(entry.expires_at)
+        return bool(
+            await self._call("eval", _WRITE_IF_SAME, 1, name, token, document(entry), expiry)
+        )
 
     backup_consistency: ClassVar[str] = (
         "SCAN of the database (not a snapshot: keys written during the backup may be missing)"

@@ -503,6 +503,44 @@ class SqlStore(Store, abc.ABC):
         if events:
             await conn.execute(sa.insert(self.events), [self.event_params(e) for e in events])
 
+    # -- one session at a time (backends/sql/surgery.py) ------------------------------
+    session_changes: ClassVar[frozenset[str]] = frozenset({"terminate", "delete", "state", "touch"})
+
+    async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        from mcpstore_cli.backends.sql import surgery
+
+        edit = surgery.terminate_edit(session_id, now_ms)
+        return await surgery.edit_state(self, session_id, "terminate", edit, now_ms=now_ms)
+
+    async def deletion_preview(self, session_id: str) -> dict[str, int] | None:
+        from mcpstore_cli.backends.sql import surgery
+
+        return await surgery.preview(self, session_id)
+
+    async def delete_session(self, session_id: str) -> Any:
+        from mcpstore_cli.backends.sql import surgery
+
+        return await surgery.delete(self, session_id)
+
+    async def read_state(self, session_id: str) -> dict[str, Any] | None:
+        from mcpstore_cli.backends.sql import surgery
+
+        return await surgery.read_state(self, session_id)
+
+    async def change_state(
+        self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
+    ) -> Any:
+        from mcpstore_cli.backends.sql import surgery
+
+        edit = surgery.state_edit(session_id, key, value, unset=unset)
+        action = "unset" if unset else "set"
+        return await surgery.edit_state(self, session_id, action, edit, now_ms=now_ms)
+
+    async def touch_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
+        from mcpstore_cli.backends.sql import surgery
+
+        return await surgery.touch(self, session_id, now_ms=now_ms)
+
     def touch_values(self, last_activity: int) -> dict[str, Any]:
         """Column values for a session update (PostgreSQL also bumps ``version``)."""
         values: dict[str, Any] = {"last_activity": last_activity}
