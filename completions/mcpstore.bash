@@ -10,7 +10,7 @@
 __mcpstore_spec() {
     case "$1" in
         "")
-            _mcpstore_subs="backup clear completion demo expire list restore setup show stats tail-events tasks teardown"
+            _mcpstore_subs="backup clear completion delete demo expire list restore setup show state stats tail-events tasks teardown terminate touch"
             _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url --version"
             _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
@@ -38,6 +38,12 @@ __mcpstore_spec() {
             _mcpstore_opts="--help -h"
             _mcpstore_vopts=""
             _mcpstore_args="choice:0"
+            ;;
+        "delete")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url --yes -y"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
+            _mcpstore_args="none*"
             ;;
         "demo")
             _mcpstore_subs=""
@@ -74,6 +80,12 @@ __mcpstore_spec() {
             _mcpstore_opts="--backend --connect-timeout --debug --events -e --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --timeout --url"
             _mcpstore_vopts="--backend --connect-timeout --events -e --format -f --layout --lock-timeout --segments --table --timeout --url"
             _mcpstore_args="none"
+            ;;
+        "state")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
+            _mcpstore_args="none none none none"
             ;;
         "stats")
             _mcpstore_subs=""
@@ -135,6 +147,18 @@ __mcpstore_spec() {
             _mcpstore_vopts="--backend --backup-file --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
             ;;
+        "terminate")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --session-ttl --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --session-ttl --table --url"
+            _mcpstore_args="none*"
+            ;;
+        "touch")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --session-ttl --table --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --session-ttl --table --url"
+            _mcpstore_args="none*"
+            ;;
         *)
             _mcpstore_subs="" _mcpstore_opts="" _mcpstore_vopts="" _mcpstore_args=""
             ;;
@@ -160,6 +184,9 @@ __mcpstore_value() {
         "clear|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "clear|--format"|"clear|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "clear|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "delete|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
+        "delete|--format"|"delete|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "delete|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         "demo|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "demo|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         "expire|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
@@ -178,6 +205,9 @@ __mcpstore_value() {
         "show|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "show|--format"|"show|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "show|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "state|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
+        "state|--format"|"state|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "state|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         "stats|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "stats|--format"|"stats|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "stats|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
@@ -209,6 +239,12 @@ __mcpstore_value() {
         "teardown|--backup-file") _mcpstore_kind=file ;;
         "teardown|--format"|"teardown|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "teardown|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "terminate|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
+        "terminate|--format"|"terminate|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "terminate|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "touch|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
+        "touch|--format"|"touch|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "touch|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         *) _mcpstore_kind=none ;;
     esac
 }

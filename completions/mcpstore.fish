@@ -6,7 +6,7 @@
 function __mcpstore_subcommands
     switch "$argv"
         case ''
-            echo backup clear completion demo expire list restore setup show stats tail-events tasks teardown
+            echo backup clear completion delete demo expire list restore setup show state stats tail-events tasks teardown terminate touch
         case 'backup'
             echo list
         case 'tasks'
@@ -24,6 +24,8 @@ function __mcpstore_value_options
             echo --backend --connect-timeout --dir --format -f --layout --lock-timeout --segments --table --url
         case 'clear'
             echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url
+        case 'delete'
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url
         case 'demo'
             echo --backend --connect-timeout --duration --events-per-session -e --idle-share --layout --lock-timeout --rate --seed --segments --sessions -s --table --terminated-share --url
         case 'expire'
@@ -36,6 +38,8 @@ function __mcpstore_value_options
             echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --table --tag --url
         case 'show'
             echo --backend --connect-timeout --events -e --format -f --layout --lock-timeout --segments --table --timeout --url
+        case 'state'
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url
         case 'stats'
             echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --table --timeout --url
         case 'tail-events'
@@ -56,6 +60,10 @@ function __mcpstore_value_options
             echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --stuck-for --table --url
         case 'teardown'
             echo --backend --backup-file --connect-timeout --format -f --layout --lock-timeout --segments --table --url
+        case 'terminate'
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --session-ttl --table --url
+        case 'touch'
+            echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --session-ttl --table --url
     end
 end
 
@@ -99,16 +107,20 @@ complete -c mcpstore -f
 complete -c mcpstore -n '__mcpstore_at' -a 'backup' -d 'Write a consistent, verified backup (portable file, or --native); see backup...'
 complete -c mcpstore -n '__mcpstore_at' -a 'clear' -d 'Delete every session and event (or every record of a task or server-state lay...'
 complete -c mcpstore -n '__mcpstore_at' -a 'completion' -d 'Print the shell completion script (static: TAB never starts Python).'
+complete -c mcpstore -n '__mcpstore_at' -a 'delete' -d 'Remove sessions with all their events (asks first; --yes skips the question).'
 complete -c mcpstore -n '__mcpstore_at' -a 'demo' -d 'Fill a store with realistic sessions and events (creating the store if needed).'
 complete -c mcpstore -n '__mcpstore_at' -a 'expire' -d 'Remove idle (and ended) sessions with their events, trim, drop orphaned events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'list' -d 'List sessions, newest activity first, a page at a time (keyset pagination).'
 complete -c mcpstore -n '__mcpstore_at' -a 'restore' -d 'Load a backup file into any store (same or another backend).'
 complete -c mcpstore -n '__mcpstore_at' -a 'setup' -d 'Create the store\'s tables and indexes, idempotently, in the servers\' exact la...'
 complete -c mcpstore -n '__mcpstore_at' -a 'show' -d 'One session: capabilities, state, metadata, event count and its last events.'
+complete -c mcpstore -n '__mcpstore_at' -a 'state' -d 'Print a session\'s state, one key of it (get), or change one key (set, unset)...'
 complete -c mcpstore -n '__mcpstore_at' -a 'stats' -d 'Counts, events per session, age histograms, storage size and backend facts.'
 complete -c mcpstore -n '__mcpstore_at' -a 'tail-events' -d 'Follow events as the server stores them (start at the end; Ctrl-C stops).'
 complete -c mcpstore -n '__mcpstore_at' -a 'tasks' -d 'turul\'s task stores: list, show, stats, expire, recover, cancel.'
 complete -c mcpstore -n '__mcpstore_at' -a 'teardown' -d 'Take a store apart: choose among clear data, back up first, disable streams a...'
+complete -c mcpstore -n '__mcpstore_at' -a 'terminate' -d 'End sessions as the server does on HTTP DELETE: state.terminated and terminat...'
+complete -c mcpstore -n '__mcpstore_at' -a 'touch' -d 'Mark sessions active now (last_activity; DynamoDB\'s ttl and FastMCP\'s expirie...'
 complete -c mcpstore -n '__mcpstore_at' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
 complete -c mcpstore -n '__mcpstore_at' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
 complete -c mcpstore -n '__mcpstore_at' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
@@ -177,6 +189,20 @@ complete -c mcpstore -n '__mcpstore_at clear' -l yes -s y -d 'Do it without aski
 # mcpstore completion
 complete -c mcpstore -n '__mcpstore_at completion' -l help -s h -d 'Show this message and exit.'
 complete -c mcpstore -n '__mcpstore_at completion' -a 'bash zsh fish' -d 'The shell: bash, zsh or fish.'
+
+# mcpstore delete
+complete -c mcpstore -n '__mcpstore_at delete' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at delete' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
+complete -c mcpstore -n '__mcpstore_at delete' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
+complete -c mcpstore -n '__mcpstore_at delete' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at delete' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at delete' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state fastmcp' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
+complete -c mcpstore -n '__mcpstore_at delete' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
+complete -c mcpstore -n '__mcpstore_at delete' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at delete' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
+complete -c mcpstore -n '__mcpstore_at delete' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
+complete -c mcpstore -n '__mcpstore_at delete' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
+complete -c mcpstore -n '__mcpstore_at delete' -l yes -s y -d 'Do not ask for confirmation.'
 
 # mcpstore demo
 complete -c mcpstore -n '__mcpstore_at demo' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -301,6 +327,19 @@ complete -c mcpstore -n '__mcpstore_at show' -l segments -x -d 'DynamoDB: parall
 complete -c mcpstore -n '__mcpstore_at show' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
 complete -c mcpstore -n '__mcpstore_at show' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
 complete -c mcpstore -n '__mcpstore_at show' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
+
+# mcpstore state
+complete -c mcpstore -n '__mcpstore_at state' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at state' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
+complete -c mcpstore -n '__mcpstore_at state' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
+complete -c mcpstore -n '__mcpstore_at state' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at state' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at state' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state fastmcp' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
+complete -c mcpstore -n '__mcpstore_at state' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
+complete -c mcpstore -n '__mcpstore_at state' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at state' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
+complete -c mcpstore -n '__mcpstore_at state' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
+complete -c mcpstore -n '__mcpstore_at state' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
 
 # mcpstore stats
 complete -c mcpstore -n '__mcpstore_at stats' -l approximate -d 'DynamoDB: use the tables\' item counts, no scan.'
@@ -473,3 +512,31 @@ complete -c mcpstore -n '__mcpstore_at teardown' -l segments -x -d 'DynamoDB: pa
 complete -c mcpstore -n '__mcpstore_at teardown' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
 complete -c mcpstore -n '__mcpstore_at teardown' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
 complete -c mcpstore -n '__mcpstore_at teardown' -l yes -s y -d 'Do it without asking (scripts, CI); still previews.'
+
+# mcpstore terminate
+complete -c mcpstore -n '__mcpstore_at terminate' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at terminate' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
+complete -c mcpstore -n '__mcpstore_at terminate' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
+complete -c mcpstore -n '__mcpstore_at terminate' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at terminate' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at terminate' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state fastmcp' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
+complete -c mcpstore -n '__mcpstore_at terminate' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
+complete -c mcpstore -n '__mcpstore_at terminate' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at terminate' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
+complete -c mcpstore -n '__mcpstore_at terminate' -l session-ttl -x -d 'DynamoDB: the session TTL the server runs with; ttl becomes now plus this [de...'
+complete -c mcpstore -n '__mcpstore_at terminate' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
+complete -c mcpstore -n '__mcpstore_at terminate' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
+
+# mcpstore touch
+complete -c mcpstore -n '__mcpstore_at touch' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at touch' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
+complete -c mcpstore -n '__mcpstore_at touch' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
+complete -c mcpstore -n '__mcpstore_at touch' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at touch' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at touch' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state fastmcp' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
+complete -c mcpstore -n '__mcpstore_at touch' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
+complete -c mcpstore -n '__mcpstore_at touch' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at touch' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
+complete -c mcpstore -n '__mcpstore_at touch' -l session-ttl -x -d 'DynamoDB: the session TTL the server runs with; ttl becomes now plus this [de...'
+complete -c mcpstore -n '__mcpstore_at touch' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
+complete -c mcpstore -n '__mcpstore_at touch' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'

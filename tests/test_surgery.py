@@ -16,8 +16,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
 from mcpstore_cli.util.timeutil import now_ms
 from tests.conftest import StoreHandle
 from tests.helpers import Result
@@ -241,7 +239,7 @@ def test_sqlite_state_change_waits_for_the_servers_write(sqlite_store: StoreHand
     assert proc.poll() is None  # waiting for the lock
     conn.execute("COMMIT")
     conn.close()
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     row = raw_row(sqlite_store, session)
     assert row is not None and row.state["server_key"] == 1 and row.state["ops_key"] == 2
@@ -282,7 +280,7 @@ def test_postgres_terminate_keeps_a_concurrent_server_write(postgres_store: Stor
     finally:
         release.set()
         thread.join(10)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     row = raw_row(postgres_store, session)
     assert row is not None
@@ -314,7 +312,7 @@ def test_dynamodb_state_set_retries_when_the_server_wrote_between(
     """The conditional write compares the state string read: a server write that lands in
     between makes it read again, so the server's key is kept."""
     from mcpstore_cli.backends.dynamodb import surgery
-    from mcpstore_cli.backends.sql.surgery import state_edit
+    from mcpstore_cli.layouts.turul_sessions.changes import state_edit
     from mcpstore_cli.store.base import StoreOptions
     from mcpstore_cli.store.registry import open_store
     from mcpstore_cli.store.urls import parse_store_url

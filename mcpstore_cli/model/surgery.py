@@ -76,3 +76,8 @@ def removed_text(removed: dict[str, int]) -> str:
             word = "entry"
         parts.append(f"{n:,} {word}")
     return ", ".join(parts) if parts else "nothing"
+
+
+def clip(text: str, width: int = 60) -> str:
+    """A value shortened for one line."""
+    return text if len(text) <= width else text[: width - 1] + "\u2026"

@@ -1783,7 +1783,7 @@ class DynamoDBStore(Store):
 
     async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
         from mcpstore_cli.backends.dynamodb import surgery
-        from mcpstore_cli.backends.sql.surgery import terminate_edit
+        from mcpstore_cli.layouts.turul_sessions.changes import terminate_edit
 
         edit = terminate_edit(session_id, now_ms)
         return await asyncio.to_thread(
@@ -1809,7 +1809,7 @@ class DynamoDBStore(Store):
         self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
     ) -> Any:
         from mcpstore_cli.backends.dynamodb import surgery
-        from mcpstore_cli.backends.sql.surgery import state_edit
+        from mcpstore_cli.layouts.turul_sessions.changes import state_edit
 
         edit = state_edit(session_id, key, value, unset=unset)
         action = "unset" if unset else "set"

@@ -118,7 +118,7 @@ def edit_state(
 ) -> SessionChange:
     """Read the state string, edit it, write it back only where it still holds what was
     read; read again on a conflict (up to :data:`TRIES` times)."""
-    from mcpstore_cli.backends.sql.surgery import decode_state
+    from mcpstore_cli.layouts.turul_sessions.changes import decode_state
     from mcpstore_cli.util.jsoncodec import dumps
 
     store._ensure_readable_sync()

@@ -129,7 +129,7 @@ async def read_state(store: FastmcpSessions, session_id: str) -> dict[str, Any] 
 async def change_state(
     store: FastmcpSessions, session_id: str, key: str, value: Any, *, unset: bool
 ) -> SessionChange:
-    from mcpstore_cli.backends.sql.surgery import clip
+    from mcpstore_cli.model.surgery import clip
     from mcpstore_cli.util.jsoncodec import dumps
 
     action = "unset" if unset else "set"

@@ -63,7 +63,7 @@ async def _why_not(store: GraphflowStore, session_id: str, action: str) -> Sessi
 async def change_state(
     store: GraphflowStore, session_id: str, key: str, value: Any, *, unset: bool
 ) -> SessionChange:
-    from mcpstore_cli.backends.sql.surgery import clip
+    from mcpstore_cli.model.surgery import clip
 
     await store.ensure_readable()
     sid = _key(session_id)

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from mcpstore_cli.backends.sql.surgery import clip
-from mcpstore_cli.model.surgery import SessionChange, gone
+from mcpstore_cli.model.surgery import SessionChange, clip, gone
 
 if TYPE_CHECKING:
     from mcpstore_cli.backends.postgres.store import PostgresStore

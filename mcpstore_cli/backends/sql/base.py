@@ -508,8 +508,9 @@ class SqlStore(Store, abc.ABC):
 
     async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
         from mcpstore_cli.backends.sql import surgery
+        from mcpstore_cli.layouts.turul_sessions import changes
 
-        edit = surgery.terminate_edit(session_id, now_ms)
+        edit = changes.terminate_edit(session_id, now_ms)
         return await surgery.edit_state(self, session_id, "terminate", edit, now_ms=now_ms)
 
     async def deletion_preview(self, session_id: str) -> dict[str, int] | None:
@@ -531,8 +532,9 @@ class SqlStore(Store, abc.ABC):
         self, session_id: str, key: str, value: Any, *, unset: bool, now_ms: int, ttl_s: int
     ) -> Any:
         from mcpstore_cli.backends.sql import surgery
+        from mcpstore_cli.layouts.turul_sessions import changes
 
-        edit = surgery.state_edit(session_id, key, value, unset=unset)
+        edit = changes.state_edit(session_id, key, value, unset=unset)
         action = "unset" if unset else "set"
         return await surgery.edit_state(self, session_id, action, edit, now_ms=now_ms)
 
