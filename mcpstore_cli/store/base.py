@@ -30,6 +30,7 @@ from mcpstore_cli.store.urls import StoreURL
 if TYPE_CHECKING:
     from mcpstore_cli.model.backup import RestoreLimits
     from mcpstore_cli.model.ids import IdMatches, Note
+    from mcpstore_cli.model.metrics import MetricSet
     from mcpstore_cli.model.surgery import SessionChange
     from mcpstore_cli.model.teardown import ClearResult, Inventory
     from mcpstore_cli.store.follow import TailRequest, Warn
@@ -218,6 +219,30 @@ class Store(abc.ABC):
         """A layout without sessions may answer ``stats`` with figures of its own (JSON);
         None: ``stats`` means :meth:`stats`."""
         return None
+
+    async def metric_figures(
+        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
+    ) -> MetricSet:
+        """What ``mcpstore metrics`` exports (see :mod:`mcpstore_cli.model.metrics`): read
+        only, never renewing anything. By default from :meth:`stats`; stores with a cheaper
+        way (a few aggregate queries) override it."""
+        from mcpstore_cli.model.metrics import MetricSet, session_figures
+
+        st = await self.stats(now_ms=now_ms, timeout_ms=timeout_ms)
+        out = MetricSet(estimated=st.approximate)
+        session_figures(
+            out,
+            now_ms=now_ms,
+            sessions=st.sessions,
+            terminated=st.terminated,
+            idle=st.idle,
+            uninitialized=st.sessions - st.initialized,
+            expired_present=st.idle,
+            events=st.events,
+            oldest_activity=st.oldest_activity,
+        )
+        out.add("store_size_bytes", st.storage_bytes)
+        return out
 
     # -- writing ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -158,6 +158,14 @@ class DetectingStore(Store):
         store = await self.resolve()
         return await store.stats(now_ms=now_ms, timeout_ms=timeout_ms, approximate=approximate)
 
+    async def metric_figures(
+        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
+    ) -> Any:
+        store = await self.resolve()
+        return await store.metric_figures(
+            now_ms=now_ms, timeout_ms=timeout_ms, stuck_after_ms=stuck_after_ms
+        )
+
     async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
         store = await self.resolve()
         return await store.terminate_session(session_id, now_ms=now_ms, ttl_s=ttl_s)

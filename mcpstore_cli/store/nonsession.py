@@ -9,7 +9,7 @@ saying what the store holds and which command reads it (exit 2).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from mcpstore_cli.errors import UsageError
 from mcpstore_cli.store.base import ProgressCallback, Store
@@ -61,6 +61,23 @@ class NonSessionStore(Store):
 
     async def recent_events(self, session_id: str, limit: int) -> list[Event | CorruptRow]:
         self._not_sessions("show")
+
+    async def metric_figures(
+        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
+    ) -> Any:
+        """From the layout's own figures (server state: entities active and not)."""
+        from mcpstore_cli.model.metrics import MetricSet
+
+        figures = await self.layout_stats(now_ms=now_ms) or {}
+        out = MetricSet()
+        if "entities" in figures:
+            active = int(figures.get("active", 0))
+            out.by(
+                "entities",
+                {"active": active, "inactive": int(figures["entities"]) - active},
+                "state",
+            )
+        return out
 
     async def stats(self, *, now_ms: int, timeout_ms: int, approximate: bool = False) -> Stats:
         self._not_sessions("stats")

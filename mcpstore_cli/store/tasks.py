@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mcpstore_cli.store.base import ProgressCallback
 from mcpstore_cli.store.nonsession import NonSessionStore
@@ -74,6 +74,20 @@ class TaskStore(NonSessionStore):
         self, prefixes: Sequence[str], *, limit: int, note: Note | None = None
     ) -> IdMatches:
         """The ``limit`` smallest task ids starting with any of ``prefixes``, and how many."""
+
+    async def metric_figures(
+        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
+    ) -> Any:
+        """Tasks by status, stuck and past their ttl, from :meth:`task_stats`."""
+        from mcpstore_cli.model.metrics import MetricSet
+        from mcpstore_cli.model.tasks import STATUSES
+
+        st = await self.task_stats(now_ns=now_ms * 1_000_000, stuck_after_ms=stuck_after_ms)
+        out = MetricSet()
+        out.by("tasks", {s: st.by_status.get(s, 0) for s in STATUSES}, "status")
+        out.add("tasks_stuck", st.stuck)
+        out.add("tasks_past_ttl", st.past_ttl)
+        return out
 
     @abc.abstractmethod
     async def task_stats(self, *, now_ns: int, stuck_after_ms: int) -> TaskStats:

@@ -79,6 +79,7 @@ from mcpstore_cli.model.records import (
     Stats,
     percentiles_from_distribution,
 )
+from mcpstore_cli.model.surgery import ALL_CHANGES
 from mcpstore_cli.store.base import ProgressCallback, Store, StoreOptions
 from mcpstore_cli.store.urls import DEFAULT_AWS_REGION, DEFAULT_DYNAMODB_TABLE, StoreURL
 from mcpstore_cli.util.jsoncodec import BadJSON, dumps, loads_object, loads_optional
@@ -1779,7 +1780,7 @@ class DynamoDBStore(Store):
         return await asyncio.to_thread(self._append_sync, event, touch)
 
     # -- one session at a time (surgery.py beside this module) -------------------------
-    session_changes: ClassVar[frozenset[str]] = frozenset({"terminate", "delete", "state", "touch"})
+    session_changes: ClassVar[frozenset[str]] = ALL_CHANGES
 
     async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
         from mcpstore_cli.backends.dynamodb import surgery

@@ -358,6 +358,32 @@ class FastmcpSessions(abc.ABC):
             storage=await self.kv_storage(every),
         )
 
+    async def metric_figures(
+        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
+    ) -> Any:
+        """Entries by collection (live, and expired but still stored), sessions of each
+        kind, other collections counted, storage: from the ``stats`` figures."""
+        from mcpstore_cli.model.metrics import MetricSet
+
+        figures = await self.layout_stats(now_ms=now_ms)
+        assert figures is not None
+        out = MetricSet()
+        out.by("fastmcp_entries", figures["entries"], "collection")
+        expired = figures["expired_but_present"] or {}
+        out.by(
+            "fastmcp_entries_expired_present",
+            {c: expired.get(c, 0) for c in COLLECTIONS},
+            "collection",
+        )
+        kinds = figures["sessions"]
+        out.by("sessions", {"events": kinds["event_store"], "state": kinds["state"]}, "status")
+        out.add("events", figures["events"])
+        out.by("other_entries", figures["other_collections"], "collection")
+        storage = figures["storage"]
+        out.add("store_size_bytes", storage.get("bytes"))
+        out.estimated = "sampled" in str(storage.get("measured", ""))
+        return out
+
     def stats_object(
         self,
         *,

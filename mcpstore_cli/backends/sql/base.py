@@ -28,6 +28,7 @@ from mcpstore_cli.model.records import (
     SessionFilter,
     Stats,
 )
+from mcpstore_cli.model.surgery import ALL_CHANGES
 from mcpstore_cli.store.base import ProgressCallback, Store, StoreOptions
 from mcpstore_cli.store.urls import StoreURL
 
@@ -449,6 +450,52 @@ class SqlStore(Store, abc.ABC):
             facts=facts,
         )
 
+    def metrics_statements(self, now_ms: int, timeout_ms: int) -> tuple[sa.Select[Any], ...]:
+        """The aggregate queries behind ``metrics``: one pass over the sessions, one count
+        of the events (the benchmark's baseline runs the same SQL in psql / sqlite3)."""
+        s = self.sessions.c
+
+        def count_if(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+            return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+        terminated = self.terminated_clause()
+        past = s.last_activity < now_ms - timeout_ms
+        sessions = sa.select(
+            sa.func.count().label("sessions"),
+            count_if(terminated).label("terminated"),
+            count_if(sa.and_(past, sa.not_(terminated))).label("idle"),
+            count_if(past).label("expired"),
+            count_if(s.is_initialized == sa.false()).label("uninitialized"),
+            sa.func.min(s.last_activity).label("oldest_activity"),
+        )
+        return sessions, sa.select(sa.func.count()).select_from(self.events)
+
+    async def metric_figures(
+        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
+    ) -> Any:
+        from mcpstore_cli.model.metrics import MetricSet, session_figures
+
+        await self.ensure_readable()
+        sessions_stmt, events_stmt = self.metrics_statements(now_ms, timeout_ms)
+        async with self.connect() as conn:
+            agg = (await conn.execute(sessions_stmt)).one()._mapping
+            events = int((await conn.execute(events_stmt)).scalar_one())
+            storage, _facts = await self._backend_facts(conn)
+        out = MetricSet()
+        session_figures(
+            out,
+            now_ms=now_ms,
+            sessions=int(agg["sessions"]),
+            terminated=int(agg["terminated"]),
+            idle=int(agg["idle"]),
+            uninitialized=int(agg["uninitialized"]),
+            expired_present=int(agg["expired"]),
+            events=events,
+            oldest_activity=agg["oldest_activity"],
+        )
+        out.add("store_size_bytes", storage.get("total"))
+        return out
+
     async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
         return {}, {}
 
@@ -504,7 +551,7 @@ class SqlStore(Store, abc.ABC):
             await conn.execute(sa.insert(self.events), [self.event_params(e) for e in events])
 
     # -- one session at a time (backends/sql/surgery.py) ------------------------------
-    session_changes: ClassVar[frozenset[str]] = frozenset({"terminate", "delete", "state", "touch"})
+    session_changes: ClassVar[frozenset[str]] = ALL_CHANGES
 
     async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
         from mcpstore_cli.backends.sql import surgery

@@ -164,3 +164,28 @@ def stats_queries(now_ms: int, timeout_ms: int) -> tuple[Query, Query]:
         "GROUP BY per_session.n"
     )
     return (sessions, args), (distribution, [*_COUNT_IF_ARGS])
+
+
+def metrics_queries(now_ms: int, timeout_ms: int) -> tuple[Query, Query]:
+    """SqlStore.metrics_statements: one pass over the sessions, the events counted."""
+    cutoff = now_ms - timeout_ms
+    columns = [
+        "count(*) AS sessions",
+        _count_if(TERMINATED, "terminated"),
+        _count_if(f"(sessions.last_activity < ? AND {TERMINATED} = 0)", "idle"),
+        _count_if("(sessions.last_activity < ?)", "expired"),
+        _count_if("(sessions.is_initialized = 0)", "uninitialized"),
+        "min(sessions.last_activity) AS oldest_activity",
+    ]
+    args: list[Any] = [
+        *TERMINATED_ARGS,
+        *_COUNT_IF_ARGS,
+        cutoff,
+        *TERMINATED_ARGS,
+        *_COUNT_IF_ARGS,
+        cutoff,
+        *_COUNT_IF_ARGS,
+        *_COUNT_IF_ARGS,
+    ]
+    sessions = "SELECT " + ", ".join(columns) + " \nFROM sessions"
+    return (sessions, args), ("SELECT count(*) AS count_1 \nFROM events", [])

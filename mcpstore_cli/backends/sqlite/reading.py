@@ -28,6 +28,7 @@ from mcpstore_cli.errors import (
     UsageError,
 )
 from mcpstore_cli.model.records import CorruptRow, Cursor, Event, Session, SessionFilter, Stats
+from mcpstore_cli.model.surgery import ALL_CHANGES
 
 if TYPE_CHECKING:
     from mcpstore_cli.model.ids import IdMatches, Note
@@ -68,6 +69,8 @@ class SqliteReading:
     clears_in_one_transaction: ClassVar[bool] = True
     restores_in_one_transaction: ClassVar[bool] = True
     native_backup_is_file: ClassVar[bool] = True
+    # terminate, delete, state and touch (the full store makes them; the reader is read-only)
+    session_changes: ClassVar[frozenset[str]] = ALL_CHANGES
     url: StoreURL
     options: StoreOptions
     _reader: sqlite3.Connection | None = None
@@ -281,6 +284,32 @@ class SqliteReading:
             dist_rows=dist_rows,
             facts=facts,
         )
+
+    async def metric_figures(
+        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
+    ) -> Any:
+        """SqlStore.metric_figures' queries (prepared.metrics_queries), read here."""
+        from mcpstore_cli.model.metrics import MetricSet, session_figures
+
+        await self.ensure_readable()
+        sessions, events = prepared.metrics_queries(now_ms, timeout_ms)
+        agg = self._read(*sessions)[0]
+        n_events = int(self._read_tuples(*events)[0][0])
+        storage, _facts = self._file_facts(self._reader_scalar)
+        out = MetricSet()
+        session_figures(
+            out,
+            now_ms=now_ms,
+            sessions=int(agg["sessions"]),
+            terminated=int(agg["terminated"]),
+            idle=int(agg["idle"]),
+            uninitialized=int(agg["uninitialized"]),
+            expired_present=int(agg["expired"]),
+            events=n_events,
+            oldest_activity=agg["oldest_activity"],
+        )
+        out.add("store_size_bytes", storage.get("total"))
+        return out
 
     def _reader_scalar(self, sql: str) -> Any:
         found = self._read_tuples(sql)
