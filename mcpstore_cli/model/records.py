@@ -196,6 +196,7 @@ class Stats:
     initialized: int = 0
     terminated: int = 0
     idle: int = 0  # past the timeout (and not terminated)
+    expired: int | None = None  # past the timeout, terminated or not (None: not counted)
     events: int = 0
     orphaned_events: int | None = None  # None: not counted by this backend
     events_per_session: dict[str, float | int] = field(default_factory=dict)

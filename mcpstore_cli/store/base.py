@@ -237,7 +237,7 @@ class Store(abc.ABC):
             terminated=st.terminated,
             idle=st.idle,
             uninitialized=st.sessions - st.initialized,
-            expired_present=st.idle,
+            expired_present=st.expired if st.expired is not None else st.idle,
             events=st.events,
             oldest_activity=st.oldest_activity,
         )

@@ -1409,6 +1409,7 @@ class DynamoDBStore(Store):
         age_cum = [0] * len(bounds)
         act_cum = [0] * len(bounds)
         live: set[str] = set()
+        expired = 0
         idle_before = now_ms - timeout_ms
         created: list[int] = []  # oldest, newest
         activity: list[int] = []
@@ -1428,8 +1429,10 @@ class DynamoDBStore(Store):
                         stats.terminated += 1
                     made = _n(raw.get(n.created_at))
                     last = _n(raw.get(n.last_activity))
-                    if last is not None and last < idle_before and not terminated:
-                        stats.idle += 1
+                    if last is not None and last < idle_before:
+                        expired += 1
+                        if not terminated:
+                            stats.idle += 1
                     for value, span, cumulative in (
                         (made, created, age_cum),
                         (last, activity, act_cum),
@@ -1447,6 +1450,7 @@ class DynamoDBStore(Store):
                                 cumulative[i] += 1
             counts, total_events = counting.result()
         stats.sessions = len(live)
+        stats.expired = expired
         if created:
             stats.oldest_created_at, stats.newest_created_at = created
         if activity:
