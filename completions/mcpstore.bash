@@ -10,7 +10,7 @@
 __mcpstore_spec() {
     case "$1" in
         "")
-            _mcpstore_subs="backup clear completion delete demo expire list restore setup show state stats tail-events tasks teardown terminate touch"
+            _mcpstore_subs="backup clear completion delete demo expire list metrics restore setup show state stats tail-events tasks teardown terminate top touch"
             _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --table --url --version"
             _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --table --url"
             _mcpstore_args=""
@@ -61,6 +61,12 @@ __mcpstore_spec() {
             _mcpstore_subs=""
             _mcpstore_opts="--active --backend --connect-timeout --created-after --created-before --cursor --debug --format -f --graph --help -h --idle-over --initialized --not-initialized --layout --limit -n --lock-timeout --quiet -q --segments --table --terminated --not-terminated --timeout --url"
             _mcpstore_vopts="--backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --table --timeout --url"
+            _mcpstore_args=""
+            ;;
+        "metrics")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --force --help -h --layout --lock-timeout --output -o --quiet -q --segments --stuck-for --table --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --layout --lock-timeout --output -o --segments --stuck-for --table --timeout --url"
             _mcpstore_args=""
             ;;
         "restore")
@@ -153,6 +159,12 @@ __mcpstore_spec() {
             _mcpstore_vopts="--backend --connect-timeout --format -f --layout --lock-timeout --segments --session-ttl --table --url"
             _mcpstore_args="none*"
             ;;
+        "top")
+            _mcpstore_subs=""
+            _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --interval -n --layout --lock-timeout --once --quiet -q --segments --table --timeout --url"
+            _mcpstore_vopts="--backend --connect-timeout --format -f --interval -n --layout --lock-timeout --segments --table --timeout --url"
+            _mcpstore_args=""
+            ;;
         "touch")
             _mcpstore_subs=""
             _mcpstore_opts="--backend --connect-timeout --debug --format -f --help -h --layout --lock-timeout --quiet -q --segments --session-ttl --table --url"
@@ -195,6 +207,9 @@ __mcpstore_value() {
         "list|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "list|--format"|"list|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "list|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "metrics|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
+        "metrics|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "metrics|--output"|"metrics|-o") _mcpstore_kind=file ;;
         "restore|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "restore|--format"|"restore|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "restore|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
@@ -242,6 +257,9 @@ __mcpstore_value() {
         "terminate|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "terminate|--format"|"terminate|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "terminate|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
+        "top|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
+        "top|--format"|"top|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
+        "top|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;
         "touch|--backend") _mcpstore_kind=choice _mcpstore_choices="sqlite postgres dynamodb redis" ;;
         "touch|--format"|"touch|-f") _mcpstore_kind=choice _mcpstore_choices="table json jsonl csv" ;;
         "touch|--layout") _mcpstore_kind=choice _mcpstore_choices="sessions graphflow tasks ext-tasks server-state fastmcp" ;;

@@ -6,7 +6,7 @@
 function __mcpstore_subcommands
     switch "$argv"
         case ''
-            echo backup clear completion delete demo expire list restore setup show state stats tail-events tasks teardown terminate touch
+            echo backup clear completion delete demo expire list metrics restore setup show state stats tail-events tasks teardown terminate top touch
         case 'backup'
             echo list
         case 'tasks'
@@ -32,6 +32,8 @@ function __mcpstore_value_options
             echo --backend --batch-size --connect-timeout --format -f --idle --jobs --layout --lock-timeout --max-events-per-session --rate --segment --segments --table --terminated-grace --time-budget --url
         case 'list'
             echo --backend --connect-timeout --created-after --created-before --cursor --format -f --graph --idle-over --layout --limit -n --lock-timeout --segments --table --timeout --url
+        case 'metrics'
+            echo --backend --connect-timeout --layout --lock-timeout --output -o --segments --stuck-for --table --timeout --url
         case 'restore'
             echo --backend --connect-timeout --format -f --layout --lock-timeout --mode --native --segments --table --to-table --url
         case 'setup'
@@ -62,6 +64,8 @@ function __mcpstore_value_options
             echo --backend --backup-file --connect-timeout --format -f --layout --lock-timeout --segments --table --url
         case 'terminate'
             echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --session-ttl --table --url
+        case 'top'
+            echo --backend --connect-timeout --format -f --interval -n --layout --lock-timeout --segments --table --timeout --url
         case 'touch'
             echo --backend --connect-timeout --format -f --layout --lock-timeout --segments --session-ttl --table --url
     end
@@ -111,6 +115,7 @@ complete -c mcpstore -n '__mcpstore_at' -a 'delete' -d 'Remove sessions with all
 complete -c mcpstore -n '__mcpstore_at' -a 'demo' -d 'Fill a store with realistic sessions and events (creating the store if needed).'
 complete -c mcpstore -n '__mcpstore_at' -a 'expire' -d 'Remove idle (and ended) sessions with their events, trim, drop orphaned events.'
 complete -c mcpstore -n '__mcpstore_at' -a 'list' -d 'List sessions, newest activity first, a page at a time (keyset pagination).'
+complete -c mcpstore -n '__mcpstore_at' -a 'metrics' -d 'The store\'s figures in Prometheus\' text format; reading never changes anything.'
 complete -c mcpstore -n '__mcpstore_at' -a 'restore' -d 'Load a backup file into any store (same or another backend).'
 complete -c mcpstore -n '__mcpstore_at' -a 'setup' -d 'Create the store\'s tables and indexes, idempotently, in the servers\' exact la...'
 complete -c mcpstore -n '__mcpstore_at' -a 'show' -d 'One session: capabilities, state, metadata, event count and its last events.'
@@ -120,6 +125,7 @@ complete -c mcpstore -n '__mcpstore_at' -a 'tail-events' -d 'Follow events as th
 complete -c mcpstore -n '__mcpstore_at' -a 'tasks' -d 'turul\'s task stores: list, show, stats, expire, recover, cancel.'
 complete -c mcpstore -n '__mcpstore_at' -a 'teardown' -d 'Take a store apart: choose among clear data, back up first, disable streams a...'
 complete -c mcpstore -n '__mcpstore_at' -a 'terminate' -d 'End sessions as the server does on HTTP DELETE: state.terminated and terminat...'
+complete -c mcpstore -n '__mcpstore_at' -a 'top' -d 'A live view of the store: sessions by status, arrivals and expiries per minut...'
 complete -c mcpstore -n '__mcpstore_at' -a 'touch' -d 'Mark sessions active now (last_activity; DynamoDB\'s ttl and FastMCP\'s expirie...'
 complete -c mcpstore -n '__mcpstore_at' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
 complete -c mcpstore -n '__mcpstore_at' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
@@ -272,6 +278,22 @@ complete -c mcpstore -n '__mcpstore_at list' -l terminated -d 'Only sessions the
 complete -c mcpstore -n '__mcpstore_at list' -l not-terminated -d 'Only sessions the client ended / not.'
 complete -c mcpstore -n '__mcpstore_at list' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
 complete -c mcpstore -n '__mcpstore_at list' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
+
+# mcpstore metrics
+complete -c mcpstore -n '__mcpstore_at metrics' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at metrics' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
+complete -c mcpstore -n '__mcpstore_at metrics' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
+complete -c mcpstore -n '__mcpstore_at metrics' -l force -d 'Replace any existing FILE.'
+complete -c mcpstore -n '__mcpstore_at metrics' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at metrics' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state fastmcp' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
+complete -c mcpstore -n '__mcpstore_at metrics' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
+complete -c mcpstore -n '__mcpstore_at metrics' -l output -s o -r -F -d 'Write here atomically (temporary file + rename), e.g.'
+complete -c mcpstore -n '__mcpstore_at metrics' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at metrics' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
+complete -c mcpstore -n '__mcpstore_at metrics' -l stuck-for -x -d 'Task layouts: a live task not updated for this long counts as stuck.'
+complete -c mcpstore -n '__mcpstore_at metrics' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
+complete -c mcpstore -n '__mcpstore_at metrics' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
+complete -c mcpstore -n '__mcpstore_at metrics' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
 
 # mcpstore restore
 complete -c mcpstore -n '__mcpstore_at restore' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
@@ -526,6 +548,22 @@ complete -c mcpstore -n '__mcpstore_at terminate' -l segments -x -d 'DynamoDB: p
 complete -c mcpstore -n '__mcpstore_at terminate' -l session-ttl -x -d 'DynamoDB: the session TTL the server runs with; ttl becomes now plus this [de...'
 complete -c mcpstore -n '__mcpstore_at terminate' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
 complete -c mcpstore -n '__mcpstore_at terminate' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
+
+# mcpstore top
+complete -c mcpstore -n '__mcpstore_at top' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
+complete -c mcpstore -n '__mcpstore_at top' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
+complete -c mcpstore -n '__mcpstore_at top' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
+complete -c mcpstore -n '__mcpstore_at top' -l format -s f -x -a 'table json jsonl csv' -d 'Output format [default: table on a terminal, jsonl otherwise].'
+complete -c mcpstore -n '__mcpstore_at top' -l help -s h -d 'Show this message and exit.'
+complete -c mcpstore -n '__mcpstore_at top' -l interval -s n -x -d 'Time between refreshes.'
+complete -c mcpstore -n '__mcpstore_at top' -l layout -x -a 'sessions graphflow tasks ext-tasks server-state fastmcp' -d 'The layout: sessions (turul\'s sessions and events; what setup and demo create...'
+complete -c mcpstore -n '__mcpstore_at top' -l lock-timeout -x -d 'PostgreSQL: give up when another client holds a lock longer than this (5s, 1m...'
+complete -c mcpstore -n '__mcpstore_at top' -l once -d 'Print one reading (as --format says) and exit.'
+complete -c mcpstore -n '__mcpstore_at top' -l quiet -s q -d 'Print nothing but data and errors.'
+complete -c mcpstore -n '__mcpstore_at top' -l segments -x -d 'DynamoDB: parallel scan segments, 1 to 1000 [default: chosen from the table s...'
+complete -c mcpstore -n '__mcpstore_at top' -l table -x -d 'fastmcp layout on PostgreSQL: the key-value table [default: kv_store].'
+complete -c mcpstore -n '__mcpstore_at top' -l timeout -x -d 'Session timeout that separates active from idle (the server\'s default: 30m).'
+complete -c mcpstore -n '__mcpstore_at top' -l url -x -d 'The store: a SQLite file (./mcp_sessions.db), sqlite:///rel.db, sqlite:////ab...'
 
 # mcpstore touch
 complete -c mcpstore -n '__mcpstore_at touch' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'

@@ -30,6 +30,7 @@ from mcpstore_cli.cli import (
     tail_cmd,
     tasks_cmd,
     teardown_cmds,
+    top_cmd,
 )
 from mcpstore_cli.cli.common import Command
 from mcpstore_cli.cli.lazytree import RootGroup
@@ -90,6 +91,7 @@ def _root(
 inspect_cmds.register(app, "Inspect")
 tail_cmd.register(app, "Inspect")
 metrics_cmd.register(app, "Inspect")
+top_cmd.register(app, "Inspect")
 tasks_cmd.register(app, "Tasks")
 expire_cmd.register(app, "Maintain")
 teardown_cmds.register(app, "Maintain")

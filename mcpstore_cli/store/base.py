@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from mcpstore_cli.model.metrics import MetricSet
     from mcpstore_cli.model.surgery import SessionChange
     from mcpstore_cli.model.teardown import ClearResult, Inventory
+    from mcpstore_cli.model.top import TopSnapshot
     from mcpstore_cli.store.follow import TailRequest, Warn
 
 ProgressCallback = Callable[[int], None]
@@ -243,6 +244,31 @@ class Store(abc.ABC):
         )
         out.add("store_size_bytes", st.storage_bytes)
         return out
+
+    # Whether top_snapshot's cost is bounded whatever the store's size (else each refresh
+    # reads the whole store, which ``top`` says).
+    bounded_top: ClassVar[bool] = False
+
+    async def top_snapshot(self, *, now_ms: int, timeout_ms: int) -> TopSnapshot:
+        """One reading for ``mcpstore top``. By default from the layout's figures
+        (:meth:`metric_figures`: a full read); SQLite and PostgreSQL read a bounded one."""
+        import time
+
+        from mcpstore_cli.model.top import TopSnapshot
+
+        started = time.perf_counter()
+        figures = await self.metric_figures(now_ms=now_ms, timeout_ms=timeout_ms)
+        snap = TopSnapshot(at_ms=now_ms, timeout_ms=timeout_ms)
+        for sample in figures.samples:
+            labels = dict(sample.labels)
+            if sample.name == "sessions" or sample.name == "tasks":
+                snap.statuses[labels.get("status", "")] = int(sample.value)
+            elif sample.name == "events":
+                snap.events_total = int(sample.value)
+        snap.total = sum(snap.statuses.values())
+        snap.estimates["every figure"] = "a full read of the store at each refresh"
+        snap.store_ms = (time.perf_counter() - started) * 1000
+        return snap
 
     # -- writing ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -166,6 +166,9 @@ class DetectingStore(Store):
             now_ms=now_ms, timeout_ms=timeout_ms, stuck_after_ms=stuck_after_ms
         )
 
+    async def top_snapshot(self, *, now_ms: int, timeout_ms: int) -> Any:
+        return await (await self.resolve()).top_snapshot(now_ms=now_ms, timeout_ms=timeout_ms)
+
     async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:
         store = await self.resolve()
         return await store.terminate_session(session_id, now_ms=now_ms, ttl_s=ttl_s)
@@ -274,6 +277,7 @@ _DELEGATED = (
     "verifies_while_loading",
     "row_word",
     "session_changes",
+    "bounded_top",
 )
 
 

@@ -247,6 +247,20 @@ class PgLink:
                 raise self._wrap(exc) from exc
         raise AssertionError("unreachable")
 
+    async def _fetch_on(self, role: str, sql: str, args: list[Any]) -> list[Any]:
+        """A query on the kept connection of ``role``; a connection the server dropped is
+        let go, so that the next call opens a new one (the error still reaches the caller)."""
+        conn = await self._kept(role)
+        try:
+            return list(await conn.fetch(sql, *args))
+        except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError) as exc:
+            await self._drop_kept(role)
+            raise self._wrap(exc) from exc
+        except Exception as exc:
+            if conn.is_closed():
+                await self._drop_kept(role)
+            raise self._wrap(exc) from exc
+
     @contextlib.asynccontextmanager
     async def own_connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection of its own (writes, cursors, transactions), closed at the end; driver

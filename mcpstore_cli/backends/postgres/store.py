@@ -124,6 +124,7 @@ class PostgresStore(PgLink, SqlStore):
     restores_in_one_transaction = True
     verifies_while_loading = True
     versioned = True
+    bounded_top = True
     required_columns = REQUIRED
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -324,6 +325,12 @@ class PostgresStore(PgLink, SqlStore):
             ),
             else_=None,
         )
+
+    async def top_snapshot(self, *, now_ms: int, timeout_ms: int) -> Any:
+        from mcpstore_cli.backends.postgres import top
+
+        await self.ensure_readable()
+        return await top.snapshot(self, now_ms=now_ms, timeout_ms=timeout_ms)
 
     # -- one session at a time: single jsonb statements (surgery.py beside this module) --
     async def terminate_session(self, session_id: str, *, now_ms: int, ttl_s: int) -> Any:

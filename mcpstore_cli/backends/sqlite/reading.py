@@ -69,6 +69,7 @@ class SqliteReading:
     clears_in_one_transaction: ClassVar[bool] = True
     restores_in_one_transaction: ClassVar[bool] = True
     native_backup_is_file: ClassVar[bool] = True
+    bounded_top: ClassVar[bool] = True
     # terminate, delete, state and touch (the full store makes them; the reader is read-only)
     session_changes: ClassVar[frozenset[str]] = ALL_CHANGES
     url: StoreURL
@@ -310,6 +311,12 @@ class SqliteReading:
         )
         out.add("store_size_bytes", storage.get("total"))
         return out
+
+    async def top_snapshot(self, *, now_ms: int, timeout_ms: int) -> Any:
+        from mcpstore_cli.backends.sqlite import top
+
+        await self.ensure_readable()
+        return top.snapshot(self, now_ms=now_ms, timeout_ms=timeout_ms)
 
     def _reader_scalar(self, sql: str) -> Any:
         found = self._read_tuples(sql)
