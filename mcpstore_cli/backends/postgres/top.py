@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mcpstore_cli.backends.postgres.store import PostgresStore
 
 EXACT_BELOW = 50_000  # tables smaller than this are counted exactly
+RANGE_CAP = 200_000  # index-only counts stop here
 TERMINATED = "state @> '{\"terminated\": true}'"
 
 
@@ -44,7 +45,7 @@ async def snapshot(store: PostgresStore, *, now_ms: int, timeout_ms: int) -> Top
         )
     }
     total = live.get("sessions", 0)
-    exact = total < EXACT_BELOW
+    exact = total <= SAMPLE
     if exact:
         total, terminated = (
             await q(f"SELECT count(*), count(*) FILTER (WHERE {TERMINATED}) FROM sessions")
@@ -61,22 +62,42 @@ async def snapshot(store: PostgresStore, *, now_ms: int, timeout_ms: int) -> Top
         terminated = round(total * hits / seen) if seen else 0
         snap.estimates["sessions"] = "PostgreSQL's live-row statistics (pg_stat_user_tables)"
         snap.estimates["terminated"] = f"a TABLESAMPLE of {int(seen):,} sessions"
-    active_n, in_range = (
-        await q(
-            f"SELECT count(*) FILTER (WHERE NOT {TERMINATED}), count(*) FROM (SELECT state "
-            "FROM sessions WHERE last_activity >= $1 LIMIT $2) s",
-            cutoff,
-            CAP + 1,
+    in_range = int(
+        (
+            await q(
+                "SELECT count(*) FROM (SELECT 1 FROM sessions WHERE last_activity >= $1 "
+                "LIMIT $2) s",
+                cutoff,
+                RANGE_CAP + 1,
+            )
+        )[0][0]
+    )
+    # The most recently active sessions: which of them ended, their clients and protocols.
+    recent = await q(
+        f"SELECT {TERMINATED}, state -> 'client_info' ->> 'name', "
+        "coalesce(state ->> 'negotiated_version', state ->> 'mcp_version') "
+        "FROM sessions WHERE last_activity >= $1 ORDER BY last_activity DESC LIMIT $2",
+        cutoff,
+        SAMPLE,
+    )
+    ended = sum(1 for r in recent if r[0])
+    if in_range <= len(recent):
+        active = in_range - ended
+    else:
+        active = round(in_range * (1 - ended / len(recent))) if recent else in_range
+        snap.estimates["active"] = (
+            f"the {len(recent):,} most recently active sessions' share of ended ones"
+            + (f", of more than {RANGE_CAP:,}" if in_range > RANGE_CAP else "")
         )
-    )[0]
-    if in_range > CAP:
-        snap.estimates["active"] = f"more than {CAP:,}: the count stops there"
-    total, terminated, active = int(total), int(terminated), int(active_n)
+    total, terminated = int(total), int(terminated)
     idle = max(total - active - terminated, 0)
     snap.total = total
     snap.statuses = {"active": active, "idle": idle, "terminated": terminated}
-    if "sessions" in snap.estimates or "active" in snap.estimates:
+    if snap.estimates:
         snap.estimates["idle"] = "sessions less active and terminated ones"
+    snap.sampled = len(recent)
+    snap.clients = top_counts(r[1] for r in recent)
+    snap.protocols = top_counts(r[2] for r in recent)
 
     arrivals = await q(
         "SELECT created_at FROM sessions WHERE created_at >= $1 AND created_at <= $2 LIMIT $3",
@@ -97,17 +118,6 @@ async def snapshot(store: PostgresStore, *, now_ms: int, timeout_ms: int) -> Top
     snap.expiries = per_minute((r[0] + timeout_ms for r in ends), start)
     if len(ends) > CAP:
         snap.estimates["expiries"] = f"the first {CAP:,} sessions of the window only"
-
-    recent = await q(
-        "SELECT state -> 'client_info' ->> 'name', "
-        "coalesce(state ->> 'negotiated_version', state ->> 'mcp_version') "
-        "FROM sessions WHERE last_activity >= $1 ORDER BY last_activity DESC LIMIT $2",
-        start,
-        SAMPLE,
-    )
-    snap.sampled = len(recent)
-    snap.clients = top_counts(r[0] for r in recent)
-    snap.protocols = top_counts(r[1] for r in recent)
 
     events = live.get("events", 0)
     if events < EXACT_BELOW:

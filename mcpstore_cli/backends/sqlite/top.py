@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from mcpstore_cli.backends.sqlite.reading import SqliteReading
 
 EXACT_BELOW = 50_000
+RANGE_CAP = 200_000  # index-only counts stop here
+ARRIVALS_CAP = 10_000  # created_at is read row by row (no index on it in SQLite)
 _CLIENT = (
     "CASE WHEN json_valid(state) THEN json_extract(state, '$.client_info.name') END, "
     "CASE WHEN json_valid(state) THEN coalesce(json_extract(state, '$.negotiated_version'), "
@@ -39,12 +41,13 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
     start = now_ms - WINDOW_MIN * 60_000
     cutoff = now_ms - timeout_ms
     total = int(q("SELECT count(*) FROM sessions")[0][0])
-    if total < EXACT_BELOW:
+    if total <= SAMPLE:
         terminated = int(
             q(f"SELECT count(*) FROM sessions WHERE {TERMINATED} = 1", TERMINATED_ARGS)[0][0]
         )
     else:
-        low, high = q("SELECT min(rowid), max(rowid) FROM sessions")[0]
+        low = q("SELECT min(rowid) FROM sessions")[0][0]
+        high = q("SELECT max(rowid) FROM sessions")[0][0]
         picks = sorted({random.randint(low, high) for _ in range(SAMPLE)})
         marks = ",".join("?" * len(picks))
         seen, hits = q(
@@ -54,14 +57,27 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
         )[0]
         terminated = round(total * int(hits) / int(seen)) if seen else 0
         snap.estimates["terminated"] = f"a sample of {int(seen):,} sessions at random rowids"
-    active, in_range = q(
-        f"SELECT coalesce(sum({TERMINATED} = 0), 0), count(*) FROM (SELECT state FROM sessions "
-        "WHERE last_activity >= ? LIMIT ?) AS sessions",
-        [*TERMINATED_ARGS, cutoff, CAP + 1],
-    )[0]
-    if in_range > CAP:
-        snap.estimates["active"] = f"more than {CAP:,}: the count stops there"
-    active = int(active)
+    in_range = int(
+        q(
+            "SELECT count(*) FROM (SELECT 1 FROM sessions WHERE last_activity >= ? LIMIT ?)",
+            [cutoff, RANGE_CAP + 1],
+        )[0][0]
+    )
+    # The most recently active sessions: which of them ended, their clients and protocols.
+    recent = q(
+        f"SELECT {TERMINATED}, {_CLIENT} FROM sessions WHERE last_activity >= ? "
+        "ORDER BY last_activity DESC LIMIT ?",
+        [*TERMINATED_ARGS, cutoff, SAMPLE],
+    )
+    ended = sum(1 for r in recent if r[0] == 1)
+    if in_range <= len(recent):
+        active = in_range - ended
+    else:
+        active = round(in_range * (1 - ended / len(recent))) if recent else in_range
+        snap.estimates["active"] = (
+            f"the {len(recent):,} most recently active sessions' share of ended ones"
+            + (f", of more than {RANGE_CAP:,}" if in_range > RANGE_CAP else "")
+        )
     snap.total = total
     snap.statuses = {
         "active": active,
@@ -70,20 +86,22 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
     }
     if snap.estimates:
         snap.estimates["idle"] = "sessions less active and terminated ones"
+    snap.sampled = len(recent)
+    snap.clients = top_counts(r[1] for r in recent)
+    snap.protocols = top_counts(r[2] for r in recent)
 
-    # Sessions that arrived within the window were active within it: the newest CAP of
-    # those, by last_activity (SQLite's layout has no index on created_at).
-    recent = q(
-        f"SELECT created_at, {_CLIENT} FROM sessions WHERE last_activity >= ? "
+    # Sessions that arrived within the window were active within it (SQLite's layout has no
+    # index on created_at): their created_at, through the last_activity index.
+    arrived = q(
+        "SELECT created_at FROM sessions WHERE last_activity >= ? "
         "ORDER BY last_activity DESC LIMIT ?",
-        [start, CAP + 1],
+        [start, ARRIVALS_CAP + 1],
     )
-    snap.arrivals = per_minute((r[0] for r in recent if isinstance(r[0], int)), start)
-    if len(recent) > CAP:
-        snap.estimates["arrivals"] = f"the {CAP:,} most recently active sessions only"
-    snap.sampled = min(len(recent), SAMPLE)
-    snap.clients = top_counts(r[1] for r in recent[:SAMPLE])
-    snap.protocols = top_counts(r[2] for r in recent[:SAMPLE])
+    snap.arrivals = per_minute((r[0] for r in arrived if isinstance(r[0], int)), start)
+    if len(arrived) > ARRIVALS_CAP:
+        snap.estimates["arrivals"] = (
+            f"the {ARRIVALS_CAP:,} most recently active sessions only: earlier minutes count short"
+        )
     ends = q(
         "SELECT last_activity FROM sessions WHERE last_activity >= ? AND last_activity < ? LIMIT ?",
         [start - timeout_ms, cutoff, CAP + 1],
@@ -92,7 +110,9 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
     if len(ends) > CAP:
         snap.estimates["expiries"] = f"the first {CAP:,} sessions of the window only"
 
-    low, high = q("SELECT min(id), max(id) FROM events")[0]
+    # Two statements: SQLite answers a lone min() or max() of the rowid from the b-tree's ends.
+    low = q("SELECT min(id) FROM events")[0][0]
+    high = q("SELECT max(id) FROM events")[0][0]
     if low is None:
         snap.events_total = 0
     elif high - low < EXACT_BELOW:
