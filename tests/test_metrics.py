@@ -242,3 +242,71 @@ def test_fastmcp_entries_by_collection(fastmcp_store: Any) -> None:
     assert got[("mcpstore_other_entries", (("collection", "mcp-upstream-tokens"),))] == 1
     assert got[("mcpstore_sessions", (("status", "events"),))] == 1
     assert got[("mcpstore_sessions", (("status", "state"),))] == 1
+
+
+def test_the_light_postgres_reader_agrees_with_the_store(
+    postgres_store: StoreHandle, pg_server: Any
+) -> None:
+    """``metrics`` and ``top`` on PostgreSQL start without SQLAlchemy (backends/postgres/
+    figures.py): its copy of the layout's identifying columns is the layout's, and its
+    figures are the full store's, on rows that are odd as well as plain."""
+    import asyncio
+
+    from mcpstore_cli.backends.postgres import figures, layout
+    from mcpstore_cli.backends.postgres.store import PostgresStore
+    from mcpstore_cli.store.base import StoreOptions
+    from mcpstore_cli.store.registry import open_figures, store_class
+    from mcpstore_cli.store.urls import parse_store_url
+
+    assert {t: set(c) for t, c in figures.SESSIONS_REQUIRED.items()} == layout.REQUIRED
+    store = postgres_store
+    store.setup()
+    w = store.writer()
+    now = now_ms()
+    for i, state in enumerate(
+        [{}, {"terminated": True}, {"terminated": "true"}, {"terminated": False}, {"x": [1]}]
+    ):
+        for j in range(3):
+            w.session(
+                uuid.uuid4().hex,
+                created_at=now - i * 20 * MIN,
+                last_activity=now - (i * 17 + j) * MIN,
+                state=state,
+                is_initialized=bool(j),
+            )
+    w.close()
+    from tests.surgery_raw import _pg
+
+    _pg(
+        store.url,
+        "UPDATE sessions SET state = '[1, 2]' WHERE session_id IN "
+        "(SELECT session_id FROM sessions LIMIT 1)",
+    )
+
+    async def both() -> tuple[Any, Any, Any]:
+        url = parse_store_url(store.url)
+        light = open_figures(url, StoreOptions(read_only=True), layout=None)
+        assert isinstance(light, figures.PostgresFigures)
+        full = PostgresStore(url, StoreOptions(read_only=True))
+        try:
+            a = await light.metric_figures(now_ms=now, timeout_ms=30 * MIN)
+            b = await full.metric_figures(now_ms=now, timeout_ms=30 * MIN)
+            snap = await light.top_snapshot(now_ms=now, timeout_ms=30 * MIN)
+        finally:
+            await light.close()
+            await full.close()
+        return a, b, snap
+
+    light_figures, full_figures, snap = asyncio.run(both())
+    assert light_figures.samples == full_figures.samples
+    assert snap.total == 15 and snap.statuses["terminated"] == 3
+    assert store_class("postgres", "sessions") is PostgresStore
+
+    empty = pg_server.create_database()
+    try:
+        result = run_cli(["metrics", "--url", pg_server.url(empty)])
+        stats = run_cli(["stats", "--url", pg_server.url(empty)])
+        assert result.exit_code == stats.exit_code == 3, result
+        assert result.stderr == stats.stderr
+    finally:
+        pg_server.drop_database(empty)

@@ -127,6 +127,28 @@ class Command:
             layout=self.args.layout or (default_layout(self.url.backend) if creates else None),
         )
 
+    def open_figures(self) -> Any:
+        """The store for commands that read only figures (``metrics``, ``top``): read-only,
+        light where the backend has a figures reader (see store.registry.open_figures)."""
+        from mcpstore_cli.store.base import StoreOptions
+        from mcpstore_cli.store.registry import open_figures
+
+        if self.args.table is not None and not self.store_class.table_option:
+            return self.open_store(read_only=True)  # the same refusal as every command
+        return open_figures(
+            self.url,
+            StoreOptions(
+                connect_timeout=self.args.connect_seconds(),
+                read_only=True,
+                segments=self.args.segments,
+                environ=self.env.environ,
+                lock_timeout_ms=self.args.lock_timeout_ms(),
+                notice=self.warn,
+                table=self.args.table,
+            ),
+            layout=self.args.layout,
+        )
+
     def open_task_store(self, *, read_only: bool = False) -> Any:
         """The task store of ``mcpstore tasks``, to enter with ``async with``: ``--layout`` if
         given (a task layout), else the one task layout the store holds."""

@@ -3,7 +3,7 @@ atomically into ``-o FILE`` (for node_exporter's textfile collector)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -51,17 +51,25 @@ def metrics(
         from mcpstore_cli.util.outfile import check_output
 
         check_output(output, force=True)  # a directory or a SQLite file: refused before reading
-    store = cmd.open_store(read_only=True)
+    store = cmd.open_figures()
 
-    async def work() -> tuple[str, float]:
+    from mcpstore_cli.render.metrics import exposition, preload
+
+    async def work() -> tuple[Any, float]:
         async with store:
             from mcpstore_cli.ops.metrics import read_figures
 
             return await read_figures(
-                store, now_ms=now_ms(), timeout_ms=timeout_ms, stuck_after_ms=stuck_ms
+                store,
+                now_ms=now_ms(),
+                timeout_ms=timeout_ms,
+                stuck_after_ms=stuck_ms,
+                meanwhile=preload,
             )
 
-    text, took = cmd.run(work, inline=store.inline_reads)
+    figures, took = cmd.run(work, inline=store.inline_reads)
+    labels = {"backend": store.backend, "layout": store.layout, "store": store.label()}
+    text = exposition(figures, store_labels=labels, duration_s=took)
     if output is None:
         cmd.env.stdout.write(text)
         cmd.env.stdout.flush()

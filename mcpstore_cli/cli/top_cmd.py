@@ -44,7 +44,7 @@ def top(
         raise UsageError(
             "top draws on a terminal; run it in one, or use --once for a single reading."
         )
-    store = cmd.open_store(read_only=True)
+    store = cmd.open_figures()
     cmd.interrupt_note = "top only reads: nothing was changed."
 
     if once:

@@ -13,6 +13,7 @@ CAP = 20_000  # rows any one figure reads at most (counts past it are estimates)
 SAMPLE = 2_000  # rows a sampled figure reads
 NEWEST = 8  # newest events shown
 TOP_N = 6  # clients and protocol versions shown
+SORTS = ("count", "name")  # how the client and protocol tables are ordered (key s)
 
 
 @dataclass

@@ -10,32 +10,53 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mcpstore_cli.model.metrics import MetricSet
     from mcpstore_cli.store.base import Store
+
+# The first line of every file ``metrics -o`` writes: a later run may replace such a file.
+FIRST_LINE = "# HELP mcpstore_"
 
 
 async def read_figures(
-    store: Store, *, now_ms: int, timeout_ms: int, stuck_after_ms: int
-) -> tuple[str, float]:
-    """The exposition text and the seconds the figures took."""
-    from mcpstore_cli.render.metrics import exposition
+    store: Store,
+    *,
+    now_ms: int,
+    timeout_ms: int,
+    stuck_after_ms: int,
+    meanwhile: Callable[[], None] | None = None,
+) -> tuple[MetricSet, float]:
+    """The figures and the seconds they took. ``meanwhile`` runs in a thread while the
+    store works (the caller's slow imports: prometheus_client)."""
+    import asyncio
 
     started = time.perf_counter()
-    figures = await store.metric_figures(
-        now_ms=now_ms, timeout_ms=timeout_ms, stuck_after_ms=stuck_after_ms
-    )
-    took = time.perf_counter() - started
-    labels = {"backend": store.backend, "layout": store.layout, "store": store.label()}
-    return exposition(figures, store_labels=labels, duration_s=took), took
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:  # an inline read (SQLite's reader): nothing to overlap
+        loop = None
+    loading = None
+    if meanwhile is not None:
+        if loop is None:
+            meanwhile()
+        else:
+            loading = loop.run_in_executor(None, meanwhile)
+    try:
+        figures = await store.metric_figures(
+            now_ms=now_ms, timeout_ms=timeout_ms, stuck_after_ms=stuck_after_ms
+        )
+    finally:
+        if loading is not None:
+            await loading
+    return figures, time.perf_counter() - started
 
 
 def ours(path: Path) -> bool:
     """A file an earlier ``metrics -o`` wrote (a later run replaces it without --force)."""
-    from mcpstore_cli.render.metrics import FIRST_LINE
-
     try:
         with open(path, "rb") as fh:
             return fh.read(len(FIRST_LINE)).decode("ascii", "replace") == FIRST_LINE

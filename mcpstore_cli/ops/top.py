@@ -64,7 +64,7 @@ async def run(
 ) -> None:
     """Until ``q``: ``draw(snapshot, paused=, sort=, rate_history=, problem=)`` after every
     reading and key."""
-    from mcpstore_cli.render.top import SORTS
+    from mcpstore_cli.model.top import SORTS
 
     snap: TopSnapshot | None = None
     problem: str | None = None

@@ -16,8 +16,11 @@ if TYPE_CHECKING:
     from mcpstore_cli.model.metrics import MetricSet
 
 PREFIX = "mcpstore_"
-# The first line of every file ``metrics -o`` writes: a later run may replace such a file.
-FIRST_LINE = f"# HELP {PREFIX}"
+
+
+def preload() -> None:
+    """Import prometheus_client now (in a thread while the store works: it takes a while)."""
+    import prometheus_client  # noqa: F401
 
 
 def exposition(figures: MetricSet, *, store_labels: dict[str, str], duration_s: float) -> str:

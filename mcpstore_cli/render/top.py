@@ -9,10 +9,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from mcpstore_cli.model.top import WINDOW_MIN, TopSnapshot
+from mcpstore_cli.model.top import SORTS, WINDOW_MIN, TopSnapshot
 
 BARS = "▁▂▃▄▅▆▇█"
-SORTS = ("count", "name")
 
 
 def sparkline(values: Sequence[float]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.errors import UsageError, not_supported
 from mcpstore_cli.store.urls import StoreURL
@@ -41,6 +41,12 @@ HOME_LAYOUTS: dict[str, str] = {
 # commands itself (list, show, stats: no SQLAlchemy) and hands the rest to the Store class.
 READERS: dict[str, str] = {
     "sqlite": "mcpstore_cli.backends.sqlite.reader:SqliteReader",
+}
+
+# Light stores for the commands that read only figures (metrics, top): they start without
+# SQLAlchemy and hand any layout they do not read to the full store (see open_figures).
+FIGURE_READERS: dict[str, str] = {
+    "postgres": "mcpstore_cli.backends.postgres.figures:PostgresFigures",
 }
 
 # layout name -> its package
@@ -182,3 +188,14 @@ def open_store(
 def layout_part(layout: str, part: str) -> ModuleType:
     """A module of a layout's package (``demo``: its demo data), imported now."""
     return importlib.import_module(f"{LAYOUTS[layout]}.{part}")
+
+
+def open_figures(url: StoreURL, options: StoreOptions, *, layout: str | None) -> Any:
+    """The store for ``metrics`` and ``top``: a backend's light figures reader where it has
+    one, else :func:`open_store`."""
+    if url.backend in FIGURE_READERS and layout in (None, "sessions"):
+        module_name, _, class_name = FIGURE_READERS[url.backend].partition(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        backend = url.backend
+        return cls(url, options, layout=layout, classes=lambda name: store_class(backend, name))
+    return open_store(url, options, layout=layout)

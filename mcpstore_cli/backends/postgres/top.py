@@ -16,7 +16,6 @@ from mcpstore_cli.model.top import (
     SAMPLE,
     WINDOW_MIN,
     TopSnapshot,
-    per_minute,
     top_counts,
 )
 
@@ -99,25 +98,23 @@ async def snapshot(store: PostgresStore, *, now_ms: int, timeout_ms: int) -> Top
     snap.clients = top_counts(r[1] for r in recent)
     snap.protocols = top_counts(r[2] for r in recent)
 
+    # Per minute, counted in the server through the created_at and last_activity indexes
+    # (no row crosses the wire).
     arrivals = await q(
-        "SELECT created_at FROM sessions WHERE created_at >= $1 AND created_at <= $2 LIMIT $3",
+        "SELECT (created_at - $1) / 60000 AS m, count(*) FROM sessions "
+        "WHERE created_at >= $1 AND created_at < $2 GROUP BY m",
         start,
-        now_ms,
-        CAP + 1,
+        start + WINDOW_MIN * 60_000,
     )
-    snap.arrivals = per_minute((r[0] for r in arrivals), start)
-    if len(arrivals) > CAP:
-        snap.estimates["arrivals"] = f"the first {CAP:,} sessions of the window only"
+    snap.arrivals = _buckets(arrivals)
     ends = await q(
-        "SELECT last_activity FROM sessions WHERE last_activity >= $1 AND last_activity < $2 "
-        "LIMIT $3",
-        start - timeout_ms,
+        "SELECT (last_activity + $2 - $1) / 60000 AS m, count(*) FROM sessions "
+        "WHERE last_activity >= $1 - $2 AND last_activity < $3 GROUP BY m",
+        start,
+        timeout_ms,
         cutoff,
-        CAP + 1,
     )
-    snap.expiries = per_minute((r[0] + timeout_ms for r in ends), start)
-    if len(ends) > CAP:
-        snap.estimates["expiries"] = f"the first {CAP:,} sessions of the window only"
+    snap.expiries = _buckets(ends)
 
     events = live.get("events", 0)
     if events < EXACT_BELOW:
@@ -146,3 +143,11 @@ async def snapshot(store: PostgresStore, *, now_ms: int, timeout_ms: int) -> Top
     ]
     snap.store_ms = (time.perf_counter() - started) * 1000
     return snap
+
+
+def _buckets(rows: list[Any]) -> list[int]:
+    out = [0] * WINDOW_MIN
+    for minute, n in rows:
+        if 0 <= int(minute) < WINDOW_MIN:
+            out[int(minute)] += int(n)
+    return out

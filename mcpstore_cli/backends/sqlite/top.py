@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.sqlite.prepared import TERMINATED, TERMINATED_ARGS
 from mcpstore_cli.model.top import (
-    CAP,
     NEWEST,
     SAMPLE,
     WINDOW_MIN,
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
 
 EXACT_BELOW = 50_000
 RANGE_CAP = 200_000  # index-only counts stop here
+BLOCKS, BLOCK = 40, 50  # the terminated sample: runs of rowids
 ARRIVALS_CAP = 10_000  # created_at is read row by row (no index on it in SQLite)
 _CLIENT = (
     "CASE WHEN json_valid(state) THEN json_extract(state, '$.client_info.name') END, "
@@ -48,15 +48,19 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
     else:
         low = q("SELECT min(rowid) FROM sessions")[0][0]
         high = q("SELECT max(rowid) FROM sessions")[0][0]
-        picks = sorted({random.randint(low, high) for _ in range(SAMPLE)})
-        marks = ",".join("?" * len(picks))
+        # Runs of consecutive rowids from random places: a few pages each, instead of a page
+        # per sampled row.
+        starts = sorted({random.randint(low, max(low, high - BLOCK)) for _ in range(BLOCKS)})
+        clauses = " OR ".join("rowid BETWEEN ? AND ?" for _ in starts)
+        bounds = [v for a in starts for v in (a, a + BLOCK - 1)]
         seen, hits = q(
-            f"SELECT count(*), coalesce(sum({TERMINATED}), 0) FROM sessions "
-            f"WHERE rowid IN ({marks})",
-            [*TERMINATED_ARGS, *picks],
+            f"SELECT count(*), coalesce(sum({TERMINATED}), 0) FROM sessions WHERE {clauses}",
+            [*TERMINATED_ARGS, *bounds],
         )[0]
         terminated = round(total * int(hits) / int(seen)) if seen else 0
-        snap.estimates["terminated"] = f"a sample of {int(seen):,} sessions at random rowids"
+        snap.estimates["terminated"] = (
+            f"a sample of {int(seen):,} sessions in {len(starts)} runs at random rowids"
+        )
     in_range = int(
         q(
             "SELECT count(*) FROM (SELECT 1 FROM sessions WHERE last_activity >= ? LIMIT ?)",
@@ -90,26 +94,20 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
     snap.clients = top_counts(r[1] for r in recent)
     snap.protocols = top_counts(r[2] for r in recent)
 
-    # Sessions that arrived within the window were active within it (SQLite's layout has no
-    # index on created_at): their created_at, through the last_activity index.
-    arrived = q(
-        "SELECT created_at FROM sessions WHERE last_activity >= ? "
-        "ORDER BY last_activity DESC LIMIT ?",
-        [start, ARRIVALS_CAP + 1],
-    )
-    snap.arrivals = per_minute((r[0] for r in arrived if isinstance(r[0], int)), start)
-    if len(arrived) > ARRIVALS_CAP:
-        snap.estimates["arrivals"] = (
-            f"the {ARRIVALS_CAP:,} most recently active sessions only: earlier minutes count short"
+    snap.arrivals = _arrivals(q, start, now_ms, snap)
+    # Sessions passing the idle timeout in each minute: an index-only count per minute.
+    edges = [start - timeout_ms + i * 60_000 for i in range(WINDOW_MIN + 1)]
+    edges[-1] = min(edges[-1], cutoff)
+    snap.expiries = [
+        int(r[0])
+        for r in q(
+            " UNION ALL ".join(
+                "SELECT count(*) FROM sessions WHERE last_activity >= ? AND last_activity < ?"
+                for _ in range(WINDOW_MIN)
+            ),
+            [v for i in range(WINDOW_MIN) for v in (edges[i], edges[i + 1])],
         )
-    ends = q(
-        "SELECT last_activity FROM sessions WHERE last_activity >= ? AND last_activity < ? LIMIT ?",
-        [start - timeout_ms, cutoff, CAP + 1],
-    )
-    snap.expiries = per_minute((r[0] + timeout_ms for r in ends), start)
-    if len(ends) > CAP:
-        snap.estimates["expiries"] = f"the first {CAP:,} sessions of the window only"
-
+    ]
     # Two statements: SQLite answers a lone min() or max() of the rowid from the b-tree's ends.
     low = q("SELECT min(id) FROM events")[0][0]
     high = q("SELECT max(id) FROM events")[0][0]
@@ -137,3 +135,46 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
     ]
     snap.store_ms = (time.perf_counter() - started) * 1000
     return snap
+
+
+def _uuid7_ms(session_id: str) -> int | None:
+    """The Unix ms a UUID v7 in turul's simple form carries in its first 48 bits."""
+    if len(session_id) != 32 or session_id[12] != "7" or session_id != session_id.lower():
+        return None
+    try:
+        return int(session_id[:12], 16)
+    except ValueError:
+        return None
+
+
+def _arrivals(q: Any, start: int, now_ms: int, snap: TopSnapshot) -> list[int]:
+    """Sessions created per minute of the window. turul's ids are ``Uuid::now_v7()``: their
+    first 48 bits are the creation time, so where the newest sessions' ids agree with their
+    ``created_at`` the window is a range of the primary key's index, read without a row
+    (SQLite's layout has no index on created_at). Otherwise: the created_at of the sessions
+    active in the window, through the last_activity index, up to ARRIVALS_CAP of them."""
+    newest = q("SELECT session_id, created_at FROM sessions ORDER BY last_activity DESC LIMIT 20")
+    if newest and all(
+        isinstance(r[1], int) and (ms := _uuid7_ms(str(r[0]))) is not None and abs(ms - r[1]) < 2000
+        for r in newest
+    ):
+        # One index-only count per minute: rows are counted, never read out.
+        edges = [f"{start + i * 60_000:012x}" for i in range(WINDOW_MIN + 1)]
+        counts = q(
+            " UNION ALL ".join(
+                "SELECT count(*) FROM sessions WHERE session_id >= ? AND session_id < ?"
+                for _ in range(WINDOW_MIN)
+            ),
+            [v for i in range(WINDOW_MIN) for v in (edges[i], edges[i + 1])],
+        )
+        return [int(r[0]) for r in counts]
+    arrived = q(
+        "SELECT created_at FROM sessions WHERE last_activity >= ? "
+        "ORDER BY last_activity DESC LIMIT ?",
+        [start, ARRIVALS_CAP + 1],
+    )
+    if len(arrived) > ARRIVALS_CAP:
+        snap.estimates["arrivals"] = (
+            f"the {ARRIVALS_CAP:,} most recently active sessions only: earlier minutes count short"
+        )
+    return per_minute((r[0] for r in arrived if isinstance(r[0], int)), start)
