@@ -73,9 +73,7 @@ def test_model_has_the_store_options_before_and_after_every_command() -> None:
         names = {name for opt in cmd.options for name in opt.names}
         expected = [] if cmd.key == "completion" else store
         # demo prints no records; metrics prints Prometheus' text format only.
-        expected = [
-            n for n in expected if not (cmd.key in ("demo", "metrics") and n == "--format")
-        ]
+        expected = [n for n in expected if not (cmd.key in ("demo", "metrics") and n == "--format")]
         assert set(expected) <= names, (cmd.key, set(expected) - names)
     by_name = {name: opt for opt in root.options for name in opt.names}
     assert by_name["--format"].choices == list(ALL_FORMATS)

@@ -354,3 +354,40 @@ def test_dynamodb_state_set_retries_when_the_server_wrote_between(
     assert change.ok and calls[0] == 2
     row = raw_row(dynamodb_store, session)
     assert row is not None and row.state["server_key"] == 1 and row.state["ops_key"] == 2
+
+
+def test_delete_asks_in_a_real_terminal(sqlite_store: StoreHandle) -> None:
+    """Through a pseudo-terminal (pexpect): the preview, the question (default No), then
+    yes deletes; a plain Enter keeps the session."""
+    pexpect = __import__("pytest").importorskip("pexpect")
+    session = seeded(sqlite_store, events=2)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color", "NO_COLOR": "1"}
+
+    def spawn() -> object:
+        return pexpect.spawn(
+            sys.executable,
+            ["-m", "mcpstore_cli", "delete", session[:8], "--url", sqlite_store.url],
+            env=env,
+            encoding="utf-8",
+            timeout=30,
+            dimensions=(40, 120),
+        )
+
+    child = spawn()
+    child.expect(f"{session}: 1 session, 2 events")
+    child.expect("Delete 1 session")
+    child.send("\r")  # the default: No
+    child.expect("nothing was changed")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 4
+    assert raw_row(sqlite_store, session) is not None
+
+    child = spawn()
+    child.expect("Delete 1 session")
+    child.send("y")
+    child.expect(f"{session}: deleted")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert raw_row(sqlite_store, session) is None and raw_event_count(sqlite_store, session) == 0
