@@ -391,3 +391,13 @@ def test_delete_asks_in_a_real_terminal(sqlite_store: StoreHandle) -> None:
     child.close()
     assert child.exitstatus == 0
     assert raw_row(sqlite_store, session) is None and raw_event_count(sqlite_store, session) == 0
+
+
+def test_json_records_stay_whole_when_a_delete_is_refused(sqlite_store: StoreHandle) -> None:
+    import json as _json
+
+    session = seeded(sqlite_store, events=0)
+    refused = sqlite_store.run("delete", "zzzz", session, "--format", "json")
+    assert refused.exit_code == 4, refused
+    records = _json.loads(refused.stdout)  # a whole JSON array, closed
+    assert [r["session_id"] for r in records] == ["zzzz"]

@@ -154,3 +154,20 @@ def test_live_screen_outlives_a_postgres_restart(
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_values_from_the_store_are_never_markup(sqlite_store: StoreHandle) -> None:
+    """Client names, ids and event types are drawn as they are (a client picks its name)."""
+    sqlite_store.setup()
+    w = sqlite_store.writer()
+    sid = "evil[/x]" + uuid.uuid4().hex[:8]
+    w.session(
+        sid,
+        created_at=now_ms(),
+        last_activity=now_ms(),
+        state={"client_info": {"name": "[bold]boom[/nope]"}},
+    )
+    w.event(sid, timestamp=now_ms(), event_type="notifications/[red]x", data={})
+    w.close()
+    drawn = ok(sqlite_store.run("top", "--once", "-f", "table", width=160))
+    assert "[bold]boom[/nope]" in drawn.stdout and "notifications/[red]x" in drawn.stdout

@@ -101,8 +101,9 @@ class _Outcomes:
     def __call__(self, change: SessionChange) -> None:
         if change.changed:
             self.done += 1
-        if self.writer is not None:
-            self.writer.write(change.as_json())
+        if self.cmd.fmt != "table":
+            if self.writer is not None:
+                self.writer.write(change.as_json())
             return
         out = self.cmd.env.stdout
         out.write(self.cmd.scrub(change.line()) + "\n")
@@ -115,9 +116,14 @@ class _Outcomes:
             "sessions not reached are unchanged."
         )
 
-    def finish(self, changes: list[SessionChange]) -> None:
+    def close(self) -> None:
+        """End the records written so far (a JSON array gets its ``]``); idempotent."""
         if self.writer is not None:
             self.writer.close()
+            self.writer = None
+
+    def finish(self, changes: list[SessionChange]) -> None:
+        self.close()
         from mcpstore_cli.ops.surgery import failures
 
         failed = failures(changes)
@@ -160,7 +166,11 @@ def _each(
                 store, ids, action, lambda sid: change(store, sid), report=report, note=cmd.info
             )
 
-    report.finish(cmd.run(work))
+    try:
+        changes = cmd.run(work)
+    finally:
+        report.close()
+    report.finish(changes)
 
 
 @store_command()
@@ -196,8 +206,6 @@ def touch(cmd: Command, session_ids: IdsArg, session_ttl: SessionTtlOpt = None) 
 @store_command()
 def delete(cmd: Command, session_ids: IdsArg, yes: YesOpt = False) -> None:
     """Remove sessions with all their events (asks first; --yes skips the question)."""
-    from mcpstore_cli.cli.confirm import confirm_destructive
-    from mcpstore_cli.model.surgery import removed_text
     from mcpstore_cli.ops.ids import typed_session_id
 
     _able(cmd, "delete", "delete")
@@ -208,6 +216,7 @@ def delete(cmd: Command, session_ids: IdsArg, yes: YesOpt = False) -> None:
 
     async def plan() -> tuple[list[tuple[str, dict[str, int]]], list[SessionChange]]:
         async with store:
+            from mcpstore_cli.model.surgery import gone
             from mcpstore_cli.ops.surgery import resolve_each
 
             await store.ensure_readable()
@@ -216,16 +225,35 @@ def delete(cmd: Command, session_ids: IdsArg, yes: YesOpt = False) -> None:
             rows = []
             for sid in found:
                 what = await store.deletion_preview(sid)
-                if what is not None:
+                if what is None:  # gone since its id was found
+                    failed.append(gone(sid, "delete", store.url.masked()))
+                else:
                     rows.append((sid, what))
             return rows, failed
 
-    rows, failed = cmd.run(plan)
-    for change in failed:
-        report(change)
-    if not rows:
-        report.finish(failed)
-        return
+    try:
+        rows, failed = cmd.run(plan)
+        for change in failed:
+            report(change)
+        if not rows:
+            report.finish(failed)
+            return
+        _confirm_and_delete(cmd, store, rows, failed, report, yes)
+    finally:
+        report.close()
+
+
+def _confirm_and_delete(
+    cmd: Command,
+    store: Any,
+    rows: list[tuple[str, dict[str, int]]],
+    failed: list[SessionChange],
+    report: _Outcomes,
+    yes: bool,
+) -> None:
+    from mcpstore_cli.cli.confirm import confirm_destructive
+    from mcpstore_cli.model.surgery import removed_text
+
     total: dict[str, int] = {}
     for _sid, what in rows:
         for kind, n in what.items():

@@ -73,6 +73,8 @@ def top(
         with Live(console=console, screen=True, auto_refresh=False) as view:
 
             def draw(snap: Any, **state: Any) -> None:
+                if state.get("problem"):
+                    state["problem"] = cmd.scrub(state["problem"])
                 view.update(
                     screen(
                         snap,
@@ -92,6 +94,7 @@ def top(
                     draw=draw,
                     key_fd=_stdin_fd(env),
                     now_ms=now_ms,
+                    out=env.stdout,
                 )
 
     cmd.run(live)

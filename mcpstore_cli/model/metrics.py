@@ -22,7 +22,7 @@ HELP = {
     "events": "Stored SSE events.",
     "oldest_idle_seconds": "Seconds since the least recently active stored session was used.",
     "tasks": "Stored tasks by status.",
-    "tasks_stuck": "Live tasks not updated for the stuck threshold (--stuck-after).",
+    "tasks_stuck": "Live tasks not updated for the stuck threshold (--stuck-for).",
     "tasks_past_ttl": "Tasks whose created_at + ttl has passed, still stored.",
     "fastmcp_entries": "FastMCP's live entries by collection.",
     "fastmcp_entries_expired_present": "FastMCP's entries past their expiry, still stored "

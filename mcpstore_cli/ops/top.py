@@ -23,15 +23,20 @@ HISTORY = 30  # refreshes the event-rate sparkline keeps
 
 
 @contextlib.contextmanager
-def keys_from(fd: int | None) -> Iterator[asyncio.Queue[str]]:
+def keys_from(fd: int | None, out: Any = None) -> Iterator[asyncio.Queue[str]]:
     """Keys typed on the terminal ``fd`` (cbreak mode: no Enter needed, Ctrl-C still a
-    signal), into a queue; the terminal's mode comes back at the end."""
+    signal), into a queue; SIGTERM comes as ``q``. The terminal's mode comes back at the end,
+    however it ends (a second Ctrl-C's immediate exit included: the alternate screen on
+    ``out`` is left too)."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     if fd is None:
         yield queue
         return
+    import signal
     import termios
     import tty
+
+    from mcpstore_cli.util.interrupt import undo_on_hard_exit
 
     saved = termios.tcgetattr(fd)
     loop = asyncio.get_running_loop()
@@ -44,13 +49,24 @@ def keys_from(fd: int | None) -> Iterator[asyncio.Queue[str]]:
         for ch in data.decode("utf-8", "replace"):
             queue.put_nowait(ch)
 
-    tty.setcbreak(fd)
-    loop.add_reader(fd, readable)
-    try:
-        yield queue
-    finally:
-        loop.remove_reader(fd)
+    def restore() -> None:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        if out is not None:
+            out.write("\x1b[?1049l\x1b[?25h")  # leave the alternate screen, show the cursor
+            out.flush()
+
+    with undo_on_hard_exit(restore):
+        try:
+            tty.setcbreak(fd)
+            loop.add_reader(fd, readable)
+            loop.add_signal_handler(signal.SIGTERM, lambda: queue.put_nowait("q"))
+            yield queue
+        finally:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signal.SIGTERM)
+            with contextlib.suppress(Exception):
+                loop.remove_reader(fd)
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 async def run(
@@ -61,6 +77,7 @@ async def run(
     draw: Callable[..., None],
     key_fd: int | None,
     now_ms: Callable[[], int],
+    out: Any = None,
 ) -> None:
     """Until ``q``: ``draw(snapshot, paused=, sort=, rate_history=, problem=)`` after every
     reading and key."""
@@ -75,7 +92,7 @@ async def run(
     def show() -> None:
         draw(snap, paused=paused, sort=sort, rate_history=list(rates), problem=problem)
 
-    with keys_from(key_fd) as keys:
+    with keys_from(key_fd, out) as keys:
         next_at = 0.0
         while True:
             if not paused and time.monotonic() >= next_at:
@@ -84,8 +101,9 @@ async def run(
                     problem = None
                     if snap.events_per_s is not None:
                         rates.append(snap.events_per_s)
-                except McpStoreError as exc:
-                    problem = f"{exc} (showing the last reading; trying again)"
+                except Exception as exc:  # a lost connection, a driver's error: shown
+                    what = str(exc) if isinstance(exc, McpStoreError) else repr(exc)
+                    problem = f"{what} (showing the last reading; trying again)"
                 next_at = time.monotonic() + interval_s
                 show()
             wait = max(next_at - time.monotonic(), 0.05) if not paused else None

@@ -49,7 +49,7 @@ def screen(
 
     head = Text()
     head.append("mcpstore top ", style="bold")
-    head.append(f"{store} ({layout})")
+    head.append(f"{store} ({layout})")  # Text.append: plain text, never markup
     if snap is not None:
         every = f", every {interval_s:g} s" if interval_s else ""
         head.append(f"  at {_clock(snap.at_ms)}{every}, read in {snap.store_ms:.0f} ms")
@@ -66,7 +66,7 @@ def screen(
     status.add_column("status")
     status.add_column("sessions", justify="right")
     for name, n in snap.statuses.items():
-        status.add_row(name, f"{_mark(snap, name)}{n:,}")
+        status.add_row(Text(name), f"{_mark(snap, name)}{n:,}")
 
     flows = Table(title=f"last {WINDOW_MIN} minutes, per minute", expand=False)
     flows.add_column("")
@@ -91,7 +91,7 @@ def screen(
         table.add_column("sessions", justify="right")
         ordered = sorted(rows, key=lambda r: (r[0].lower(), -r[1])) if sort == "name" else rows
         for name, n in ordered:
-            table.add_row(name[:32], f"{n:,}")
+            table.add_row(Text(name[:32]), f"{n:,}")  # Text: a store's values are no markup
         return table
 
     upper = Table.grid(padding=(0, 2))
@@ -113,8 +113,8 @@ def screen(
             events.add_row(
                 str(ev.get("id")),
                 _clock(at) if isinstance(at, int) else "-",
-                str(ev.get("session_id"))[:12],
-                str(ev.get("type"))[:40],
+                Text(str(ev.get("session_id"))[:12]),
+                Text(str(ev.get("type"))[:40]),
             )
         parts.append(events)
     if snap.estimates:

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar
 
 from mcpstore_cli.errors import Interrupted
@@ -38,6 +38,21 @@ class _State:
 
 
 state = _State()
+
+
+# What must be undone even when a second Ctrl-C ends the process at once (os._exit skips
+# every finally): a terminal put in cbreak mode, an alternate screen. See undo_on_hard_exit.
+_HARD_EXIT_UNDO: list[Callable[[], None]] = []
+
+
+@contextlib.contextmanager
+def undo_on_hard_exit(undo: Callable[[], None]) -> Iterator[None]:
+    """Run ``undo`` before a second Ctrl-C's immediate exit, while the block runs."""
+    _HARD_EXIT_UNDO.append(undo)
+    try:
+        yield
+    finally:
+        _HARD_EXIT_UNDO.remove(undo)
 
 
 def check() -> None:
@@ -92,6 +107,9 @@ def run(work: Callable[[], Awaitable[T]], say: Callable[[str], None], *, inline:
 
     def on_sigint(signum: int, frame: Any) -> None:
         if requested.is_set():
+            for undo in reversed(_HARD_EXIT_UNDO):  # e.g. top's terminal mode
+                with contextlib.suppress(Exception):
+                    undo()
             with contextlib.suppress(Exception):  # e.g. stderr busy in the interrupted code
                 say(f"interrupted again; {state.note}")
             os._exit(130)

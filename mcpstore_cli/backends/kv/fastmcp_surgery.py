@@ -191,18 +191,17 @@ async def delete(store: FastmcpSessions, session_id: str) -> SessionChange:
     again and deleted on the next pass (up to :data:`TRIES` passes)."""
     removed: dict[str, int] = {}
     found_any = False
-    for _pass in range(TRIES):
-        found = await owned(store, session_id)
-        entries = found.all()
+    for _pass in range(TRIES + 1):
+        entries = (await owned(store, session_id)).all()
         if not entries:
             break
+        if _pass == TRIES:  # written again after every pass
+            return contended(session_id, "delete", TRIES)
         found_any = True
         for entry in entries:
             if await store.kv_delete([entry]):
                 kind = _KINDS[entry.collection]
                 removed[kind] = removed.get(kind, 0) + 1
-    else:
-        return contended(session_id, "delete", TRIES)
     if not found_any:
         return gone(session_id, "delete", store.url.masked())
     return SessionChange(
