@@ -6,6 +6,7 @@ restart. Read-only throughout."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import sys
 import uuid
@@ -122,6 +123,16 @@ def test_live_screen_through_a_terminal(sqlite_store: StoreHandle) -> None:
     assert child.exitstatus == 0
     after = snapshot(sqlite_store)
     assert len(after) == len(before) + 1  # only the row this test inserted
+
+    child = _spawn(sqlite_store.url)
+    try:
+        child.expect("sessions 7")
+        child.kill(signal.SIGTERM)  # as q: the terminal gets its mode back, exit 0
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert "\x1b[?1049l" in (child.before or "")  # the alternate screen was left
 
     child = _spawn(sqlite_store.url)
     try:
