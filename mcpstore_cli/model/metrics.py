@@ -17,8 +17,8 @@ HELP = {
     "not ended), terminated (ended by the client); event-store and state sessions on FastMCP's "
     "layout (status events, state).",
     "sessions_uninitialized": "Stored sessions whose client never finished initialize.",
-    "sessions_expired_present": "Sessions past the idle timeout (or their ttl) that the store "
-    "still holds: what expire would remove.",
+    "sessions_expired_present": "Sessions past the idle timeout that the store still holds: "
+    "what expire would remove.",
     "events": "Stored SSE events.",
     "oldest_idle_seconds": "Seconds since the least recently active stored session was used.",
     "tasks": "Stored tasks by status.",
