@@ -401,3 +401,52 @@ def test_json_records_stay_whole_when_a_delete_is_refused(sqlite_store: StoreHan
     assert refused.exit_code == 4, refused
     records = _json.loads(refused.stdout)  # a whole JSON array, closed
     assert [r["session_id"] for r in records] == ["zzzz"]
+
+
+def test_ctrl_c_while_terminate_waits_changes_nothing(postgres_store: StoreHandle) -> None:
+    """A server transaction holds the first session's row; terminate waits on it; SIGINT to
+    the process: exit 130, the line says what was done (nothing), and once the server's
+    transaction ends the row holds only what the server wrote."""
+    import signal
+
+    import asyncpg
+
+    first = seeded(postgres_store, events=0)
+    w = postgres_store.writer()
+    second = sid()
+    w.session(second, created_at=now_ms(), last_activity=now_ms(), state={})
+    w.close()
+
+    async def hold(started: threading.Event, release: threading.Event) -> None:
+        conn = await asyncpg.connect(postgres_store.url)
+        try:
+            tx = conn.transaction()
+            await tx.start()
+            await conn.execute(
+                "UPDATE sessions SET last_activity = last_activity WHERE session_id = $1", first
+            )
+            started.set()
+            while not release.is_set():
+                await asyncio.sleep(0.05)
+            await tx.rollback()
+        finally:
+            await conn.close()
+
+    started, release = threading.Event(), threading.Event()
+    thread = threading.Thread(target=lambda: asyncio.run(hold(started, release)))
+    thread.start()
+    try:
+        assert started.wait(10)
+        proc = _mcpstore(postgres_store, "terminate", first, second)
+        time.sleep(2.0)
+        assert proc.poll() is None  # waiting on the row lock
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        release.set()
+        thread.join(10)
+    assert proc.returncode == 130, err
+    assert "terminated 0 sessions" in err, err
+    for session in (first, second):
+        row = raw_row(postgres_store, session)
+        assert row is not None and "terminated" not in row.state
