@@ -100,11 +100,9 @@ class Command:
 
         return store_class(self.url.backend, self.args.layout or default_layout(self.url.backend))
 
-    def open_store(self, *, read_only: bool = False, creates: bool = False) -> Any:
-        """The store in ``--layout``; without it, the default layout for commands that
-        create one (``creates``: setup, demo), else the layout the store holds."""
+    def _options(self, *, read_only: bool) -> Any:
+        """The store options of this invocation; ``--table`` refused where it means nothing."""
         from mcpstore_cli.store.base import StoreOptions
-        from mcpstore_cli.store.registry import default_layout, open_store
 
         if self.args.table is not None and not self.store_class.table_option:
             from mcpstore_cli.errors import UsageError
@@ -113,41 +111,33 @@ class Command:
                 "--table applies to FastMCP's layout on PostgreSQL (--layout fastmcp), not to "
                 f"this {self.url.backend} store of the {self.store_class.layout} layout."
             )
+        return StoreOptions(
+            connect_timeout=self.args.connect_seconds(),
+            read_only=read_only,
+            segments=self.args.segments,
+            environ=self.env.environ,
+            lock_timeout_ms=self.args.lock_timeout_ms(),
+            notice=self.warn,
+            table=self.args.table,
+        )
+
+    def open_store(self, *, read_only: bool = False, creates: bool = False) -> Any:
+        """The store in ``--layout``; without it, the default layout for commands that
+        create one (``creates``: setup, demo), else the layout the store holds."""
+        from mcpstore_cli.store.registry import default_layout, open_store
+
         return open_store(
             self.url,
-            StoreOptions(
-                connect_timeout=self.args.connect_seconds(),
-                read_only=read_only,
-                segments=self.args.segments,
-                environ=self.env.environ,
-                lock_timeout_ms=self.args.lock_timeout_ms(),
-                notice=self.warn,
-                table=self.args.table,
-            ),
+            self._options(read_only=read_only),
             layout=self.args.layout or (default_layout(self.url.backend) if creates else None),
         )
 
     def open_figures(self) -> Any:
         """The store for commands that read only figures (``metrics``, ``top``): read-only,
         light where the backend has a figures reader (see store.registry.open_figures)."""
-        from mcpstore_cli.store.base import StoreOptions
         from mcpstore_cli.store.registry import open_figures
 
-        if self.args.table is not None and not self.store_class.table_option:
-            return self.open_store(read_only=True)  # the same refusal as every command
-        return open_figures(
-            self.url,
-            StoreOptions(
-                connect_timeout=self.args.connect_seconds(),
-                read_only=True,
-                segments=self.args.segments,
-                environ=self.env.environ,
-                lock_timeout_ms=self.args.lock_timeout_ms(),
-                notice=self.warn,
-                table=self.args.table,
-            ),
-            layout=self.args.layout,
-        )
+        return open_figures(self.url, self._options(read_only=True), layout=self.args.layout)
 
     def open_task_store(self, *, read_only: bool = False) -> Any:
         """The task store of ``mcpstore tasks``, to enter with ``async with``: ``--layout`` if

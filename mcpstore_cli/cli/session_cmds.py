@@ -54,7 +54,7 @@ def _able(cmd: Command, change: str, command: str, kind: Any = None) -> Any:
     opened store, once its layout is known; else the class the options name)."""
     kind = kind if kind is not None else cmd.store_class
     if change not in kind.session_changes:
-        if kind.holds_tasks or kind.records_noun not in (None, "entries"):
+        if kind.holds_tasks or (kind.records_noun is not None and not kind.session_kinds):
             what = "it holds no sessions"
         elif change == "terminate":
             what = "its server keeps no mark of a session's end in the store"

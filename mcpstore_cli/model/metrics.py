@@ -82,3 +82,25 @@ def session_figures(
         "oldest_idle_seconds",
         0 if oldest_activity is None else max(now_ms - oldest_activity, 0) / 1000,
     )
+
+
+def from_sessions_aggregate(
+    agg: Mapping[str, Any], *, events: int, size: int | None, now_ms: int
+) -> MetricSet:
+    """The samples of turul's layout from its aggregate row (the columns of
+    SqlStore.metrics_statements: sessions, terminated, idle, expired, uninitialized,
+    oldest_activity), the events counted and the storage size."""
+    out = MetricSet()
+    session_figures(
+        out,
+        now_ms=now_ms,
+        sessions=int(agg["sessions"]),
+        terminated=int(agg["terminated"]),
+        idle=int(agg["idle"]),
+        uninitialized=int(agg["uninitialized"]),
+        expired_present=int(agg["expired"]),
+        events=events,
+        oldest_activity=agg["oldest_activity"],
+    )
+    out.add("store_size_bytes", size)
+    return out

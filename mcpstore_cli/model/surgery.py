@@ -72,8 +72,6 @@ def removed_text(removed: dict[str, int]) -> str:
     parts = []
     for noun, n in removed.items():
         word = noun[:-1] if n == 1 and noun.endswith("s") else noun
-        if noun == "entries" and n == 1:
-            word = "entry"
         parts.append(f"{n:,} {word}")
     return ", ".join(parts) if parts else "nothing"
 

@@ -120,7 +120,3 @@ async def run(
             elif key in ("s", "S"):
                 sort = SORTS[(SORTS.index(sort) + 1) % len(SORTS)]
             show()
-
-
-def as_json(snap: TopSnapshot) -> dict[str, Any]:
-    return snap.as_json()

@@ -136,7 +136,7 @@ class PostgresFigures(PgLink):
     async def metric_figures(
         self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
     ) -> Any:
-        from mcpstore_cli.model.metrics import MetricSet, session_figures
+        from mcpstore_cli.model.metrics import from_sessions_aggregate
 
         other = await self._resolve()
         if other is not None:
@@ -149,21 +149,12 @@ class PostgresFigures(PgLink):
             self._fetch_on("metrics", METRICS_EVENTS_SQL, []),
         )
         await self._drop_kept("metrics")
-        agg = sessions_rows[0]
-        out = MetricSet()
-        session_figures(
-            out,
-            now_ms=now_ms,
-            sessions=int(agg["sessions"]),
-            terminated=int(agg["terminated"]),
-            idle=int(agg["idle"]),
-            uninitialized=int(agg["uninitialized"]),
-            expired_present=int(agg["expired"]),
+        return from_sessions_aggregate(
+            sessions_rows[0],
             events=int(events_rows[0]["events"]),
-            oldest_activity=agg["oldest_activity"],
+            size=int(events_rows[0]["size"] or 0),
+            now_ms=now_ms,
         )
-        out.add("store_size_bytes", int(events_rows[0]["size"] or 0))
-        return out
 
     async def top_snapshot(self, *, now_ms: int, timeout_ms: int) -> Any:
         from mcpstore_cli.backends.postgres import top

@@ -326,49 +326,6 @@ class PostgresStore(PgLink, SqlStore):
             else_=None,
         )
 
-    async def metric_figures(
-        self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
-    ) -> Any:
-        """SqlStore.metrics_statements, compiled here and run on the reading connection
-        (as list pages are): no engine to build, one connection."""
-        from sqlalchemy.dialects import postgresql
-
-        from mcpstore_cli.model.metrics import MetricSet, session_figures
-
-        await self.ensure_readable()
-        dialect = postgresql.dialect()
-        sessions_sql, events_sql = (
-            str(s.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-            for s in self.metrics_statements(now_ms, timeout_ms)
-        )
-        # The two scans at once, on two connections (the server runs them side by side).
-        sessions_rows, events_rows = await asyncio.gather(
-            self._fetch_page(sessions_sql, []),
-            self._fetch_on(
-                "metrics",
-                f"SELECT ({events_sql}) AS events, pg_total_relation_size('sessions') + "
-                "pg_total_relation_size('events') AS size",
-                [],
-            ),
-        )
-        await self._drop_kept("metrics")
-        agg = sessions_rows[0]
-        events, size = int(events_rows[0][0]), events_rows[0][1]
-        out = MetricSet()
-        session_figures(
-            out,
-            now_ms=now_ms,
-            sessions=int(agg["sessions"]),
-            terminated=int(agg["terminated"]),
-            idle=int(agg["idle"]),
-            uninitialized=int(agg["uninitialized"]),
-            expired_present=int(agg["expired"]),
-            events=events,
-            oldest_activity=agg["oldest_activity"],
-        )
-        out.add("store_size_bytes", int(size or 0))
-        return out
-
     async def top_snapshot(self, *, now_ms: int, timeout_ms: int) -> Any:
         from mcpstore_cli.backends.postgres import top
 

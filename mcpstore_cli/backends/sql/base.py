@@ -473,7 +473,7 @@ class SqlStore(Store, abc.ABC):
     async def metric_figures(
         self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
     ) -> Any:
-        from mcpstore_cli.model.metrics import MetricSet, session_figures
+        from mcpstore_cli.model.metrics import from_sessions_aggregate
 
         await self.ensure_readable()
         sessions_stmt, events_stmt = self.metrics_statements(now_ms, timeout_ms)
@@ -481,20 +481,7 @@ class SqlStore(Store, abc.ABC):
             agg = (await conn.execute(sessions_stmt)).one()._mapping
             events = int((await conn.execute(events_stmt)).scalar_one())
             storage, _facts = await self._backend_facts(conn)
-        out = MetricSet()
-        session_figures(
-            out,
-            now_ms=now_ms,
-            sessions=int(agg["sessions"]),
-            terminated=int(agg["terminated"]),
-            idle=int(agg["idle"]),
-            uninitialized=int(agg["uninitialized"]),
-            expired_present=int(agg["expired"]),
-            events=events,
-            oldest_activity=agg["oldest_activity"],
-        )
-        out.add("store_size_bytes", storage.get("total"))
-        return out
+        return from_sessions_aggregate(agg, events=events, size=storage.get("total"), now_ms=now_ms)
 
     async def _backend_facts(self, conn: AsyncConnection) -> tuple[dict[str, int], dict[str, Any]]:
         return {}, {}

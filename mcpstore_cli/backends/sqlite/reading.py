@@ -290,27 +290,16 @@ class SqliteReading:
         self, *, now_ms: int, timeout_ms: int, stuck_after_ms: int = 3_600_000
     ) -> Any:
         """SqlStore.metric_figures' queries (prepared.metrics_queries), read here."""
-        from mcpstore_cli.model.metrics import MetricSet, session_figures
+        from mcpstore_cli.model.metrics import from_sessions_aggregate
 
         await self.ensure_readable()
         sessions, events = prepared.metrics_queries(now_ms, timeout_ms)
         agg = self._read(*sessions)[0]
         n_events = int(self._read_tuples(*events)[0][0])
         storage, _facts = self._file_facts(self._reader_scalar)
-        out = MetricSet()
-        session_figures(
-            out,
-            now_ms=now_ms,
-            sessions=int(agg["sessions"]),
-            terminated=int(agg["terminated"]),
-            idle=int(agg["idle"]),
-            uninitialized=int(agg["uninitialized"]),
-            expired_present=int(agg["expired"]),
-            events=n_events,
-            oldest_activity=agg["oldest_activity"],
+        return from_sessions_aggregate(
+            agg, events=n_events, size=storage.get("total"), now_ms=now_ms
         )
-        out.add("store_size_bytes", storage.get("total"))
-        return out
 
     async def top_snapshot(self, *, now_ms: int, timeout_ms: int) -> Any:
         from mcpstore_cli.backends.sqlite import top
