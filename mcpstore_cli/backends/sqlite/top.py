@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from mcpstore_cli.backends.sqlite.prepared import TERMINATED, TERMINATED_ARGS
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 EXACT_BELOW = 50_000
 RANGE_CAP = 200_000  # index-only counts stop here
-BLOCKS, BLOCK = 40, 50  # the terminated sample: runs of rowids
+BLOCKS, BLOCK = 50, 10  # the terminated sample of one refresh: runs of rowids
+KEPT_SAMPLES = 12  # refreshes whose samples the terminated figure combines
 ARRIVALS_CAP = 10_000  # created_at is read row by row (no index on it in SQLite)
 _CLIENT = (
     "CASE WHEN json_valid(state) THEN json_extract(state, '$.client_info.name') END, "
@@ -57,9 +59,16 @@ def snapshot(store: SqliteReading, *, now_ms: int, timeout_ms: int) -> TopSnapsh
             f"SELECT count(*), coalesce(sum({TERMINATED}), 0) FROM sessions WHERE {clauses}",
             [*TERMINATED_ARGS, *bounds],
         )[0]
-        terminated = round(total * int(hits) / int(seen)) if seen else 0
+        # Each refresh adds a small sample to those of the refreshes before it: the figure
+        # sharpens while top runs, at a bounded cost per refresh.
+        kept = store.__dict__.setdefault("_top_samples", deque(maxlen=KEPT_SAMPLES))
+        kept.append((int(seen), int(hits)))
+        seen = sum(n for n, _ in kept)
+        hits = sum(h for _, h in kept)
+        terminated = round(total * hits / seen) if seen else 0
         snap.estimates["terminated"] = (
-            f"a sample of {int(seen):,} sessions in {len(starts)} runs at random rowids"
+            f"a sample of {seen:,} sessions at random rowids over the last {len(kept)} "
+            "refresh" + ("es" if len(kept) != 1 else "")
         )
     in_range = int(
         q(
