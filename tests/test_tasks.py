@@ -319,6 +319,136 @@ def test_expire_reads_every_rfc3339_spelling(tasks: TaskHandle) -> None:
     assert tasks.w.get(tid(4)) is not None and tasks.w.count() == 1
 
 
+def test_sorting_cut_sorts_the_servers_spelling_by_time() -> None:
+    """Text in the server's spelling, with any fraction length (trailing zeros too), sorts
+    before the cut of a time exactly when it is earlier: 20,000 random pairs, many of them a
+    nanosecond, a microsecond, a millisecond or a second apart."""
+    import random
+
+    from mcpstore_cli.util.rfc3339 import sorting_cut
+
+    def spellings(ns: int) -> set[str]:
+        whole = format_chrono(ns - ns % NS)[: -len("+00:00")]
+        frac = ns % NS
+        out = {format_chrono(ns), f"{whole}.{frac:09d}000+00:00"}
+        for digits in range(1, 10):
+            if frac % 10 ** (9 - digits) == 0:
+                out.add(f"{whole}.{frac // 10 ** (9 - digits):0{digits}d}+00:00")
+        return out
+
+    rng = random.Random(7)
+    for _ in range(20_000):
+        b = rng.randrange(0, 4 * 10**18)
+        if rng.random() < 0.5:
+            b -= b % 10 ** rng.choice([3, 6, 9])
+        a = b + rng.choice([0, 1, -1, 10**3, -(10**3), 10**6, -(10**6), NS, -NS])
+        cut = sorting_cut(b)
+        assert cut is not None
+        for text in spellings(a):
+            assert (text < cut) == (a < b), (text, cut)
+    assert sorting_cut(-1) is None and sorting_cut(253402300800 * NS) is None
+    assert sorting_cut(1_500_000_000 * NS + 100_000_000) == "2017-07-14T02:40:00.1+00:00"
+
+
+def _expire_at(url: str, now_ns: int, batch_size: int = 7) -> tuple[dict[int, str], Any]:
+    """Expire through the library at a given now: (the ttl cuts PostgreSQL's store would
+    use, the result)."""
+    from mcpstore_cli.model.tasks import TaskExpireOptions
+    from mcpstore_cli.store.registry import open_store
+    from mcpstore_cli.store.urls import parse_store_url
+
+    async def go() -> tuple[dict[int, str], Any]:
+        store: Any = open_store(parse_store_url(url), layout="tasks")
+        async with store:
+            await store.ensure_readable()
+            cuts = await store._cuts(now_ns)
+            opts = TaskExpireOptions(now_ns=now_ns, batch_size=batch_size)
+            return cuts, await store.expire_tasks(opts)
+
+    return asyncio.run(go())
+
+
+def _commonest_ttl(tasks: TaskHandle, ttl: int, created_at: str) -> None:
+    """Enough tasks with ``ttl`` (not due) that, once analysed, it is one of the table's
+    commonest values."""
+    for i in range(200):
+        tasks.w.insert(task_row(tid(1000 + i), created_at=created_at, ttl=ttl))
+    tasks.w.execute("ANALYZE tasks")
+
+
+def test_expire_by_text_agrees_with_the_time(tasks: TaskHandle) -> None:
+    """PostgreSQL tells most tasks of the server's spelling not due by comparing their text
+    with now - ttl written the same way (for the table's commonest ttl values, once
+    analysed), without casting it. Around that cut, in every fraction length and with
+    trailing zeros, with other spellings and offsets beside, exactly the tasks the time says
+    are due go."""
+    if tasks.backend != "postgres":
+        pytest.skip("the text comparison is PostgreSQL's")
+    tasks.server_setup()
+    ttl = 60_000
+    now_ns = (time.time_ns() // NS) * NS + 500_000_000  # the cut: ...:SS.5+00:00
+    cut = now_ns - ttl * 1_000_000
+    whole = format_chrono(cut - 500_000_000)[: -len("+00:00")]  # ...:SS
+    spellings = [
+        f"{whole}+00:00",  # due (no fraction sorts first)
+        f"{whole}.4+00:00",
+        f"{whole}.499999+00:00",
+        f"{whole}.499998999+00:00",  # (PostgreSQL reads times to the microsecond)
+        f"{whole}.500000001+00:00",
+        f"{whole}.5+00:00",  # the cut itself: not due
+        f"{whole}.500+00:00",
+        f"{whole}.500000000+00:00",
+        f"{whole}.500001+00:00",
+        f"{whole}.6+00:00",
+        format_chrono(cut - 1_000),
+        format_chrono(cut + 1_000),
+        format_chrono(cut - 1_000_000),
+        format_chrono(cut + 1_000_000),
+        format_chrono(cut - NS),
+        format_chrono(cut + NS),
+        f"{whole}.4Z",
+        f"{whole}.6Z",
+        f"{whole}.4z".replace("T", "t"),
+        f"{whole}.6".replace("T", " ") + "+00:00",
+        # Other offsets: the text says nothing by itself.
+        format_chrono(cut - 7200 * NS).replace("+00:00", "-01:00"),  # an hour before the cut
+        format_chrono(cut + 3600 * NS).replace("+00:00", "+02:00"),  # an hour before the cut
+        format_chrono(cut + 7200 * NS).replace("+00:00", "+01:00"),  # an hour after it
+    ]
+    rows = {tid(i): text for i, text in enumerate(spellings)}
+    for task_id, text in rows.items():
+        tasks.w.insert(task_row(task_id, created_at=text, ttl=ttl))
+    _commonest_ttl(tasks, ttl, format_chrono(now_ns))
+    due = {task_id for task_id, text in rows.items() if parse_ns(text) + ttl * 1_000_000 < now_ns}
+    assert 0 < len(due) < len(rows)
+
+    cuts, result = _expire_at(tasks.url, now_ns)
+    assert cuts.get(ttl) == f"{whole}.5+00:00", cuts
+    gone = {task_id for task_id in rows if tasks.w.get(task_id) is None}
+    assert gone == due, sorted(rows[t] for t in gone ^ due)
+    assert (result.deleted, result.corrupt) == (len(due), 0), result
+
+
+def test_expire_by_text_leaves_a_time_that_is_no_date(tasks: TaskHandle) -> None:
+    """A due time of the server's spelling that is no date (30 February) is left and counted
+    when the text comparison is in use; a later one is left."""
+    if tasks.backend != "postgres":
+        pytest.skip("the text comparison is PostgreSQL's")
+    tasks.server_setup()
+    now_ns = time.time_ns()
+    tasks.w.insert(task_row(tid(1), created_at="2020-02-30T00:00:00+00:00", ttl=60_000))
+    tasks.w.insert(task_row(tid(2), created_at="2999-02-30T00:00:00+00:00", ttl=60_000))
+    tasks.w.insert(task_row(tid(3), created_at=at(600, now_ns), ttl=60_000))
+    _commonest_ttl(tasks, 60_000, format_chrono(now_ns))
+    cuts, result = _expire_at(tasks.url, now_ns)
+    assert 60_000 in cuts, cuts
+    assert tasks.w.get(tid(1)) is not None and tasks.w.get(tid(2)) is not None
+    assert tasks.w.get(tid(3)) is None
+    # The page holding a due time that is no date is judged row by row, which counts both
+    # such times (the later one, in a page of its own, would be left uncounted).
+    assert (result.deleted, result.corrupt) == (1, 2), result
+
+
 def test_expire_time_budget_is_partial(tasks: TaskHandle) -> None:
     tasks.server_setup()
     for i in range(30):

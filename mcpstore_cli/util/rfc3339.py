@@ -74,6 +74,22 @@ def format_chrono(ns: int) -> str:
     return f"{base}{frac}+00:00"
 
 
+def sorting_cut(ns: int) -> str | None:
+    """The server's spelling of ``ns`` with the fraction's trailing zeros dropped (and its dot
+    when nothing is left), or None before 1970 or from the year 10000 on.
+
+    Text in the server's spelling (a ``T``, the seconds, a fraction of any length or none,
+    ``+00:00``) sorts before this one, byte by byte, exactly when its time is earlier: the
+    fields before the seconds have fixed widths, and after the seconds ``+`` sorts before
+    ``.``, which sorts before the digits, so a shorter fraction sorts first unless the longer
+    one only adds zeros, which this spelling never leaves at the end."""
+    if ns < 0 or ns >= 253402300800 * _NS:
+        return None
+    base, nanos = _civil(ns)
+    frac = f".{nanos:09d}".rstrip("0").rstrip(".")
+    return f"{base}{frac}+00:00"
+
+
 def format_millis_z(ns: int) -> str:
     """Milliseconds and ``Z`` (the ext-tasks documents' form): ``2026-08-15T00:00:00.000Z``."""
     base, nanos = _civil(ns)

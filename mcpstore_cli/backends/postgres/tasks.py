@@ -17,7 +17,7 @@ import importlib
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import asyncpg
@@ -511,15 +511,64 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         "OR created_at LIKE '%Z' OR created_at LIKE '%-__:__' OR created_at LIKE '%z')"
     )
     _TIME = f"CASE WHEN {_SHAPE} THEN created_at::timestamptz END"
-    _ODD = f"ttl IS NOT NULL AND NOT ({_SHAPE})"
-    # A due time must not have a space after its seconds: a word PostgreSQL reads there
-    # ("epoch", "BC") or a space before the offset is no RFC 3339 (checked last, on the due
-    # rows only: a LIKE with a space costs a third of the cast).
-    _DUE = (
-        f"ttl IS NOT NULL AND {_TIME} + ttl * interval '1 millisecond' < "
-        "timestamptz 'epoch' + $1::bigint * interval '1 microsecond' "
-        "AND created_at NOT LIKE '___________________% %'"
+    # The server's own spelling (chrono's to_rfc3339 of a UTC time), tested first: most rows.
+    _SERVER_FORM = "created_at LIKE '____-__-__T__:__:__%+00:00'"
+    _ODD = f"ttl IS NOT NULL AND NOT ({_SERVER_FORM} OR ({_SHAPE}))"
+    # now, as a timestamptz worked out once per statement (an InitPlan), not per row.
+    _PAST = (
+        "created_at::timestamptz + ttl * interval '1 millisecond' < "
+        "(SELECT timestamptz 'epoch' + {now_us} * interval '1 microsecond')"
     )
+
+    @classmethod
+    def _due(cls, now_us: int, cuts: Mapping[int, str] | None = None) -> str:
+        """created_at + ttl < now (``now_us``, written in), for the tasks of a readable time.
+
+        A due time must not have a space after its seconds: a word PostgreSQL reads there
+        ("epoch", "BC") or a space before the offset is no RFC 3339 (checked last, on the due
+        rows only). ``cuts`` maps a ttl to :func:`sorting_cut` of now - ttl: a task in the
+        server's spelling whose text sorts at or after it is not due, told by a byte
+        comparison without casting its time (the cast decides for the others, and checks
+        every time that is deleted)."""
+        early = ""
+        if cuts:
+            whens = " ".join(
+                f"WHEN {int(ttl)} THEN created_at COLLATE \"C\" < '{cut}'"
+                for ttl, cut in cuts.items()
+            )
+            early = f"CASE ttl {whens} ELSE true END AND "
+        past = cls._PAST.format(now_us=int(now_us))
+        return (
+            f"ttl IS NOT NULL AND CASE WHEN {cls._SERVER_FORM} THEN {early}{past} "
+            f"AND strpos(created_at, ' ') = 0 WHEN {cls._SHAPE} THEN {past} "
+            "AND created_at NOT LIKE '___________________% %' END"
+        )
+
+    # ttl values a due-time cut is made for: the commonest, as the statistics know them (the
+    # CASE that picks a cut tests them one by one).
+    _CUTS = 16
+
+    async def _cuts(self, now_ns: int) -> dict[int, str]:
+        """The table's commonest ttl values (from its statistics; none before it was ever
+        analysed), each with the cut of now - ttl."""
+        from mcpstore_cli.util.rfc3339 import sorting_cut
+
+        rows = await self._fetch(
+            "SELECT s.most_common_vals::text AS v FROM pg_stats s "
+            "JOIN pg_class c ON c.relname = s.tablename "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = s.schemaname "
+            "WHERE c.oid = 'tasks'::regclass AND s.attname = 'ttl' AND NOT s.inherited"
+        )
+        text = rows[0]["v"] if rows else None
+        cuts: dict[int, str] = {}
+        for value in (text or "{}").strip("{}").split(","):
+            if len(cuts) >= self._CUTS or not value.strip().lstrip("-").isdigit():
+                continue
+            ttl = int(value)
+            cut = sorting_cut(now_ns - ttl * 1_000_000) if ttl >= 0 else None
+            if cut is not None:
+                cuts[ttl] = cut
+        return cuts
 
     def _ms(self, column: str) -> str | None:
         when = self._TIME.replace("created_at", column)
@@ -550,16 +599,15 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         started = time.monotonic()
         now_us = opts.now_ns // 1000
         result = TaskExpireResult(dry_run=opts.dry_run)
+        due = self._due(now_us, await self._cuts(opts.now_ns))
         if opts.dry_run:
             try:
                 rows = await self.pg._fetch_page(
-                    f"SELECT task_id FROM tasks WHERE {self._DUE} ORDER BY created_at, task_id "
+                    f"SELECT task_id FROM tasks WHERE {due} ORDER BY created_at, task_id "
                     f"LIMIT {max(opts.sample, 0)}",
-                    [now_us],
+                    [],
                 )
-                count = await self.pg._fetch_page(
-                    f"SELECT count(*) FROM tasks WHERE {self._DUE}", [now_us]
-                )
+                count = await self.pg._fetch_page(f"SELECT count(*) FROM tasks WHERE {due}", [])
             except (asyncpg.exceptions.DataError, McpStoreError) as exc:
                 if not self._unreadable_time(exc):
                     raise
@@ -574,7 +622,7 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
             self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
         )
         try:
-            await self._expire_batches(opts, progress, result, started, now_us)
+            await self._expire_batches(opts, progress, result, started, due)
             odd_rows = await odd_count
         finally:
             if not odd_count.done():
@@ -615,34 +663,36 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         progress: ProgressCallback | None,
         result: Any,
         started: float,
-        now_us: int,
+        due: str,
     ) -> None:
         """The ranges of pages, front to back, shared by ``opts.jobs`` connections (each
         takes the next range when it is done with one)."""
-        async with self._writer() as conn:
-            pages = await self._pages(conn)
-            per_page = await conn.fetchval(
+        async with self._writer() as first:
+            pages = await self._pages(first)
+            per_page = await first.fetchval(
                 "SELECT CASE WHEN relpages > 0 AND reltuples > 0 THEN reltuples / relpages "
                 "END FROM pg_class WHERE oid = 'tasks'::regclass"
             )
             if per_page is None and pages:
                 # Never analysed: count the rows of the first pages instead.
                 seen = min(pages, 16)
-                counted = await conn.fetchval(
+                counted = await first.fetchval(
                     f"SELECT count(*) FROM tasks WHERE ctid < '({seen},0)'::tid"
                 )
                 per_page = max(int(counted) / seen, 1.0)
-        step = max(1, int(opts.batch_size / float(per_page or 50)))
-        state = {"next": 0, "pages": pages}
+            step = max(1, int(opts.batch_size / float(per_page or 50)))
+            state = {"next": 0, "pages": pages}
 
-        def spent() -> bool:
-            if opts.time_budget_s is None or time.monotonic() - started < opts.time_budget_s:
-                return False
-            result.partial = True
-            return True
+            def spent() -> bool:
+                if opts.time_budget_s is None or time.monotonic() - started < opts.time_budget_s:
+                    return False
+                result.partial = True
+                return True
 
-        async def worker() -> None:
-            async with self._writer() as conn:
+            async def batches(conn: asyncpg.Connection) -> None:
+                # A batch is one statement, its own transaction at this level (see
+                # _expire_range).
+                await conn.execute("SET default_transaction_isolation = 'repeatable read'")
                 while True:
                     if state["next"] >= state["pages"]:
                         # Rows the server added past the end meanwhile: read the end again.
@@ -655,21 +705,27 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                     state["next"] += step
                     while True:
                         read = await self._expire_range(
-                            conn, page, step, opts, progress, result, now_us
+                            conn, page, step, opts, progress, result, due
                         )
                         await self._pace(opts.rate, result.deleted, started)
                         if step > 1 or read < opts.batch_size or spent():
                             break  # (a batch smaller than a page: the page again)
 
-        workers = [asyncio.ensure_future(worker()) for _ in range(max(1, opts.jobs))]
-        try:
-            await asyncio.gather(*workers)
-        except BaseException:
-            # One connection failed (or Ctrl-C): the others stop too, before this returns.
-            for job in workers:
-                job.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            raise
+            async def another() -> None:
+                async with self._writer() as conn:
+                    await batches(conn)
+
+            workers = [asyncio.ensure_future(batches(first))]
+            workers += [asyncio.ensure_future(another()) for _ in range(max(1, opts.jobs) - 1)]
+            try:
+                await asyncio.gather(*workers)
+            except BaseException:
+                # One connection failed (or Ctrl-C): the others stop too, before this
+                # returns.
+                for job in workers:
+                    job.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                raise
 
     async def _expire_range(
         self,
@@ -679,31 +735,32 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         opts: Any,
         progress: ProgressCallback | None,
         result: Any,
-        now_us: int,
+        due: str,
     ) -> int:
         """One batch: the due tasks of ``step`` pages from ``page`` (at most --batch-size of
         them when that is less than a page holds); how many were due."""
         # The page numbers are written in (ours, integers): as parameters a generic plan
         # would read the whole table each time.
-        where = f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND {self._DUE}"
+        where = f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND {due}"
         if step == 1:
             where = (
                 f"ctid = ANY(ARRAY(SELECT ctid FROM tasks WHERE {where} LIMIT {opts.batch_size}))"
             )
         want = max(opts.sample - len(result.sample), 0)
         try:
-            async with conn.transaction(isolation="repeatable_read"):
-                if want:
+            if want:
+                async with conn.transaction(isolation="repeatable_read"):
                     row = await conn.fetchrow(
                         f"WITH gone AS (DELETE FROM tasks WHERE {where} RETURNING task_id) "
                         "SELECT count(*), (SELECT array_agg(task_id) FROM "
-                        f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {want}) s) FROM gone",
-                        now_us,
+                        f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {want}) s) FROM gone"
                     )
-                    deleted, sample = int(row[0]), [str(t) for t in row[1] or []]
-                else:
-                    status = await conn.execute(f"DELETE FROM tasks WHERE {where}", now_us)
-                    deleted, sample = int(str(status).rsplit(" ", 1)[-1]), []
+                deleted, sample = int(row[0]), [str(t) for t in row[1] or []]
+            else:
+                # One round trip: the statement alone, sent as text (no parameters), is its
+                # own transaction, at the worker's repeatable read.
+                status = await conn.execute(f"DELETE FROM tasks WHERE {where}")
+                deleted, sample = int(str(status).rsplit(" ", 1)[-1]), []
             read = deleted
         except (
             asyncpg.exceptions.SerializationError,
@@ -716,7 +773,7 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 # The server changed a task of this range since the batch's snapshot: nothing
                 # of it was deleted. Read it again, versions and all.
                 read, deleted, sample = await self._range_by_version(
-                    conn, page, step, now_us, opts.batch_size, want
+                    conn, page, step, opts.batch_size, want, due
                 )
             except asyncpg.exceptions.DataError:
                 # A created_at of RFC 3339's shape that PostgreSQL cannot read (a 30
@@ -766,7 +823,13 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         return len(due), deleted, sample, corrupt
 
     async def _range_by_version(
-        self, conn: asyncpg.Connection, page: int, step: int, now_us: int, size: int, want: int
+        self,
+        conn: asyncpg.Connection,
+        page: int,
+        step: int,
+        size: int,
+        want: int,
+        due: str,
     ) -> tuple[int, int, list[str]]:
         """One range of pages the careful way: one statement reads the due tasks with their
         versions and deletes those still at the version read, by the row's place; a task the
@@ -775,17 +838,19 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         read = deleted = 0
         sample: list[str] = []
         while True:
-            row = await conn.fetchrow(
-                "WITH due AS (SELECT ctid AS tid, task_id, version FROM tasks WHERE "
-                f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND "
-                f"{self._DUE} LIMIT {size}), gone AS (DELETE FROM tasks t USING due "
-                "WHERE t.ctid = due.tid AND t.task_id = due.task_id "
-                "AND t.version = due.version RETURNING t.task_id) "
-                "SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM gone), "
-                "(SELECT array_agg(task_id) FROM "
-                f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {max(want, 0)}) s)",
-                now_us,
-            )
+            # Read committed, whatever the connection's default: a task the server changes
+            # while this statement runs is then checked again (its version) and left.
+            async with conn.transaction(isolation="read_committed"):
+                row = await conn.fetchrow(
+                    "WITH due AS (SELECT ctid AS tid, task_id, version FROM tasks WHERE "
+                    f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND "
+                    f"{due} LIMIT {size}), gone AS (DELETE FROM tasks t USING due "
+                    "WHERE t.ctid = due.tid AND t.task_id = due.task_id "
+                    "AND t.version = due.version RETURNING t.task_id) "
+                    "SELECT (SELECT count(*) FROM due), (SELECT count(*) FROM gone), "
+                    "(SELECT array_agg(task_id) FROM "
+                    f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {max(want, 0)}) s)"
+                )
             got, gone = int(row[0]), int(row[1])
             read += got
             deleted += gone
