@@ -7,6 +7,7 @@ checks that its table is there; exactly one must be.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
@@ -37,23 +38,34 @@ class TaskStoreChoice:
         if len(self.layouts) == 1:
             self.store = self._open(self.layouts[0])
             return self.store
+        # Each candidate checks its table on a connection of its own, all at once.
+        stores = [self._open(layout) for layout in self.layouts]
+        try:
+            outcomes = await asyncio.gather(
+                *(store.ensure_readable() for store in stores), return_exceptions=True
+            )
+        except BaseException:  # Ctrl-C
+            for store in stores:
+                with contextlib.suppress(Exception):
+                    await store.close()
+            raise
         present: list[TaskStore] = []
         problems: list[Exception] = []
-        for layout in self.layouts:
-            store = self._open(layout)
-            try:
-                await store.ensure_readable()
-            except (StoreMissingError, LayoutError) as exc:
-                problems.append(exc)
-                await store.close()
+        failure: BaseException | None = None
+        for store, outcome in zip(stores, outcomes, strict=True):
+            if outcome is None:
+                present.append(store)
                 continue
-            except BaseException:
-                await store.close()
-                for other in present:
-                    with contextlib.suppress(Exception):
-                        await other.close()
-                raise
-            present.append(store)
+            await store.close()
+            if isinstance(outcome, (StoreMissingError, LayoutError)):
+                problems.append(outcome)
+            elif failure is None:
+                failure = outcome
+        if failure is not None:
+            for other in present:
+                with contextlib.suppress(Exception):
+                    await other.close()
+            raise failure
         if len(present) == 1:
             self.store = present[0]
             return self.store
