@@ -225,4 +225,10 @@ def run() -> None:
     # The status is decided and the line said: a further Ctrl-C while the interpreter winds
     # down must not turn it into death by signal.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Nothing is left to collect that matters: the collector need not walk every object the
+    # imports made once more while the interpreter winds down (measured: 35-45 ms of exit
+    # down to about 10).
+    import gc
+
+    gc.freeze()
     sys.exit(status)
