@@ -18,7 +18,8 @@ with a 60 s ttl long past, the rest with a 48 h ttl; five statuses, eight sessio
 (b) ``tasks stats``: ``task_stats()`` in this process against the shell running the same
     aggregate statements; target at most 2x.
 (c) ``tasks expire`` of the half past its ttl, as a whole process (``mcpstore tasks expire``
-    on one copy of the data) against one raw DELETE with the same predicate by the shell on
+    on one copy of the data) against one raw DELETE with the server's own predicate (turul's
+    expire_tasks statement; on SQLite with now written in, see below) by the shell on
     another copy, ``--expire-repeat`` times on fresh copies, taking turns; target at most
     1.3x, with mcpstore's peak memory under 150 MB. mcpstore runs as installed: this
     checkout's bytecode compiled first, as pip install does (PYTHONDONTWRITEBYTECODE, if the
@@ -427,9 +428,10 @@ def bench_postgres(args: argparse.Namespace) -> list[tuple[str, float, float, fl
                 psql(base_url, f"DROP DATABASE IF EXISTS {name}")
                 psql(base_url, f"CREATE DATABASE {name} TEMPLATE tasks_base")
                 psql(f"{root}/{name}", "SELECT count(*) FROM tasks")
+            # The server's own statement (turul's PostgresTaskStorage::expire_tasks).
             due = (
-                "ttl IS NOT NULL AND created_at::timestamptz + ttl * interval '1 millisecond' < "
-                f"timestamptz 'epoch' + {time.time_ns() // 1000} * interval '1 microsecond'"
+                "ttl IS NOT NULL AND created_at::timestamptz + "
+                "make_interval(secs := ttl::double precision / 1000.0) < NOW()"
             )
             turn = list(copies.items())
             shift = len(times["raw"]) % len(turn)  # who goes first rotates round by round
