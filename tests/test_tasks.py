@@ -829,15 +829,17 @@ def busy(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
 
 def test_expire_leaves_text_that_is_no_rfc3339_time(tasks: TaskHandle) -> None:
-    """Words PostgreSQL would read inside a time ("epoch", "BC"), a space before the offset:
-    no RFC 3339 time, never expired. An offset past 15:59 is RFC 3339 that PostgreSQL
-    cannot cast: judged here, and expired like the rest."""
+    """Words PostgreSQL would read inside a time ("epoch", "BC"), a space before the offset,
+    whitespace at the end: no RFC 3339 time, never expired. An offset past 15:59 is RFC 3339
+    that PostgreSQL cannot cast: judged here, and expired like the rest."""
     tasks.server_setup()
     past = format_chrono(time.time_ns() - 600 * NS)  # ...+00:00
     words = {
         tid(1): past[:19] + " epoch Z",
         tid(2): past[:19] + " BC Z",
         tid(3): past[:19] + " +05:00",
+        tid(7): past + " ",
+        tid(8): past + "\n",
     }
     for task_id, created in words.items():
         tasks.w.insert(task_row(task_id, created_at=created, ttl=1000))
