@@ -274,9 +274,7 @@ def bench_sqlite(args: argparse.Namespace) -> list[tuple[str, float, float, floa
                     capture_output=True,
                 )
             # The server's own statement (turul's SqliteTaskStorage::expire_tasks).
-            due = (
-                "ttl IS NOT NULL AND (julianday('now') - julianday(created_at)) * 86400000 > ttl"
-            )
+            due = "ttl IS NOT NULL AND (julianday('now') - julianday(created_at)) * 86400000 > ttl"
             order = ["raw", "ours"] if round_no % 2 == 0 else ["ours", "raw"]
             for side in order:
                 if side == "raw":

@@ -60,6 +60,17 @@ def tasks(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskHandle
     server.drop_database(name)
 
 
+@pytest.fixture
+def pg_tasks(pg_server: PgServer) -> Iterator[TaskHandle]:
+    """The task store on PostgreSQL alone (for what only PostgreSQL does)."""
+    name = pg_server.create_database()
+    url = pg_server.url(name)
+    writer = PgTaskWriter(url)
+    yield TaskHandle("postgres", url, writer)
+    writer.close()
+    pg_server.drop_database(name)
+
+
 def tid(n: int) -> str:
     """Task ids in order: UUID v7-like hex, as the server writes them."""
     return f"019{n:05d}" + uuid.UUID(int=n * 7919).hex[8:]
@@ -376,15 +387,13 @@ def _commonest_ttl(tasks: TaskHandle, ttl: int, created_at: str) -> None:
     tasks.w.execute("ANALYZE tasks")
 
 
-def test_expire_by_text_agrees_with_the_time(tasks: TaskHandle) -> None:
+def test_expire_by_text_agrees_with_the_time(pg_tasks: TaskHandle) -> None:
     """PostgreSQL tells most tasks of the server's spelling not due by comparing their text
     with now - ttl written the same way (for the table's commonest ttl values, once
     analysed), without casting it. Around that cut, in every fraction length and with
     trailing zeros, with other spellings and offsets beside, exactly the tasks the time says
     are due go."""
-    if tasks.backend != "postgres":
-        pytest.skip("the text comparison is PostgreSQL's")
-    tasks.server_setup()
+    pg_tasks.server_setup()
     ttl = 60_000
     now_ns = (time.time_ns() // NS) * NS + 500_000_000  # the cut: ...:SS.5+00:00
     cut = now_ns - ttl * 1_000_000
@@ -417,33 +426,31 @@ def test_expire_by_text_agrees_with_the_time(tasks: TaskHandle) -> None:
     ]
     rows = {tid(i): text for i, text in enumerate(spellings)}
     for task_id, text in rows.items():
-        tasks.w.insert(task_row(task_id, created_at=text, ttl=ttl))
-    _commonest_ttl(tasks, ttl, format_chrono(now_ns))
+        pg_tasks.w.insert(task_row(task_id, created_at=text, ttl=ttl))
+    _commonest_ttl(pg_tasks, ttl, format_chrono(now_ns))
     due = {task_id for task_id, text in rows.items() if parse_ns(text) + ttl * 1_000_000 < now_ns}
     assert 0 < len(due) < len(rows)
 
-    cuts, result = _expire_at(tasks.url, now_ns)
+    cuts, result = _expire_at(pg_tasks.url, now_ns)
     assert cuts.get(ttl) == f"{whole}.5+00:00", cuts
-    gone = {task_id for task_id in rows if tasks.w.get(task_id) is None}
+    gone = {task_id for task_id in rows if pg_tasks.w.get(task_id) is None}
     assert gone == due, sorted(rows[t] for t in gone ^ due)
     assert (result.deleted, result.corrupt) == (len(due), 0), result
 
 
-def test_expire_by_text_leaves_a_time_that_is_no_date(tasks: TaskHandle) -> None:
+def test_expire_by_text_leaves_a_time_that_is_no_date(pg_tasks: TaskHandle) -> None:
     """A due time of the server's spelling that is no date (30 February) is left and counted
     when the text comparison is in use; a later one is left."""
-    if tasks.backend != "postgres":
-        pytest.skip("the text comparison is PostgreSQL's")
-    tasks.server_setup()
+    pg_tasks.server_setup()
     now_ns = time.time_ns()
-    tasks.w.insert(task_row(tid(1), created_at="2020-02-30T00:00:00+00:00", ttl=60_000))
-    tasks.w.insert(task_row(tid(2), created_at="2999-02-30T00:00:00+00:00", ttl=60_000))
-    tasks.w.insert(task_row(tid(3), created_at=at(600, now_ns), ttl=60_000))
-    _commonest_ttl(tasks, 60_000, format_chrono(now_ns))
-    cuts, result = _expire_at(tasks.url, now_ns)
+    pg_tasks.w.insert(task_row(tid(1), created_at="2020-02-30T00:00:00+00:00", ttl=60_000))
+    pg_tasks.w.insert(task_row(tid(2), created_at="2999-02-30T00:00:00+00:00", ttl=60_000))
+    pg_tasks.w.insert(task_row(tid(3), created_at=at(600, now_ns), ttl=60_000))
+    _commonest_ttl(pg_tasks, 60_000, format_chrono(now_ns))
+    cuts, result = _expire_at(pg_tasks.url, now_ns)
     assert 60_000 in cuts, cuts
-    assert tasks.w.get(tid(1)) is not None and tasks.w.get(tid(2)) is not None
-    assert tasks.w.get(tid(3)) is None
+    assert pg_tasks.w.get(tid(1)) is not None and pg_tasks.w.get(tid(2)) is not None
+    assert pg_tasks.w.get(tid(3)) is None
     # The page holding a due time that is no date is judged row by row, which counts both
     # such times (the later one, in a page of its own, would be left uncounted).
     assert (result.deleted, result.corrupt) == (1, 2), result
