@@ -51,24 +51,22 @@ def tasks(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskHandle
         yield handle
         writer.close()
         return
-    server: PgServer = request.getfixturevalue("pg_server")
-    name = server.create_database()
-    url = server.url(name)
-    pg_writer = PgTaskWriter(url)
-    yield TaskHandle("postgres", url, pg_writer)
-    pg_writer.close()
-    server.drop_database(name)
+    yield from _on_postgres(request.getfixturevalue("pg_server"))
 
 
 @pytest.fixture
 def pg_tasks(pg_server: PgServer) -> Iterator[TaskHandle]:
     """The task store on PostgreSQL alone (for what only PostgreSQL does)."""
-    name = pg_server.create_database()
-    url = pg_server.url(name)
+    yield from _on_postgres(pg_server)
+
+
+def _on_postgres(server: PgServer) -> Iterator[TaskHandle]:
+    name = server.create_database()
+    url = server.url(name)
     writer = PgTaskWriter(url)
     yield TaskHandle("postgres", url, writer)
     writer.close()
-    pg_server.drop_database(name)
+    server.drop_database(name)
 
 
 def tid(n: int) -> str:
