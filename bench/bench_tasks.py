@@ -368,7 +368,9 @@ def bench_postgres(args: argparse.Namespace) -> list[tuple[str, float, float, fl
     base_url = args.url
     if base_url is None:
         server = PgServer()
-        server.start({"fsync": "off", "shared_buffers": "256MB"})
+        # No autovacuum: a worker vacuuming one copy's dead rows (a DELETE leaves 500,000)
+        # would weigh on whichever run comes next, raw or mcpstore.
+        server.start({"fsync": "off", "shared_buffers": "256MB", "autovacuum": "off"})
         base_url = server.url("postgres")
     root = base_url.rsplit("/", 1)[0]
     out: list[tuple[str, float, float, float]] = []
