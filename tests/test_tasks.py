@@ -601,6 +601,7 @@ def test_expire_against_a_live_writer_loses_no_update(tasks: TaskHandle) -> None
         tasks.w.insert(task_row(tid(i), created_at=at(900 - i / 100), ttl=1000))
     kept: list[str] = []
     stop = threading.Event()
+    first = threading.Event()  # expire starts once the writer has committed a change
 
     def writer() -> None:
         if tasks.backend == "sqlite":
@@ -643,19 +644,26 @@ def test_expire_against_a_live_writer_loses_no_update(tasks: TaskHandle) -> None
             while not stop.is_set() and i >= 0:
                 if extend(tid(i)):
                     kept.append(tid(i))
+                first.set()
                 i -= 2
+                time.sleep(0.002)
         finally:
+            first.set()
             close()
 
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        r = tasks.run("tasks", "expire", "--batch-size", "10", "-f", "json")
+        assert first.wait(30), "the writer never started"
+        # --rate spreads the 60 batches over about 0.6 s, so the writer (a change every
+        # 2 ms or so, from the newest task down) and expire (oldest up) meet while both run.
+        r = tasks.run("tasks", "expire", "--batch-size", "10", "--rate", "1000", "-f", "json")
     finally:
         stop.set()
         thread.join()
     assert r.exit_code == 0, r
     assert kept, "the writer changed nothing"
+    assert len(kept) < n // 2, "the writer finished before expire ran"
     for task_id in kept:
         row = tasks.w.get(task_id)
         assert row is not None and row["ttl"] == 10**12, task_id
