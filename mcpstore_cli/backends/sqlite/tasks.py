@@ -115,12 +115,9 @@ class SqliteTableStore(NonSessionStore):
         return self._read(sql, args)
 
     @contextlib.contextmanager
-    def _writing(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken before anything is read (BEGIN IMMEDIATE), on
-        ``conn`` (one of :meth:`_writer`'s) or a connection of its own."""
-        if conn is not None:
-            yield from self._transaction(conn)
-            return
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken before anything is read (BEGIN IMMEDIATE), on a
+        connection of its own."""
         with self._writer() as own:
             yield from self._transaction(own)
 
