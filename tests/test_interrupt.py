@@ -594,3 +594,45 @@ def test_ctrl_c_while_the_options_are_parsed_is_said(
     assert result.exit_code == 130, result
     assert result.stderr == "mcpstore: interrupted; nothing was changed.\n", result
     assert not (tmp_path / "x.db").exists()
+
+
+def test_tasks_expire_says_how_many_tasks_it_got_through(tmp_path: Path) -> None:
+    """SQLite's tasks expire, each batch one DELETE committed as it ends: after Ctrl-C the
+    tasks gone are exactly the ones it says it examined (all due), never part of a batch."""
+    from mcpstore_cli.util.rfc3339 import format_chrono
+    from tests.task_writers import COLUMNS, SQLITE_DDL, task_row
+
+    db = tmp_path / "mcp_tasks.db"
+    conn = sqlite3.connect(db)
+    for statement in SQLITE_DDL:
+        conn.execute(statement)
+    old = format_chrono(time.time_ns() - 3_600 * 1_000_000_000)
+    rows = [task_row(f"{i:032x}", created_at=old, ttl=1000) for i in range(20_000)]
+    conn.executemany(
+        f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        [tuple(r[c] for c in COLUMNS) for r in rows],
+    )
+    conn.commit()
+    conn.close()
+
+    def left() -> int:
+        c = sqlite3.connect(db)
+        try:
+            return int(c.execute("SELECT count(*) FROM tasks").fetchone()[0])
+        finally:
+            c.close()
+
+    proc = Proc(
+        ["tasks", "expire", "--batch-size", "50", "--rate", "2000", "--url", f"sqlite:///{db}"]
+    )
+    try:
+        wait_until("tasks go", lambda: left() < 19_000, proc)
+        code, err = proc.interrupt()
+    finally:
+        proc.kill()
+    line = the_line(code, err)
+    match = re.search(r"stopped after ([\d,]+) tasks were examined; the ones deleted", line)
+    assert match, line
+    examined = number(match.group(1))
+    assert 1_000 <= examined < 20_000, line
+    assert left() == 20_000 - examined, line

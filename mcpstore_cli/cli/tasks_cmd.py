@@ -338,8 +338,11 @@ def tasks_expire(
         )
         if value is not None
     ]
-    done = {"deleted": 0}
-    cmd.interrupt_note = lambda: "stopped; tasks deleted before the stop stay deleted."
+    examined = [0]
+    cmd.interrupt_note = lambda: (
+        f"stopped after {examined[0]:,} tasks were examined; "
+        "the ones deleted before the stop stay deleted, the rest is untouched."
+    )
 
     async def work() -> Any:
         async with chosen as store:
@@ -356,10 +359,15 @@ def tasks_expire(
                     "tasks by their ttl alone."
                 )
             with cmd.progress("examining", None, unit="tasks") as bar:
-                return await store.expire_tasks(opts, progress=bar)
+
+                def advance(n: int) -> None:
+                    examined[0] += n
+                    if bar is not None:
+                        bar(n)
+
+                return await store.expire_tasks(opts, progress=advance)
 
     result = cmd.run(work)
-    done["deleted"] = result.deleted
     from mcpstore_cli.render.tasks import expire_json
 
     if cmd.fmt_option:
