@@ -454,6 +454,92 @@ def test_expire_by_text_leaves_a_time_that_is_no_date(pg_tasks: TaskHandle) -> N
     assert (result.deleted, result.corrupt) == (1, 2), result
 
 
+def _pages_of(tasks: TaskHandle) -> dict[str, int]:
+    """Each task's heap page."""
+    w: Any = tasks.w
+    rows = w._run(w.conn.fetch("SELECT task_id, (ctid::text::point)[0]::int AS page FROM tasks"))
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+@pytest.mark.parametrize("batch_size", [7, 5000])
+def test_expire_counts_each_time_that_is_not_rfc3339_once(
+    pg_tasks: TaskHandle, batch_size: int
+) -> None:
+    """Text that is not RFC 3339 fails the batch that meets it; its range is judged again.
+    Each such task is counted once, even when its page takes several batches (--batch-size
+    below what a page holds), and every due task of the range still goes."""
+    pg_tasks.server_setup()
+    now_ns = time.time_ns()
+    pg_tasks.w.insert(task_row(tid(0), created_at="yesterday", ttl=1000))
+    for i in range(1, 41):
+        pg_tasks.w.insert(task_row(tid(i), created_at=at(600, now_ns), ttl=1000))
+    pg_tasks.w.insert(task_row(tid(41), created_at="not a time", ttl=1000))
+    pg_tasks.w.insert(task_row(tid(42), created_at="never", ttl=None))  # no ttl: not judged
+    pg_tasks.w.insert(task_row(tid(43), created_at=at(5, now_ns), ttl=600_000))
+    pages = _pages_of(pg_tasks)
+    # The first page holds the first odd text and more due tasks than a batch of 7.
+    assert sum(1 for i in range(1, 41) if pages[tid(i)] == pages[tid(0)] == 0) > 7, pages
+    _cuts, result = _expire_at(pg_tasks.url, now_ns, batch_size=batch_size)
+    assert (result.deleted, result.corrupt, result.skipped_changed) == (40, 2, 0), result
+    left = {t for t in [tid(i) for i in range(44)] if pg_tasks.w.get(t) is not None}
+    assert left == {tid(0), tid(41), tid(42), tid(43)}, sorted(left)
+
+
+def test_expire_counts_odd_text_and_a_date_that_is_no_date_in_one_range(
+    pg_tasks: TaskHandle,
+) -> None:
+    """A range holding both text that is not RFC 3339 and a 30 February: both counted once,
+    the due tasks deleted, whichever of the two fails the batch first."""
+    pg_tasks.server_setup()
+    now_ns = time.time_ns()
+    pg_tasks.w.insert(task_row(tid(0), created_at="2020-02-30T00:00:00+00:00", ttl=1000))
+    pg_tasks.w.insert(task_row(tid(1), created_at="yesterday", ttl=1000))
+    for i in range(2, 12):
+        pg_tasks.w.insert(task_row(tid(i), created_at=at(600, now_ns), ttl=1000))
+    _cuts, result = _expire_at(pg_tasks.url, now_ns, batch_size=5000)
+    assert (result.deleted, result.corrupt) == (10, 2), result
+    assert pg_tasks.w.count() == 2
+
+
+def test_expire_dry_run_counts_text_that_is_not_rfc3339(pg_tasks: TaskHandle) -> None:
+    """The dry run reports what the run would: the due tasks, and as corrupt the tasks whose
+    created_at is not RFC 3339 text; nothing changes."""
+    pg_tasks.server_setup()
+    pg_tasks.w.insert(task_row(tid(0), created_at="yesterday", ttl=1000))
+    for i in range(1, 4):
+        pg_tasks.w.insert(task_row(tid(i), created_at=at(600), ttl=1000))
+    r = pg_tasks.run("tasks", "expire", "--dry-run", "-f", "json")
+    assert r.exit_code == 0, r
+    assert (r.json()["deleted"], r.json()["corrupt"]) == (3, 1), r
+    assert pg_tasks.w.count() == 4
+    done = pg_tasks.run("tasks", "expire", "-f", "json")
+    assert (done.json()["deleted"], done.json()["corrupt"]) == (3, 1), done
+
+
+def test_expire_by_text_leaves_the_servers_spelling_with_a_word_or_space(
+    pg_tasks: TaskHandle,
+) -> None:
+    """When the text comparison decides, a due time of the server's shape with a space in it
+    (a word PostgreSQL would read, a space before the offset) is still no RFC 3339 time:
+    never expired; the due task of the server's own spelling goes."""
+    pg_tasks.server_setup()
+    now_ns = time.time_ns()
+    past = at(600, now_ns)  # ...+00:00
+    spaced = {
+        tid(1): past[:19] + " BC+00:00",
+        tid(2): past[:19] + " +00:00",
+        tid(3): past[:-6] + " +00:00",
+    }
+    for task_id, created in spaced.items():
+        pg_tasks.w.insert(task_row(task_id, created_at=created, ttl=60_000))
+    pg_tasks.w.insert(task_row(tid(4), created_at=past, ttl=60_000))
+    _commonest_ttl(pg_tasks, 60_000, format_chrono(now_ns))
+    cuts, result = _expire_at(pg_tasks.url, now_ns)
+    assert 60_000 in cuts, cuts
+    assert all(pg_tasks.w.get(t) is not None for t in spaced)
+    assert pg_tasks.w.get(tid(4)) is None and result.deleted == 1, result
+
+
 def test_expire_time_budget_is_partial(tasks: TaskHandle) -> None:
     tasks.server_setup()
     for i in range(30):

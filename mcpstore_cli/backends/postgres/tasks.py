@@ -497,14 +497,16 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         cols = [f"{c}::text AS {c}" if c in records.JSON_COLUMNS else c for c in records.COLUMNS]
         return ", ".join(cols) + ", version"
 
-    # created_at + ttl < now in SQL. Text that is not RFC 3339 is not cast (NULL: left alone);
-    # text that looks like it but is no date (a 30 February) makes the cast fail, and the
-    # expiry then judges row by row instead (SqlTaskStore.expire_tasks).
+    # created_at + ttl < now in SQL. Text that looks like RFC 3339 but is no date (a 30
+    # February) makes the cast fail; text that does not look like it at all makes the
+    # statement fail on purpose (_NOT_A_TIME). Either way the batch deletes nothing and its
+    # range is judged again (_expire_range), so that such a row is counted, never skipped
+    # unseen, without a second scan of the table to look for them.
     # RFC 3339's shape, told by LIKE alone (a regular expression costs ten times the cast,
     # substr() and right() twice what LIKE does), the server's own spelling tested first: a
     # date, "T", a space or "t", a time, then an offset, "Z" or "z". PostgreSQL reads every
     # such spelling right; any other text, "yesterday" included (which PostgreSQL would read),
-    # is not cast, and is judged row by row after the batches (_expire_rowwise with _ODD).
+    # is not cast.
     _SHAPE = (
         "(created_at LIKE '____-__-__T__:__:__%' OR created_at LIKE '____-__-__ __:__:__%' "
         "OR created_at LIKE '____-__-__t__:__:__%') AND (created_at LIKE '%+__:__' "
@@ -514,6 +516,10 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     # The server's own spelling (chrono's to_rfc3339 of a UTC time), tested first: most rows.
     _SERVER_FORM = "created_at LIKE '____-__-__T__:__:__%+00:00'"
     _ODD = f"ttl IS NOT NULL AND NOT ({_SERVER_FORM} OR ({_SHAPE}))"
+    # Fails the statement (invalid_text_representation: no text with "/" after it is an
+    # integer; the only error of that class the expiry's statements can raise), row by row,
+    # so it is not worked out when the statement is planned.
+    _NOT_A_TIME = "(created_at || '/')::int = 0"
     # now, as a timestamptz worked out once per statement (an InitPlan), not per row.
     _PAST = (
         "created_at::timestamptz + ttl * interval '1 millisecond' < "
@@ -521,7 +527,7 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     )
 
     @classmethod
-    def _due(cls, now_us: int, cuts: Mapping[int, str] | None = None) -> str:
+    def _due(cls, now_us: int, cuts: Mapping[int, str] | None = None, *, odd: str = "") -> str:
         """created_at + ttl < now (``now_us``, written in), for the tasks of a readable time.
 
         A due time must not have a space after its seconds: a word PostgreSQL reads there
@@ -529,19 +535,29 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         rows only). ``cuts`` maps a ttl to :func:`sorting_cut` of now - ttl: a task in the
         server's spelling whose text sorts at or after it is not due, told by a byte
         comparison without casting its time (the cast decides for the others, and checks
-        every time that is deleted)."""
-        early = ""
+        every time that is deleted). A task with a ttl whose time is not RFC 3339 text at all
+        gets ``odd``: by default the statement fails (:attr:`_NOT_A_TIME`); ``"false"``
+        leaves the task (when such tasks are judged apart).
+
+        One CASE, so that the order of the tests is this one: PostgreSQL may reorder the
+        terms of a top-level AND by their estimated cost, and would then cast every time."""
+        past = cls._PAST.format(now_us=int(now_us))
+        server = f"{past} AND strpos(created_at, ' ') = 0"
         if cuts:
             whens = " ".join(
                 f"WHEN {int(ttl)} THEN created_at COLLATE \"C\" < '{cut}'"
                 for ttl, cut in cuts.items()
             )
-            early = f"CASE ttl {whens} ELSE true END AND "
-        past = cls._PAST.format(now_us=int(now_us))
+            # The comparison decides; the cast only checks the time of a due task (with no
+            # interval arithmetic on it: a tenth of the batch's time, measured).
+            server = (
+                f"CASE ttl {whens} ELSE {past} END AND strpos(created_at, ' ') = 0 "
+                "AND created_at::timestamptz IS NOT NULL"
+            )
         return (
-            f"ttl IS NOT NULL AND CASE WHEN {cls._SERVER_FORM} THEN {early}{past} "
-            f"AND strpos(created_at, ' ') = 0 WHEN {cls._SHAPE} THEN {past} "
-            "AND created_at NOT LIKE '___________________% %' END"
+            f"CASE WHEN ttl IS NULL THEN false WHEN {cls._SERVER_FORM} THEN {server} "
+            f"WHEN {cls._SHAPE} THEN {past} AND created_at NOT LIKE '___________________% %' "
+            f"ELSE {odd or cls._NOT_A_TIME} END"
         )
 
     # ttl values a due-time cut is made for: the commonest, as the statistics know them (the
@@ -592,22 +608,24 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         :meth:`_range_by_version`, which reads the tasks with their versions and deletes those
         still at the version read, skipping and counting the others.
 
-        Meanwhile a second connection counts the tasks whose ``created_at`` is not RFC 3339
-        text (the batches leave them); if there are any, they are judged row by row after."""
+        A task whose ``created_at`` is not RFC 3339 text fails its batch (see :meth:`_due`):
+        the tasks of that kind in the range are judged row by row (counted as corrupt unless
+        they read as a time after all), and the range is done again without them."""
         from mcpstore_cli.model.tasks import TaskExpireResult
 
         started = time.monotonic()
         now_us = opts.now_ns // 1000
         result = TaskExpireResult(dry_run=opts.dry_run)
-        due = self._due(now_us, await self._cuts(opts.now_ns))
+        cuts = await self._cuts(opts.now_ns)
         if opts.dry_run:
+            quiet = self._due(now_us, cuts, odd="false")
             try:
                 rows = await self.pg._fetch_page(
-                    f"SELECT task_id FROM tasks WHERE {due} ORDER BY created_at, task_id "
+                    f"SELECT task_id FROM tasks WHERE {quiet} ORDER BY created_at, task_id "
                     f"LIMIT {max(opts.sample, 0)}",
                     [],
                 )
-                count = await self.pg._fetch_page(f"SELECT count(*) FROM tasks WHERE {due}", [])
+                count = await self.pg._fetch_page(f"SELECT count(*) FROM tasks WHERE {quiet}", [])
             except (asyncpg.exceptions.DataError, McpStoreError) as exc:
                 if not self._unreadable_time(exc):
                     raise
@@ -616,46 +634,17 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 return await self._expire_rowwise(opts, progress)
             result.sample = [str(r[0]) for r in rows]
             result.deleted = result.examined = int(count[0][0])
-            result.elapsed_s = time.monotonic() - started
-            return result
-        odd_count = asyncio.ensure_future(
-            self._fetch(f"SELECT count(*) AS n FROM tasks WHERE {self._ODD}")
-        )
-        try:
-            await self._expire_batches(opts, progress, result, started, due)
-            odd_rows = await odd_count
-        finally:
-            if not odd_count.done():
-                odd_count.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await odd_count
-                await self.pg._drop_kept("page")  # a cancelled query's connection
-            elif not odd_count.cancelled():
-                odd_count.exception()  # (retrieved: an error of the batches comes first)
-        if not result.partial and int(odd_rows[0]["n"]):
-            # What the batches did not read as a time (text that is not RFC 3339): judged row
-            # by row (counted as corrupt unless it reads as a time after all), within what
-            # is left of the time budget.
-            odd = await self._expire_rowwise(
-                self._rest_of(opts, started), progress, condition=self._ODD
-            )
+            # The tasks whose created_at is not RFC 3339 text, judged row by row.
+            odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
             result.examined += odd.examined
             result.deleted += odd.deleted
-            result.skipped_changed += odd.skipped_changed
             result.corrupt += odd.corrupt
-            result.partial = odd.partial
+            result.sample = (result.sample + odd.sample)[: max(opts.sample, 0)]
+            result.elapsed_s = time.monotonic() - started
+            return result
+        await self._expire_batches(opts, progress, result, started, now_us, cuts)
         result.elapsed_s = time.monotonic() - started
         return result
-
-    @staticmethod
-    def _rest_of(opts: Any, started: float) -> Any:
-        """``opts`` with what is left of its time budget."""
-        import dataclasses
-
-        if opts.time_budget_s is None:
-            return opts
-        left = max(opts.time_budget_s - (time.monotonic() - started), 0.0)
-        return dataclasses.replace(opts, time_budget_s=left)
 
     async def _expire_batches(
         self,
@@ -663,10 +652,13 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         progress: ProgressCallback | None,
         result: Any,
         started: float,
-        due: str,
+        now_us: int,
+        cuts: Mapping[int, str],
     ) -> None:
         """The ranges of pages, front to back, shared by ``opts.jobs`` connections (each
         takes the next range when it is done with one)."""
+        due = self._due(now_us, cuts)
+        quiet = self._due(now_us, cuts, odd="false")
         async with self._writer() as first:
             pages = await self._pages(first)
             per_page = await first.fetchval(
@@ -703,9 +695,10 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                         return
                     page = state["next"]
                     state["next"] += step
-                    while True:
-                        read = await self._expire_range(
-                            conn, page, step, opts, progress, result, due
+                    again: str | None = due
+                    while again is not None:
+                        read, again = await self._expire_range(
+                            conn, page, step, opts, progress, result, again, quiet
                         )
                         await self._pace(opts.rate, result.deleted, started)
                         if step > 1 or read < opts.batch_size or spent():
@@ -736,9 +729,11 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         progress: ProgressCallback | None,
         result: Any,
         due: str,
-    ) -> int:
+        quiet: str,
+    ) -> tuple[int, str | None]:
         """One batch: the due tasks of ``step`` pages from ``page`` (at most --batch-size of
-        them when that is less than a page holds); how many were due."""
+        them when that is less than a page holds). How many were due, and the predicate for
+        the range's next batch (None when the range was judged whole, row by row)."""
         # The page numbers are written in (ours, integers): as parameters a generic plan
         # would read the whole table each time.
         where = f"ctid >= '({page},0)'::tid AND ctid < '({page + step},0)'::tid AND {due}"
@@ -747,6 +742,7 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 f"ctid = ANY(ARRAY(SELECT ctid FROM tasks WHERE {where} LIMIT {opts.batch_size}))"
             )
         want = max(opts.sample - len(result.sample), 0)
+        again: str | None = due
         try:
             if want:
                 async with conn.transaction(isolation="repeatable_read"):
@@ -775,10 +771,25 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 read, deleted, sample = await self._range_by_version(
                     conn, page, step, opts.batch_size, want, due
                 )
-            except asyncpg.exceptions.DataError:
-                # A created_at of RFC 3339's shape that PostgreSQL cannot read (a 30
-                # February, an offset past 15:59): this range is judged row by row.
-                read, deleted, sample, corrupt = await self._range_rowwise(conn, page, step, opts)
+            except asyncpg.exceptions.DataError as bad:
+                odd = isinstance(bad, asyncpg.exceptions.InvalidTextRepresentationError)
+                if odd and due != quiet:
+                    # A task whose created_at is not RFC 3339 text (_NOT_A_TIME): those of
+                    # the range are judged here, and the range is done again without them
+                    # failing it.
+                    read, deleted, sample, corrupt = await self._range_rowwise(
+                        conn, page, step, opts, self._ODD
+                    )
+                    again = quiet
+                else:
+                    # A created_at of RFC 3339's shape that PostgreSQL cannot read (a 30
+                    # February, an offset past 15:59): this range is judged row by row (the
+                    # tasks of any other text too, unless they were already).
+                    shape = f"ttl IS NOT NULL AND {self._SHAPE}"
+                    read, deleted, sample, corrupt = await self._range_rowwise(
+                        conn, page, step, opts, shape if due == quiet else "ttl IS NOT NULL"
+                    )
+                    again = None
                 result.corrupt += corrupt
                 result.examined += corrupt
         result.examined += read
@@ -787,7 +798,13 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         result.sample = (result.sample + sample)[: opts.sample]
         if progress is not None and read:
             progress(read)
-        return read
+        if again == quiet and due != quiet:
+            # The range again at once, without its odd tasks failing it.
+            more, again = await self._expire_range(
+                conn, page, step, opts, progress, result, quiet, quiet
+            )
+            return read + more, again
+        return read, again
 
     @staticmethod
     async def _pages(conn: asyncpg.Connection) -> int:
@@ -798,17 +815,17 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         )
 
     async def _range_rowwise(
-        self, conn: asyncpg.Connection, page: int, step: int, opts: Any
+        self, conn: asyncpg.Connection, page: int, step: int, opts: Any, condition: str
     ) -> tuple[int, int, list[str], int]:
-        """A range judged here: its tasks of RFC 3339's shape with a ttl, decoded; the due
-        ones deleted where their version is still the one read. (read, deleted, sample,
+        """A range judged here: its tasks that meet ``condition``, decoded; the due ones
+        deleted where their version is still the one read. (read, deleted, sample,
         corrupt)"""
         from mcpstore_cli.backends.sql.tasks import _unchanged
         from mcpstore_cli.model.tasks import Task
 
         rows = await conn.fetch(
             f"SELECT {self._columns()} FROM tasks WHERE ctid >= '({page},0)'::tid "
-            f"AND ctid < '({page + step},0)'::tid AND ttl IS NOT NULL AND {self._SHAPE}"
+            f"AND ctid < '({page + step},0)'::tid AND {condition}"
         )
         due: list[Task] = []
         corrupt = 0
