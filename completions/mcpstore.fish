@@ -432,7 +432,7 @@ complete -c mcpstore -n '__mcpstore_at tasks cancel' -l url -x -d 'The store: a 
 
 # mcpstore tasks expire
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l backend -x -a 'sqlite postgres dynamodb redis' -d 'Use this backend\'s usual variables (SQLITE_PATH; DATABASE_URL; MCP_SESSION_TA...'
-complete -c mcpstore -n '__mcpstore_at tasks expire' -l batch-size -x -d 'Tasks read and changed at a time.'
+complete -c mcpstore -n '__mcpstore_at tasks expire' -l batch-size -x -d 'Tasks read and changed at a time [default: 500; 20,000 on the tasks layout on...'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l connect-timeout -x -d 'How long to wait for the store to answer (10s, 500ms; a plain number is secon...'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l debug -d 'Show tracebacks of errors (also: MCPSTORE_DEBUG=1).'
 complete -c mcpstore -n '__mcpstore_at tasks expire' -l delete-terminal-after -x -d 'ext-tasks: delete finished tasks this long after their last update.'

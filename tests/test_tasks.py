@@ -540,6 +540,34 @@ def test_expire_by_text_leaves_the_servers_spelling_with_a_word_or_space(
     assert pg_tasks.w.get(tid(4)) is None and result.deleted == 1, result
 
 
+def test_expire_batch_when_none_is_given(
+    pg_tasks: TaskHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without --batch-size, PostgreSQL's tasks expire deletes up to 20,000 tasks a batch (one
+    DELETE over a range of pages); with --rate, 500, so that the pace stays even; a given
+    --batch-size is kept. Other stores keep 500."""
+    from mcpstore_cli.backends.postgres.tasks import PostgresTaskStore
+
+    sizes: list[int] = []
+    original = PostgresTaskStore._expire_range
+
+    async def seen(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sizes.append(args[3].batch_size)  # (conn, page, step, opts, ...)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PostgresTaskStore, "_expire_range", seen)
+    pg_tasks.server_setup()
+    for flags, expected in (([], 20_000), (["--rate", "100000"], 500), (["--batch-size", "3"], 3)):
+        for i in range(5):
+            pg_tasks.w.insert(task_row(tid(i), created_at=at(600), ttl=1000))
+        sizes.clear()
+        r = pg_tasks.run("tasks", "expire", *flags, "-f", "json")
+        assert r.exit_code == 0 and r.json()["deleted"] == 5, r
+        assert sizes and set(sizes) == {expected}, (flags, sizes)
+    lite = _store(TaskHandle("sqlite", f"sqlite:///{tmp_path / 'mcp_tasks.db'}", None))
+    assert (lite.expire_batch(None), lite.expire_batch(10.0)) == (500, 500)
+
+
 def test_expire_time_budget_is_partial(tasks: TaskHandle) -> None:
     tasks.server_setup()
     for i in range(30):

@@ -277,8 +277,15 @@ def tasks_expire(
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", metavar="N", help="Tasks read and changed at a time.")
-    ] = 500,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            metavar="N",
+            help="Tasks read and changed at a time [default: 500; 20,000 on the tasks layout on "
+            "PostgreSQL, where a batch is one DELETE over a range of pages; 500 with --rate].",
+            show_default=False,
+        ),
+    ] = None,
     time_budget: Annotated[
         str | None,
         typer.Option(
@@ -311,7 +318,7 @@ def tasks_expire(
     """
     from mcpstore_cli.model.tasks import TaskExpireOptions
 
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise UsageError(f"--batch-size must be 1 or more, not {batch_size}.")
     if not 1 <= jobs <= 16:
         raise UsageError(f"--jobs must be from 1 to 16, not {jobs}.")
@@ -320,7 +327,7 @@ def tasks_expire(
     opts = TaskExpireOptions(
         now_ns=_now_ns(),
         dry_run=dry_run,
-        batch_size=batch_size,
+        batch_size=batch_size or 500,
         time_budget_s=None if budget_ms is None else budget_ms / 1000,
         rate=rate,
         jobs=jobs,
@@ -358,6 +365,8 @@ def tasks_expire(
                     f"{store.url.masked()} is in the {store.layout} layout, which expires "
                     "tasks by their ttl alone."
                 )
+            if batch_size is None:
+                opts.batch_size = store.expire_batch(rate)
             with cmd.progress("examining", None, unit="tasks") as bar:
 
                 def advance(n: int) -> None:

