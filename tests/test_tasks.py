@@ -359,7 +359,9 @@ def test_sorting_cut_sorts_the_servers_spelling_by_time() -> None:
     assert sorting_cut(1_500_000_000 * NS + 100_000_000) == "2017-07-14T02:40:00.1+00:00"
 
 
-def _expire_at(url: str, now_ns: int, batch_size: int = 7) -> tuple[dict[int, str], Any]:
+def _expire_at(
+    url: str, now_ns: int, batch_size: int = 7, *, dry_run: bool = False
+) -> tuple[dict[int, str], Any]:
     """Expire through the library at a given now: (the ttl cuts PostgreSQL's store would
     use, the result)."""
     from mcpstore_cli.model.tasks import TaskExpireOptions
@@ -371,7 +373,7 @@ def _expire_at(url: str, now_ns: int, batch_size: int = 7) -> tuple[dict[int, st
         async with store:
             await store.ensure_readable()
             cuts = await store._cuts(now_ns)
-            opts = TaskExpireOptions(now_ns=now_ns, batch_size=batch_size)
+            opts = TaskExpireOptions(now_ns=now_ns, batch_size=batch_size, dry_run=dry_run)
             return cuts, await store.expire_tasks(opts)
 
     return asyncio.run(go())
@@ -703,6 +705,77 @@ def test_expire_keeps_a_task_changed_while_it_waited_on_its_lock(tasks: TaskHand
     assert kept is not None and kept["ttl"] == 10**12, kept
     assert tasks.w.count() == 2
     assert r.json()["deleted"] == 199, r
+
+
+def test_expire_counts_what_a_careful_pass_deleted_before_odd_text(pg_tasks: TaskHandle) -> None:
+    """The server changes a task while its batch waits on it: the range is done again pass by
+    pass, reading versions; when a later pass meets text that is not RFC 3339, the tasks the
+    earlier passes deleted are still counted, and the odd task once."""
+    pg_tasks.server_setup()
+    for i in range(20):
+        pg_tasks.w.insert(task_row(tid(i), created_at=at(600 - i / 100), ttl=1000))
+    pg_tasks.w.insert(task_row(tid(20), created_at="yesterday", ttl=1000))
+    pg_tasks.w.insert(task_row(tid(99), created_at=at(5), ttl=600_000))
+    holder = _Holder(pg_tasks, tid(5))
+    out: list[Result] = []
+    expire = threading.Thread(
+        target=lambda: out.append(
+            pg_tasks.run("tasks", "expire", "--batch-size", "7", "-f", "json")
+        )
+    )
+    expire.start()
+    try:
+        waited = holder.wait_for_a_waiter()
+    finally:
+        holder.commit()
+        expire.join()
+    r = out[0]
+    assert waited, f"expire never waited on the changed task: {r}"
+    assert r.exit_code == 0, r
+    assert (r.json()["deleted"], r.json()["corrupt"]) == (19, 1), r
+    left = {t for t in [*(tid(i) for i in range(21)), tid(99)] if pg_tasks.w.get(t) is not None}
+    assert left == {tid(5), tid(20), tid(99)}, sorted(left)
+
+
+def test_expire_dry_run_keeps_to_the_time_budget_with_odd_text(pg_tasks: TaskHandle) -> None:
+    """A dry run whose time budget is spent before it comes to the tasks whose created_at is
+    not RFC 3339 text says it is partial (the run would exit 5), rather than leave them out
+    of a complete-looking count."""
+    from mcpstore_cli.model.tasks import TaskExpireOptions
+
+    pg_tasks.server_setup()
+    pg_tasks.w.insert(task_row(tid(0), created_at="yesterday", ttl=1000))
+    pg_tasks.w.insert(task_row(tid(1), created_at=at(600), ttl=1000))
+
+    async def go() -> Any:
+        store = _store(pg_tasks)
+        async with store:
+            opts = TaskExpireOptions(now_ns=time.time_ns(), dry_run=True, time_budget_s=1e-9)
+            return await store.expire_tasks(opts)
+
+    result = asyncio.run(go())
+    assert result.partial and result.deleted == 1 and result.corrupt == 0, result
+    assert pg_tasks.w.count() == 2
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_expire_leaves_a_time_postgresql_reads_later_than_its_text(
+    pg_tasks: TaskHandle, dry_run: bool
+) -> None:
+    """Text of the server's shape that PostgreSQL reads as a later time ("pm") is not
+    expired while the time PostgreSQL reads is not due, even where the bytes say it is."""
+    pg_tasks.server_setup()
+    now_ns = parse_ns("2026-06-01T12:00:00+00:00")  # expired as of this noon
+    ttl = 3_600_000
+    morning = "2026-06-01T10:00:00+00:00"  # due by its bytes, an hour past its ttl
+    pm = "2026-06-01T10:00:00pm+00:00"  # PostgreSQL reads 22:00: not due
+    pg_tasks.w.insert(task_row(tid(1), created_at=pm, ttl=ttl))
+    pg_tasks.w.insert(task_row(tid(2), created_at=morning, ttl=ttl))
+    _commonest_ttl(pg_tasks, ttl, format_chrono(now_ns))
+    cuts, result = _expire_at(pg_tasks.url, now_ns, dry_run=dry_run)
+    assert ttl in cuts, cuts
+    assert pg_tasks.w.get(tid(1)) is not None
+    assert result.deleted == 1, result
 
 
 def test_expire_against_a_live_writer_loses_no_update(tasks: TaskHandle) -> None:

@@ -545,19 +545,22 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
 
         One CASE, so that the order of the tests is this one: PostgreSQL may reorder the
         terms of a top-level AND by their estimated cost, and would then cast every time."""
+        from mcpstore_cli.util.rfc3339 import format_chrono
+
         past = cls._PAST.format(now_us=int(now_us))
-        server = f"{past} AND strpos(created_at, ' ') = 0"
+        spaceless = "strpos(created_at, ' ') = 0"
+        server = f"{past} AND {spaceless}"
         if cuts:
+            # The bytes decide first; then the time PostgreSQL reads must be due as well,
+            # compared with now - ttl written in (the same microseconds as _PAST, without
+            # interval arithmetic on every due task: a tenth of the batch's time, measured).
             whens = " ".join(
-                f"WHEN {int(ttl)} THEN created_at COLLATE \"C\" < '{cut}'"
+                f"WHEN {int(ttl)} THEN created_at COLLATE \"C\" < '{cut}' AND {spaceless} "
+                f"AND created_at::timestamptz < "
+                f"'{format_chrono((int(now_us) - int(ttl) * 1000) * 1000)}'::timestamptz"
                 for ttl, cut in cuts.items()
             )
-            # The comparison decides; the cast only checks the time of a due task (with no
-            # interval arithmetic on it: a tenth of the batch's time, measured).
-            server = (
-                f"CASE ttl {whens} ELSE {past} END AND strpos(created_at, ' ') = 0 "
-                "AND created_at::timestamptz IS NOT NULL"
-            )
+            server = f"CASE ttl {whens} ELSE {server} END"
         return (
             f"CASE WHEN ttl IS NULL THEN false WHEN {cls._SERVER_FORM} THEN {server} "
             f"WHEN {cls._SHAPE} THEN {past} AND created_at NOT LIKE '___________________% %' "
@@ -638,17 +641,31 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                 return await self._expire_rowwise(opts, progress)
             result.sample = [str(r[0]) for r in rows]
             result.deleted = result.examined = int(count[0][0])
-            # The tasks whose created_at is not RFC 3339 text, judged row by row.
-            odd = await self._expire_rowwise(opts, progress, condition=self._ODD)
+            # The tasks whose created_at is not RFC 3339 text, judged row by row, within what
+            # is left of the time budget.
+            odd = await self._expire_rowwise(
+                self._rest_of(opts, started), progress, condition=self._ODD
+            )
             result.examined += odd.examined
             result.deleted += odd.deleted
             result.corrupt += odd.corrupt
+            result.partial = odd.partial
             result.sample = (result.sample + odd.sample)[: max(opts.sample, 0)]
             result.elapsed_s = time.monotonic() - started
             return result
         await self._expire_batches(opts, progress, result, started, now_us, cuts)
         result.elapsed_s = time.monotonic() - started
         return result
+
+    @staticmethod
+    def _rest_of(opts: Any, started: float) -> Any:
+        """``opts`` with what is left of its time budget."""
+        import dataclasses
+
+        if opts.time_budget_s is None:
+            return opts
+        left = max(opts.time_budget_s - (time.monotonic() - started), 0.0)
+        return dataclasses.replace(opts, time_budget_s=left)
 
     async def _expire_batches(
         self,
@@ -767,14 +784,15 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
             asyncpg.exceptions.DeadlockDetectedError,
             asyncpg.exceptions.DataError,
         ) as exc:
+            # What the careful passes committed: (read, deleted, sample).
+            done: list[Any] = [0, 0, []]
             try:
                 if isinstance(exc, asyncpg.exceptions.DataError):
                     raise
                 # The server changed a task of this range since the batch's snapshot: nothing
                 # of it was deleted. Read it again, versions and all.
-                read, deleted, sample = await self._range_by_version(
-                    conn, page, step, opts.batch_size, want, due
-                )
+                await self._range_by_version(conn, page, step, opts.batch_size, want, due, done)
+                read, deleted, sample = done
             except asyncpg.exceptions.DataError as bad:
                 odd = isinstance(bad, asyncpg.exceptions.InvalidTextRepresentationError)
                 if odd and due != quiet:
@@ -794,8 +812,12 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                         conn, page, step, opts, shape if due == quiet else "ttl IS NOT NULL"
                     )
                     again = None
+                # (with what a careful pass deleted before one failed)
+                read, deleted, sample = read + done[0], deleted + done[1], done[2] + sample
                 result.corrupt += corrupt
                 result.examined += corrupt
+                if progress is not None and corrupt:
+                    progress(corrupt)
         result.examined += read
         result.deleted += deleted
         result.skipped_changed += read - deleted
@@ -851,13 +873,14 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
         size: int,
         want: int,
         due: str,
-    ) -> tuple[int, int, list[str]]:
+        done: list[Any],
+    ) -> None:
         """One range of pages the careful way: one statement reads the due tasks with their
         versions and deletes those still at the version read, by the row's place; a task the
         server updated meanwhile has another place and another version, and stays. Again
-        until the range holds no more due task it has not read."""
-        read = deleted = 0
-        sample: list[str] = []
+        until the range holds no more due task it has not read. ``done`` (read, deleted,
+        sample) counts each pass as it commits, so that a pass that fails loses none of the
+        ones before it."""
         while True:
             # Read committed, whatever the connection's default: a task the server changes
             # while this statement runs is then checked again (its version) and left.
@@ -873,12 +896,12 @@ class PostgresTaskStore(PostgresTableStore, SqlTaskStore):
                     f"(SELECT task_id FROM gone ORDER BY task_id LIMIT {max(want, 0)}) s)"
                 )
             got, gone = int(row[0]), int(row[1])
-            read += got
-            deleted += gone
-            sample.extend(str(t) for t in row[2] or [])
+            done[0] += got
+            done[1] += gone
+            done[2].extend(str(t) for t in row[2] or [])
             want -= len(row[2] or [])
             if got < size or gone == 0:
-                return read, deleted, sample
+                return
 
     def _starts_with(self, column: str) -> str:
         return f"left({column}, length(?::text)) = ?::text"
