@@ -681,17 +681,15 @@ class _Holder:
         self.loop.close()
 
 
-def test_expire_keeps_a_task_changed_while_it_waited_on_its_lock(tasks: TaskHandle) -> None:
-    """Another writer makes a due task live again (its ttl pushed out) and commits while
-    expire's delete waits on that task: the task stays, with that writer's change; the other
-    due tasks go."""
-    tasks.server_setup()
-    for i in range(200):
-        tasks.w.insert(task_row(tid(i), created_at=at(600 - i / 100), ttl=1000))
-    tasks.w.insert(task_row(tid(999), created_at=at(5), ttl=600_000))
-    holder = _Holder(tasks, tid(50))
+def _expire_while_held(tasks: TaskHandle, task_id: str, *flags: str) -> Result:
+    """``tasks expire`` (JSON summary) while another writer holds ``task_id`` changed and
+    uncommitted; that writer commits once expire waits on it. The run's result, checked to
+    have waited and to have succeeded."""
+    holder = _Holder(tasks, task_id)
     out: list[Result] = []
-    expire = threading.Thread(target=lambda: out.append(tasks.run("tasks", "expire", "-f", "json")))
+    expire = threading.Thread(
+        target=lambda: out.append(tasks.run("tasks", "expire", *flags, "-f", "json"))
+    )
     expire.start()
     try:
         waited = holder.wait_for_a_waiter()
@@ -701,6 +699,18 @@ def test_expire_keeps_a_task_changed_while_it_waited_on_its_lock(tasks: TaskHand
     r = out[0]
     assert waited, f"expire never waited on the changed task: {r}"
     assert r.exit_code == 0, r
+    return r
+
+
+def test_expire_keeps_a_task_changed_while_it_waited_on_its_lock(tasks: TaskHandle) -> None:
+    """Another writer makes a due task live again (its ttl pushed out) and commits while
+    expire's delete waits on that task: the task stays, with that writer's change; the other
+    due tasks go."""
+    tasks.server_setup()
+    for i in range(200):
+        tasks.w.insert(task_row(tid(i), created_at=at(600 - i / 100), ttl=1000))
+    tasks.w.insert(task_row(tid(999), created_at=at(5), ttl=600_000))
+    r = _expire_while_held(tasks, tid(50))
     kept = tasks.w.get(tid(50))
     assert kept is not None and kept["ttl"] == 10**12, kept
     assert tasks.w.count() == 2
@@ -716,22 +726,7 @@ def test_expire_counts_what_a_careful_pass_deleted_before_odd_text(pg_tasks: Tas
         pg_tasks.w.insert(task_row(tid(i), created_at=at(600 - i / 100), ttl=1000))
     pg_tasks.w.insert(task_row(tid(20), created_at="yesterday", ttl=1000))
     pg_tasks.w.insert(task_row(tid(99), created_at=at(5), ttl=600_000))
-    holder = _Holder(pg_tasks, tid(5))
-    out: list[Result] = []
-    expire = threading.Thread(
-        target=lambda: out.append(
-            pg_tasks.run("tasks", "expire", "--batch-size", "7", "-f", "json")
-        )
-    )
-    expire.start()
-    try:
-        waited = holder.wait_for_a_waiter()
-    finally:
-        holder.commit()
-        expire.join()
-    r = out[0]
-    assert waited, f"expire never waited on the changed task: {r}"
-    assert r.exit_code == 0, r
+    r = _expire_while_held(pg_tasks, tid(5), "--batch-size", "7")
     assert (r.json()["deleted"], r.json()["corrupt"]) == (19, 1), r
     left = {t for t in [*(tid(i) for i in range(21)), tid(99)] if pg_tasks.w.get(t) is not None}
     assert left == {tid(5), tid(20), tid(99)}, sorted(left)
